@@ -1,0 +1,65 @@
+import { tf } from '../tf.js';
+import { Module } from '../module/module.js';
+
+/** PyTorch's BatchNorm eps; tfjs-layers defaults to 1e-3, which moves PartialNet's logits by ~1e-2. */
+export const BN_EPS = 1e-5;
+
+/**
+ * BatchNorm over the last (channel) axis, named like torch.nn.BatchNorm2d. In training it
+ * normalises with batch statistics and updates the running ones (momentum 0.1, unbiased variance,
+ * as PyTorch does); in inference, or when `frozen`, it is a fixed per-channel affine map.
+ */
+export class BatchNorm2d extends Module {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+  readonly runningMean: tf.Variable;
+  readonly runningVar: tf.Variable;
+  /** Frozen BatchNorm always uses the running statistics and does not train its affine terms. */
+  frozen = false;
+
+  constructor(
+    readonly numFeatures: number,
+    readonly eps = BN_EPS,
+    readonly momentum = 0.1,
+  ) {
+    super();
+    this.weight = this.addParameter('weight', tf.ones([numFeatures]));
+    this.bias = this.addParameter('bias', tf.zeros([numFeatures]));
+    this.runningMean = this.addBuffer('running_mean', tf.zeros([numFeatures]));
+    this.runningVar = this.addBuffer('running_var', tf.ones([numFeatures]));
+  }
+
+  override parameters(): tf.Variable[] {
+    return this.frozen ? [] : super.parameters();
+  }
+
+  /** The inference-time map as `x * scale + shift`. */
+  scaleShift(): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
+    return tf.tidy(() => {
+      const scale = tf.mul(this.weight, tf.rsqrt(tf.add(this.runningVar, this.eps))) as tf.Tensor1D;
+      const shift = tf.sub(this.bias, tf.mul(this.runningMean, scale)) as tf.Tensor1D;
+      return { scale, shift };
+    });
+  }
+
+  /** Normalises `x` of any rank whose last axis holds the channels (NHWC or [N, C]). */
+  forward<T extends tf.Tensor>(x: T): T {
+    if (!this.training || this.frozen) {
+      return tf.tidy(() => {
+        const { scale, shift } = this.scaleShift();
+        return tf.add(tf.mul(x, scale), shift) as T;
+      });
+    }
+    return tf.tidy(() => {
+      const axes = x.shape.map((_, i) => i).slice(0, -1);
+      const { mean, variance } = tf.moments(x, axes);
+      const count = x.size / this.numFeatures;
+      // Running statistics follow PyTorch: momentum update with the unbiased variance.
+      const unbiased = tf.mul(variance, count / Math.max(count - 1, 1));
+      this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - this.momentum), tf.mul(mean, this.momentum)));
+      this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - this.momentum), tf.mul(unbiased, this.momentum)));
+      const inv = tf.rsqrt(tf.add(variance, this.eps));
+      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), inv), this.weight), this.bias) as T;
+    });
+  }
+}

@@ -1,0 +1,18 @@
+import { tf } from '../tf.js';
+import { Module } from '../module/module.js';
+
+/** A fixed per-channel `x * scale + shift`: what an inference-time BatchNorm becomes after fusion. */
+export class ChannelAffine extends Module {
+  readonly scale: tf.Variable;
+  readonly shift: tf.Variable;
+
+  constructor(readonly numChannels: number) {
+    super();
+    this.scale = this.addBuffer('scale', tf.ones([numChannels]));
+    this.shift = this.addBuffer('shift', tf.zeros([numChannels]));
+  }
+
+  forward<T extends tf.Tensor>(x: T): T {
+    return tf.tidy(() => tf.add(tf.mul(x, this.scale), this.shift) as T);
+  }
+}

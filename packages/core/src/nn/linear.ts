@@ -1,0 +1,29 @@
+import { tf } from '../tf.js';
+import { Module } from '../module/module.js';
+import { truncNormal } from './init.js';
+
+/** y = x W + b over the last axis; the weight is stored [in, out] and saved as PyTorch's [out, in]. */
+export class Linear extends Module {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable | undefined;
+
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: { bias?: boolean } = {},
+  ) {
+    super();
+    this.weight = this.addParameter('weight', truncNormal([inFeatures, outFeatures]), 'linear');
+    this.bias = (options.bias ?? true) ? this.addParameter('bias', tf.zeros([outFeatures])) : undefined;
+  }
+
+  forward<T extends tf.Tensor>(x: T): T {
+    return tf.tidy(() => {
+      const lead = x.shape.slice(0, -1);
+      const flat = x.reshape([-1, this.inFeatures]) as tf.Tensor2D;
+      let y: tf.Tensor = tf.matMul(flat, this.weight as tf.Tensor2D);
+      if (this.bias) y = tf.add(y, this.bias);
+      return y.reshape([...lead, this.outFeatures]) as T;
+    });
+  }
+}

@@ -1,0 +1,395 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { tf } from '../tf.js';
+
+/** Our names for the runtimes we can train and run on, in `auto` preference order. */
+export type BackendName = 'tfjs-node-gpu' | 'webgpu' | 'tfjs-node' | 'wasm' | 'cpu';
+
+export const BACKEND_NAMES: readonly BackendName[] = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'];
+
+export interface GpuAdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+}
+
+export interface BackendProbe {
+  name: BackendName;
+  /** True when the backend can be selected in this process. */
+  available: boolean;
+  /** Why it is not available (the load error), when it is not. */
+  reason?: string;
+  /** How to make it available, when it is not. */
+  install?: string;
+  /** Version of the npm package that provides it. */
+  version?: string;
+  /** The name tfjs registers it under (`tensorflow` for both tfjs-node flavours). */
+  tfjsName: string;
+  gpuAdapter?: GpuAdapterInfo;
+}
+
+export interface BackendReport {
+  /** The backend now active. */
+  name: BackendName;
+  /** What `tf.getBackend()` says. */
+  tfjsName: string;
+  version: string;
+  /** What was asked for (`auto` or a forced name). */
+  requested: BackendName | 'auto';
+  /** Every backend that could be selected. */
+  available: BackendName[];
+  probes: BackendProbe[];
+  gpuAdapter?: GpuAdapterInfo;
+  /** wasm only: what the runtime is using. */
+  wasm?: { simd: boolean; threads: number };
+}
+
+const TFJS_NAMES: Record<BackendName, string> = {
+  'tfjs-node-gpu': 'tensorflow',
+  webgpu: 'webgpu',
+  'tfjs-node': 'tensorflow',
+  wasm: 'wasm',
+  cpu: 'cpu',
+};
+
+const PACKAGES: Record<BackendName, string> = {
+  'tfjs-node-gpu': '@tensorflow/tfjs-node-gpu',
+  webgpu: '@tensorflow/tfjs-backend-webgpu',
+  'tfjs-node': '@tensorflow/tfjs-node',
+  wasm: '@tensorflow/tfjs-backend-wasm',
+  cpu: '@tensorflow/tfjs-backend-cpu',
+};
+
+const INSTALL_HINTS: Record<BackendName, string> = {
+  'tfjs-node-gpu':
+    '`pnpm add @tensorflow/tfjs-node-gpu` in packages/core; its install script downloads libtensorflow ' +
+    '(needs network access) and it runs only on Linux x64 with an NVIDIA driver, CUDA 11.x and cuDNN 8',
+  webgpu:
+    'needs a GPU with a Vulkan (Linux), Metal (macOS) or D3D12 (Windows) driver; on Linux install ' +
+    '`libvulkan1` and the vendor ICD (NVIDIA: the driver\'s Vulkan ICD, plus `libglvnd0`); the npm packages ' +
+    '`webgpu` and `@tensorflow/tfjs-backend-webgpu` are regular dependencies of @partialnet/core',
+  'tfjs-node':
+    '`pnpm add @tensorflow/tfjs-node` in packages/core; its install script downloads libtensorflow ' +
+    '(needs network access; prebuilt for Linux x64, macOS and Windows x64)',
+  wasm: '`@tensorflow/tfjs-backend-wasm` is a dependency of @partialnet/core: reinstall with `pnpm install`',
+  cpu: '`@tensorflow/tfjs-backend-cpu` is a dependency of @partialnet/core: reinstall with `pnpm install`',
+};
+
+const require = createRequire(import.meta.url);
+
+export function isBackendName(value: string): value is BackendName {
+  return (BACKEND_NAMES as readonly string[]).includes(value);
+}
+
+/** Parses a `--backend` / `PARTIALNET_BACKEND` value. */
+export function parseBackendName(value: string): BackendName | 'auto' {
+  const v = value.trim().toLowerCase();
+  if (v === 'auto' || isBackendName(v)) return v;
+  throw new Error(`unknown backend '${value}': expected auto, ${BACKEND_NAMES.join(', ')}`);
+}
+
+function errorText(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  // tfjs-node's missing-addon message runs to a dozen lines of advice; the first says what happened.
+  return text.split('\n')[0]!.trim();
+}
+
+function packageDir(pkg: string): string | undefined {
+  try {
+    return path.dirname(require.resolve(`${pkg}/package.json`));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Version of an installed package, or undefined when it is not installed. */
+export function packageVersion(pkg: string): string | undefined {
+  try {
+    return (require(`${pkg}/package.json`) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+// Specifiers held in variables keep TypeScript from resolving optional packages at compile time.
+async function importOptional(specifier: string): Promise<Record<string, unknown>> {
+  return (await import(specifier)) as Record<string, unknown>;
+}
+
+/** A named export of a module that may be ESM or CommonJS seen through `default`. */
+function exported<T>(mod: Record<string, unknown>, name: string): T | undefined {
+  if (name in mod) return mod[name] as T;
+  const def = mod.default as Record<string, unknown> | undefined;
+  return def && typeof def === 'object' && name in def ? (def[name] as T) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probes. Each runs at most once per process: the result (or the error) is cached, so
+// `listBackends()` and `setupBackend()` are cheap after the first call.
+
+const probes = new Map<BackendName, Promise<BackendProbe>>();
+
+function probe(name: BackendName): Promise<BackendProbe> {
+  let p = probes.get(name);
+  if (!p) {
+    p = runProbe(name);
+    probes.set(name, p);
+  }
+  return p;
+}
+
+async function runProbe(name: BackendName): Promise<BackendProbe> {
+  const base: BackendProbe = { name, available: false, tfjsName: TFJS_NAMES[name] };
+  const version = packageVersion(PACKAGES[name]);
+  if (version) base.version = version;
+  const fail = (reason: string): BackendProbe => ({ ...base, reason, install: INSTALL_HINTS[name] });
+  try {
+    switch (name) {
+      case 'tfjs-node-gpu':
+      case 'tfjs-node':
+        return await probeTfjsNode(name, base, fail);
+      case 'webgpu':
+        return await probeWebgpu(base, fail);
+      case 'wasm':
+        return await probeWasm(base, fail);
+      case 'cpu':
+        await import('@tensorflow/tfjs-backend-cpu');
+        return { ...base, available: true };
+    }
+  } catch (err) {
+    return fail(errorText(err));
+  }
+}
+
+function findNativeAddon(dir: string): string | undefined {
+  const lib = path.join(dir, 'lib');
+  if (!existsSync(lib)) return undefined;
+  for (const entry of readdirSync(lib)) {
+    const file = path.join(lib, entry, 'tfjs_binding.node');
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+/**
+ * tfjs-node(-gpu) requires `@tensorflow/tfjs`, which requires its own `@tensorflow/tfjs-core`.
+ * With pnpm and matching versions that is the very same package directory (one copy in the
+ * store), and even a second copy would register into our engine: tfjs-core keeps its engine and
+ * kernel registry on the global object (`_tfengine`, `kernelRegistry`). What breaks is a version
+ * mismatch — kernels written for another tfjs-core — so we refuse that explicitly.
+ */
+async function probeTfjsNode(
+  name: 'tfjs-node' | 'tfjs-node-gpu',
+  base: BackendProbe,
+  fail: (reason: string) => BackendProbe,
+): Promise<BackendProbe> {
+  const pkg = PACKAGES[name];
+  const dir = packageDir(pkg);
+  if (!dir) return fail(`${pkg} is not installed`);
+  // Importing a package whose addon is missing would still load all of @tensorflow/tfjs (layers,
+  // converter, data) before failing; look for the addon first.
+  if (!findNativeAddon(dir)) {
+    return fail(
+      `${pkg} is installed but its native addon (lib/napi-v*/tfjs_binding.node) is missing: ` +
+        'its install script could not download libtensorflow',
+    );
+  }
+  const mod = await importOptional(pkg);
+  const versions = exported<Record<string, string>>(mod, 'version');
+  const theirCore = versions?.['tfjs-core'];
+  if (theirCore && theirCore !== tf.version_core) {
+    return fail(`${pkg} is built on tfjs-core ${theirCore}, we use ${tf.version_core}; install matching versions`);
+  }
+  if (!tf.findBackendFactory('tensorflow')) return fail(`${pkg} loaded but registered no 'tensorflow' backend`);
+  // Both flavours register under the same name; whichever loaded first owns it.
+  const other = name === 'tfjs-node' ? 'tfjs-node-gpu' : 'tfjs-node';
+  const otherProbe = probes.get(other);
+  if (otherProbe && (await otherProbe).available) {
+    return fail(`${PACKAGES[other]} already registered the 'tensorflow' backend in this process`);
+  }
+  return { ...base, available: true };
+}
+
+interface DawnAdapter {
+  info?: Partial<GpuAdapterInfo> & { isFallbackAdapter?: boolean };
+  isFallbackAdapter?: boolean;
+}
+interface DawnGpu {
+  requestAdapter(options?: { powerPreference?: string }): Promise<DawnAdapter | null>;
+}
+
+const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|software/i;
+
+/** True for CPU implementations of WebGPU (SwiftShader, llvmpipe, ...): slower than our wasm path. */
+export function isSoftwareAdapter(info: Partial<GpuAdapterInfo>, isFallbackAdapter = false): boolean {
+  return isFallbackAdapter || SOFTWARE_ADAPTER.test([info.vendor, info.architecture, info.device, info.description].join(' '));
+}
+
+let webgpuGpu: DawnGpu | undefined;
+
+async function probeWebgpu(base: BackendProbe, fail: (reason: string) => BackendProbe): Promise<BackendProbe> {
+  const dawn = await importOptional('webgpu');
+  const create = exported<(options: string[]) => DawnGpu>(dawn, 'create');
+  if (!create) return fail("the 'webgpu' package has no create()");
+  const gpu = create([]);
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    return fail('Dawn found no WebGPU adapter (no Vulkan/Metal/D3D12 device: no GPU, or its driver/ICD is missing)');
+  }
+  const info = adapter.info ?? {};
+  const gpuAdapter: GpuAdapterInfo = {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description: info.description ?? '',
+  };
+  const fallback = info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
+  if (isSoftwareAdapter(gpuAdapter, fallback)) {
+    const label = Object.values(gpuAdapter).filter(Boolean).join(' / ');
+    return { ...fail(`only a software adapter was found (${label || 'fallback adapter'})`), gpuAdapter };
+  }
+  webgpuGpu = gpu;
+  return { ...base, available: true, gpuAdapter };
+}
+
+/**
+ * Installs the Dawn GPU object as `navigator.gpu` and the WebGPU constants (`GPUBufferUsage`, ...)
+ * as globals, which tfjs-backend-webgpu reads at import time and when it builds buffers.
+ */
+async function registerWebgpu(): Promise<void> {
+  if (tf.findBackendFactory('webgpu')) return;
+  const dawn = await importOptional('webgpu');
+  const globals = exported<Record<string, unknown>>(dawn, 'globals');
+  if (globals) {
+    for (const [key, value] of Object.entries(globals)) {
+      if (!(key in globalThis)) Object.defineProperty(globalThis, key, { value, configurable: true, writable: true });
+    }
+  }
+  const g = globalThis as unknown as { navigator?: Record<string, unknown> };
+  if (g.navigator && typeof g.navigator === 'object') {
+    // Node 21+ has a navigator of its own; add to it rather than replace it.
+    Object.defineProperty(g.navigator, 'gpu', { value: webgpuGpu, configurable: true });
+  } else {
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpuGpu }, configurable: true, writable: true });
+  }
+  await import('@tensorflow/tfjs-backend-webgpu');
+  if (!tf.findBackendFactory('webgpu')) throw new Error('tfjs-backend-webgpu did not register (navigator.gpu not seen)');
+}
+
+let wasmSimd = false;
+let wasmGetThreadsCount: (() => number) | undefined;
+
+/**
+ * The .wasm binaries are located relative to the backend's script by default, which bundlers and
+ * some test runners break; pointing at the package's dist folder as a file path always works in
+ * Node. The threaded build is off: tfjs disables it under Node (tfjs issue #3830) and forcing it
+ * fails because its pthread workers are started from blob: URLs, which Node's Worker rejects. A
+ * shim that starts them from source gets the module to initialise, but XNNPACK still reports one
+ * thread and matmul/conv timings did not change (measured with 2 cores), so it is not worth it.
+ */
+async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendProbe): Promise<BackendProbe> {
+  if (typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object') return fail('this JavaScript runtime has no WebAssembly');
+  const dir = packageDir(PACKAGES.wasm);
+  if (!dir) return fail(`${PACKAGES.wasm} is not installed`);
+  const dist = path.join(dir, 'dist') + path.sep;
+  // The package registers the WASM_* flags, so it must load before they are read.
+  const mod = await importOptional(PACKAGES.wasm);
+  wasmSimd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+  const binary = wasmSimd ? 'tfjs-backend-wasm-simd.wasm' : 'tfjs-backend-wasm.wasm';
+  if (!existsSync(dist + binary)) return fail(`${dist + binary} is missing`);
+  const setWasmPaths = exported<(prefix: string) => void>(mod, 'setWasmPaths');
+  if (!tf.findBackendFactory('wasm') || !setWasmPaths) return fail(`${PACKAGES.wasm} registered no 'wasm' backend`);
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  setWasmPaths(dist);
+  wasmGetThreadsCount = exported<() => number>(mod, 'getThreadsCount');
+  return { ...base, available: true };
+}
+
+function wasmThreads(): number {
+  try {
+    return wasmGetThreadsCount?.() ?? 1;
+  } catch {
+    return 1;
+  }
+}
+
+/** Probes every backend (cached after the first call; nothing is switched). */
+export async function listBackends(): Promise<BackendProbe[]> {
+  const result: BackendProbe[] = [];
+  // Sequential on purpose: tfjs-node and tfjs-node-gpu must not race for the 'tensorflow' name.
+  for (const name of BACKEND_NAMES) result.push(await probe(name));
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+let current: BackendReport | undefined;
+
+/** The report of the last successful `setupBackend`, if any. */
+export function currentBackend(): BackendReport | undefined {
+  return current && tf.getBackend() === current.tfjsName ? current : undefined;
+}
+
+async function activate(name: BackendName): Promise<void> {
+  if (name === 'webgpu') await registerWebgpu();
+  const tfjsName = TFJS_NAMES[name];
+  const ok = await tf.setBackend(tfjsName);
+  // wasm (and others) can fail to start and leave another backend active without throwing.
+  const actual = tf.getBackend();
+  if (!ok || actual !== tfjsName) {
+    throw new Error(`tf.setBackend('${tfjsName}') ${ok ? 'succeeded' : 'failed'} but the active backend is '${actual}'`);
+  }
+}
+
+function defaultRequest(): BackendName | 'auto' {
+  const env = process.env.PARTIALNET_BACKEND;
+  return env ? parseBackendName(env) : 'auto';
+}
+
+/**
+ * Selects the backend: `auto` takes the first that works of tfjs-node-gpu, webgpu (hardware
+ * adapter only), tfjs-node, wasm, cpu; a forced name that does not work throws with the reason and
+ * how to install it. Calling it again with the same request returns the cached report.
+ */
+export async function setupBackend(requested: BackendName | 'auto' = defaultRequest()): Promise<BackendReport> {
+  if (current && current.requested === requested && tf.getBackend() === current.tfjsName) return current;
+  const candidates = requested === 'auto' ? BACKEND_NAMES : [requested];
+  const failures: string[] = [];
+  // Probe everything before switching: importing tfjs-node calls tf.setBackend('tensorflow') itself.
+  await listBackends();
+  for (const name of candidates) {
+    let p = await probe(name);
+    if (p.available) {
+      try {
+        await activate(name);
+      } catch (err) {
+        p = { ...p, available: false, reason: `failed to start: ${errorText(err)}`, install: INSTALL_HINTS[name] };
+        probes.set(name, Promise.resolve(p));
+      }
+    }
+    if (!p.available) {
+      failures.push(`${name}: ${p.reason}`);
+      if (requested !== 'auto') {
+        const why = (p.reason ?? 'unknown reason').replace(/\.$/, '');
+        throw new Error(`backend '${name}' is not available: ${why}.\nTo use it: ${p.install ?? INSTALL_HINTS[name]}.`);
+      }
+      continue;
+    }
+    const all = await listBackends();
+    const report: BackendReport = {
+      name,
+      tfjsName: tf.getBackend(),
+      version: p.version ?? 'unknown',
+      requested,
+      available: all.filter((b) => b.available).map((b) => b.name),
+      probes: all,
+    };
+    if (p.gpuAdapter) report.gpuAdapter = p.gpuAdapter;
+    if (name === 'wasm') report.wasm = { simd: wasmSimd, threads: wasmThreads() };
+    current = report;
+    return report;
+  }
+  throw new Error(`no TensorFlow.js backend could start:\n  ${failures.join('\n  ')}`);
+}

@@ -1,0 +1,281 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Module } from '../module/module.js';
+import { clipGradNorm, type Optimizer } from '../optim/optimizer.js';
+import { lrSchedule, type LrScheduleConfig } from '../optim/schedule.js';
+import { getRandomState, setRandomState } from '../random.js';
+import { tf } from '../tf.js';
+import { Progress, type ProgressStream } from '../util/progress.js';
+import { findLatestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
+
+export interface StepContext {
+  iter: number;
+  epoch: number;
+  batchInEpoch: number;
+}
+
+/** A data source the trainer can restart at any batch of any epoch (for exact resume). */
+export interface TrainData<B> {
+  /** Batches in one epoch. */
+  batchesPerEpoch: number;
+  /** Batches of `epoch` from position `start`; the same arguments must give the same batches. */
+  batches(epoch: number, start: number): AsyncIterable<B> | Iterable<B>;
+  /** Frees a batch after its step (tensors it holds). */
+  disposeBatch?(batch: B): void;
+  /** Images in a batch, for img/s (default 1). */
+  batchSize?(batch: B): number;
+}
+
+export interface TrainerOptions<B> {
+  model: Module;
+  optimizer: Optimizer;
+  /** Named scalar losses for one batch, computed inside the gradient tape; their sum is minimised. */
+  lossFn: (batch: B, ctx: StepContext) => Record<string, tf.Scalar>;
+  data: TrainData<B>;
+  epochs: number;
+  schedule: LrScheduleConfig;
+  /** Run folder: checkpoints/, log.jsonl. */
+  outDir: string;
+  /** Optimizer steps between checkpoints (0: only at the end of each epoch and of the run). */
+  checkpointEvery?: number;
+  /** Checkpoints kept on disk (older ones are deleted). */
+  keepCheckpoints?: number;
+  /** Optimizer steps between log records. */
+  logEvery?: number;
+  /** Epochs between evaluations (0: never). */
+  evalEvery?: number;
+  evaluate?: (ctx: StepContext) => Promise<Record<string, number>>;
+  /** Clip the global gradient norm to this value. */
+  clipGradNorm?: number;
+  /** Batches whose gradients are summed into one optimizer step. */
+  accumulate?: number;
+  /** Saved with every checkpoint and given back by `resume` (configs, seeds...). */
+  extra?: Record<string, unknown>;
+  /** Progress bar on stderr (default) or the given stream; false for none. */
+  progress?: boolean | ProgressStream;
+  /** Called with every record written to log.jsonl. */
+  onLog?: (record: Record<string, unknown>) => void;
+}
+
+interface StepGradients {
+  terms: Record<string, number>;
+  total: number;
+  grads: tf.NamedTensorMap;
+}
+
+export interface TrainResult {
+  iters: number;
+  epochs: number;
+  seconds: number;
+  lastLosses: Record<string, number>;
+  lastEval?: Record<string, number>;
+  checkpoint: string;
+  resumedFrom?: string;
+}
+
+/** A loss or gradient became NaN or infinite. The model is left as it was before the bad step. */
+export class NonFiniteLossError extends Error {
+  override name = 'NonFiniteLossError';
+  constructor(
+    message: string,
+    readonly iter: number,
+    readonly checkpoint: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The training loop every task shares: gradient accumulation, clipping, lr schedule, a NaN guard,
+ * atomic checkpoints with exact resume (model, optimizer, schedule position, data position and
+ * the random stream), a progress bar and a JSON-lines log of every logged step and evaluation.
+ */
+export class Trainer<B> {
+  readonly opts: Required<Pick<TrainerOptions<B>, 'checkpointEvery' | 'keepCheckpoints' | 'logEvery' | 'evalEvery' | 'accumulate'>> & TrainerOptions<B>;
+  readonly logPath: string;
+  readonly itersPerEpoch: number;
+  readonly maxIters: number;
+  #state: TrainingState = { iter: 0, epoch: 0, batchInEpoch: 0, randomState: 0, extra: {} };
+
+  constructor(options: TrainerOptions<B>) {
+    this.opts = { checkpointEvery: 0, keepCheckpoints: 3, logEvery: 10, evalEvery: 0, accumulate: 1, ...options };
+    const { accumulate, epochs, data } = this.opts;
+    if (!Number.isInteger(accumulate) || accumulate < 1) throw new Error(`Trainer: accumulate must be a positive integer, got ${accumulate}`);
+    if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`Trainer: epochs must be a positive integer, got ${epochs}`);
+    this.itersPerEpoch = Math.floor(data.batchesPerEpoch / accumulate);
+    if (this.itersPerEpoch < 1) throw new Error(`Trainer: ${data.batchesPerEpoch} batches per epoch are fewer than accumulate (${accumulate})`);
+    this.maxIters = this.itersPerEpoch * epochs;
+    mkdirSync(this.opts.outDir, { recursive: true });
+    this.logPath = join(this.opts.outDir, 'log.jsonl');
+  }
+
+  get state(): Readonly<TrainingState> {
+    return this.#state;
+  }
+
+  /** Restores the newest checkpoint of `outDir`; returns its folder, or undefined if there is none. */
+  async resume(): Promise<string | undefined> {
+    const dir = await findLatestCheckpoint(this.opts.outDir);
+    if (!dir) return undefined;
+    const ckpt = await loadCheckpoint(dir);
+    this.opts.model.loadStateDict(ckpt.model);
+    this.opts.optimizer.loadStateDict(ckpt.optimizer);
+    this.#state = ckpt.state;
+    setRandomState(ckpt.state.randomState);
+    return dir;
+  }
+
+  async #checkpoint(): Promise<string> {
+    const state = { ...this.#state, randomState: getRandomState(), extra: { ...this.#state.extra, ...this.opts.extra } };
+    return saveCheckpoint(this.opts.outDir, this.opts.model.stateDict(), this.opts.optimizer.stateDict(), state, this.opts.keepCheckpoints);
+  }
+
+  #log(record: Record<string, unknown>): void {
+    const line = { time: new Date().toISOString(), ...record };
+    appendFileSync(this.logPath, `${JSON.stringify(line)}\n`);
+    this.opts.onLog?.(line);
+  }
+
+  /** Forward + backward of one batch: loss terms (host numbers) and gradients (caller disposes). */
+  #gradients(batch: B, ctx: StepContext): StepGradients {
+    const params = this.opts.model.parameters();
+    let kept: Record<string, tf.Scalar> = {};
+    const { value, grads } = tf.variableGrads(() => {
+      const terms = this.opts.lossFn(batch, ctx);
+      const names = Object.keys(terms);
+      if (names.length === 0) throw new Error('Trainer: lossFn returned no loss terms');
+      kept = Object.fromEntries(names.map((n) => [n, tf.keep(terms[n]!)]));
+      return tf.addN(names.map((n) => terms[n]!)) as tf.Scalar;
+    }, params);
+    const terms = Object.fromEntries(Object.entries(kept).map(([n, t]) => [n, t.dataSync()[0]!]));
+    const total = value.dataSync()[0]!;
+    tf.dispose([value, ...Object.values(kept)]);
+    return { terms, total, grads };
+  }
+
+  async run(): Promise<TrainResult> {
+    const { data, accumulate, epochs, optimizer, logEvery, checkpointEvery, evalEvery } = this.opts;
+    const lrAt = lrSchedule(this.opts.schedule);
+    const started = performance.now();
+    const resumedFrom = this.#state.iter > 0 || this.#state.epoch > 0 ? `iter ${this.#state.iter}` : undefined;
+    const progress =
+      this.opts.progress === false
+        ? undefined
+        : new Progress({ total: this.maxIters - this.#state.iter, label: 'train', unit: 'it', ...(typeof this.opts.progress === 'object' ? { stream: this.opts.progress } : {}) });
+    let lastLosses: Record<string, number> = {};
+    let lastEval: Record<string, number> | undefined;
+    let windowImages = 0;
+    let windowStart = performance.now();
+    let lastCheckpoint = '';
+
+    while (this.#state.epoch < epochs) {
+      const epoch = this.#state.epoch;
+      let accumulated: tf.NamedTensorMap | undefined;
+      let micro = 0;
+      const sums: Record<string, number> = {};
+      // A resumed epoch restarts at the first batch of the interrupted optimizer step.
+      const stepsDone = Math.floor(this.#state.batchInEpoch / accumulate);
+      this.#state.batchInEpoch = stepsDone * accumulate;
+      const usable = this.itersPerEpoch * accumulate;
+      for await (const batch of data.batches(epoch, this.#state.batchInEpoch)) {
+        if (this.#state.batchInEpoch >= usable) {
+          data.disposeBatch?.(batch);
+          break;
+        }
+        const ctx: StepContext = { iter: this.#state.iter, epoch, batchInEpoch: this.#state.batchInEpoch };
+        let result: StepGradients;
+        try {
+          result = this.#gradients(batch, ctx);
+        } finally {
+          windowImages += data.batchSize?.(batch) ?? 1;
+          data.disposeBatch?.(batch);
+        }
+        if (!Number.isFinite(result.total)) {
+          tf.dispose(result.grads);
+          if (accumulated) tf.dispose(accumulated);
+          throw await this.#nonFinite(`loss is ${result.total} at iteration ${ctx.iter} (epoch ${epoch}, batch ${ctx.batchInEpoch}); terms ${JSON.stringify(result.terms)}`);
+        }
+        for (const [k, v] of Object.entries(result.terms)) sums[k] = (sums[k] ?? 0) + v / accumulate;
+        accumulated = addGradients(accumulated, result.grads, 1 / accumulate);
+        micro++;
+        this.#state.batchInEpoch++;
+        if (micro < accumulate) continue;
+
+        let grads = accumulated;
+        accumulated = undefined;
+        micro = 0;
+        let gradNorm: number | undefined;
+        if (this.opts.clipGradNorm !== undefined) {
+          const clipped = clipGradNorm(grads, this.opts.clipGradNorm);
+          if (clipped.grads !== grads) tf.dispose(grads);
+          grads = clipped.grads;
+          gradNorm = clipped.norm;
+          if (!Number.isFinite(gradNorm)) {
+            tf.dispose(grads);
+            throw await this.#nonFinite(`gradient norm is ${gradNorm} at iteration ${this.#state.iter}`);
+          }
+        }
+        const lr = lrAt(this.#state.iter);
+        optimizer.step(grads, lr);
+        tf.dispose(grads);
+        this.#state.iter++;
+        lastLosses = { ...sums, loss: Object.values(sums).reduce((a, b) => a + b, 0) };
+        for (const k of Object.keys(sums)) delete sums[k];
+        progress?.tick(1, { epoch: `${epoch + 1}/${epochs}`, loss: lastLosses.loss!, lr });
+
+        if (this.#state.iter % logEvery === 0 || this.#state.iter === this.maxIters) {
+          const now = performance.now();
+          const imgPerSec = (windowImages * 1000) / Math.max(now - windowStart, 1e-9);
+          this.#log({ type: 'train', iter: this.#state.iter, epoch, lr, ...lastLosses, ...(gradNorm !== undefined ? { gradNorm } : {}), imgPerSec, numTensors: tf.memory().numTensors });
+          windowImages = 0;
+          windowStart = now;
+        }
+        if (checkpointEvery > 0 && this.#state.iter % checkpointEvery === 0) lastCheckpoint = await this.#checkpoint();
+      }
+      if (accumulated) tf.dispose(accumulated);
+      this.#state.epoch++;
+      this.#state.batchInEpoch = 0;
+      if (evalEvery > 0 && this.opts.evaluate && (this.#state.epoch % evalEvery === 0 || this.#state.epoch === epochs)) {
+        lastEval = await this.opts.evaluate({ iter: this.#state.iter, epoch, batchInEpoch: 0 });
+        this.#log({ type: 'eval', iter: this.#state.iter, epoch, ...lastEval });
+      }
+      lastCheckpoint = await this.#checkpoint();
+    }
+    progress?.done();
+    return {
+      iters: this.#state.iter,
+      epochs,
+      seconds: (performance.now() - started) / 1000,
+      lastLosses,
+      ...(lastEval ? { lastEval } : {}),
+      checkpoint: lastCheckpoint,
+      ...(resumedFrom ? { resumedFrom } : {}),
+    };
+  }
+
+  /** Keeps the last good state on disk and builds the error that stops the run. */
+  async #nonFinite(what: string): Promise<NonFiniteLossError> {
+    const checkpoint = await this.#checkpoint();
+    this.#log({ type: 'error', iter: this.#state.iter, message: what });
+    return new NonFiniteLossError(
+      `training stopped: ${what}. The model before this step is saved in ${checkpoint}; lower the learning rate or enable gradient clipping, then continue with --resume.`,
+      this.#state.iter,
+      checkpoint,
+    );
+  }
+}
+
+/** acc + scale * grads, disposing what it replaces; the result owns its tensors. */
+function addGradients(acc: tf.NamedTensorMap | undefined, grads: tf.NamedTensorMap, scale: number): tf.NamedTensorMap {
+  if (!acc && scale === 1) return grads;
+  const out: tf.NamedTensorMap = {};
+  tf.tidy(() => {
+    for (const [name, g] of Object.entries(grads)) {
+      const scaled = scale === 1 ? g : tf.mul(g, scale);
+      out[name] = tf.keep(acc?.[name] ? tf.add(acc[name]!, scaled) : scale === 1 ? scaled.clone() : scaled);
+    }
+  });
+  tf.dispose(grads);
+  if (acc) tf.dispose(acc);
+  return out;
+}

@@ -1,0 +1,150 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AdamW, BatchNorm2d, Conv2d, Linear, Module, NonFiniteLossError, Trainer, crossEntropy, dropout, seedEverything, setupBackend, tf, type TrainData } from '../src/index.js';
+
+/** Conv -> BN -> ReLU -> dropout -> pool -> linear: every kind of state a checkpoint must carry. */
+class Net extends Module {
+  readonly conv = this.addChild('conv', new Conv2d(3, 8, { kernelSize: 3, padding: 1 }));
+  readonly bn = this.addChild('bn', new BatchNorm2d(8));
+  readonly fc = this.addChild('fc', new Linear(8, 4));
+  forward(x: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const y = dropout(tf.relu(this.bn.forward(this.conv.forward(x))), 0.2, this.isTraining);
+      return this.fc.forward(tf.mean(y, [1, 2]) as tf.Tensor2D);
+    });
+  }
+}
+
+interface Batch {
+  x: tf.Tensor4D;
+  y: tf.Tensor1D;
+}
+
+/** Deterministic batches: batch i of epoch e is a function of (e, i) only. */
+function syntheticData(batchesPerEpoch: number, failAt?: { epoch: number; batch: number }): TrainData<Batch> {
+  return {
+    batchesPerEpoch,
+    *batches(epoch, start) {
+      for (let i = start; i < batchesPerEpoch; i++) {
+        if (failAt && failAt.epoch === epoch && failAt.batch === i) throw new Error('simulated crash');
+        // tfjs treats seed 0 as 'no seed'.
+        const seed = epoch * 100 + i + 1;
+        yield { x: tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', seed) as tf.Tensor4D, y: tf.tensor1d([seed % 4, (seed + 1) % 4], 'int32') };
+      }
+    },
+    disposeBatch: (b) => tf.dispose([b.x, b.y]),
+    batchSize: () => 2,
+  };
+}
+
+function makeTrainer(outDir: string, data: TrainData<Batch>, extra: Partial<ConstructorParameters<typeof Trainer<Batch>>[0]> = {}) {
+  seedEverything(42);
+  const model = new Net();
+  model.train();
+  const optimizer = new AdamW(model.parameters(), { lr: 1e-2, weightDecay: 1e-4 });
+  const trainer = new Trainer<Batch>({
+    model,
+    optimizer,
+    data,
+    epochs: 2,
+    schedule: { lr: 1e-2, policy: { type: 'step', milestones: [4], gamma: 0.1 }, warmup: { iters: 2, ratio: 0.1 } },
+    outDir,
+    checkpointEvery: 2,
+    logEvery: 1,
+    progress: false,
+    lossFn: (b) => ({ cls: crossEntropy(model.forward(b.x), b.y) }),
+    ...extra,
+  });
+  return { model, optimizer, trainer };
+}
+
+describe('Trainer', () => {
+  const dirs: string[] = [];
+  const tmp = () => {
+    const d = mkdtempSync(join(tmpdir(), 'partialnet-trainer-'));
+    dirs.push(d);
+    return d;
+  };
+  beforeAll(async () => {
+    await setupBackend('cpu');
+  });
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('a resumed run ends with exactly the parameters of an uninterrupted one', async () => {
+    const before = tf.memory().numTensors;
+    const straight = makeTrainer(tmp(), syntheticData(5));
+    await straight.trainer.run();
+    const reference = straight.model.stateDict();
+
+    const dir = tmp();
+    const crashing = makeTrainer(dir, syntheticData(5, { epoch: 1, batch: 1 }));
+    await expect(crashing.trainer.run()).rejects.toThrow('simulated crash');
+    // Checkpoints at iterations 2, 4, end of epoch 0 (5), 6: the crash came before iteration 7.
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoints', 'latest.json'), 'utf8')).iter).toBe(6);
+    crashing.model.dispose();
+    crashing.optimizer.dispose();
+    const resumed = makeTrainer(dir, syntheticData(5));
+    expect(await resumed.trainer.resume()).toMatch(/iter_0000006$/);
+    const result = await resumed.trainer.run();
+    expect(result.iters).toBe(10);
+    for (const [name, t] of reference) expect(Array.from(resumed.model.stateDict().get(name)!.data), name).toEqual(Array.from(t.data));
+
+    straight.model.dispose();
+    straight.optimizer.dispose();
+    resumed.model.dispose();
+    resumed.optimizer.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('keeps the tensor count flat, logs every step and keeps the newest checkpoints', async () => {
+    const dir = tmp();
+    const counts: number[] = [];
+    const { model, optimizer, trainer } = makeTrainer(dir, syntheticData(4), { keepCheckpoints: 2, onLog: (r) => counts.push(r.numTensors as number) });
+    const result = await trainer.run();
+    expect(result.iters).toBe(8);
+    expect(new Set(counts.slice(1)).size).toBe(1);
+    const lines = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.iter)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(lines[0].lr).toBeCloseTo(1e-3, 10); // warmup ratio 0.1 at iteration 0
+    expect(lines[5].lr).toBeCloseTo(1e-3, 10); // step decay after milestone 4
+    for (const l of lines) expect(Number.isFinite(l.cls) && Number.isFinite(l.loss)).toBe(true);
+    expect(readdirSync(join(dir, 'checkpoints')).filter((n) => n.startsWith('iter_')).sort()).toEqual(['iter_0000006', 'iter_0000008']);
+    model.dispose();
+    optimizer.dispose();
+  });
+
+  it('accumulates gradients over batches into one step', async () => {
+    const { model, optimizer, trainer } = makeTrainer(tmp(), syntheticData(4), { accumulate: 2, epochs: 1 });
+    const result = await trainer.run();
+    expect(result.iters).toBe(2);
+    model.dispose();
+    optimizer.dispose();
+  });
+
+  it('stops on a NaN loss, keeping the model from before the bad step', async () => {
+    const dir = tmp();
+    let calls = 0;
+    const setup = makeTrainer(dir, syntheticData(4), {});
+    const { model, optimizer } = setup;
+    const trainer = new Trainer<Batch>({
+      ...setup.trainer.opts,
+      lossFn: (b) => {
+        calls++;
+        const loss = crossEntropy(model.forward(b.x), b.y);
+        return { cls: calls === 3 ? tf.mul(loss, NaN) : loss };
+      },
+    });
+    const error = await trainer.run().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NonFiniteLossError);
+    expect((error as NonFiniteLossError).message).toMatch(/loss is NaN at iteration 2 .*saved in .*iter_0000002.*--resume/);
+    expect(existsSync(join((error as NonFiniteLossError).checkpoint, 'model.safetensors'))).toBe(true);
+    const saved = readFileSync(join(dir, 'log.jsonl'), 'utf8');
+    expect(saved).toContain('"type":"error"');
+    model.dispose();
+    optimizer.dispose();
+  });
+});
