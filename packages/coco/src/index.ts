@@ -1,0 +1,11 @@
+export * from './mask/api.js';
+export type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult, IouType, Segmentation } from './format/types.js';
+export { CocoFormatError } from './format/errors.js';
+export { JsonSyntaxError } from './format/json-stream.js';
+export { CocoGroundTruth, type AnnotationColumns } from './format/dataset.js';
+export { instancesFrom, loadInstances, type LoadOptions, type LoadStats } from './format/load.js';
+export { loadResults, resultsFrom, type CocoResults, type ResultsLoadOptions } from './format/results.js';
+export { defaultParams, type Params } from './eval/params.js';
+export { COCOeval, type Accumulated, type EvalTimings } from './eval/cocoeval.js';
+export { formatCategoryTable, STAT_NAMES, type CategoryRow, type Summary } from './eval/summarize.js';
+export { ConfusionMatrix, type SemSegMetrics } from './semseg/confusion.js';

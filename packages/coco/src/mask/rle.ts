@@ -1,0 +1,342 @@
+/**
+ * Run-length encoded binary masks, the representation of maskApi.c: runs over the column-major
+ * (Fortran) flattening of an h x w mask, alternating zeros and ones, starting with zeros.
+ * Every routine here mirrors the arithmetic of maskApi.c so that results are bit-identical.
+ */
+export interface Rle {
+  readonly h: number;
+  readonly w: number;
+  /** Run lengths; may start with a 0 when the first pixel is set. */
+  readonly cnts: Uint32Array;
+}
+
+export function rleEncode(mask: ArrayLike<number>, h: number, w: number): Rle {
+  const a = h * w;
+  if (mask.length < a) throw new RangeError(`encode: mask has ${mask.length} values, expected h*w = ${a}`);
+  const cnts = new Uint32Array(a + 1);
+  let k = 0;
+  let p = 0;
+  let c = 0;
+  for (let j = 0; j < a; j++) {
+    const v = mask[j] ? 1 : 0;
+    if (v !== p) {
+      cnts[k++] = c;
+      c = 0;
+      p = v;
+    }
+    c++;
+  }
+  cnts[k++] = c;
+  return { h, w, cnts: cnts.slice(0, k) };
+}
+
+export function rleDecode(r: Rle, out = new Uint8Array(r.h * r.w), offset = 0): Uint8Array {
+  let pos = offset;
+  let v = 0;
+  const end = offset + r.h * r.w;
+  for (let j = 0; j < r.cnts.length; j++) {
+    const n = r.cnts[j]!;
+    if (pos + n > end) throw new RangeError(`decode: runs sum past h*w = ${r.h * r.w}`);
+    if (v) out.fill(1, pos, pos + n);
+    pos += n;
+    v ^= 1;
+  }
+  return out;
+}
+
+export function rleArea(r: Rle): number {
+  let a = 0;
+  const c = r.cnts;
+  for (let j = 1; j < c.length; j += 2) a += c[j]!;
+  return a;
+}
+
+/** Sum of all runs: must equal h*w for a well-formed RLE. */
+export function rleLength(r: Rle): number {
+  let s = 0;
+  for (let j = 0; j < r.cnts.length; j++) s += r.cnts[j]!;
+  return s;
+}
+
+/** [x, y, w, h] of the set pixels, computed the way rleToBbox does (a run spanning columns covers all rows). */
+export function rleToBbox(r: Rle, out: Float64Array | number[] = new Float64Array(4), o = 0): Float64Array | number[] {
+  const h = r.h;
+  const w = r.w;
+  const m = r.cnts.length - (r.cnts.length % 2);
+  if (m === 0 || h === 0) {
+    out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
+    return out;
+  }
+  let xs = w;
+  let ys = h;
+  let xe = 0;
+  let ye = 0;
+  let cc = 0;
+  let xp = 0;
+  for (let j = 0; j < m; j++) {
+    cc = (cc + r.cnts[j]!) >>> 0;
+    // unsigned arithmetic as in C: t wraps when a run of ones is empty at the very start
+    const t = (cc - (j % 2)) >>> 0;
+    const y = t % h;
+    const x = (t - y) / h;
+    if (j % 2 === 0) xp = x;
+    else if (xp < x) {
+      ys = 0;
+      ye = h - 1;
+    }
+    if (x < xs) xs = x;
+    if (x > xe) xe = x;
+    if (y < ys) ys = y;
+    if (y > ye) ye = y;
+  }
+  out[o] = xs;
+  out[o + 2] = xe - xs + 1;
+  out[o + 1] = ys;
+  out[o + 3] = ye - ys + 1;
+  return out;
+}
+
+/** Union (or intersection) of RLEs of the same size; a size mismatch gives an empty 0x0 RLE as in maskApi.c. */
+export function rleMerge(rles: readonly Rle[], intersect: boolean): Rle {
+  const n = rles.length;
+  if (n === 0) return { h: 0, w: 0, cnts: new Uint32Array(0) };
+  const first = rles[0]!;
+  if (n === 1) return { h: first.h, w: first.w, cnts: first.cnts.slice() };
+  let h = first.h;
+  let w = first.w;
+  let cur: Uint32Array = first.cnts;
+  const out = new Uint32Array(h * w + 1);
+  let m = 0;
+  for (let i = 1; i < n; i++) {
+    const B = rles[i]!;
+    if (B.h !== h || B.w !== w) {
+      h = w = 0;
+      cur = new Uint32Array(0);
+      break;
+    }
+    const A = cur;
+    const am = A.length;
+    const bm = B.cnts.length;
+    let ca = am > 0 ? A[0]! : 0;
+    let cb = bm > 0 ? B.cnts[0]! : 0;
+    let v = 0;
+    let va = 0;
+    let vb = 0;
+    let a = 1;
+    let b = 1;
+    let cc = 0;
+    let ct = 1;
+    m = 0;
+    while (ct > 0) {
+      const c = ca < cb ? ca : cb;
+      cc += c;
+      ct = 0;
+      ca -= c;
+      if (!ca && a < am) {
+        ca = A[a++]!;
+        va ^= 1;
+      }
+      ct += ca;
+      cb -= c;
+      if (!cb && b < bm) {
+        cb = B.cnts[b++]!;
+        vb ^= 1;
+      }
+      ct += cb;
+      const vp = v;
+      v = intersect ? va & vb : va | vb;
+      if (v !== vp || ct === 0) {
+        out[m++] = cc;
+        cc = 0;
+      }
+    }
+    cur = out.slice(0, m);
+  }
+  return { h, w, cnts: h === 0 && w === 0 ? new Uint32Array(0) : cur };
+}
+
+/**
+ * IoU of boxes [x, y, w, h] as bbIou: for a crowd gt the union is the detection's area.
+ * Writes o[d * n + g] (row per detection), i.e. the [m, n] matrix pycocotools returns.
+ */
+export function bbIou(dt: ArrayLike<number>, gt: ArrayLike<number>, m: number, n: number, iscrowd: ArrayLike<number> | null, o: Float64Array, oOff = 0): void {
+  for (let g = 0; g < n; g++) {
+    const G0 = gt[g * 4]!;
+    const G1 = gt[g * 4 + 1]!;
+    const G2 = gt[g * 4 + 2]!;
+    const G3 = gt[g * 4 + 3]!;
+    const ga = G2 * G3;
+    const crowd = iscrowd !== null && !!iscrowd[g];
+    for (let d = 0; d < m; d++) {
+      const D0 = dt[d * 4]!;
+      const D1 = dt[d * 4 + 1]!;
+      const D2 = dt[d * 4 + 2]!;
+      const D3 = dt[d * 4 + 3]!;
+      const da = D2 * D3;
+      const idx = oOff + d * n + g;
+      o[idx] = 0;
+      const ww = Math.min(D2 + D0, G2 + G0) - Math.max(D0, G0);
+      if (ww <= 0) continue;
+      const hh = Math.min(D3 + D1, G3 + G1) - Math.max(D1, G1);
+      if (hh <= 0) continue;
+      const i = ww * hh;
+      const u = crowd ? da : da + ga - i;
+      o[idx] = i / u;
+    }
+  }
+}
+
+/** Intersection of two same-size RLEs, by walking both run lists (the inner loop of rleIou). */
+export function rleIntersection(A: Uint32Array, B: Uint32Array): { inter: number; union: number } {
+  const ka = A.length;
+  const kb = B.length;
+  let ca = ka > 0 ? A[0]! : 0;
+  let cb = kb > 0 ? B[0]! : 0;
+  let va = 0;
+  let vb = 0;
+  let a = 1;
+  let b = 1;
+  let i = 0;
+  let u = 0;
+  let ct = 1;
+  while (ct > 0) {
+    const c = ca < cb ? ca : cb;
+    if (va || vb) {
+      u += c;
+      if (va && vb) i += c;
+    }
+    ct = 0;
+    ca -= c;
+    if (!ca && a < ka) {
+      ca = A[a++]!;
+      va ^= 1;
+    }
+    ct += ca;
+    cb -= c;
+    if (!cb && b < kb) {
+      cb = B[b++]!;
+      vb ^= 1;
+    }
+    ct += cb;
+  }
+  return { inter: i, union: u };
+}
+
+/**
+ * rleIou: a box pre-check (zero box IoU means zero), then exact run intersection; -1 where sizes
+ * differ. dtBb/gtBb are the rleToBbox boxes. Writes o[d * n + g].
+ */
+export function rleIou(
+  dt: readonly Rle[],
+  gt: readonly Rle[],
+  iscrowd: ArrayLike<number> | null,
+  o: Float64Array,
+  oOff = 0,
+  dtBb?: Float64Array,
+  gtBb?: Float64Array,
+  dtArea?: ArrayLike<number>,
+): void {
+  const m = dt.length;
+  const n = gt.length;
+  const db = dtBb ?? boxesOf(dt);
+  const gb = gtBb ?? boxesOf(gt);
+  bbIou(db, gb, m, n, iscrowd, o, oOff);
+  for (let g = 0; g < n; g++) {
+    const G = gt[g]!;
+    const crowd = iscrowd !== null && !!iscrowd[g];
+    for (let d = 0; d < m; d++) {
+      const idx = oOff + d * n + g;
+      if (!(o[idx]! > 0)) continue;
+      const D = dt[d]!;
+      if (D.h !== G.h || D.w !== G.w) {
+        o[idx] = -1;
+        continue;
+      }
+      const r = rleIntersection(D.cnts, G.cnts);
+      let u = r.union;
+      if (r.inter === 0) u = 1;
+      else if (crowd) u = dtArea ? dtArea[d]! : rleArea(D);
+      o[idx] = r.inter / u;
+    }
+  }
+}
+
+export function boxesOf(rles: readonly Rle[]): Float64Array {
+  const out = new Float64Array(rles.length * 4);
+  for (let i = 0; i < rles.length; i++) rleToBbox(rles[i]!, out, i * 4);
+  return out;
+}
+
+/** COCO's compressed string: 6-bit chars from 48, 5 data bits + continuation, delta to the run two back. */
+export function rleToString(r: Rle): string {
+  const cnts = r.cnts;
+  const parts: number[] = [];
+  for (let i = 0; i < cnts.length; i++) {
+    let x = cnts[i]!;
+    if (i > 2) x -= cnts[i - 2]!;
+    let more = true;
+    while (more) {
+      // floor division keeps the arithmetic-shift semantics for negatives beyond 32 bits
+      const c0 = x - Math.floor(x / 32) * 32;
+      x = Math.floor(x / 32);
+      let c = c0;
+      more = c & 0x10 ? x !== -1 : x !== 0;
+      if (more) c |= 0x20;
+      parts.push(c + 48);
+    }
+  }
+  return bytesToString(parts);
+}
+
+function bytesToString(codes: number[]): string {
+  let s = '';
+  const step = 8192;
+  for (let i = 0; i < codes.length; i += step) s += String.fromCharCode.apply(null, codes.slice(i, i + step));
+  return s;
+}
+
+/** Inverse of rleToString. Throws on characters outside the alphabet, so corrupt input is reported. */
+let scratch = new Uint32Array(1024);
+
+export function rleFrString(s: string, h: number, w: number): Rle {
+  // decode into a reused buffer and copy once: allocation dominates for short strings
+  if (scratch.length < s.length) scratch = new Uint32Array(s.length * 2);
+  const cnts = scratch;
+  let m = 0;
+  let p = 0;
+  const len = s.length;
+  while (p < len) {
+    let x = 0;
+    let k = 0;
+    let more = 1;
+    // up to 6 characters (30 bits) fit int32 arithmetic, which is all real masks need
+    while (more && k < 6) {
+      if (p >= len) throw new RangeError(`RLE string ends inside a count at character ${p}`);
+      const c = s.charCodeAt(p) - 48;
+      if (c < 0 || c > 63) throw new RangeError(`RLE string has character '${s[p]}' (code ${c + 48}) outside 48..111 at ${p}`);
+      x |= (c & 0x1f) << (5 * k);
+      more = c & 0x20;
+      p++;
+      k++;
+      if (!more && c & 0x10) x |= -1 << (5 * k);
+    }
+    if (more) {
+      // longer counts: continue in float arithmetic (exact below 2^53)
+      let mul = 2 ** (5 * k);
+      while (more) {
+        if (p >= len) throw new RangeError(`RLE string ends inside a count at character ${p}`);
+        const c = s.charCodeAt(p) - 48;
+        if (c < 0 || c > 63) throw new RangeError(`RLE string has character '${s[p]}' (code ${c + 48}) outside 48..111 at ${p}`);
+        x += (c & 0x1f) * mul;
+        more = c & 0x20;
+        p++;
+        mul *= 32;
+        if (!more && c & 0x10) x -= mul;
+      }
+    }
+    if (m > 2) x += cnts[m - 2]!;
+    // the C code stores into uint: wrap modulo 2^32
+    cnts[m++] = x >>> 0 === x ? x : ((x % 4294967296) + 4294967296) % 4294967296;
+  }
+  return { h, w, cnts: cnts.slice(0, m) };
+}
