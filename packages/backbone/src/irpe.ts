@@ -1,0 +1,86 @@
+import { tf } from '@partialnet/core';
+
+/**
+ * iRPE ("Rethinking and Improving Relative Position Encoding for Vision Transformer", Wu et al.
+ * 2021) in the configuration PartialNet uses: Euclidean method, bias mode, on keys, ratio 20, so
+ * alpha 20, beta 40, gamma 160 and 2*beta+1 = 81 buckets per head.
+ */
+export const IRPE = { alpha: 20, beta: 40, gamma: 160, numBuckets: 81 } as const;
+
+const f32 = Math.fround;
+
+/** Round half to even, as torch.round does. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * Bucket of a (non-negative) rounded Euclidean distance: identity up to alpha, logarithmic beyond,
+ * clipped to beta; then shifted by beta so ids start at 0. Float32 arithmetic, like the reference.
+ */
+export function irpeBucket(distance: number): number {
+  const { alpha, beta, gamma } = IRPE;
+  if (distance <= alpha) return roundHalfEven(distance) + beta;
+  const logRatio = f32(Math.log(f32(distance / alpha)));
+  const scaled = f32(f32(logRatio / f32(Math.log(gamma / alpha))) * (beta - alpha));
+  return Math.min(roundHalfEven(f32(alpha + scaled)), beta) + beta;
+}
+
+const bucketCache = new Map<string, Int32Array>();
+
+/**
+ * Bucket ids [L*L] (L = h*w, row-major pixels) for an h x w map: the rounded distance between
+ * every query pixel i and key pixel j.
+ */
+export function irpeBucketIds(h: number, w: number): Int32Array {
+  const key = `${h}x${w}`;
+  let ids = bucketCache.get(key);
+  if (!ids) {
+    const L = h * w;
+    ids = new Int32Array(L * L);
+    for (let i = 0; i < L; i++) {
+      const yi = Math.floor(i / w);
+      const xi = i % w;
+      for (let j = 0; j < L; j++) {
+        const dy = yi - Math.floor(j / w);
+        const dx = xi - (j % w);
+        const distance = roundHalfEven(f32(Math.sqrt(dy * dy + dx * dx)));
+        ids[i * L + j] = irpeBucket(distance);
+      }
+    }
+    bucketCache.set(key, ids);
+  }
+  return ids;
+}
+
+/**
+ * Looks up the per-head bias [heads, L, L] from the table [heads, buckets]. The gradient scatters
+ * back into the table; wasm has no UnsortedSegmentSum (tf.gather's gradient), so where the backend
+ * lacks it the few-thousand-element reduction runs on the host.
+ */
+export function irpeBias(table: tf.Tensor2D, h: number, w: number): tf.Tensor3D {
+  const ids = irpeBucketIds(h, w);
+  const L = h * w;
+  const heads = table.shape[0];
+  const numBuckets = table.shape[1];
+  const lookup = tf.customGrad((t) => {
+    const value = tf.gather(t as tf.Tensor2D, tf.tensor1d(ids, 'int32'), 1).reshape([heads, L, L]) as tf.Tensor3D;
+    const gradFunc = (dy: tf.Tensor) => {
+      const flat = dy.reshape([heads, L * L]);
+      if (tf.getKernel('UnsortedSegmentSum', tf.getBackend()) !== undefined) {
+        return tf.unsortedSegmentSum(flat.transpose(), tf.tensor1d(ids, 'int32'), numBuckets).transpose();
+      }
+      const g = flat.dataSync();
+      const sums = new Float32Array(heads * numBuckets);
+      for (let hh = 0; hh < heads; hh++) {
+        const base = hh * L * L;
+        const out = hh * numBuckets;
+        for (let k = 0; k < L * L; k++) sums[out + ids[k]] += g[base + k];
+      }
+      return tf.tensor2d(sums, [heads, numBuckets]);
+    };
+    return { value, gradFunc };
+  });
+  return lookup(table) as tf.Tensor3D;
+}
