@@ -70,5 +70,26 @@ export {
   type ShapesImage,
   type ShapesManifest,
 } from './synth.js';
+export { writeShapesClassification, type ShapesClassificationOptions, type ShapesClassificationSummary } from './synth-classification.js';
+export {
+  randomResizedCropBox,
+  centerCropBox,
+  cropRgb,
+  randomClassificationView,
+  renderClassificationSample,
+  type CropBox,
+  type RandomResizedCropOptions,
+  type ClassificationView,
+  type ClassificationTrainTransform,
+} from './classification-transforms.js';
+export { mixImages, mixTargets, mixEnabled, sampleBeta, type MixOptions, type MixResult } from './mix.js';
+export { ClassificationSplit, type ClassificationSource } from './classification-split.js';
+export {
+  classificationTrainBatches,
+  classificationEvalBatches,
+  type ClassificationBatch,
+  type ClassificationTrainOptions,
+  type ClassificationEpochs,
+} from './classification-batches.js';
 export { drawTargets, drawBox, drawText, overlayMask, instanceMaskBitmap, labelColor, type Color, type DrawTargetsOptions } from './draw.js';
 export { openCocoDir, batchImageRgb, drawBatch } from './show.js';
