@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+import { UsageError } from './command.js';
+import { commands, findCommand } from './registry.js';
+
+function printHelp(): void {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  console.log('usage: partialnet <command> [options]\n\ncommands:');
+  for (const c of commands) console.log(`  ${c.name.padEnd(width)}  ${c.summary}`);
+  console.log('\n`partialnet <command> --help` shows the options of one command.');
+}
+
+/** Extra advice for failures whose own message does not say what to do. */
+function hintFor(err: Error): string {
+  // Emscripten aborts without a message when the wasm heap (at most 4 GiB) is exhausted.
+  if (/Aborted\(\)/.test(err.message)) {
+    return '\n  The wasm backend aborted, most likely out of its 4 GiB memory: lower --batch or the image size, or use a GPU backend.';
+  }
+  return '';
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
+    printHelp();
+    return 0;
+  }
+  const found = findCommand(argv);
+  if (!found) {
+    console.error(`partialnet: unknown command '${argv.join(' ')}'\n`);
+    printHelp();
+    return 2;
+  }
+  const { command, rest } = found;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.usage);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`partialnet ${command.name}: ${err.message}\n\n${command.usage}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof Error ? `partialnet: ${err.message}${hintFor(err)}` : err);
+    if (process.env.PARTIALNET_DEBUG && err instanceof Error) console.error(err.stack);
+    process.exitCode = 1;
+  },
+);

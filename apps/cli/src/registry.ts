@@ -1,0 +1,36 @@
+import type { Command } from './command.js';
+import { benchBackboneCommand } from './commands/bench-backbone.js';
+import { dataShowCommand } from './commands/data-show.js';
+import { dataSynthCommand } from './commands/data-synth.js';
+import { dataSynthClsCommand } from './commands/data-synth-cls.js';
+import { evalClsCommand } from './commands/eval-cls.js';
+import { evalCocoCommand } from './commands/eval-coco.js';
+import { infoCommand } from './commands/info.js';
+import { trainClsCommand } from './commands/train-cls.js';
+
+/** Every command of the CLI. */
+export const commands: readonly Command[] = [
+  infoCommand,
+  benchBackboneCommand,
+  evalCocoCommand,
+  dataSynthCommand,
+  dataShowCommand,
+  dataSynthClsCommand,
+  trainClsCommand,
+  evalClsCommand,
+];
+
+/** Finds the command whose words are the longest prefix of argv. */
+export function findCommand(argv: readonly string[]): { command: Command; rest: string[] } | undefined {
+  let best: { command: Command; rest: string[] } | undefined;
+  let bestLength = 0;
+  for (const command of commands) {
+    const words = command.name.split(' ');
+    if (words.length <= bestLength) continue;
+    if (words.every((w, i) => argv[i] === w)) {
+      best = { command, rest: argv.slice(words.length) };
+      bestLength = words.length;
+    }
+  }
+  return best;
+}

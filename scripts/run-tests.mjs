@@ -1,0 +1,10 @@
+// `pnpm test`: build every package, run every package's vitest suite, then print the total.
+import { spawnSync } from 'node:child_process';
+
+const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1', PARTIALNET_TEST_START: String(Date.now()) };
+const run = (args) => spawnSync('pnpm', ['exec', ...args], { stdio: 'inherit', env }).status ?? 1;
+
+let code = run(['turbo', 'run', 'build', '--output-logs=errors-only']);
+if (code === 0) code = run(['turbo', 'run', 'test', '--concurrency=2', '--continue']);
+const summary = spawnSync('node', [new URL('./test-summary.mjs', import.meta.url).pathname], { stdio: 'inherit', env }).status ?? 1;
+process.exit(code || summary);

@@ -1,0 +1,30 @@
+// Adds up the vitest JSON reports of every workspace package and prints one closing line,
+// "tests: N passed, M failed", so a CI log ends with the whole count. Exits 1 when a report is
+// missing, stale, or records a failure.
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const startedAfter = Number(process.env.PARTIALNET_TEST_START ?? 0);
+const dirs = ['packages', 'apps']
+  .flatMap((group) => (existsSync(join(root, group)) ? readdirSync(join(root, group)).map((d) => join(root, group, d)) : []))
+  .concat([join(root, 'test')])
+  .filter((d) => existsSync(join(d, 'package.json')) && JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')).scripts?.test);
+
+let passed = 0;
+let failed = 0;
+let problems = 0;
+for (const dir of dirs) {
+  const report = join(dir, '.test-report.json');
+  if (!existsSync(report) || statSync(report).mtimeMs < startedAfter) {
+    console.log(`${dir.slice(root.length)}: no test report from this run`);
+    problems++;
+    continue;
+  }
+  const r = JSON.parse(readFileSync(report, 'utf8'));
+  passed += r.numPassedTests;
+  failed += r.numFailedTests + (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  console.log(`${dir.slice(root.length).padEnd(22)} ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+}
+console.log(`tests: ${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || problems > 0 || passed === 0 ? 1 : 0);
