@@ -1,5 +1,6 @@
 import { tf } from '../tf.js';
 import { Module } from '../module/module.js';
+import { linear } from '../ops/matmul.js';
 import { truncNormal } from './init.js';
 
 /** y = x W + b over the last axis; the weight is stored [in, out] and saved as PyTorch's [out, in]. */
@@ -21,9 +22,7 @@ export class Linear extends Module {
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
       const flat = x.reshape([-1, this.inFeatures]) as tf.Tensor2D;
-      let y: tf.Tensor = tf.matMul(flat, this.weight as tf.Tensor2D);
-      if (this.bias) y = tf.add(y, this.bias);
-      return y.reshape([...lead, this.outFeatures]) as T;
+      return linear(flat, this.weight as tf.Tensor2D, this.bias).reshape([...lead, this.outFeatures]) as T;
     });
   }
 }

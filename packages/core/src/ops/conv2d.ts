@@ -1,5 +1,6 @@
 import { tf } from '../tf.js';
-import type { Tensor, Tensor2D, Tensor4D } from '../tf.js';
+import type { Tensor, Tensor4D } from '../tf.js';
+import { matMulT as matMul } from './matmul.js';
 
 export type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
 export type Conv2DPad = 'valid' | 'same' | number | ExplicitPadding;
@@ -74,16 +75,6 @@ function geometry(
   const wo = Math.floor((w + left + right - ekw) / sw) + 1;
   if (ho < 1 || wo < 1) throw new Error(`conv2d: a ${kh}x${kw} kernel does not fit a padded ${h}x${w} input`);
   return { n, h, w, cin, kh, kw, cout, sh, sw, dh, dw, top, bottom, left, right, ho, wo };
-}
-
-/**
- * a @ b with optional transposes. The wasm backend's matmul is 5-9x slower with its transpose
- * flags set than without (it leaves XNNPACK's fast path), while an explicit transpose of one
- * operand costs about as much as the plain matmul; other backends take the flags for free.
- */
-function matMul(a: Tensor, b: Tensor, transposeA = false, transposeB = false): Tensor {
-  if (tf.getBackend() !== 'wasm') return tf.matMul(a as Tensor2D, b as Tensor2D, transposeA, transposeB);
-  return tf.matMul((transposeA ? tf.transpose(a) : a) as Tensor2D, (transposeB ? tf.transpose(b) : b) as Tensor2D);
 }
 
 function explicitPadding(g: Geometry): ExplicitPadding {

@@ -1,0 +1,174 @@
+import { Conv2d, Module, ModuleList, tf } from '@partialnet/core';
+import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
+import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
+import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
+import { boxesToOriginalImage, selectBoxes } from './boxes.js';
+import { flattenLevels, hostSigmoid, levelSizes, topKIndices } from './dense-utils.js';
+import { l1Loss, sigmoidFocalLoss } from './losses.js';
+import { batchedNms } from './nms.js';
+import { ConvModule, normalInit } from './nn.js';
+import type { Detections, DetectionMeta, DetectionTargets, LossDict } from './types.js';
+
+export interface DenseTestConfig {
+  /** Candidates kept per level before NMS. */
+  nmsPre: number;
+  scoreThr: number;
+  iouThr: number;
+  maxPerImg: number;
+}
+
+export interface RetinaHeadConfig {
+  numClasses: number;
+  inChannels: number;
+  featChannels: number;
+  stackedConvs: number;
+  anchor: AnchorGeneratorOptions;
+  assigner: MaxIoUAssignerOptions;
+  coder: DeltaCoderOptions;
+  focal: { alpha: number; gamma: number };
+  priorProb: number;
+  test: DenseTestConfig;
+}
+
+/**
+ * RetinaNet's head (mmdet's RetinaHead names: cls_convs / reg_convs / retina_cls / retina_reg),
+ * shared over levels, with its training targets, losses and inference.
+ */
+export class RetinaHead extends Module {
+  readonly clsConvs: ModuleList<ConvModule>;
+  readonly regConvs: ModuleList<ConvModule>;
+  readonly retinaCls: Conv2d;
+  readonly retinaReg: Conv2d;
+  readonly anchors: AnchorGenerator;
+  readonly assigner: MaxIoUAssigner;
+  readonly coder: DeltaXYWHCoder;
+
+  constructor(readonly config: RetinaHeadConfig) {
+    super();
+    const c = config;
+    this.anchors = new AnchorGenerator(c.anchor);
+    this.assigner = new MaxIoUAssigner(c.assigner);
+    this.coder = new DeltaXYWHCoder(c.coder);
+    this.clsConvs = this.addChild('cls_convs', new ModuleList());
+    this.regConvs = this.addChild('reg_convs', new ModuleList());
+    for (let i = 0; i < c.stackedConvs; i++) {
+      const cin = i === 0 ? c.inChannels : c.featChannels;
+      this.clsConvs.push(new ConvModule(cin, c.featChannels, 3, { padding: 1, relu: true }));
+      this.regConvs.push(new ConvModule(cin, c.featChannels, 3, { padding: 1, relu: true }));
+    }
+    const a = this.anchors.numBaseAnchors;
+    this.retinaCls = this.addChild('retina_cls', new Conv2d(c.featChannels, a * c.numClasses, { kernelSize: 3, padding: 1, bias: true }));
+    this.retinaReg = this.addChild('retina_reg', new Conv2d(c.featChannels, a * 4, { kernelSize: 3, padding: 1, bias: true }));
+    for (const m of [...this.clsConvs.items, ...this.regConvs.items]) normalInit(m.conv, 0.01);
+    // Every anchor starts at foreground probability priorProb, so the focal loss of the many
+    // negatives does not swamp the first iterations.
+    normalInit(this.retinaCls, 0.01, -Math.log((1 - c.priorProb) / c.priorProb));
+    normalInit(this.retinaReg, 0.01);
+  }
+
+  /** Per level: class logits [B, H, W, A * K] and box deltas [B, H, W, A * 4]. */
+  forward(feats: readonly tf.Tensor4D[]): { cls: tf.Tensor4D[]; reg: tf.Tensor4D[] } {
+    return tf.tidy(() => {
+      const cls: tf.Tensor4D[] = [];
+      const reg: tf.Tensor4D[] = [];
+      for (const x of feats) {
+        const c = this.clsConvs.items.reduce((y, m) => m.forward(y), x);
+        const r = this.regConvs.items.reduce((y, m) => m.forward(y), x);
+        cls.push(this.retinaCls.forward(c));
+        reg.push(this.retinaReg.forward(r));
+      }
+      return { cls, reg };
+    });
+  }
+
+  /**
+   * Focal loss over every valid, non-ignored anchor and L1 over the positives, both divided by
+   * the number of positives (each image counting at least one, as mmdet).
+   */
+  loss(cls: readonly tf.Tensor4D[], reg: readonly tf.Tensor4D[], targets: readonly DetectionTargets[], metas: readonly DetectionMeta[]): LossDict {
+    const K = this.config.numClasses;
+    const sizes = levelSizes(cls as tf.Tensor4D[]);
+    const anchors = this.anchors.allAnchors(sizes);
+    const n = anchors.length / 4;
+    const B = targets.length;
+    const labels = new Int32Array(B * n).fill(K);
+    const labelWeights = new Float32Array(B * n);
+    const boxTargets = new Float32Array(B * n * 4);
+    const boxWeights = new Float32Array(B * n);
+    let numPos = 0;
+    for (let b = 0; b < B; b++) {
+      const t = targets[b]!;
+      const meta = metas[b]!;
+      const valid = this.anchors.validFlags(sizes, meta.padShape ?? meta.imgShape);
+      const res = this.assigner.assign(anchors, t.boxes, t.labels, t.ignoreBoxes, valid);
+      const pos: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const g = res.gtInds[i]!;
+        if (g < 0) continue;
+        labelWeights[b * n + i] = 1;
+        if (g > 0) {
+          labels[b * n + i] = t.labels[g - 1]!;
+          pos.push(i);
+        }
+      }
+      numPos += Math.max(pos.length, 1);
+      if (pos.length > 0) {
+        const gts = selectBoxes(t.boxes, pos.map((i) => res.gtInds[i]! - 1));
+        const deltas = this.coder.encode(selectBoxes(anchors, pos), gts);
+        pos.forEach((i, j) => {
+          boxTargets.set(deltas.subarray(4 * j, 4 * j + 4), 4 * (b * n + i));
+          boxWeights[b * n + i] = 1;
+        });
+      }
+    }
+    return tf.tidy(() => {
+      const clsFlat = flattenLevels(cls, K);
+      const regFlat = flattenLevels(reg, 4);
+      // Background rows (label K) become all-zero targets.
+      const onehot = tf.slice(tf.oneHot(tf.tensor1d(labels, 'int32'), K + 1), [0, 0], [B * n, K]);
+      const lossCls = sigmoidFocalLoss(clsFlat, tf.cast(onehot, 'float32'), tf.tensor2d(labelWeights, [B * n, 1]), numPos, this.config.focal);
+      const lossBox = l1Loss(regFlat, tf.tensor2d(boxTargets, [B * n, 4]), tf.tensor2d(boxWeights, [B * n, 1]), numPos);
+      return { loss_cls: lossCls, loss_bbox: lossBox };
+    });
+  }
+
+  /**
+   * Detections per image: per level the (anchor, class) pairs scoring above scoreThr, at most
+   * nmsPre of them, decoded and clipped to the image, mapped to original coordinates, then
+   * class-aware NMS keeping maxPerImg (mmdet v2's filter_scores_and_topk + batched_nms).
+   */
+  predict(cls: readonly tf.Tensor4D[], reg: readonly tf.Tensor4D[], metas: readonly DetectionMeta[], rescale = true): Detections[] {
+    const K = this.config.numClasses;
+    const t = this.config.test;
+    const sizes = levelSizes(cls as tf.Tensor4D[]);
+    const scores = cls.map((c) => hostSigmoid(c));
+    const deltas = reg.map((r) => r.dataSync() as Float32Array);
+    const out: Detections[] = [];
+    for (let b = 0; b < metas.length; b++) {
+      const meta = metas[b]!;
+      const boxes: number[] = [];
+      const sc: number[] = [];
+      const lb: number[] = [];
+      sizes.forEach(([h, w], l) => {
+        const n = h * w * this.anchors.numBaseAnchors;
+        const s = scores[l]!.subarray(b * n * K, (b + 1) * n * K);
+        const cand: number[] = [];
+        for (let i = 0; i < s.length; i++) if (s[i]! > t.scoreThr) cand.push(i);
+        const keep = topKIndices(s, cand, t.nmsPre);
+        if (keep.length === 0) return;
+        const anchorIdx = keep.map((i) => Math.floor(i / K));
+        const d = selectBoxes(deltas[l]!.subarray(b * n * 4, (b + 1) * n * 4), anchorIdx);
+        const decoded = this.coder.decode(selectBoxes(this.anchors.gridAnchors(l, h, w), anchorIdx), d, meta.imgShape);
+        for (let j = 0; j < keep.length; j++) {
+          for (let c = 0; c < 4; c++) boxes.push(decoded[4 * j + c]!);
+          sc.push(s[keep[j]!]!);
+          lb.push(keep[j]! % K);
+        }
+      });
+      const mapped = rescale ? boxesToOriginalImage(boxes, meta) : Float32Array.from(boxes);
+      const kept = batchedNms(mapped, sc, lb, t.iouThr, t.maxPerImg);
+      out.push({ boxes: selectBoxes(mapped, kept), scores: Float32Array.from(kept, (i) => sc[i]!), labels: Int32Array.from(kept, (i) => lb[i]!) });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,33 @@
+import { tf } from '@partialnet/core';
+import type { RetinaNetConfig } from './config.js';
+import { Detector, type PredictOptions } from './detector.js';
+import { RetinaHead } from './retina-head.js';
+import type { DetectionBatch, DetectionMeta, Detections, LossDict } from './types.js';
+
+/** RetinaNet (Lin et al.): PartialNet + FPN (P3-P7) + RetinaHead (`bbox_head.*`, as mmdet). */
+export class RetinaNet extends Detector {
+  readonly bboxHead: RetinaHead;
+
+  constructor(readonly config: RetinaNetConfig) {
+    super(config.backbone, config.neck);
+    this.bboxHead = this.addChild('bbox_head', new RetinaHead({ ...config.head, numClasses: config.numClasses, inChannels: config.neck.outChannels }));
+  }
+
+  /** Training losses `loss_cls` (focal) and `loss_bbox` (L1). */
+  forward(batch: DetectionBatch): LossDict {
+    this.checkBatch(batch);
+    return tf.tidy(() => {
+      const { cls, reg } = this.bboxHead.forward(this.extractFeatures(batch.images));
+      return this.bboxHead.loss(cls, reg, batch.targets, batch.metas);
+    });
+  }
+
+  predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options: PredictOptions = {}): Detections[] {
+    const { cls, reg } = tf.tidy(() => this.bboxHead.forward(this.extractFeatures(images)));
+    try {
+      return this.bboxHead.predict(cls, reg, metas, options.rescale ?? true);
+    } finally {
+      tf.dispose([cls, reg]);
+    }
+  }
+}

@@ -1,0 +1,282 @@
+import { tf } from '@partialnet/core';
+
+/**
+ * RoIAlign (mmcv semantics, aligned = true, sampling ratio 0 = adaptive ceil(bin size) samples per
+ * bin axis, average pooling) computed on the host, with its exact gradient.
+ *
+ * Why on the host: no tfjs backend has a gradient for cropAndResize or gatherND, wasm has no
+ * UnsortedSegmentSum (gather's gradient), and a dense interpolation matrix would be
+ * rois x pixels (hundreds of MB). Bilinear RoIAlign is separable: a bin's value is
+ * sum_y sum_x wy(y) wx(x) F[y, x, :], where wy (wx) is the average of the bilinear row (column)
+ * weights of the bin's sample rows (columns), and a sample outside [-1, H] x [-1, W] is zero in
+ * either factor. So each roi costs a few small row and column weight lists, and the forward and
+ * the backward are the same sparse sums in opposite directions.
+ */
+
+export interface RoiAlignOptions {
+  outH: number;
+  outW: number;
+  /** Feature map stride's inverse (1 / stride). */
+  spatialScale: number;
+  /** Samples per bin axis; 0 (mmdet's default) adapts to ceil(bin size). */
+  samplingRatio?: number;
+  /** Shift by half a pixel (aligned = true, as every mmdet v2 config). */
+  aligned?: boolean;
+}
+
+/** Sparse separable weights: for each output row (column), `start` and dense weights over a window. */
+interface AxisWeights {
+  start: Int32Array;
+  len: Int32Array;
+  /** Concatenated windows; `offset[p]` is where output p's weights begin. */
+  offset: Int32Array;
+  w: Float64Array;
+}
+
+function axisWeights(start: number, binSize: number, bins: number, grid: number, size: number): AxisWeights {
+  const starts = new Int32Array(bins);
+  const lens = new Int32Array(bins);
+  const offsets = new Int32Array(bins);
+  const lists: Float64Array[] = [];
+  let total = 0;
+  for (let p = 0; p < bins; p++) {
+    // Window: the rows any sample of this bin touches.
+    let lo = Infinity;
+    let hi = -Infinity;
+    const taps: [number, number][] = [];
+    for (let i = 0; i < grid; i++) {
+      let y = start + p * binSize + ((i + 0.5) * binSize) / grid;
+      if (y < -1 || y > size) continue;
+      if (y <= 0) y = 0;
+      let low = Math.floor(y);
+      let high: number;
+      if (low >= size - 1) {
+        high = low = size - 1;
+        y = low;
+      } else {
+        high = low + 1;
+      }
+      const l = y - low;
+      taps.push([low, (1 - l) / grid], [high, l / grid]);
+      lo = Math.min(lo, low);
+      hi = Math.max(hi, high);
+    }
+    if (taps.length === 0) {
+      starts[p] = 0;
+      lens[p] = 0;
+      offsets[p] = total;
+      lists.push(new Float64Array(0));
+      continue;
+    }
+    const w = new Float64Array(hi - lo + 1);
+    for (const [r, v] of taps) w[r - lo] += v;
+    starts[p] = lo;
+    lens[p] = w.length;
+    offsets[p] = total;
+    total += w.length;
+    lists.push(w);
+  }
+  const all = new Float64Array(total);
+  lists.forEach((l, p) => all.set(l, offsets[p]!));
+  return { start: starts, len: lens, offset: offsets, w: all };
+}
+
+interface RoiGeometry {
+  batch: number;
+  ys: AxisWeights;
+  xs: AxisWeights;
+}
+
+function roiGeometry(rois: ArrayLike<number>, k: number, h: number, w: number, o: RoiAlignOptions): RoiGeometry {
+  const offset = (o.aligned ?? true) ? 0.5 : 0;
+  const s = o.spatialScale;
+  const x1 = rois[5 * k + 1]! * s - offset;
+  const y1 = rois[5 * k + 2]! * s - offset;
+  let rw = rois[5 * k + 3]! * s - offset - x1;
+  let rh = rois[5 * k + 4]! * s - offset - y1;
+  if (!(o.aligned ?? true)) {
+    rw = Math.max(rw, 1);
+    rh = Math.max(rh, 1);
+  }
+  const binH = rh / o.outH;
+  const binW = rw / o.outW;
+  const ratio = o.samplingRatio ?? 0;
+  const gridH = ratio > 0 ? ratio : Math.ceil(rh / o.outH);
+  const gridW = ratio > 0 ? ratio : Math.ceil(rw / o.outW);
+  return { batch: rois[5 * k]!, ys: axisWeights(y1, binH, o.outH, gridH, h), xs: axisWeights(x1, binW, o.outW, gridW, w) };
+}
+
+/**
+ * Forward on host arrays. `features` NHWC [N, H, W, C] flat; `rois` [K, 5] as (batchIndex, x1, y1,
+ * x2, y2) in image pixels. Returns [K, outH, outW, C].
+ */
+export function roiAlignForwardHost(features: Float32Array, shape: readonly [number, number, number, number], rois: ArrayLike<number>, o: RoiAlignOptions, out?: Float32Array, outOffset = 0): Float32Array {
+  const [, H, W, C] = shape;
+  const K = rois.length / 5;
+  const res = out ?? new Float32Array(K * o.outH * o.outW * C);
+  const tmp = new Float64Array(W * C);
+  for (let k = 0; k < K; k++) {
+    const g = roiGeometry(rois, k, H, W, o);
+    const img = g.batch * H * W * C;
+    // Columns any bin of this roi touches: rows are first reduced over this window only.
+    let c0 = Infinity;
+    let c1 = -Infinity;
+    for (let px = 0; px < o.outW; px++) {
+      if (g.xs.len[px]! === 0) continue;
+      c0 = Math.min(c0, g.xs.start[px]!);
+      c1 = Math.max(c1, g.xs.start[px]! + g.xs.len[px]! - 1);
+    }
+    for (let py = 0; py < o.outH; py++) {
+      const base = outOffset + ((k * o.outH + py) * o.outW) * C;
+      if (g.ys.len[py]! === 0 || c0 > c1) continue;
+      tmp.fill(0, 0, (c1 - c0 + 1) * C);
+      const ry = g.ys.start[py]!;
+      const oy = g.ys.offset[py]!;
+      for (let r = 0; r < g.ys.len[py]!; r++) {
+        const wy = g.ys.w[oy + r]!;
+        if (wy === 0) continue;
+        let src = img + ((ry + r) * W + c0) * C;
+        const n = (c1 - c0 + 1) * C;
+        for (let t = 0; t < n; t++) tmp[t] += wy * features[src++]!;
+      }
+      for (let px = 0; px < o.outW; px++) {
+        const ox = g.xs.offset[px]!;
+        const dst = base + px * C;
+        for (let q = 0; q < g.xs.len[px]!; q++) {
+          const wx = g.xs.w[ox + q]!;
+          if (wx === 0) continue;
+          const src = (g.xs.start[px]! + q - c0) * C;
+          for (let c = 0; c < C; c++) res[dst + c] += wx * tmp[src + c]!;
+        }
+      }
+    }
+  }
+  return res;
+}
+
+/** The adjoint of roiAlignForwardHost: accumulates dL/dfeatures from dL/doutput [K, outH, outW, C]. */
+export function roiAlignBackwardHost(dy: Float32Array, shape: readonly [number, number, number, number], rois: ArrayLike<number>, o: RoiAlignOptions, grad?: Float32Array, dyOffset = 0): Float32Array {
+  const [N, H, W, C] = shape;
+  const K = rois.length / 5;
+  const res = grad ?? new Float32Array(N * H * W * C);
+  const tmp = new Float64Array(W * C);
+  for (let k = 0; k < K; k++) {
+    const g = roiGeometry(rois, k, H, W, o);
+    const img = g.batch * H * W * C;
+    let c0 = Infinity;
+    let c1 = -Infinity;
+    for (let px = 0; px < o.outW; px++) {
+      if (g.xs.len[px]! === 0) continue;
+      c0 = Math.min(c0, g.xs.start[px]!);
+      c1 = Math.max(c1, g.xs.start[px]! + g.xs.len[px]! - 1);
+    }
+    if (c0 > c1) continue;
+    for (let py = 0; py < o.outH; py++) {
+      if (g.ys.len[py]! === 0) continue;
+      const base = dyOffset + ((k * o.outH + py) * o.outW) * C;
+      tmp.fill(0, 0, (c1 - c0 + 1) * C);
+      for (let px = 0; px < o.outW; px++) {
+        const ox = g.xs.offset[px]!;
+        const src = base + px * C;
+        for (let q = 0; q < g.xs.len[px]!; q++) {
+          const wx = g.xs.w[ox + q]!;
+          if (wx === 0) continue;
+          const dst = (g.xs.start[px]! + q - c0) * C;
+          for (let c = 0; c < C; c++) tmp[dst + c] += wx * dy[src + c]!;
+        }
+      }
+      const ry = g.ys.start[py]!;
+      const oy = g.ys.offset[py]!;
+      const n = (c1 - c0 + 1) * C;
+      for (let r = 0; r < g.ys.len[py]!; r++) {
+        const wy = g.ys.w[oy + r]!;
+        if (wy === 0) continue;
+        let dst = img + ((ry + r) * W + c0) * C;
+        for (let t = 0; t < n; t++) res[dst++] += wy * tmp[t]!;
+      }
+    }
+  }
+  return res;
+}
+
+/**
+ * mmdet's map_roi_levels: level floor(log2(sqrt(area) / finestScale + 1e-6)) clamped to the
+ * available levels (finest scale 56: a 224-pixel roi goes to the stride-16 map).
+ */
+export function mapRoiLevels(rois: ArrayLike<number>, numLevels: number, finestScale = 56): Int32Array {
+  const K = rois.length / 5;
+  const out = new Int32Array(K);
+  for (let k = 0; k < K; k++) {
+    const scale = Math.sqrt((rois[5 * k + 3]! - rois[5 * k + 1]!) * (rois[5 * k + 4]! - rois[5 * k + 2]!));
+    const lvl = Math.floor(Math.log2(scale / finestScale + 1e-6));
+    out[k] = Math.min(Math.max(lvl, 0), numLevels - 1);
+  }
+  return out;
+}
+
+export interface MultiLevelRoiAlignOptions {
+  outSize: number;
+  /** Strides of the maps given (4, 8, 16, 32 for Mask R-CNN). */
+  strides: number[];
+  samplingRatio?: number;
+  finestScale?: number;
+}
+
+/**
+ * mmdet's SingleRoIExtractor: each roi is pooled from the level its scale maps to. `features` are
+ * NHWC maps (one per stride, same channels), `rois` [K, 5] host (batchIndex, x1, y1, x2, y2);
+ * returns [K, outSize, outSize, C]. Differentiable with respect to the features (not the rois,
+ * which are detached proposals as in mmdet), on every backend.
+ */
+export function multiLevelRoiAlign(features: readonly tf.Tensor4D[], rois: Float32Array, options: MultiLevelRoiAlignOptions): tf.Tensor4D {
+  const L = features.length;
+  if (options.strides.length !== L) throw new Error(`multiLevelRoiAlign: ${L} maps but ${options.strides.length} strides`);
+  const C = features[0]!.shape[3];
+  const S = options.outSize;
+  const K = rois.length / 5;
+  const levels = mapRoiLevels(rois, L, options.finestScale ?? 56);
+  const perLevel: { rois: Float32Array; index: Int32Array }[] = [];
+  for (let l = 0; l < L; l++) {
+    const idx: number[] = [];
+    for (let k = 0; k < K; k++) if (levels[k] === l) idx.push(k);
+    const r = new Float32Array(idx.length * 5);
+    idx.forEach((k, j) => r.set(rois.subarray(5 * k, 5 * k + 5), 5 * j));
+    perLevel.push({ rois: r, index: Int32Array.from(idx) });
+  }
+  const opts = (l: number): RoiAlignOptions => ({ outH: S, outW: S, spatialScale: 1 / options.strides[l]!, samplingRatio: options.samplingRatio ?? 0, aligned: true });
+  const bin = S * S * C;
+
+  const forwardHost = (data: Float32Array[]): Float32Array => {
+    const out = new Float32Array(K * bin);
+    const scratch = new Float32Array(K * bin);
+    for (let l = 0; l < L; l++) {
+      const p = perLevel[l]!;
+      if (p.index.length === 0) continue;
+      const shape = features[l]!.shape as [number, number, number, number];
+      const part = roiAlignForwardHost(data[l]!, shape, p.rois, opts(l), scratch.subarray(0, p.index.length * bin).fill(0));
+      p.index.forEach((k, j) => out.set(part.subarray(j * bin, (j + 1) * bin), k * bin));
+    }
+    return out;
+  };
+
+  if (tf.engine().state.gradientDepth === 0) {
+    return tf.tensor4d(forwardHost(features.map((f) => f.dataSync() as Float32Array)), [K, S, S, C]);
+  }
+  const op = tf.customGrad((...args: unknown[]) => {
+    const inputs = args.slice(0, L) as tf.Tensor4D[];
+    const value = tf.tensor4d(forwardHost(inputs.map((f) => f.dataSync() as Float32Array)), [K, S, S, C]);
+    const gradFunc = (dy: tf.Tensor) => {
+      const dyData = dy.dataSync() as Float32Array;
+      return inputs.map((f, l) => {
+        const p = perLevel[l]!;
+        const shape = f.shape as [number, number, number, number];
+        if (p.index.length === 0) return tf.zeros(shape);
+        const dyl = new Float32Array(p.index.length * bin);
+        p.index.forEach((k, j) => dyl.set(dyData.subarray(k * bin, (k + 1) * bin), j * bin));
+        return tf.tensor4d(roiAlignBackwardHost(dyl, shape, p.rois, opts(l)), shape);
+      });
+    };
+    return { value, gradFunc };
+  });
+  return op(...features) as tf.Tensor4D;
+}
