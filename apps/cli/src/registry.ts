@@ -1,23 +1,31 @@
 import type { Command } from './command.js';
 import { benchBackboneCommand } from './commands/bench-backbone.js';
+import { benchDetectionCommand } from './commands/bench-detection.js';
 import { dataShowCommand } from './commands/data-show.js';
 import { dataSynthCommand } from './commands/data-synth.js';
 import { dataSynthClsCommand } from './commands/data-synth-cls.js';
 import { evalClsCommand } from './commands/eval-cls.js';
+import { evalCommand } from './commands/eval.js';
 import { evalCocoCommand } from './commands/eval-coco.js';
 import { infoCommand } from './commands/info.js';
+import { predictCommand } from './commands/predict.js';
+import { trainCommand } from './commands/train.js';
 import { trainClsCommand } from './commands/train-cls.js';
 
 /** Every command of the CLI. */
 export const commands: readonly Command[] = [
   infoCommand,
   benchBackboneCommand,
+  benchDetectionCommand,
   evalCocoCommand,
   dataSynthCommand,
   dataShowCommand,
   dataSynthClsCommand,
   trainClsCommand,
   evalClsCommand,
+  trainCommand,
+  evalCommand,
+  predictCommand,
 ];
 
 /** Finds the command whose words are the longest prefix of argv. */

@@ -25,6 +25,7 @@ export { createDetector } from './create.js';
 export {
   retinanetFpn1x,
   maskRcnnFpn1x,
+  maskRcnnLite,
   getPreset,
   listPresets,
   DETECTION_PRESETS,
@@ -37,3 +38,4 @@ export {
   type RpnHeadSettings,
   type RoiHeadSettings,
 } from './config.js';
+export * from './pipeline/index.js';

@@ -1,4 +1,4 @@
-import { Conv2d, Linear, Module, linear, tf } from '@partialnet/core';
+import { Conv2d, Linear, Module, linear, nextSeed, tf } from '@partialnet/core';
 
 /** Fills a conv's (HWIO) or linear's ([in, out]) weight; biases get `bias`. */
 function fill(layer: Conv2d | Linear, weight: tf.Tensor, bias = 0): void {
@@ -20,20 +20,20 @@ function fans(layer: Conv2d | Linear): [number, number] {
 
 /** mmcv normal_init: N(0, std) weights, constant bias. */
 export function normalInit(layer: Conv2d | Linear, std = 0.01, bias = 0): void {
-  fill(layer, tf.randomNormal(layer.weight.shape, 0, std), bias);
+  fill(layer, tf.randomNormal(layer.weight.shape, 0, std, 'float32', nextSeed()), bias);
 }
 
 /** mmcv xavier_init(distribution='uniform'): U(-a, a), a = sqrt(6 / (fan_in + fan_out)). */
 export function xavierUniformInit(layer: Conv2d | Linear, bias = 0): void {
   const [fi, fo] = fans(layer);
   const a = Math.sqrt(6 / (fi + fo));
-  fill(layer, tf.randomUniform(layer.weight.shape, -a, a), bias);
+  fill(layer, tf.randomUniform(layer.weight.shape, -a, a, 'float32', nextSeed()), bias);
 }
 
 /** mmcv kaiming_init(mode='fan_out', nonlinearity='relu', distribution='normal'). */
 export function kaimingNormalInit(layer: Conv2d | Linear, bias = 0): void {
   const [, fo] = fans(layer);
-  fill(layer, tf.randomNormal(layer.weight.shape, 0, Math.sqrt(2 / fo)), bias);
+  fill(layer, tf.randomNormal(layer.weight.shape, 0, Math.sqrt(2 / fo), 'float32', nextSeed()), bias);
 }
 
 /**
@@ -78,7 +78,7 @@ export class ConvTranspose2x2 extends Module {
     readonly outChannels: number,
   ) {
     super();
-    this.weight = this.addParameter('weight', tf.randomNormal([2, 2, outChannels, inChannels], 0, Math.sqrt(2 / (inChannels * 4))), 'conv');
+    this.weight = this.addParameter('weight', tf.randomNormal([2, 2, outChannels, inChannels], 0, Math.sqrt(2 / (inChannels * 4)), 'float32', nextSeed()), 'conv');
     this.bias = this.addParameter('bias', tf.zeros([outChannels]));
   }
 

@@ -9,6 +9,14 @@ export class SeededRng {
     this.#state = seed >>> 0;
   }
 
+  /**
+   * Restarts the sequence from `seed`. Training reseeds its samplers from the step's position,
+   * which makes a resumed run draw exactly what an uninterrupted one would.
+   */
+  reseed(seed: number): void {
+    this.#state = seed >>> 0;
+  }
+
   /** Uniform in [0, 1). */
   next(): number {
     this.#state = (this.#state + 0x6d2b79f5) >>> 0;

@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadInstances, type CocoGroundTruth } from '@partialnet/coco';
+import { CocoDataset, DataLoader, testPipeline, trainPipeline, type Batch, type CocoDatasetOptions, type ShapesManifest } from '@partialnet/data';
+import { batchToTensor } from '@partialnet/data/tensor';
+import type { TrainData } from '@partialnet/core';
+import type { DetectionBatch } from '../types.js';
+
+/** Where a split of a data root lives. */
+export interface SplitFiles {
+  annotations: string;
+  images: string;
+}
+
+/**
+ * The annotation file and image folder of `split`, resolved as `openCocoDir` of
+ * `@partialnet/data` does: a shapes folder (its `shapes.json` manifest) or
+ * `DIR/annotations/instances_<split>[2017].json` + `DIR/<split>[2017]/`. Fails naming what is missing.
+ */
+export async function resolveSplit(dir: string, split: string): Promise<SplitFiles> {
+  if (!existsSync(dir)) throw new Error(`${dir}: data folder not found`);
+  const manifestPath = join(dir, 'shapes.json');
+  if (existsSync(manifestPath)) {
+    let manifest: ShapesManifest;
+    try {
+      manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ShapesManifest;
+    } catch (err) {
+      throw new Error(`${manifestPath}: unreadable manifest (${(err as Error).message})`);
+    }
+    const s = (manifest.splits as Record<string, { annotations?: unknown; images?: unknown } | undefined>)?.[split];
+    if (!s) throw new Error(`${manifestPath}: field 'splits': no split '${split}' (have ${Object.keys(manifest.splits ?? {}).join(', ')})`);
+    if (typeof s.annotations !== 'string' || typeof s.images !== 'string') throw new Error(`${manifestPath}: field 'splits.${split}': expected 'annotations' and 'images' paths`);
+    const files = { annotations: join(dir, s.annotations), images: join(dir, s.images) };
+    if (!existsSync(files.annotations)) throw new Error(`${manifestPath}: split '${split}' names ${files.annotations}, which does not exist`);
+    return files;
+  }
+  const tried: string[] = [];
+  for (const name of [`instances_${split}.json`, `instances_${split}2017.json`]) {
+    const annotations = join(dir, 'annotations', name);
+    tried.push(annotations);
+    if (!existsSync(annotations)) continue;
+    const images = [join(dir, `${split}2017`), join(dir, split)].find((p) => existsSync(p));
+    if (!images) throw new Error(`${dir}: found ${annotations} but no image folder ${join(dir, split)} (or ${split}2017)`);
+    return { annotations, images };
+  }
+  throw new Error(`${dir}: not a data folder: no shapes.json and none of ${tried.join(', ')}`);
+}
+
+/** A split's ground truth (for COCOeval) and its dataset (for the loader), from one read of the file. */
+export interface DetectionSplit {
+  files: SplitFiles;
+  gt: CocoGroundTruth;
+  dataset: CocoDataset;
+  classNames: readonly string[];
+  categoryIds: readonly number[];
+}
+
+export async function openDetectionSplit(dir: string, split: string, options: CocoDatasetOptions = {}): Promise<DetectionSplit> {
+  const files = await resolveSplit(dir, split);
+  const gt = await loadInstances(files.annotations);
+  const dataset = new CocoDataset(gt, files.images, options);
+  return { files, gt, dataset, classNames: dataset.classNames, categoryIds: dataset.categoryIds };
+}
+
+/** Checks that two splits have the same categories (training labels must mean the same in val). */
+export function checkSameCategories(a: DetectionSplit, b: DetectionSplit): void {
+  const same = a.categoryIds.length === b.categoryIds.length && a.categoryIds.every((id, i) => id === b.categoryIds[i] && a.classNames[i] === b.classNames[i]);
+  if (!same) {
+    throw new Error(
+      `${a.files.annotations} and ${b.files.annotations} have different categories: [${a.categoryIds.map((id, i) => `${id}:${a.classNames[i]}`).join(', ')}] vs [${b.categoryIds.map((id, i) => `${id}:${b.classNames[i]}`).join(', ')}]`,
+    );
+  }
+}
+
+export interface TrainLoaderOptions {
+  scale: [number, number];
+  flipProb: number;
+  batchSize: number;
+  seed: number;
+  workers: number;
+  prefetch?: number;
+}
+
+/** mmdet's training loader: shuffled per (seed, epoch), aspect-ratio groups, Resize -> Flip -> Normalize -> Pad(32). */
+export function detectionTrainLoader(dataset: CocoDataset, o: TrainLoaderOptions): DataLoader {
+  return new DataLoader(dataset, {
+    batchSize: o.batchSize,
+    pipeline: trainPipeline({ scale: o.scale, flipProb: o.flipProb }),
+    shuffle: true,
+    seed: o.seed,
+    groupByAspectRatio: true,
+    workers: o.workers,
+    prefetch: o.prefetch ?? Math.max(2, o.workers * 2),
+  });
+}
+
+/** The inference loader: dataset order, Resize (first scale) -> Normalize -> Pad(32). */
+export function detectionTestLoader(dataset: CocoDataset | import('@partialnet/data').Dataset, o: { scale: [number, number]; batchSize: number; workers: number }): DataLoader {
+  return new DataLoader(dataset, { batchSize: o.batchSize, pipeline: testPipeline({ scale: o.scale }), shuffle: false, workers: o.workers, prefetch: Math.max(2, o.workers * 2) });
+}
+
+/** A data batch as the detectors take it (the image tensor is the caller's to dispose). */
+export function toDetectionBatch(batch: Batch): DetectionBatch {
+  return { images: batchToTensor(batch), targets: batch.targets, metas: batch.metas };
+}
+
+/**
+ * The Trainer's view of a DataLoader. Every epoch's order and augmentation are a function of
+ * (seed, epoch, index), so resuming at batch `start` replays the epoch and drops the batches
+ * already trained on; they are decoded again (cheap next to a training step) but never become tensors.
+ */
+export function detectionTrainData(loader: DataLoader): TrainData<DetectionBatch> {
+  return {
+    batchesPerEpoch: loader.numBatches,
+    async *batches(epoch: number, start: number) {
+      let i = 0;
+      for await (const batch of loader.epoch(epoch)) {
+        if (i++ < start) continue;
+        yield toDetectionBatch(batch);
+      }
+    },
+    disposeBatch: (batch) => batch.images.dispose(),
+    batchSize: (batch) => batch.images.shape[0],
+  };
+}
