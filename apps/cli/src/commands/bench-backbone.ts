@@ -3,6 +3,7 @@ import { PartialNet, isVariant, type PartialNetVariant } from '@partialnet/backb
 import { backendFlag, numberFlag, numberListFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 import { machineInfo } from '../machine.js';
+import { round2, timeIt } from '../timing.js';
 
 const usage = `usage: partialnet bench backbone [--variant t0] [--batch 1,16] [--size 224] [--train]
                                  [--iters N] [--warmup N] [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu]
@@ -10,18 +11,6 @@ const usage = `usage: partialnet bench backbone [--variant t0] [--batch 1,16] [-
 Times PartialNet inference (unfused and fused) and, with --train, one training step
 (forward, cross-entropy, backward, AdamW) per batch size. Prints one JSON line per measurement.`;
 
-/** Runs `fn` `warmup` times, then `iters` times, and returns the median milliseconds per run. */
-async function timeIt(fn: () => Promise<void>, warmup: number, iters: number): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const times: number[] = [];
-  for (let i = 0; i < iters; i++) {
-    const t0 = performance.now();
-    await fn();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
 
 export const benchBackboneCommand: Command = {
   name: 'bench backbone',
@@ -57,7 +46,7 @@ export const benchBackboneCommand: Command = {
           await y.data();
           y.dispose();
         }, warmup, iters);
-        console.log(JSON.stringify({ ...common, mode, batch, msPerIter: round(ms), imgPerSec: round((1000 * batch) / ms) }));
+        console.log(JSON.stringify({ ...common, mode, batch, msPerIter: round2(ms), imgPerSec: round2((1000 * batch) / ms) }));
       }
       if (values.train) {
         net.train();
@@ -69,7 +58,7 @@ export const benchBackboneCommand: Command = {
           await value.data();
           tf.dispose([value, grads]);
         }, warmup, iters);
-        console.log(JSON.stringify({ ...common, mode: 'train', batch, msPerIter: round(ms), imgPerSec: round((1000 * batch) / ms) }));
+        console.log(JSON.stringify({ ...common, mode: 'train', batch, msPerIter: round2(ms), imgPerSec: round2((1000 * batch) / ms) }));
         optimizer.dispose();
         labels.dispose();
         net.eval();
@@ -82,6 +71,3 @@ export const benchBackboneCommand: Command = {
   },
 };
 
-function round(x: number): number {
-  return Math.round(x * 100) / 100;
-}

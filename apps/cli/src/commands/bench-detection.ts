@@ -4,6 +4,7 @@ import { createDetector, getPreset, listPresets, totalLoss, type DetectorConfig 
 import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 import { machineInfo } from '../machine.js';
+import { round2, timeIt } from '../timing.js';
 
 const usage = `usage: partialnet bench detection [--preset retinanet-t0,mask-rcnn-t0] [--size 512] [--batch 2] [--iters 3]
                                   [--warmup 1] [--classes 80] [--score-thr 0] [--backend auto|wasm|cpu|webgpu|...]
@@ -14,18 +15,6 @@ per image. Prints one JSON line per measurement: msPerIter (median), imgPerSec, 
 Untrained heads score everything low, so --score-thr (default 0) replaces the test score threshold to
 time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.`;
 
-/** Runs `fn` `warmup` times, then `iters` times, and returns the median milliseconds. */
-async function timeIt(fn: () => Promise<void>, warmup: number, iters: number): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const times: number[] = [];
-  for (let i = 0; i < iters; i++) {
-    const t0 = performance.now();
-    await fn();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
 
 /** Three boxes of different sizes and classes per image, with filled-rectangle masks. */
 function syntheticTargets(batch: number, size: number, numClasses: number): { targets: Targets[]; metas: ImageMeta[] } {
@@ -96,7 +85,7 @@ export const benchDetectionCommand: Command = {
         await value.data();
         tf.dispose([value, grads]);
       }, warmup, iters);
-      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round(trainMs), imgPerSec: round((1000 * batch) / trainMs) }));
+      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), imgPerSec: round2((1000 * batch) / trainMs) }));
       optimizer.dispose();
 
       model.eval();
@@ -105,7 +94,7 @@ export const benchDetectionCommand: Command = {
         const out = model.predict(x, metas);
         dets = out.reduce((a, d) => a + d.scores.length, 0) / batch;
       }, warmup, iters);
-      console.log(JSON.stringify({ ...common, mode: 'infer', scoreThr, msPerIter: round(inferMs), imgPerSec: round((1000 * batch) / inferMs), detsPerImg: dets }));
+      console.log(JSON.stringify({ ...common, mode: 'infer', scoreThr, msPerIter: round2(inferMs), imgPerSec: round2((1000 * batch) / inferMs), detsPerImg: dets }));
       x.dispose();
       model.dispose();
     }
@@ -113,6 +102,3 @@ export const benchDetectionCommand: Command = {
   },
 };
 
-function round(x: number): number {
-  return Math.round(x * 100) / 100;
-}
