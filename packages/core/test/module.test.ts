@@ -119,3 +119,17 @@ describe('normalisation layers', () => {
     ln.dispose();
   });
 });
+
+describe('BatchNorm2d with one value per channel', () => {
+  it('refuses to train on it, as PyTorch does, and works in inference', async () => {
+    await setupBackend('cpu');
+    const bn = new BatchNorm2d(3);
+    const x = tf.ones([1, 3]);
+    expect(() => bn.forward(x)).toThrow(/more than 1 value per channel when training, got input shape \[1, 3\]/);
+    bn.eval();
+    const y = bn.forward(x);
+    expect(y.shape).toEqual([1, 3]);
+    tf.dispose([x, y]);
+    bn.dispose();
+  });
+});

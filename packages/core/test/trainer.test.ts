@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, BatchNorm2d, Conv2d, Linear, Module, NonFiniteLossError, Trainer, crossEntropy, dropout, seedEverything, setupBackend, tf, type TrainData } from '../src/index.js';
+import { AdamW, BatchNorm2d, Conv2d, Linear, Module, NonFiniteLossError, SGD, Trainer, crossEntropy, dropout, loadCheckpoint, seedEverything, setupBackend, tf, type TrainData } from '../src/index.js';
 
 /** Conv -> BN -> ReLU -> dropout -> pool -> linear: every kind of state a checkpoint must carry. */
 class Net extends Module {
@@ -117,6 +117,33 @@ describe('Trainer', () => {
     optimizer.dispose();
   });
 
+  it('keeps the gradient of a parameter that only an earlier micro-batch reached', async () => {
+    class Two extends Module {
+      readonly a = this.addParameter('a', tf.scalar(1));
+      readonly b = this.addParameter('b', tf.scalar(1));
+    }
+    const model = new Two();
+    const optimizer = new SGD(model.parameters(), { lr: 1 });
+    const data: TrainData<number> = { batchesPerEpoch: 2, batches: () => [0, 1] };
+    const trainer = new Trainer<number>({
+      model,
+      optimizer,
+      data,
+      epochs: 1,
+      accumulate: 2,
+      schedule: { lr: 1 },
+      outDir: tmp(),
+      progress: false,
+      // Micro-batch 0: 2a (d/da = 2); micro-batch 1: 3b (d/db = 3). Averaged over the 2 batches.
+      lossFn: (i) => ({ l: i === 0 ? (tf.mul(model.a, 2) as tf.Scalar) : (tf.mul(model.b, 3) as tf.Scalar) }),
+    });
+    await trainer.run();
+    expect(model.a.dataSync()[0]).toBeCloseTo(0, 6);
+    expect(model.b.dataSync()[0]).toBeCloseTo(-0.5, 6);
+    model.dispose();
+    optimizer.dispose();
+  });
+
   it('accumulates gradients over batches into one step', async () => {
     const { model, optimizer, trainer } = makeTrainer(tmp(), syntheticData(4), { accumulate: 2, epochs: 1 });
     const result = await trainer.run();
@@ -134,8 +161,8 @@ describe('Trainer', () => {
       ...setup.trainer.opts,
       lossFn: (b) => {
         calls++;
-        const loss = crossEntropy(model.forward(b.x), b.y);
-        return { cls: calls === 3 ? tf.mul(loss, NaN) : loss };
+        // A poisoned input also poisons BatchNorm's running statistics in the forward pass.
+        return { cls: crossEntropy(model.forward(calls === 3 ? (tf.mul(b.x, NaN) as tf.Tensor4D) : b.x), b.y) };
       },
     });
     const error = await trainer.run().catch((e: unknown) => e);
@@ -144,6 +171,11 @@ describe('Trainer', () => {
     expect(existsSync(join((error as NonFiniteLossError).checkpoint, 'model.safetensors'))).toBe(true);
     const saved = readFileSync(join(dir, 'log.jsonl'), 'utf8');
     expect(saved).toContain('"type":"error"');
+    // The saved state is the one before the bad step: finite statistics, and the bad batch replays.
+    const ckpt = await loadCheckpoint((error as NonFiniteLossError).checkpoint);
+    for (const name of ['bn.running_mean', 'bn.running_var']) expect(Array.from(ckpt.model.get(name)!.data).every(Number.isFinite), name).toBe(true);
+    expect(ckpt.state).toMatchObject({ iter: 2, batchInEpoch: 2 });
+    expect(Array.from(model.bn.runningMean.dataSync()).every(Number.isFinite)).toBe(true);
     model.dispose();
     optimizer.dispose();
   });

@@ -333,4 +333,22 @@ describe('checkpoint resume', () => {
     const head = name === 'RetinaNet' ? 'bbox_head.retina_cls.weight' : 'roi_head.bbox_head.fc_cls.weight';
     expect(Buffer.from(w0.get(head)!.data.buffer).equals(Buffer.from(wa.get(head)!.data.buffer))).toBe(false);
   });
+
+  it('refuses to resume on data whose categories differ from the run', async () => {
+    const out = join(root, 'run-cats');
+    await trainDetector({ ...tinyRetina(), data, epochs: 1 }, { outDir: out, progress: false, finalEval: false });
+    // The same images with every category id shifted: same class count, other meaning.
+    const other = join(root, 'resume-data-other-ids');
+    cpSync(data, other, { recursive: true });
+    for (const split of ['train', 'val']) {
+      const file = join(other, 'annotations', `instances_${split}.json`);
+      const json = JSON.parse(readFileSync(file, 'utf8')) as { categories: { id: number }[]; annotations: { category_id: number }[] };
+      for (const c of json.categories) c.id += 10;
+      for (const a of json.annotations) a.category_id += 10;
+      writeFileSync(file, JSON.stringify(json));
+    }
+    await expect(trainDetector({ data: other, epochs: 2 }, { outDir: out, resume: true, progress: false, finalEval: false })).rejects.toThrow(
+      /instances_train\.json has categories \[11, 12, .*but the run in .*run-cats was trained on \[1, 2, /,
+    );
+  });
 });

@@ -54,8 +54,13 @@ export class BatchNorm2d extends Module {
       const axes = x.shape.map((_, i) => i).slice(0, -1);
       const { mean, variance } = tf.moments(x, axes);
       const count = x.size / this.numFeatures;
+      if (count < 2) {
+        // As PyTorch: a single value per channel has no variance, so the output would be the bias
+        // and the running variance would decay to 0, making inference differ from training.
+        throw new Error(`BatchNorm2d: expected more than 1 value per channel when training, got input shape [${x.shape.join(', ')}]; use a batch of at least 2 or keep BatchNorm in inference mode (eval / frozen)`);
+      }
       // Running statistics follow PyTorch: momentum update with the unbiased variance.
-      const unbiased = tf.mul(variance, count / Math.max(count - 1, 1));
+      const unbiased = tf.mul(variance, count / (count - 1));
       this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - this.momentum), tf.mul(mean, this.momentum)));
       this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - this.momentum), tf.mul(unbiased, this.momentum)));
       const inv = tf.rsqrt(tf.add(variance, this.eps));

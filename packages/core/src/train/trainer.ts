@@ -172,67 +172,79 @@ export class Trainer<B> {
       const epoch = this.#state.epoch;
       let accumulated: tf.NamedTensorMap | undefined;
       let micro = 0;
+      let stepStart: BufferSnapshot | undefined;
       const sums: Record<string, number> = {};
       // A resumed epoch restarts at the first batch of the interrupted optimizer step.
       const stepsDone = Math.floor(this.#state.batchInEpoch / accumulate);
       this.#state.batchInEpoch = stepsDone * accumulate;
       const usable = this.itersPerEpoch * accumulate;
-      for await (const batch of data.batches(epoch, this.#state.batchInEpoch)) {
-        if (this.#state.batchInEpoch >= usable) {
-          data.disposeBatch?.(batch);
-          break;
-        }
-        const ctx: StepContext = { iter: this.#state.iter, epoch, batchInEpoch: this.#state.batchInEpoch };
-        let result: StepGradients;
-        try {
-          result = this.#gradients(batch, ctx);
-        } finally {
-          windowImages += data.batchSize?.(batch) ?? 1;
-          data.disposeBatch?.(batch);
-        }
-        if (!Number.isFinite(result.total)) {
-          tf.dispose(result.grads);
-          if (accumulated) tf.dispose(accumulated);
-          throw await this.#nonFinite(`loss is ${result.total} at iteration ${ctx.iter} (epoch ${epoch}, batch ${ctx.batchInEpoch}); terms ${JSON.stringify(result.terms)}`);
-        }
-        for (const [k, v] of Object.entries(result.terms)) sums[k] = (sums[k] ?? 0) + v / accumulate;
-        accumulated = addGradients(accumulated, result.grads, 1 / accumulate);
-        micro++;
-        this.#state.batchInEpoch++;
-        if (micro < accumulate) continue;
-
-        let grads = accumulated;
-        accumulated = undefined;
-        micro = 0;
-        let gradNorm: number | undefined;
-        if (this.opts.clipGradNorm !== undefined) {
-          const clipped = clipGradNorm(grads, this.opts.clipGradNorm);
-          if (clipped.grads !== grads) tf.dispose(grads);
-          grads = clipped.grads;
-          gradNorm = clipped.norm;
-          if (!Number.isFinite(gradNorm)) {
-            tf.dispose(grads);
-            throw await this.#nonFinite(`gradient norm is ${gradNorm} at iteration ${this.#state.iter}`);
+      try {
+        for await (const batch of data.batches(epoch, this.#state.batchInEpoch)) {
+          if (this.#state.batchInEpoch >= usable) {
+            data.disposeBatch?.(batch);
+            break;
           }
-        }
-        const lr = lrAt(this.#state.iter);
-        optimizer.step(grads, lr);
-        tf.dispose(grads);
-        this.#state.iter++;
-        lastLosses = { ...sums, loss: Object.values(sums).reduce((a, b) => a + b, 0) };
-        for (const k of Object.keys(sums)) delete sums[k];
-        progress?.tick(1, { epoch: `${epoch + 1}/${epochs}`, loss: lastLosses.loss!, lr });
+          const ctx: StepContext = { iter: this.#state.iter, epoch, batchInEpoch: this.#state.batchInEpoch };
+          // Buffers (BatchNorm statistics) change in the forward pass, before the loss can be
+          // checked: keep the values of the step's start so a NaN step can be undone.
+          if (micro === 0) {
+            stepStart?.dispose();
+            stepStart = new BufferSnapshot(this.opts.model, this.#state.batchInEpoch);
+          }
+          let result: StepGradients;
+          try {
+            result = this.#gradients(batch, ctx);
+          } finally {
+            windowImages += data.batchSize?.(batch) ?? 1;
+            data.disposeBatch?.(batch);
+          }
+          if (!Number.isFinite(result.total)) {
+            tf.dispose(result.grads);
+            if (accumulated) tf.dispose(accumulated);
+            throw await this.#nonFinite(stepStart!, `loss is ${result.total} at iteration ${ctx.iter} (epoch ${epoch}, batch ${ctx.batchInEpoch}); terms ${JSON.stringify(result.terms)}`);
+          }
+          for (const [k, v] of Object.entries(result.terms)) sums[k] = (sums[k] ?? 0) + v / accumulate;
+          accumulated = addGradients(accumulated, result.grads, 1 / accumulate);
+          micro++;
+          this.#state.batchInEpoch++;
+          if (micro < accumulate) continue;
 
-        if (this.#state.iter % logEvery === 0 || this.#state.iter === this.maxIters) {
-          const now = performance.now();
-          const imgPerSec = (windowImages * 1000) / Math.max(now - windowStart, 1e-9);
-          this.#log({ type: 'train', iter: this.#state.iter, epoch, lr, ...lastLosses, ...(gradNorm !== undefined ? { gradNorm } : {}), imgPerSec, numTensors: tf.memory().numTensors });
-          windowImages = 0;
-          windowStart = now;
+          let grads = accumulated;
+          accumulated = undefined;
+          micro = 0;
+          let gradNorm: number | undefined;
+          if (this.opts.clipGradNorm !== undefined) {
+            const clipped = clipGradNorm(grads, this.opts.clipGradNorm);
+            if (clipped.grads !== grads) tf.dispose(grads);
+            grads = clipped.grads;
+            gradNorm = clipped.norm;
+            if (!Number.isFinite(gradNorm)) {
+              tf.dispose(grads);
+              throw await this.#nonFinite(stepStart!, `gradient norm is ${gradNorm} at iteration ${this.#state.iter}`);
+            }
+          }
+          const lr = lrAt(this.#state.iter);
+          optimizer.step(grads, lr);
+          tf.dispose(grads);
+          this.#state.iter++;
+          lastLosses = { ...sums, loss: Object.values(sums).reduce((a, b) => a + b, 0) };
+          for (const k of Object.keys(sums)) delete sums[k];
+          progress?.tick(1, { epoch: `${epoch + 1}/${epochs}`, loss: lastLosses.loss!, lr });
+
+          if (this.#state.iter % logEvery === 0 || this.#state.iter === this.maxIters) {
+            const now = performance.now();
+            const imgPerSec = (windowImages * 1000) / Math.max(now - windowStart, 1e-9);
+            this.#log({ type: 'train', iter: this.#state.iter, epoch, lr, ...lastLosses, ...(gradNorm !== undefined ? { gradNorm } : {}), imgPerSec, numTensors: tf.memory().numTensors });
+            windowImages = 0;
+            windowStart = now;
+          }
+          if (checkpointEvery > 0 && this.#state.iter % checkpointEvery === 0) lastCheckpoint = await this.#checkpoint();
         }
-        if (checkpointEvery > 0 && this.#state.iter % checkpointEvery === 0) lastCheckpoint = await this.#checkpoint();
+      } finally {
+        // Also on errors (a failing data source, a NaN), so nothing is left allocated.
+        if (accumulated) tf.dispose(accumulated);
+        stepStart?.dispose();
       }
-      if (accumulated) tf.dispose(accumulated);
       this.#state.epoch++;
       this.#state.batchInEpoch = 0;
       if (evalEvery > 0 && this.opts.evaluate && (this.#state.epoch % evalEvery === 0 || this.#state.epoch === epochs)) {
@@ -253,8 +265,14 @@ export class Trainer<B> {
     };
   }
 
-  /** Keeps the last good state on disk and builds the error that stops the run. */
-  async #nonFinite(what: string): Promise<NonFiniteLossError> {
+  /**
+   * Rolls the model's buffers and the data position back to the start of the failed step, keeps
+   * that state on disk and builds the error that stops the run (parameters were not yet updated).
+   */
+  async #nonFinite(stepStart: BufferSnapshot, what: string): Promise<NonFiniteLossError> {
+    stepStart.restore();
+    stepStart.dispose();
+    this.#state.batchInEpoch = stepStart.batchInEpoch;
     const checkpoint = await this.#checkpoint();
     this.#log({ type: 'error', iter: this.#state.iter, message: what });
     return new NonFiniteLossError(
@@ -265,17 +283,42 @@ export class Trainer<B> {
   }
 }
 
-/** acc + scale * grads, disposing what it replaces; the result owns its tensors. */
+/** Copies of a model's buffers, to undo what a failed step's forward pass did to them. */
+class BufferSnapshot {
+  readonly #saved: [tf.Variable, tf.Tensor][];
+
+  constructor(
+    model: Module,
+    readonly batchInEpoch: number,
+  ) {
+    this.#saved = [...model.namedBuffers()].map(([, v]) => [v, tf.clone(v)]);
+  }
+
+  restore(): void {
+    for (const [variable, value] of this.#saved) variable.assign(value);
+  }
+
+  dispose(): void {
+    for (const [, value] of this.#saved) value.dispose();
+    this.#saved.length = 0;
+  }
+}
+
+/**
+ * acc + scale * grads, disposing what it replaces; the result owns its tensors. A parameter with
+ * a gradient in an earlier micro-batch but none in this one keeps its running sum.
+ */
 function addGradients(acc: tf.NamedTensorMap | undefined, grads: tf.NamedTensorMap, scale: number): tf.NamedTensorMap {
   if (!acc && scale === 1) return grads;
-  const out: tf.NamedTensorMap = {};
+  const out: tf.NamedTensorMap = { ...acc };
   tf.tidy(() => {
     for (const [name, g] of Object.entries(grads)) {
-      const scaled = scale === 1 ? g : tf.mul(g, scale);
-      out[name] = tf.keep(acc?.[name] ? tf.add(acc[name]!, scaled) : scale === 1 ? scaled.clone() : scaled);
+      const scaled = scale === 1 ? g.clone() : tf.mul(g, scale);
+      const previous = acc?.[name];
+      out[name] = tf.keep(previous ? tf.add(previous, scaled) : scaled);
     }
   });
+  for (const name of Object.keys(grads)) acc?.[name]?.dispose();
   tf.dispose(grads);
-  if (acc) tf.dispose(acc);
   return out;
 }

@@ -90,6 +90,9 @@ export function detectionTrainLoader(dataset: CocoDataset, o: TrainLoaderOptions
     shuffle: true,
     seed: o.seed,
     groupByAspectRatio: true,
+    // A leftover batch of one image would leave BatchNorm (the PAT_ch gate's in particular) one
+    // value per channel; mmdet pads groups instead, dropping the few leftovers is simpler.
+    dropLast: o.batchSize > 1,
     workers: o.workers,
     prefetch: o.prefetch ?? Math.max(2, o.workers * 2),
   });

@@ -57,7 +57,11 @@ function categoriesOf(gt: CocoGroundTruth): { ids: number[]; names: string[] } {
 }
 
 /** The config a run continues with: the checkpoint's, with the run-time fields of `given`. */
-async function resumedConfig(outDir: string, given: DetectionRunConfig, print: (m: string) => void): Promise<{ config: DetectionRunConfig; from?: string }> {
+async function resumedConfig(
+  outDir: string,
+  given: DetectionRunConfig,
+  print: (m: string) => void,
+): Promise<{ config: DetectionRunConfig; from?: string; categoryIds?: number[]; classNames?: string[] }> {
   const dir = await findLatestCheckpoint(outDir);
   if (!dir) return { config: given };
   const { info } = await readRunInfo(dir);
@@ -66,7 +70,7 @@ async function resumedConfig(outDir: string, given: DetectionRunConfig, print: (
   const saved = info.config as unknown as Record<string, unknown>;
   const ignored = Object.entries(given).filter(([k, v]) => v !== undefined && k !== 'model' && !(RUNTIME_FIELDS as readonly string[]).includes(k) && JSON.stringify(v) !== JSON.stringify(saved[k]));
   if (ignored.length > 0) print(`resume: continuing with the run's saved config; ignoring ${ignored.map(([k, v]) => `${k}=${JSON.stringify(v)} (saved ${JSON.stringify(saved[k])})`).join(', ')}`);
-  return { config, from: dir };
+  return { config, from: dir, categoryIds: info.categoryIds, classNames: info.classNames };
 }
 
 /** Samplers draw from the step's position, so a resumed run samples what an uninterrupted one would. */
@@ -84,11 +88,19 @@ function reseedSamplers(model: AnyDetector, seed: number, iter: number, batchInE
  */
 export async function trainDetector(given: DetectionRunConfig, o: TrainDetectorOptions): Promise<TrainDetectorResult> {
   const print = o.print ?? (() => {});
-  const { config: requested, from } = o.resume ? await resumedConfig(o.outDir, given, print) : { config: given };
+  const resumed = o.resume ? await resumedConfig(o.outDir, given, print) : undefined;
+  const { config: requested, from } = resumed ?? { config: given };
   if (!requested.data) throw new Error('train: no data folder given (--data or the config\'s \'data\' field)');
   const train = await openSplit(requested.data, requested.trainSplit ?? 'train');
   const cats = categoriesOf(train.gt);
   if (cats.ids.length === 0) throw new Error(`${train.files.annotations}: field 'categories': empty, nothing to train`);
+  // Resuming on other data with the same class count would silently swap the classes' meaning.
+  if (resumed?.categoryIds && JSON.stringify(resumed.categoryIds) !== JSON.stringify(cats.ids)) {
+    throw new Error(
+      `train --resume: ${train.files.annotations} has categories [${cats.ids.join(', ')}] (${cats.names.join(', ')}), ` +
+        `but the run in ${o.outDir} was trained on [${resumed.categoryIds.join(', ')}] (${(resumed.classNames ?? []).join(', ')})`,
+    );
+  }
   const config = resolveRunConfig(requested, cats.ids.length);
   const iouTypes = iouTypesOf(config.model);
 
