@@ -121,15 +121,21 @@ describe('normalisation layers', () => {
 });
 
 describe('BatchNorm2d with one value per channel', () => {
-  it('refuses to train on it, as PyTorch does, and works in inference', async () => {
+  it('normalises with the running statistics and leaves them alone in training', async () => {
     await setupBackend('cpu');
     const bn = new BatchNorm2d(3);
-    const x = tf.ones([1, 3]);
-    expect(() => bn.forward(x)).toThrow(/more than 1 value per channel when training, got input shape \[1, 3\]/);
-    bn.eval();
-    const y = bn.forward(x);
-    expect(y.shape).toEqual([1, 3]);
-    tf.dispose([x, y]);
+    bn.runningMean.assign(tf.tensor1d([1, 2, 3]));
+    bn.runningVar.assign(tf.tensor1d([4, 4, 4]));
+    const before = tf.memory().numTensors;
+    const x = tf.tensor2d([[3, 2, 1]]);
+    const out = bn.forward(x);
+    const y = out.dataSync();
+    expect(y[0]).toBeCloseTo(2 / Math.sqrt(4 + 1e-5), 5);
+    expect(y[2]).toBeCloseTo(-2 / Math.sqrt(4 + 1e-5), 5);
+    expect(Array.from(bn.runningMean.dataSync())).toEqual([1, 2, 3]);
+    expect(Array.from(bn.runningVar.dataSync())).toEqual([4, 4, 4]);
+    tf.dispose([x, out]);
+    expect(tf.memory().numTensors).toBe(before);
     bn.dispose();
   });
 });

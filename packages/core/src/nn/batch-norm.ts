@@ -44,7 +44,13 @@ export class BatchNorm2d extends Module {
 
   /** Normalises `x` of any rank whose last axis holds the channels (NHWC or [N, C]). */
   forward<T extends tf.Tensor>(x: T): T {
-    if (!this.training || this.frozen) {
+    // One value per channel has no batch variance: the output would be the bias and the running
+    // variance would decay to 0, so inference would differ from training. PyTorch raises here;
+    // we normalise with the running statistics instead (and leave them alone), so that a batch
+    // of one (a benchmark, an odd leftover batch) still trains the rest of the network.
+    const singleValue = x.size === this.numFeatures;
+    if (singleValue && this.training && !this.frozen) warnSingleValueOnce(x.shape);
+    if (!this.training || this.frozen || singleValue) {
       return tf.tidy(() => {
         const { scale, shift } = this.scaleShift();
         return tf.add(tf.mul(x, scale), shift) as T;
@@ -54,11 +60,6 @@ export class BatchNorm2d extends Module {
       const axes = x.shape.map((_, i) => i).slice(0, -1);
       const { mean, variance } = tf.moments(x, axes);
       const count = x.size / this.numFeatures;
-      if (count < 2) {
-        // As PyTorch: a single value per channel has no variance, so the output would be the bias
-        // and the running variance would decay to 0, making inference differ from training.
-        throw new Error(`BatchNorm2d: expected more than 1 value per channel when training, got input shape [${x.shape.join(', ')}]; use a batch of at least 2 or keep BatchNorm in inference mode (eval / frozen)`);
-      }
       // Running statistics follow PyTorch: momentum update with the unbiased variance.
       const unbiased = tf.mul(variance, count / (count - 1));
       this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - this.momentum), tf.mul(mean, this.momentum)));
@@ -67,4 +68,12 @@ export class BatchNorm2d extends Module {
       return tf.add(tf.mul(tf.mul(tf.sub(x, mean), inv), this.weight), this.bias) as T;
     });
   }
+}
+
+let warnedSingleValue = false;
+
+function warnSingleValueOnce(shape: readonly number[]): void {
+  if (warnedSingleValue) return;
+  warnedSingleValue = true;
+  console.warn(`BatchNorm2d: one value per channel in training (input [${shape.join(', ')}]): using the running statistics for this batch; use a batch of at least 2 to train BatchNorm.`);
 }
