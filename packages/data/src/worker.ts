@@ -2,6 +2,11 @@
  * Worker-thread side of the prefetching DataLoader: decodes and transforms samples and renders
  * them (resize, flip, normalize) into float32 buffers that are transferred to the main thread and
  * transferred back for reuse, so the hot loop writes into warm memory.
+ *
+ * Transferring detaches ArrayBuffers; the first detach in a thread invalidates V8's "array buffer
+ * detaching protector" there and makes optimized JS typed-array loops ~2x slower from then on. The
+ * render loops are WebAssembly (render-wasm.ts), which that does not affect. (SharedArrayBuffers
+ * would avoid the detach, but V8 copies them with a slow relaxed-atomic memcpy: slower overall.)
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSample } from './sample.js';

@@ -25,7 +25,42 @@ import {
   resizeNearest,
   applyPhotometric,
 } from '../src/index.js';
+import { renderIntoScalar } from '../src/kernels.js';
 import { cloneSample, iou, richSample, testImage } from './helpers.js';
+
+/**
+ * renderInto's exact arithmetic, written plainly: each source sample mapped through the float32
+ * table, horizontal interpolation rounded to float32, then vertical interpolation in float64
+ * rounded to float32 on store. Results must match this bit for bit (the WebAssembly loops and the
+ * JS fallback alike), so batches never depend on the machine or the number of workers.
+ */
+function exactRender(src: ReturnType<typeof testImage>, dw: number, dh: number, flip: boolean, lut: Float32Array): Float32Array {
+  const axis = (s: number, d: number, x: number): [number, number, number] => {
+    let f = (x + 0.5) * (s / d) - 0.5;
+    if (f < 0) f = 0;
+    let i = Math.floor(f);
+    if (i >= s - 1) {
+      i = s - 1;
+      f = i;
+    }
+    return [i, Math.min(i + 1, s - 1), Math.fround(f - i)];
+  };
+  const L = (x: number, y: number, c: number) => lut[c * 256 + src.data[(y * src.width + x) * 3 + c]!]!;
+  const out = new Float32Array(dw * dh * 3);
+  for (let y = 0; y < dh; y++) {
+    const [y0, y1, wy] = axis(src.height, dh, y);
+    for (let x = 0; x < dw; x++) {
+      const [x0, x1, wx] = axis(src.width, dw, x);
+      const ox = flip ? dw - 1 - x : x;
+      for (let c = 0; c < 3; c++) {
+        const top = Math.fround(L(x0, y0, c) + (L(x1, y0, c) - L(x0, y0, c)) * wx);
+        const bot = Math.fround(L(x0, y1, c) + (L(x1, y1, c) - L(x0, y1, c)) * wx);
+        out[(y * dw + ox) * 3 + c] = wy === 0 || y1 === y0 ? top : top + (bot - top) * wy;
+      }
+    }
+  }
+  return out;
+}
 
 /** Straightforward bilinear (half-pixel centres, clamped) for reference. */
 function refBilinear(src: ReturnType<typeof testImage>, dw: number, dh: number, flip: boolean): Float32Array {
@@ -65,6 +100,28 @@ describe('pixel kernels', () => {
         let maxErr = 0;
         for (let i = 0; i < out.length; i++) maxErr = Math.max(maxErr, Math.abs(out[i]! - ref[i]!));
         expect(maxErr).toBeLessThan(1e-3);
+      }
+    }
+  });
+
+  it('renderInto is bit-identical to the plain formula (WebAssembly and JS loops, offsets, strides)', () => {
+    const lut = normalizeTable(IMAGENET_MEAN, IMAGENET_STD);
+    const cases = [[37, 23, 61, 40], [37, 23, 20, 11], [37, 23, 37, 23], [5, 4, 3, 1], [1, 1, 4, 3], [64, 48, 107, 80], [30, 2, 22000, 2]] as const;
+    for (const [sw, sh, dw, dh] of cases) {
+      const src = testImage(sw, sh);
+      for (const flip of [false, true]) {
+        const ref = exactRender(src, dw, dh, flip, lut);
+        const stride = dw * 3 + 5;
+        for (const render of [renderInto, renderIntoScalar]) {
+          const out = new Float32Array(3 + dh * stride).fill(7);
+          render(src, dw, dh, flip, lut, out, 3, stride);
+          let bad = 0;
+          for (let y = 0; y < dh; y++) {
+            for (let k = 0; k < dw * 3; k++) if (!Object.is(out[3 + y * stride + k], ref[y * dw * 3 + k])) bad++;
+            for (let k = dw * 3; k < stride && 3 + y * stride + k < out.length; k++) if (out[3 + y * stride + k] !== 7) bad++;
+          }
+          expect(bad, `${render.name} ${sw}x${sh} -> ${dw}x${dh} flip=${flip}`).toBe(0);
+        }
       }
     }
   });
