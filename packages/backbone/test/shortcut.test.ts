@@ -2,6 +2,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it as itOn } from '
 import { activation } from '@partialnet/core';
 import { PartialNet, setupBackend, tf } from './deps.js';
 import { TEST_BACKENDS } from './backends.js';
+import { relDiff } from './compare.js';
 import { bakeSplits, dpconvLayers, type PartialNetBlock } from '../src/index.js';
 
 /**
@@ -10,16 +11,6 @@ import { bakeSplits, dpconvLayers, type PartialNetBlock } from '../src/index.js'
  * say. So a stage-4 block computes x = x + mixer(x); x = x + mlp(x) even when its mixer is a plain
  * PConv or a DGConv2d, and the other blocks x + mlp(mixer(x)) (issue 14).
  */
-/**
- * max |a - b| / max |b|: freshly initialised weights (std 0.02) leave stage-4 maps and logits near
- * 1e-2, where an absolute bar would pass anything.
- */
-async function relDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
-  const d = tf.tidy(() => tf.stack([tf.max(tf.abs(tf.sub(a, b))), tf.max(tf.abs(b))]));
-  const [diff, scale] = await d.data();
-  d.dispose();
-  return diff! / scale!;
-}
 
 /** One block as the official forward computes it (eval: no drop path). */
 function officialBlock(block: PartialNetBlock, x: tf.Tensor4D, stage: number): tf.Tensor4D {
