@@ -23,6 +23,4 @@ describe('PARTIALNET_ALLOW_SOFTWARE_GPU=1', () => {
     expect(forced.name).toBe('webgpu');
     expect(forced.gpuAdapter).toEqual(webgpu.gpuAdapter);
   });
-
-});
 });
