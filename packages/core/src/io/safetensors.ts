@@ -1,4 +1,5 @@
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { rename, unlink, writeFile } from '#platform';
+import { readSource, sourceLabel, type BytesSource } from './read-source.js';
 import { hostTensor, shapeSize, type HostTensor, type StateDict } from '../host-tensor.js';
 
 /**
@@ -23,18 +24,20 @@ export interface SafetensorsContents {
   metadata: Record<string, string>;
 }
 
-export async function loadSafetensors(path: string): Promise<StateDict> {
-  return (await loadSafetensorsWithMetadata(path)).tensors;
+/** Reads a safetensors file: a path (Node), a URL (fetched), or bytes (e.g. a dropped file). */
+export async function loadSafetensors(source: BytesSource): Promise<StateDict> {
+  return (await loadSafetensorsWithMetadata(source)).tensors;
 }
 
-export async function loadSafetensorsWithMetadata(path: string): Promise<SafetensorsContents> {
+export async function loadSafetensorsWithMetadata(source: BytesSource): Promise<SafetensorsContents> {
+  const label = sourceLabel(source);
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = await readSource(source);
   } catch (err) {
-    throw new Error(`safetensors ${path}: cannot read: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`safetensors ${label}: cannot read: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return parseSafetensorsWithMetadata(bytes, path);
+  return parseSafetensorsWithMetadata(bytes, label);
 }
 
 /** Parses a safetensors buffer. float32 / int32 tensors may share memory with `bytes`. */

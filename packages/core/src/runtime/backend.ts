@@ -3,10 +3,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { tf } from '../tf.js';
 
-/** Our names for the runtimes we can train and run on, in `auto` preference order. */
-export type BackendName = 'tfjs-node-gpu' | 'webgpu' | 'tfjs-node' | 'wasm' | 'cpu';
+import { BACKEND_NAMES, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
 
-export const BACKEND_NAMES: readonly BackendName[] = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'];
+export { BACKEND_NAMES, isBackendName, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
 
 export interface GpuAdapterInfo {
   vendor: string;
@@ -80,17 +79,6 @@ const INSTALL_HINTS: Record<BackendName, string> = {
 };
 
 const require = createRequire(import.meta.url);
-
-export function isBackendName(value: string): value is BackendName {
-  return (BACKEND_NAMES as readonly string[]).includes(value);
-}
-
-/** Parses a `--backend` / `PARTIALNET_BACKEND` value. */
-export function parseBackendName(value: string): BackendName | 'auto' {
-  const v = value.trim().toLowerCase();
-  if (v === 'auto' || isBackendName(v)) return v;
-  throw new Error(`unknown backend '${value}': expected auto, ${BACKEND_NAMES.join(', ')}`);
-}
 
 function errorText(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
@@ -229,13 +217,6 @@ interface DawnGpu {
  */
 function softwareGpuAllowed(): boolean {
   return process.env.PARTIALNET_ALLOW_SOFTWARE_GPU === '1';
-}
-
-const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|software/i;
-
-/** True for CPU implementations of WebGPU (SwiftShader, llvmpipe, ...): slower than our wasm path. */
-export function isSoftwareAdapter(info: Partial<GpuAdapterInfo>, isFallbackAdapter = false): boolean {
-  return isFallbackAdapter || SOFTWARE_ADAPTER.test([info.vendor, info.architecture, info.device, info.description].join(' '));
 }
 
 let webgpuGpu: DawnGpu | undefined;

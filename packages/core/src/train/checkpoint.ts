@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync, join, mkdir, readFile, readdir, rename, rm, writeFile } from '#platform';
 import type { StateDict } from '../host-tensor.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 

@@ -1,5 +1,4 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, join, mkdirSync } from '#platform';
 import type { Module } from '../module/module.js';
 import { addN } from '../ops/add-n.js';
 import { clipGradNorm, type Optimizer } from '../optim/optimizer.js';

@@ -1,0 +1,36 @@
+/**
+ * The browser side of `#platform` (see node.ts): the same exports. File system calls throw a clear
+ * error (a page has no file paths: pass bytes or a URL instead); `readBytes` fetches a URL.
+ */
+import type * as NodePlatform from './node.js';
+
+function nodeOnly(name: string): never {
+  throw new Error(
+    `${name}: file system access needs Node.js; in a browser load weights from bytes (ArrayBuffer / Uint8Array) or a URL`,
+  );
+}
+
+const stub = <K extends keyof typeof NodePlatform>(name: K) =>
+  ((..._args: unknown[]) => nodeOnly(name)) as unknown as (typeof NodePlatform)[K];
+
+export const appendFileSync = stub('appendFileSync');
+export const existsSync = stub('existsSync');
+export const mkdirSync = stub('mkdirSync');
+export const readdirSync = stub('readdirSync');
+export const mkdir = stub('mkdir');
+export const readFile = stub('readFile');
+export const readdir = stub('readdir');
+export const rename = stub('rename');
+export const rm = stub('rm');
+export const unlink = stub('unlink');
+export const writeFile = stub('writeFile');
+export const join = stub('join');
+
+export const PLATFORM: 'node' | 'browser' = 'browser';
+
+/** In a browser a "path" is a URL (relative ones against the page): fetched. */
+export async function readBytes(url: string | URL): Promise<Uint8Array> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
