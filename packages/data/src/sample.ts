@@ -1,8 +1,11 @@
 import { rleToMask } from './coco-adapter.js';
 import { decodeImage, decodeLabelMap, ImageLoadError } from './decode.js';
 import { Rng } from './rng.js';
+import { makeSample } from './make-sample.js';
 import { applyTransforms, type Sample, type TransformSpec } from './transforms.js';
-import type { ImageMeta, InstanceMask, RgbImage, SampleRecord, Targets } from './types.js';
+import type { InstanceMask, SampleRecord, Targets } from './types.js';
+
+export { makeSample } from './make-sample.js';
 
 /** Builds targets (in original image coordinates) from a record. */
 export function recordTargets(r: SampleRecord): Targets {
@@ -24,22 +27,6 @@ export function recordTargets(r: SampleRecord): Targets {
   if (r.annotationIds) t.annotationIds = [...r.annotationIds];
   if (r.classLabel !== undefined) t.classLabel = r.classLabel;
   return t;
-}
-
-/** A sample at its original size with no transform applied. */
-export function makeSample(r: SampleRecord, image: RgbImage, targets: Targets): Sample {
-  const meta: ImageMeta = {
-    index: r.index,
-    imageId: r.imageId,
-    file: r.file,
-    oriShape: [image.height, image.width],
-    imgShape: [image.height, image.width],
-    padShape: [image.height, image.width],
-    scaleFactor: [1, 1],
-    flip: false,
-    padDivisor: 1,
-  };
-  return { image: { kind: 'lazy', source: image, width: image.width, height: image.height, flip: false }, targets, meta };
 }
 
 /**

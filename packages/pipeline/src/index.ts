@@ -36,6 +36,7 @@ export {
   type IouTypeMetrics,
 } from './evaluate.js';
 export { openDetectionCheckpoint, resolveCheckpointDir, readRunInfo, type DetectionRunInfo, type OpenedCheckpoint } from './checkpoint.js';
+export { parseRunInfo } from './run-info.js';
 export { curvesFromLog, renderTrainingCurves, writeTrainingCurve, niceTicks, type CurveSeries, type TrainingCurves } from './curve.js';
 export { drawDetections, filterDetections, type DrawDetectionsOptions } from './visualize.js';
 export { trainDetector, RUNTIME_FIELDS, type TrainDetectorOptions, type TrainDetectorResult } from './runner.js';
