@@ -2,7 +2,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { PartialNet, setupBackend, tf } from './deps.js';
 import { PARTIALNET_PRESETS, type PartialNetVariant } from '../src/index.js';
 
-// The official parameter counts (classification model, 1000 classes).
+/**
+ * Parameter counts of the official PyTorch models (haiduo/PartialNet, the repository the fixtures
+ * come from), per variant: the classification model with a 1000-class head, `sum(p.numel())`,
+ * without the dense-prediction model's norm0..6. T0's count is also the `param_counts.classification`
+ * of the official `t0-224x224` fixture (see test/fixtures/README.md).
+ */
 const OFFICIAL: Record<PartialNetVariant, number> = {
   t0: 3_486_160,
   t1: 6_144_552,
@@ -18,7 +23,7 @@ describe('presets', () => {
   });
 
   for (const variant of Object.keys(PARTIALNET_PRESETS) as PartialNetVariant[]) {
-    it(`${variant} has the official parameter count`, () => {
+    it(`${variant}: ${OFFICIAL[variant].toLocaleString('en-US')} parameters, the official PyTorch ${variant} model's (1000 classes)`, () => {
       const before = tf.memory().numTensors;
       const net = PartialNet.create(variant, { numClasses: 1000 });
       const featureNorms = net.featureNorms.reduce((n, m) => n + m.numParameters(), 0);

@@ -11,7 +11,7 @@ export type {
   ImageMeta,
   PhotometricParams,
 } from './types.js';
-export { Rng, deriveSeed } from './rng.js';
+// The seeded generator is core's: import { Rng, deriveSeed } from '@partialnet/core' (or '@partialnet/core/random', which loads no tfjs).
 export { decodeImage, decodeLabelMap, encodeImage, encodeLabelMap, ImageLoadError, type DecodeContext } from './decode.js';
 export { renderInto, resizeRgb, resizeNearest, resizeLabelMap, flipMap, normalizeTable } from './kernels.js';
 export {

@@ -1,6 +1,6 @@
 import { rleToMask } from './coco-adapter.js';
 import { decodeImage, decodeLabelMap, ImageLoadError } from './decode.js';
-import { Rng } from './rng.js';
+import { Rng } from '@partialnet/core/random';
 import { applyTransforms, type Sample, type TransformSpec } from './transforms.js';
 import type { ImageMeta, InstanceMask, RgbImage, SampleRecord, Targets } from './types.js';
 

@@ -9,7 +9,7 @@
  * their parameters and are carried out by that pass and by `collate`.
  */
 import { flipMap, normalizeTable, renderInto, resizeLabelMap, resizeNearest } from './kernels.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '@partialnet/core/random';
 import type { ImageMeta, InstanceMask, PhotometricParams, RgbImage, Targets } from './types.js';
 
 /** ImageNet statistics on the 0..255 scale, RGB order (mmdet / torchvision defaults). */
@@ -157,7 +157,7 @@ function chooseScale(spec: ResizeSpec, rng: Rng): [number, number] {
   const [a, b] = spec.scales as [[number, number], [number, number]];
   const longs = [Math.max(...a), Math.max(...b)].sort((p, q) => p - q) as [number, number];
   const shorts = [Math.min(...a), Math.min(...b)].sort((p, q) => p - q) as [number, number];
-  return [rng.int(longs[0], longs[1]), rng.int(shorts[0], shorts[1])];
+  return [rng.intInclusive(longs[0], longs[1]), rng.intInclusive(shorts[0], shorts[1])];
 }
 
 function scaleBoxes(boxes: Float32Array, sx: number, sy: number, w: number, h: number): void {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Rng } from '@partialnet/core';
 import {
   centerCropBox,
   cropRgb,
@@ -6,7 +7,6 @@ import {
   randomClassificationView,
   randomResizedCropBox,
   renderClassificationSample,
-  Rng,
   type CropBox,
 } from '../src/index.js';
 import { testImage } from './helpers.js';

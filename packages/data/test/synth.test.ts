@@ -1,6 +1,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Rng } from '@partialnet/core';
 import { area, decode, frPoly, merge, toBbox } from '@partialnet/coco';
 import {
   CocoDataset,
@@ -8,7 +9,6 @@ import {
   instanceMaskBitmap,
   loadSample,
   openCocoDir,
-  Rng,
   renderShapesImage,
   SHAPE_CATEGORIES,
   writeShapesDataset,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Rng } from '@partialnet/core';
 import {
   applyTransforms,
   boxesToOriginal,
@@ -16,7 +17,6 @@ import {
   renderRgb,
   resize,
   resizeSample,
-  Rng,
   trainPipeline,
   normalizeTable,
   IMAGENET_MEAN,
@@ -178,8 +178,8 @@ describe('Resize', () => {
   it('resize then inverse mapping recovers boxes within 1 px, for many scales and flips', () => {
     const rng = new Rng(5);
     for (let trial = 0; trial < 50; trial++) {
-      const w = rng.int(40, 700);
-      const h = rng.int(40, 700);
+      const w = rng.intInclusive(40, 700);
+      const h = rng.intInclusive(40, 700);
       const boxes: number[] = [];
       for (let i = 0; i < 5; i++) {
         const x1 = rng.uniform(0, w - 2);

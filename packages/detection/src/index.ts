@@ -1,5 +1,4 @@
 export type { DetectionBatch, DetectionTargets, DetectionMeta, Detections, LossDict } from './types.js';
-export { SeededRng } from './rng.js';
 export { numBoxes, boxArea, boxOverlaps, boxIou, clipBoxes, selectBoxes, boxesToOriginalImage } from './boxes.js';
 export { DeltaXYWHCoder, type DeltaCoderOptions, type Vec4 } from './box-coder.js';
 export { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
