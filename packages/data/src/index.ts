@@ -31,7 +31,6 @@ export {
   applyTransforms,
   renderFloat,
   renderRgb,
-  boxesToOriginal,
   maskToOriginal,
   type LazyImage,
   type RenderedImage,
@@ -58,7 +57,8 @@ export {
   type CocoDatasetOptions,
   type SemanticDatasetOptions,
 } from './datasets.js';
-export { polygonsToMask, rleToMask, maskToRle } from './coco-adapter.js';
+export { polygonsToBitmap, rleToBitmap, bitmapToRle, instanceBitmap } from './masks.js';
+export { boxesToOriginal } from './boxes.js';
 export {
   SHAPE_CATEGORIES,
   shapePolygon,
@@ -91,5 +91,5 @@ export {
   type ClassificationTrainOptions,
   type ClassificationEpochs,
 } from './classification-batches.js';
-export { drawTargets, drawBox, drawText, overlayMask, instanceMaskBitmap, labelColor, type Color, type DrawTargetsOptions } from './draw.js';
+export { drawTargets, drawBox, drawText, overlayMask, labelColor, type Color, type DrawTargetsOptions } from './draw.js';
 export { openCocoDir, batchImageRgb, drawBatch } from './show.js';

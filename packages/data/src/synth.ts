@@ -11,7 +11,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { maskToRle, polygonsToMask } from './coco-adapter.js';
+import { bitmapToRle, polygonsToBitmap } from './masks.js';
 import { encodeImage, encodeLabelMap } from './decode.js';
 import { deriveSeed, Rng } from '@partialnet/core/random';
 import type { RgbImage, RleLike } from './types.js';
@@ -183,7 +183,7 @@ export function renderShapesImage(w: number, h: number, rng: Rng, o: Pick<Shapes
       const cx = rng.uniform(margin, w - margin);
       const cy = rng.uniform(margin, h - margin);
       const polygon = shapePolygon(category, cx, cy, r, rng.uniform(0, Math.PI * 2));
-      const mask = polygonsToMask([polygon], h, w);
+      const mask = polygonsToBitmap([polygon], h, w);
       let area = 0;
       const hidden = new Map<number, number>();
       for (let p = 0; p < mask.length; p++) {
@@ -327,7 +327,7 @@ export async function writeShapesDataset(out: string, o: ShapesOptions): Promise
           bbox: [x1, y1, x2 - x1, y2 - y1],
           area: inst.area,
           iscrowd: 0,
-          segmentation: inst.occluded ? maskToRle(inst.visible, h, w) : [inst.polygon],
+          segmentation: inst.occluded ? bitmapToRle(inst.visible, h, w) : [inst.polygon],
         });
       }
     }

@@ -386,27 +386,6 @@ export function renderRgb(s: Sample): RgbImage {
 // ---- inverse mapping ------------------------------------------------------------------------
 
 /**
- * Maps boxes [x1,y1,x2,y2]*N predicted on the transformed image (padding is only added on the
- * right and bottom, so padded coordinates are the same) back to the original image, clipped to it.
- */
-export function boxesToOriginal(boxes: ArrayLike<number>, meta: ImageMeta): Float32Array {
-  const out = new Float32Array(boxes.length);
-  const w = meta.imgShape[1];
-  const [sx, sy] = meta.scaleFactor;
-  const [oh, ow] = meta.oriShape;
-  for (let i = 0; i + 3 < boxes.length; i += 4) {
-    let x1 = boxes[i]!;
-    let x2 = boxes[i + 2]!;
-    if (meta.flip) [x1, x2] = [w - x2, w - x1];
-    out[i] = Math.min(Math.max(x1 / sx, 0), ow);
-    out[i + 1] = Math.min(Math.max(boxes[i + 1]! / sy, 0), oh);
-    out[i + 2] = Math.min(Math.max(x2 / sx, 0), ow);
-    out[i + 3] = Math.min(Math.max(boxes[i + 3]! / sy, 0), oh);
-  }
-  return out;
-}
-
-/**
  * Maps a row-major mask (or score map, values kept as uint8) predicted on the transformed image —
  * of size maskW x maskH, at least imgShape (e.g. the padded batch size) — back to the original image:
  * crops the padding, undoes the flip and resizes (nearest) to oriShape.

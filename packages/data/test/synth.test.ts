@@ -6,7 +6,7 @@ import { area, decode, frPoly, merge, toBbox } from '@partialnet/coco';
 import {
   CocoDataset,
   decodeLabelMap,
-  instanceMaskBitmap,
+  instanceBitmap,
   loadSample,
   openCocoDir,
   renderShapesImage,
@@ -15,7 +15,7 @@ import {
   drawBatch,
   collate,
   trainPipeline,
-  polygonsToMask,
+  polygonsToBitmap,
 } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
@@ -111,7 +111,7 @@ describe('synthetic shapes', () => {
         let vis = 0;
         for (const v of inst.visible) vis += v;
         expect(vis).toBe(inst.area);
-        const full = polygonsToMask([inst.polygon], 96, 96).reduce((n, v) => n + v, 0);
+        const full = polygonsToBitmap([inst.polygon], 96, 96).reduce((n, v) => n + v, 0);
         expect(inst.area).toBeGreaterThanOrEqual(0.5 * full);
         expect(inst.occluded).toBe(inst.area < full);
       }
@@ -129,7 +129,7 @@ describe('synthetic shapes', () => {
     for (const s of samples) {
       const [h, w] = s.meta.imgShape;
       s.targets.masks!.forEach((m, k) => {
-        const bits = instanceMaskBitmap(m, w, h);
+        const bits = instanceBitmap(m, h, w);
         let x1 = w, y1 = h, x2 = -1, y2 = -1;
         bits.forEach((v, p) => {
           if (!v) return;

@@ -5,7 +5,7 @@ import {
   boxesToOriginal,
   collate,
   flipSample,
-  instanceMaskBitmap,
+  instanceBitmap,
   keepRatioSize,
   maskToOriginal,
   normalize,
@@ -167,7 +167,7 @@ describe('Resize', () => {
     const bm = s.targets.masks![1]!;
     expect(bm.kind === 'bitmap' && [bm.width, bm.height]).toEqual([128, 96]);
     // The bitmap's extent is exactly twice the original rectangle (30..60 x 4..40).
-    const bits = instanceMaskBitmap(bm, 128, 96);
+    const bits = instanceBitmap(bm, 96, 128);
     let sum = 0;
     for (const v of bits) sum += v;
     expect(sum).toBe(60 * 72);
@@ -213,11 +213,11 @@ describe('Resize', () => {
 
   it('maps a resized mask back to the original size', () => {
     const s = richSample(64, 48);
-    const original = instanceMaskBitmap(s.targets.masks![1]!, 64, 48);
+    const original = instanceBitmap(s.targets.masks![1]!, 48, 64);
     applyTransforms(s, [resize([100, 75]), randomFlip(1), pad(32)], new Rng(0));
     const [ph, pw] = s.meta.padShape;
     expect(ph % 32).toBe(0);
-    const padded = instanceMaskBitmap(s.targets.masks![1]!, pw, ph);
+    const padded = instanceBitmap(s.targets.masks![1]!, ph, pw);
     const back = maskToOriginal(padded, pw, ph, s.meta);
     expect(iou(back, original)).toBeGreaterThan(0.95);
   });
@@ -250,7 +250,7 @@ describe('RandomFlip', () => {
       for (let c = 0; c < 3; c++) expect(img1.data[(y * 64 + (63 - x)) * 3 + c]).toBe(img0.data[(y * 64 + x) * 3 + c]);
     }
     // Polygon (rasterized) and box agree after flipping.
-    const poly = instanceMaskBitmap(s.targets.masks![0]!, 64, 48);
+    const poly = instanceBitmap(s.targets.masks![0]!, 48, 64);
     let minX = 64, maxX = -1;
     poly.forEach((v, i) => {
       if (!v) return;

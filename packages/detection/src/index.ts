@@ -1,5 +1,4 @@
 export type { DetectionBatch, DetectionTargets, DetectionMeta, Detections, LossDict } from './types.js';
-export { numBoxes, boxArea, boxOverlaps, boxIou, clipBoxes, selectBoxes, boxesToOriginalImage } from './boxes.js';
 export { DeltaXYWHCoder, type DeltaCoderOptions, type Vec4 } from './box-coder.js';
 export { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 export { MaxIoUAssigner, type MaxIoUAssignerOptions, type AssignResult } from './assigner.js';
@@ -7,8 +6,8 @@ export { RandomSampler, type RandomSamplerOptions, type SamplingResult } from '.
 export { nms, batchedNms, argsortDesc } from './nms.js';
 export { roiAlignForwardHost, roiAlignBackwardHost, multiLevelRoiAlign, mapRoiLevels, type RoiAlignOptions, type MultiLevelRoiAlignOptions } from './roi-align.js';
 export { pasteMask, pasteMasks } from './mask-paste.js';
-export { instanceBitmap, maskTargets } from './mask-targets.js';
-export { masksToRle } from './rle.js';
+export { maskTargets } from './mask-targets.js';
+export { detectionMasksToRle } from './rle.js';
 export { bceWithLogits, sigmoidFocalLoss, l1Loss, weightedCrossEntropy, totalLoss, type FocalLossOptions } from './losses.js';
 export { ConvModule, ConvTranspose2x2, subsample2, normalInit, xavierUniformInit, kaimingNormalInit } from './nn.js';
 export { FPN, fpnOutputInfo, type FpnConfig } from './fpn.js';

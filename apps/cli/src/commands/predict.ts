@@ -4,7 +4,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { area as rleArea } from '@partialnet/coco';
 import { setupBackend, tf } from '@partialnet/core';
 import { RecordDataset, decodeImage, encodeImage } from '@partialnet/data';
-import { detectionTestLoader, drawDetections, filterDetections, masksToRle, openDetectionCheckpoint } from '@partialnet/detection';
+import { detectionTestLoader, drawDetections, filterDetections, detectionMasksToRle, openDetectionCheckpoint } from '@partialnet/detection';
 import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 
@@ -98,7 +98,7 @@ export const predictCommand: Command = {
           const out = join(values.out, names[meta.index]!);
           await writeFile(out, await encodeImage(drawDetections(original, d, classNames, { upscaleTo: upscale }), 'png'));
           images.push({ id: meta.imageId, file_name: meta.file, width: original.width, height: original.height });
-          const rles = masksToRle(d);
+          const rles = detectionMasksToRle(d);
           for (let k = 0; k < d.scores.length; k++) {
             const [x1, y1, x2, y2] = d.boxes.subarray(4 * k, 4 * k + 4);
             const bbox = [x1!, y1!, x2! - x1!, y2! - y1!].map((v) => Math.round(v * 100) / 100);

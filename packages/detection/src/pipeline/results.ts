@@ -1,7 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { CompressedRle } from '@partialnet/coco';
-import { masksToRle } from '../rle.js';
+import { detectionMasksToRle } from '../rle.js';
 import type { Detections } from '../types.js';
 
 export type IouType = 'bbox' | 'segm';
@@ -30,7 +30,7 @@ const round = (v: number, digits = 4): number => {
 export function detectionsToCoco(dets: Detections, imageId: number, labelToCategoryId: readonly number[], iouType: IouType): CocoResultEntry[] {
   const n = dets.scores.length;
   if (iouType === 'segm' && (!dets.masks || !dets.maskShape)) throw new Error(`image ${imageId}: segm results need masks, and these detections have none`);
-  const rles = iouType === 'segm' ? masksToRle(dets) : [];
+  const rles = iouType === 'segm' ? detectionMasksToRle(dets) : [];
   const out: CocoResultEntry[] = [];
   for (let i = 0; i < n; i++) {
     const label = dets.labels[i]!;
