@@ -23,7 +23,15 @@ const common: DetectionRunConfig = {
   schedule: 'cosine', warmupIters: 10, seed: 0, evalEvery: 0, logEvery: 1000,
 };
 const retina: DetectionRunConfig = { ...common, preset: 'retinanet-t0', model: { neck: { outChannels: 64 }, head: { featChannels: 64, stackedConvs: 2 } } as never };
-const mask: DetectionRunConfig = { ...common, preset: 'mask-rcnn-lite-t0' };
+const mask: DetectionRunConfig = E.L_MASK === 'lite' ? { ...common, preset: 'mask-rcnn-lite-t0' } : {
+  ...common,
+  preset: 'mask-rcnn-t0',
+  model: {
+    neck: { outChannels: 32 },
+    rpn: { featChannels: 32, sampler: { num: 64 }, train: { nmsPre: 200, maxPerImg: 50, iouThr: 0.7 }, test: { nmsPre: 200, maxPerImg: 50, iouThr: 0.7 } },
+    roi: { bbox: { fcChannels: 64, sampler: { num: 32 } }, mask: { convChannels: 16, numConvs: 1 }, test: { maxPerImg: 10 } },
+  } as never,
+};
 
 for (const [name, cfg] of [['retina', retina], ['mask', mask]] as const) {
   it.skipIf(E.L_ONLY && E.L_ONLY !== name)(name, async () => {

@@ -26,4 +26,4 @@ export { dpconvLosses, dpconvLossTerms, combineDPConvLoss, complexityExponent, t
 export { bakeSplits, bakeSplitsDetailed, learnedSplits, learnedNDivPerBlock, formatSplitTable, type LearnedSplit, type BakeResult, type SplitTableOptions } from './dpconv-bake.js';
 // Weights I/O lives in @partialnet/core; re-exported so the backbone's documented API is one import.
 export { loadSafetensors, saveSafetensors } from '@partialnet/core';
-export { softCrossEntropy, topKCorrect, smoothOneHot } from './classification.js';
+export { topKCorrect, smoothOneHot } from './classification.js';

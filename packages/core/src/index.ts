@@ -12,7 +12,7 @@ export { ModuleList } from './nn/module-list.js';
 export { activation, gelu, hardSigmoid, type ActivationName } from './nn/activation.js';
 export { dropPath, dropout } from './nn/drop.js';
 export { truncNormal } from './nn/init.js';
-export { crossEntropy } from './nn/losses.js';
+export { crossEntropy, softCrossEntropy } from './nn/losses.js';
 export { conv2d, type Conv2DPad, type ExplicitPadding } from './ops/conv2d.js';
 export { linear, matMulT } from './ops/matmul.js';
 export { loadSafetensors, saveSafetensors, parseSafetensors, serializeSafetensors, loadSafetensorsWithMetadata, parseSafetensorsWithMetadata, type SafetensorsContents } from './io/safetensors.js';

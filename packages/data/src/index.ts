@@ -93,3 +93,4 @@ export {
 } from './classification-batches.js';
 export { drawTargets, drawBox, drawText, overlayMask, labelColor, type Color, type DrawTargetsOptions } from './draw.js';
 export { openCocoDir, batchImageRgb, drawBatch } from './show.js';
+export { resolveSplit, type SplitFiles } from './splits.js';

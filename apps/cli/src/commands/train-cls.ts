@@ -8,6 +8,7 @@ import {
   loadCheckpoint,
   seedEverything,
   setupBackend,
+  softCrossEntropy,
   tf,
   type TrainData,
 } from '@partialnet/core';
@@ -19,7 +20,6 @@ import {
   learnedSplits,
   setDPConvEpoch,
   smoothOneHot,
-  softCrossEntropy,
   topKCorrect,
   type DPConvLossOptions,
   type PartialNetConfig,
