@@ -1,10 +1,11 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import type { CompressedRle } from '@partialnet/coco';
+import type { CompressedRle, IouType } from '@partialnet/coco';
 import { detectionMasksToRle } from '../rle.js';
 import type { Detections } from '../types.js';
 
-export type IouType = 'bbox' | 'segm';
+// COCO's IouType ('bbox' | 'segm'), re-exported for the pipeline's users.
+export type { IouType };
 
 /** One entry of a COCO results file. */
 export interface CocoResultEntry {
