@@ -54,4 +54,10 @@ describe('presets', () => {
     expect(() => PartialNet.create({ act: 'swish' as 'relu' })).toThrow(/act: expected/);
     expect(() => PartialNet.create({ embedDim: 20, numHeads: 7 })).toThrow(/numHeads/);
   });
+
+  it('rejects unknown config fields, naming them and the known ones (no silent T0)', () => {
+    expect(() => PartialNet.create({ embed_dim: 64 } as never)).toThrow(/config: unknown field 'embed_dim' \(known: embedDim, depths, act, .*nDivPerBlock\)/);
+    expect(() => PartialNet.create('t0', { numClass: 10 } as never)).toThrow(/options: unknown field 'numClass'/);
+    expect(() => new PartialNet({ ...PARTIALNET_PRESETS.t0, depth: 3 } as never)).toThrow(/unknown field 'depth'/);
+  });
 });
