@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aspectRatioGroups, epochBatches } from '../src/index.js';
+import { aspectRatioGroups, epochBatches } from '../src/internals.js';
 
 describe('epochBatches', () => {
   it('covers every index once, in order without shuffle', () => {

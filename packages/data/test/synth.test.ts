@@ -3,20 +3,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '@partialnet/core';
 import { area, decode, frPoly, merge, toBbox } from '@partialnet/coco';
-import {
-  CocoDataset,
-  decodeLabelMap,
-  instanceBitmap,
-  loadSample,
-  openCocoDir,
-  renderShapesImage,
-  SHAPE_CATEGORIES,
-  writeShapesDataset,
-  drawBatch,
-  collate,
-  trainPipeline,
-  polygonsToBitmap,
-} from '../src/index.js';
+import { CocoDataset, decodeLabelMap, openCocoDir, SHAPE_CATEGORIES, writeShapesDataset, drawBatch, trainPipeline } from '../src/index.js';
+import { instanceBitmap, polygonsToBitmap } from '../src/masks.js';
+import { loadSample, renderShapesImage, collate } from '../src/internals.js';
 import { tempDir } from './helpers.js';
 
 let a: string;

@@ -1,30 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@partialnet/core';
-import {
-  applyTransforms,
-  boxesToOriginal,
-  collate,
-  flipSample,
-  instanceBitmap,
-  keepRatioSize,
-  maskToOriginal,
-  normalize,
-  pad,
-  photometricDistortion,
-  randomFlip,
-  renderFloat,
-  renderInto,
-  renderRgb,
-  resize,
-  resizeSample,
-  trainPipeline,
-  normalizeTable,
-  IMAGENET_MEAN,
-  IMAGENET_STD,
-  makeSample,
-  resizeNearest,
-  applyPhotometric,
-} from '../src/index.js';
+import { applyTransforms, collate, flipSample, keepRatioSize, renderFloat, renderInto, renderRgb, resizeSample, normalizeTable, makeSample, resizeNearest, applyPhotometric } from '../src/internals.js';
+import { boxesToOriginal, maskToOriginal, normalize, pad, photometricDistortion, randomFlip, resize, trainPipeline, IMAGENET_MEAN, IMAGENET_STD } from '../src/index.js';
+import { instanceBitmap } from '../src/masks.js';
 import { renderIntoScalar } from '../src/kernels.js';
 import { cloneSample, iou, richSample, testImage } from './helpers.js';
 
