@@ -65,8 +65,7 @@ describe('train-cls / eval-cls', () => {
     const args = ['--data', learnData, '--out', learnOut, '--embed-dim', '16', '--depths', '1,1,1,1', '--size', '32', '--batch', '8', '--lr', '3e-3', '--epochs', '4'];
     expect(await trainClsCommand.run([...args, '--crop-scale', '0.6,1', '--warmup-epochs', '1', '--seed', '1', '--backend', 'cpu', '--no-progress'])).toBe(0);
     const evals = readFileSync(join(learnOut, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>).filter((r) => r.type === 'eval');
-    // Measured on cpu with this seed: XX% after 4 epochs (75% after 3, 96% after 6).
-    console.info(`CLSRESULT ${evals.map((e) => e.top1).join(' ')}`);
+    // Measured on cpu with this seed: 50%, 62.5%, 91.7%, 89.6% after epochs 1-4; 60% leaves headroom.
     expect(evals.at(-1)!.top1 as number).toBeGreaterThanOrEqual(60);
   }, 600_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DeltaXYWHCoder } from '../src/index.js';
+import { DeltaXYWHCoder } from '../src/ops.js';
 
 describe('DeltaXYWHCoder', () => {
   it('encodes known values with means and stds', () => {

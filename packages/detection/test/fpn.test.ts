@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AdamW, setupBackend, tf } from '@partialnet/core';
 import { PartialNet } from '@partialnet/backbone';
-import { ConvTranspose2x2, FPN, fpnOutputInfo, getPreset, listPresets, maskRcnnFpn1x, retinanetFpn1x, subsample2 } from '../src/index.js';
+import { ConvTranspose2x2, FPN, fpnOutputInfo, subsample2 } from '../src/layers.js';
+import { getPreset, listPresets, maskRcnnFpn1x, retinanetFpn1x } from '../src/index.js';
 
 const INFO = [
   { name: 'stage1', channels: 6, stride: 4 },

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { decode, frPyObjects, merge } from '@partialnet/coco';
 import { instanceBitmap } from '@partialnet/data/masks';
-import { detectionMasksToRle, maskTargets, pasteMask, pasteMasks } from '../src/index.js';
+import { detectionMasksToRle } from '../src/index.js';
+import { maskTargets, pasteMask, pasteMasks } from '../src/ops.js';
 import { rectMask } from './helpers.js';
 
 /** mmdet's _do_paste_mask over every pixel (grid_sample, align_corners = false, zero padding), column-major. */
