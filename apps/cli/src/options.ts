@@ -40,9 +40,11 @@ export interface ListOption extends BaseOption {
   /** Comma-separated numbers (`1,16`); 'integers' rejects fractions. */
   type: 'numbers' | 'integers';
   default?: readonly number[];
-  /** Bounds of every element (inclusive). */
+  /** Bounds of every element: inclusive (min, max) and exclusive (above, below). */
   min?: number;
   max?: number;
+  above?: number;
+  below?: number;
   /** Exact number of elements. */
   count?: number;
 }
@@ -132,8 +134,13 @@ function parseNumber(name: string, spec: NumberOption | ListOption, text: string
 function convert(name: string, spec: OptionSpec, raw: string): unknown {
   switch (spec.type) {
     case 'string':
-      if (spec.choices && !spec.choices.includes(raw)) throw new UsageError(`--${name}: expected one of ${spec.choices.join(', ')}, got '${raw}'`);
-      return raw;
+      if (!spec.choices) return raw;
+      {
+        // Choices match in any case (`--variant T0`) and come back as declared.
+        const hit = spec.choices.find((c) => c.toLowerCase() === raw.trim().toLowerCase());
+        if (hit === undefined) throw new UsageError(`--${name}: expected one of ${spec.choices.join(', ')}, got '${raw}'`);
+        return hit;
+      }
     case 'number':
     case 'integer':
       return parseNumber(name, spec, raw, raw);
