@@ -49,6 +49,8 @@ describe('model packages bundle for the browser with no Node built-in', () => {
     '@partialnet/backbone',
     '@partialnet/coco',
     '@partialnet/detection',
+    '@partialnet/detection/layers',
+    '@partialnet/detection/ops',
     // The pure entries the web page uses beside the models.
     '@partialnet/data/image-batch',
     '@partialnet/pipeline/run-info',

@@ -6,7 +6,7 @@
  */
 import { collate, type Batch } from './collate.js';
 import { makeSample } from './make-sample.js';
-import { Rng } from './rng.js';
+import { Rng } from '@partialnet/core/random';
 import { applyTransforms, testPipeline } from './transforms.js';
 import type { RgbImage } from './types.js';
 
