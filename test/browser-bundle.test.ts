@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -26,7 +27,7 @@ function nodeImports(found: string[]): Plugin {
   };
 }
 
-async function bundle(pkg: string): Promise<{ nodeImports: string[]; bytes: number; errors: string[] }> {
+async function bundle(pkg: string, conditions = ['@partialnet/source']): Promise<{ nodeImports: string[]; bytes: number; errors: string[] }> {
   const found: string[] = [];
   const result = await build({
     stdin: { contents: `export * from '${pkg}';`, resolveDir: ROOT + 'test', loader: 'ts' },
@@ -35,7 +36,7 @@ async function bundle(pkg: string): Promise<{ nodeImports: string[]; bytes: numb
     platform: 'browser',
     format: 'esm',
     minify: true,
-    conditions: ['@partialnet/source'],
+    conditions,
     logLevel: 'silent',
     plugins: [nodeImports(found)],
   }).catch((err: { errors?: { text: string }[] }) => ({ errors: err.errors ?? [{ text: String(err) }], outputFiles: [] }));
@@ -64,6 +65,13 @@ describe('model packages bundle for the browser with no Node built-in', () => {
       expect(bytes).toBeGreaterThan(100);
     },
   );
+
+  const DIST_BUILT = ['core', 'coco', 'backbone', 'detection'].every((p) => existsSync(`${ROOT}packages/${p}/dist/index.js`));
+  it.skipIf(!DIST_BUILT)('the built dist of @partialnet/detection (what a package user gets) bundles too, through the browser condition', async () => {
+    const { nodeImports, errors } = await bundle('@partialnet/detection', []);
+    expect(errors).toEqual([]);
+    expect(nodeImports).toEqual([]);
+  });
 
   it('the check itself catches a Node import (a package that reads files does not pass)', async () => {
     const { nodeImports, errors } = await bundle('@partialnet/data');
