@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PartialNet } from '@partialnet/backbone';
@@ -13,6 +12,7 @@ import { detectionTestLoader, openDetectionCheckpoint, resolveRunConfig } from '
 import { chromium, type Browser } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveStatic } from '../scripts/serve-static.mjs';
 
 // The built page in a real Chromium (Debian's package, no browser download) runs a detector on an
 // image and must find what the Node pipeline (`partialnet predict`'s path: run folder, data
@@ -35,21 +35,6 @@ interface PageState {
   error?: string;
   backend?: { name: string; gpuAdapter?: Record<string, string> };
   results: { name: string; backend: string; ms: number; detections?: PageDetection[]; top?: { index: number; prob: number }[]; features?: { stride: number; shape: number[] }[] }[];
-}
-
-const MIME: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.png': 'image/png' };
-
-function serve(root: string): Promise<Server> {
-  const server = createServer((req, res) => {
-    const rel = decodeURIComponent((req.url ?? '/').split('?')[0]!).replace(/^\/+/, '') || 'index.html';
-    const file = path.join(root, path.normalize(rel));
-    if (!file.startsWith(root)) return void res.writeHead(403).end();
-    readFile(file).then(
-      (body) => res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] ?? 'application/octet-stream' }).end(body),
-      () => res.writeHead(404).end(),
-    );
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
 describe.skipIf(!HAVE_CHROMIUM)(`the web page in headless Chromium (${CHROMIUM})`, () => {
@@ -118,8 +103,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`the web page in headless Chromium (${CHROMIUM})
     tf.dispose([x, probs]);
     net.dispose();
 
-    server = await serve(SITE);
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/index.html`;
+    ({ server, url: base } = await serveStatic(SITE));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       // SwiftShader's WebGPU (Vulkan on the CPU) where the machine has no GPU.
@@ -203,7 +187,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`the web page in headless Chromium (${CHROMIUM})
     console.log(`webgpu (${adapter}): ${state.results[0]!.detections!.length} detections, ${state.results[0]!.ms.toFixed(0)} ms for the image`);
   });
 
-  it.each(['wasm', 'webgpu'])('backbone mode on %s: the page\'s top classes and feature maps equal Node\'s', async (backend, ctx) => {
+  it.for(['wasm', 'webgpu'])('backbone mode on %s: the page\'s top classes and feature maps equal Node\'s', async (backend, ctx) => {
     if (backend === 'webgpu') {
       const adapter = await webgpuAdapter();
       if (!adapter.startsWith('{')) {
