@@ -39,8 +39,10 @@ export interface EvaluateOptions {
   /** Contiguous label -> COCO category id. */
   labelToCategoryId: readonly number[];
   iouTypes: readonly IouType[];
-  /** Where `results.<iouType>.json` go (the run folder). */
+  /** Where `results.<split>.<iouType>.json` go (the run folder). */
   outDir: string;
+  /** The split's name, in the results files' names (default `val`). */
+  split?: string;
   scale: [number, number];
   batchSize?: number;
   workers?: number;
@@ -65,10 +67,11 @@ export function flatMetrics(result: DetectionEvalResult): Record<string, number>
 export async function evaluateDetections(o: EvaluateOptions): Promise<DetectionEvalResult> {
   const started = performance.now();
   await mkdir(o.outDir, { recursive: true });
-  const writers = new Map(o.iouTypes.map((t) => [t, new ResultsWriter(join(o.outDir, `results.${t}.json`))]));
+  const writers = new Map(o.iouTypes.map((t) => [t, new ResultsWriter(resultsFileName(o.outDir, o.split ?? 'val', t))]));
   const loader = detectionTestLoader(o.dataset, { scale: o.scale, batchSize: o.batchSize ?? 1, workers: o.workers ?? 0 });
   const progress = o.progress === false ? undefined : new Progress({ total: o.dataset.length, label: 'eval', unit: 'img' });
   let images = 0;
+  let complete = false;
   try {
     for await (const batch of loader.epoch(0)) {
       const metas = batch.metas;
@@ -84,16 +87,23 @@ export async function evaluateDetections(o: EvaluateOptions): Promise<DetectionE
       images += metas.length;
       progress?.tick(metas.length);
     }
+    complete = true;
   } finally {
     progress?.done();
     await loader.close();
-    await Promise.all([...writers.values()].map((w) => w.close()));
+    // Only a complete evaluation replaces the results files: a partial list would score lower silently.
+    await Promise.all([...writers.values()].map((w) => (complete ? w.close() : w.abort())));
   }
   const inferenceSeconds = (performance.now() - started) / 1000;
   const result: DetectionEvalResult = { images, seconds: 0, imgPerSec: images / Math.max(inferenceSeconds, 1e-9) };
   for (const [t, w] of writers) result[t] = await scoreResults(o.gt, w.path, t);
   result.seconds = (performance.now() - started) / 1000;
   return result;
+}
+
+/** `<dir>/results.<split>.<iouType>.json`: one file per split, so evaluating test keeps val's. */
+export function resultsFileName(dir: string, split: string, iouType: IouType): string {
+  return join(dir, `results.${split}.${iouType}.json`);
 }
 
 /** COCOeval of a results file: the 12 numbers, the printed summary and per-category AP. */

@@ -10,7 +10,7 @@ export {
   type BnMode,
   type DeepPartial,
 } from './run-config.js';
-export { buildDetector, buildOptimizer, buildSchedule, warmupItersFor, loadBackboneWeights, setTrainMode, type AnyDetector } from './build.js';
+export { buildDetector, buildOptimizer, detectionParamGroups, buildSchedule, warmupItersFor, loadBackboneWeights, setTrainMode, type AnyDetector } from './build.js';
 export {
   resolveSplit,
   openDetectionSplit,
@@ -27,6 +27,7 @@ export { detectionsToCoco, ResultsWriter, type CocoResultEntry, type IouType } f
 export {
   evaluateDetections,
   scoreResults,
+  resultsFileName,
   flatMetrics,
   formatApTable,
   METRIC_SUFFIXES,
@@ -38,4 +39,8 @@ export {
 export { openDetectionCheckpoint, resolveCheckpointDir, readRunInfo, type DetectionRunInfo, type OpenedCheckpoint } from './checkpoint.js';
 export { curvesFromLog, renderTrainingCurves, writeTrainingCurve, niceTicks, type CurveSeries, type TrainingCurves } from './curve.js';
 export { drawDetections, filterDetections, type DrawDetectionsOptions } from './visualize.js';
-export { trainDetector, RUNTIME_FIELDS, type TrainDetectorOptions, type TrainDetectorResult } from './runner.js';
+export { trainDetector, detectionTask, RUNTIME_FIELDS, type TrainDetectorOptions, type TrainDetectorResult } from './detection-task.js';
+export { runTraining, resumedConfig, readSavedRun, optimizerFor, OVERRIDE_FIELDS, type RunOptions, type RunResult } from './runner.js';
+export type { TaskDefinition, TaskAdapter, TaskModel, RunSettings, RunInfo, RunOverrideRecord, EvalOutcome, SetupContext } from './task.js';
+export { prepareRunDir, type PrepareRunDirOptions } from './run-dir.js';
+export { TensorBoardWriter, readEventFile, scalarsOfLogRecord, crc32c, maskedCrc32c, tfRecord, encodeScalarEvent, type ScalarEvent } from './tensorboard.js';

@@ -1,5 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { CompressedRle } from '@partialnet/coco';
 import { masksToRle, type Detections } from '@partialnet/detection';
 
@@ -45,15 +47,19 @@ export function detectionsToCoco(dets: Detections, imageId: number, labelToCateg
 
 /**
  * Writes a JSON array one entry at a time, so results of a large val set never sit in memory as one
- * string. `close()` finishes the array and resolves once the file is complete.
+ * string. Entries go to a temporary file beside `path`; `close()` finishes the array and renames it
+ * to `path`, so `path` only ever holds a complete file (the previous one until then). `abort()`
+ * deletes the temporary file and leaves `path` as it was.
  */
 export class ResultsWriter {
+  readonly tmpPath: string;
   readonly #out: WriteStream;
   #count = 0;
   #error: Error | undefined;
 
   constructor(readonly path: string) {
-    this.#out = createWriteStream(path);
+    this.tmpPath = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+    this.#out = createWriteStream(this.tmpPath);
     this.#out.on('error', (err) => (this.#error = err));
     this.#out.write('[');
   }
@@ -70,9 +76,20 @@ export class ResultsWriter {
     if (!this.#out.write(text)) await once(this.#out, 'drain');
   }
 
+  /** Completes the file and moves it to `path`. */
   async close(): Promise<void> {
     this.#out.end(this.#count === 0 ? ']\n' : '\n]\n');
     if (!this.#out.closed) await once(this.#out, 'close');
     if (this.#error) throw new Error(`${this.path}: ${this.#error.message}`);
+    await rename(this.tmpPath, this.path);
+  }
+
+  /** Drops what was written; `path` keeps its previous content. */
+  async abort(): Promise<void> {
+    if (!this.#out.closed) {
+      this.#out.destroy();
+      await once(this.#out, 'close');
+    }
+    await rm(this.tmpPath, { force: true });
   }
 }
