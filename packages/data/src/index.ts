@@ -56,6 +56,7 @@ export {
   RecordDataset,
   type CocoInstancesLike,
   type CocoDatasetOptions,
+  type DroppedAnnotation,
   type SemanticDatasetOptions,
 } from './datasets.js';
 export { polygonsToMask, rleToMask, maskToRle } from './coco-adapter.js';

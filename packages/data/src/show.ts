@@ -14,11 +14,19 @@ export async function openCocoDir(
 ): Promise<{ dataset: CocoDataset; manifest?: ShapesManifest; semanticDir?: string }> {
   const manifestPath = join(dir, 'shapes.json');
   if (await exists(manifestPath)) {
-    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ShapesManifest;
-    const s = manifest.splits[split as 'train' | 'val'];
-    if (!s) throw new Error(`${dir}: no split '${split}' (have ${Object.keys(manifest.splits).join(', ')})`);
+    let manifest: ShapesManifest;
+    try {
+      manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ShapesManifest;
+    } catch (err) {
+      throw new Error(`${manifestPath}: unreadable manifest, not valid JSON (${(err as Error).message})`);
+    }
+    const splits = (manifest as { splits?: unknown } | null)?.splits;
+    if (typeof splits !== 'object' || splits === null) throw new Error(`${manifestPath}: field 'splits': expected an object of splits ({ "train": { "annotations", "images" } ...})`);
+    const s = (splits as Record<string, { annotations?: unknown; images?: unknown; semantic?: unknown } | undefined>)[split];
+    if (!s) throw new Error(`${manifestPath}: field 'splits': no split '${split}' (have ${Object.keys(splits).join(', ')})`);
+    if (typeof s.annotations !== 'string' || typeof s.images !== 'string') throw new Error(`${manifestPath}: field 'splits.${split}': expected 'annotations' and 'images' paths`);
     const dataset = await CocoDataset.fromFile(join(dir, s.annotations), join(dir, s.images), options);
-    return { dataset, manifest, semanticDir: join(dir, s.semantic) };
+    return { dataset, manifest, ...(typeof s.semantic === 'string' ? { semanticDir: join(dir, s.semantic) } : {}) };
   }
   for (const name of [`instances_${split}.json`, `instances_${split}2017.json`]) {
     const ann = join(dir, 'annotations', name);

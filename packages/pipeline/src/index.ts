@@ -23,7 +23,7 @@ export {
   type DetectionSplit,
   type TrainLoaderOptions,
 } from './data.js';
-export { detectionsToCoco, ResultsWriter, type CocoResultEntry, type IouType } from './results.js';
+export { detectionsToCoco, ResultsWriter, JsonArrayWriter, type JsonArrayWriterOptions, type CocoResultEntry, type IouType } from './results.js';
 export {
   evaluateDetections,
   scoreResults,
@@ -44,3 +44,18 @@ export { runTraining, resumedConfig, readSavedRun, optimizerFor, OVERRIDE_FIELDS
 export type { TaskDefinition, TaskAdapter, TaskModel, RunSettings, RunInfo, RunOverrideRecord, EvalOutcome, SetupContext } from './task.js';
 export { prepareRunDir, type PrepareRunDirOptions } from './run-dir.js';
 export { TensorBoardWriter, readEventFile, scalarsOfLogRecord, crc32c, maskedCrc32c, tfRecord, encodeScalarEvent, type ScalarEvent } from './tensorboard.js';
+export {
+  trainClassifier,
+  classificationTask,
+  evaluateClassifier,
+  openClassifierCheckpoint,
+  resolveClassificationConfig,
+  CLASSIFICATION_RUNTIME_FIELDS,
+  type ClassificationRunConfig,
+  type ResolvedClassificationConfig,
+  type ClassificationRunInfo,
+  type ClsBatch,
+  type ClsEvalResult,
+  type TrainClassifierResult,
+} from './classification-task.js';
+export { TopKEvaluator, type Evaluator, type ClassificationTargets, type ClassificationOutputs } from './evaluator.js';

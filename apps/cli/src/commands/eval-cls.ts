@@ -4,7 +4,7 @@ import { formatSplitTable } from '@partialnet/backbone';
 import { ClassificationSplit } from '@partialnet/data';
 import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
-import { evaluateClassifier, openClsCheckpoint } from './train-cls.js';
+import { evaluateClassifier, openClassifierCheckpoint } from '@partialnet/pipeline';
 
 const usage = `usage: partialnet eval-cls --checkpoint PATH --data ROOT [--split val] [--batch N] [--size PX]
                         [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--json]
@@ -34,8 +34,8 @@ export const evalClsCommand: Command = {
     const batch = numberFlag('batch', values.batch, 64);
     if (!(Number.isInteger(batch) && batch >= 1)) throw new UsageError(`--batch: expected a positive integer, got ${values.batch}`);
     const backend = await setupBackend(backendFlag(values.backend));
-    const { dir, info, model } = await openClsCheckpoint(values.checkpoint);
-    const size = numberFlag('size', values.size, info.size);
+    const { dir, info, model } = await openClassifierCheckpoint(values.checkpoint);
+    const size = numberFlag('size', values.size, info.config.size);
     const split = await ClassificationSplit.open(join(values.data, values.split!));
     if (split.classNames.join('\n') !== info.classNames.join('\n')) {
       model.dispose();

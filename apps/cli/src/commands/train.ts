@@ -8,7 +8,8 @@ import { UsageError, type Command } from '../command.js';
 const usage = `usage: partialnet train (--preset NAME | --config FILE.json) --data DIR --out RUN [--epochs N] [--batch N]
                         [--lr LR] [--optimizer adamw|sgd] [--schedule step|cosine] [--scale LONG,SHORT]
                         [--frozen-stages K] [--bn train|eval|frozen] [--backbone-weights FILE.safetensors]
-                        [--eval-every N] [--checkpoint-every N] [--workers N] [--seed S] [--resume]
+                        [--eval-every N] [--checkpoint-every N] [--workers N] [--seed S] [--clip-grad N]
+                        [--resume [--reset-optimizer]] [--overwrite]
                         [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--no-progress]
        partialnet train --list-presets
 
@@ -16,9 +17,15 @@ Trains a RetinaNet or Mask R-CNN with a PartialNet backbone on a COCO-format dat
 \`partialnet data synth\` folder or DIR/annotations/instances_{train,val}.json + DIR/{train,val}/.
 Evaluates COCO AP on the val split every --eval-every epochs and at the end, and prints the AP table.
 
-RUN gets log.jsonl (losses, lr, img/s, tensor count per logged step; every evaluation),
-checkpoints/iter_N/ (weights, optimizer, state.json with the resolved config; --resume continues the
-newest one exactly), results.bbox.json / results.segm.json (the last evaluation) and curve.png.
+RUN gets log.jsonl (losses, lr, img/s, tensor count per logged step; every evaluation), TensorBoard
+events (events.out.tfevents.*), checkpoints/iter_N/ (weights, optimizer, state.json with the resolved
+config), results.val.bbox.json / results.val.segm.json (the last evaluation) and curve.png.
+A RUN folder that holds anything is refused unless --resume (continue it) or --overwrite (delete it).
+--resume continues the newest checkpoint exactly with the saved config; only --data, --workers,
+--eval-every, --checkpoint-every may change, and --lr / --clip-grad as overrides recorded in log.jsonl
+and state.json; other flags that differ from the run are refused. A checkpoint without its
+optimizer.safetensors is refused unless --reset-optimizer. --clip-grad N clips the global gradient
+norm (0: off).
 
 --config FILE.json holds a run config (see the README): { "preset": "mask-rcnn-t0", "model": { overrides },
 "epochs": 12, "batchSize": 2, "scale": [1333, 800], ... }; flags override its fields.
@@ -51,7 +58,10 @@ export const trainCommand: Command = {
       'checkpoint-every': { type: 'string' },
       workers: { type: 'string' },
       seed: { type: 'string' },
+      'clip-grad': { type: 'string' },
       resume: { type: 'boolean', default: false },
+      'reset-optimizer': { type: 'boolean', default: false },
+      overwrite: { type: 'boolean', default: false },
       backend: { type: 'string' },
       'no-progress': { type: 'boolean', default: false },
       'list-presets': { type: 'boolean', default: false },
@@ -102,10 +112,24 @@ export const trainCommand: Command = {
     set('checkpointEvery', int('checkpoint-every', values['checkpoint-every'], 0));
     set('workers', int('workers', values.workers, 0));
     set('seed', int('seed', values.seed, 0));
+    if (values['clip-grad'] !== undefined) {
+      const c = numberFlag('clip-grad', values['clip-grad'], NaN);
+      if (!(c >= 0)) throw new UsageError(`--clip-grad: expected a number >= 0 (0: off), got '${values['clip-grad']}'`);
+      config.clipGradNorm = c;
+    }
+    if (values.resume && values.overwrite) throw new UsageError('--resume continues the run in --out, --overwrite deletes it: give one');
+    if (values['reset-optimizer'] && !values.resume) throw new UsageError('--reset-optimizer applies to --resume only');
     if (!config.data && !values.resume) throw new UsageError('--data DIR is required (a `partialnet data synth` folder or a COCO layout)');
 
     const report = await setupBackend(backendFlag(values.backend));
-    const r = await trainDetector(config, { outDir: values.out, resume: values.resume, progress: !values['no-progress'], print: (m) => console.log(m) });
+    const r = await trainDetector(config, {
+      outDir: values.out,
+      resume: values.resume,
+      overwrite: values.overwrite,
+      resetOptimizer: values['reset-optimizer'],
+      progress: !values['no-progress'],
+      print: (m) => console.log(m),
+    });
     console.log(`done: ${r.train.iters} iters in ${r.train.seconds.toFixed(1)} s on ${report.name}; checkpoint ${r.train.checkpoint}; curve ${r.curve}`);
     if (r.eval) {
       for (const t of ['bbox', 'segm'] as const) {
