@@ -24,7 +24,10 @@ export interface RunOptions {
   resume?: boolean;
   /** Start a new run in a folder that is not empty, deleting what it holds. */
   overwrite?: boolean;
-  /** Resume a checkpoint without optimizer.safetensors, starting the optimizer state afresh. */
+  /**
+   * On resume, start the optimizer's state (moments, momentum) afresh instead of loading it: the way
+   * to continue a checkpoint whose optimizer.safetensors is lost. Recorded as an override.
+   */
   resetOptimizer?: boolean;
   /** Progress bars on stderr (default true). */
   progress?: boolean;
@@ -131,6 +134,7 @@ export async function runTraining<G extends object, C extends RunSettings & G, B
       const r = resumedConfig(saved.info.config as unknown as G, given, task.runtimeFields, saved.state.iter, o.outDir);
       requested = r.config;
       newOverrides = r.overrides;
+      if (o.resetOptimizer) newOverrides.push({ iter: saved.state.iter, field: 'optimizerState', from: 'saved', to: 'reset' });
     }
   }
   const adapter = await task.setup(requested, { outDir: o.outDir, ...(resumed ? { resumed } : {}), progress: o.progress !== false, print });
@@ -142,9 +146,8 @@ export async function runTraining<G extends object, C extends RunSettings & G, B
     const info: RunInfo<C> = { ...adapter.info, ...(overrides.length > 0 ? { overrides } : {}) };
     optimizer = optimizerFor(adapter.paramGroups?.() ?? adapter.model.parameters(), config);
     const logPath = join(o.outDir, 'log.jsonl');
-    tb = new TensorBoardWriter(o.outDir);
     const onLog = (record: Record<string, unknown>) => {
-      if (typeof record.iter === 'number') tb!.add(record.iter, scalarsOfLogRecord(record));
+      if (typeof record.iter === 'number') tb?.add(record.iter, scalarsOfLogRecord(record));
       o.onLog?.(record);
     };
     const appendLog = (record: Record<string, unknown>) => {
@@ -187,7 +190,8 @@ export async function runTraining<G extends object, C extends RunSettings & G, B
       onLog,
     });
     const resumedFrom = o.resume ? await trainer.resume({ resetOptimizer: o.resetOptimizer ?? false, warn: print }) : undefined;
-    if (resumedFrom && o.resetOptimizer) print(`resume: the optimizer state starts afresh (--reset-optimizer)`);
+    // Only now, once the run is known to go ahead: a refused resume leaves no new file behind.
+    tb = new TensorBoardWriter(o.outDir);
     for (const r of newOverrides) {
       appendLog({ type: 'override', iter: r.iter, field: r.field, from: r.from, to: r.to });
       print(`resume: ${r.field} ${JSON.stringify(r.from)} -> ${JSON.stringify(r.to)} from iteration ${r.iter} (recorded in log.jsonl and state.json)`);

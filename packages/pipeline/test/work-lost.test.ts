@@ -92,8 +92,11 @@ describe('resume is exact or refuses', () => {
     for (const f of ['model.safetensors', 'state.json']) writeFileSync(join(cut, 'checkpoints', 'iter_0000001', f), readFileSync(join(run, 'checkpoints', 'iter_0000001', f)));
     writeFileSync(join(cut, 'checkpoints', 'latest.json'), JSON.stringify({ checkpoint: 'iter_0000001', iter: 1 }));
     await expect(trainDetector({ data }, { outDir: cut, resume: true, ...quiet })).rejects.toThrow(/optimizer\.safetensors.*--reset-optimizer/s);
+    // The refused resume left nothing behind in the run folder.
+    expect(readdirSync(cut).sort()).toEqual(['checkpoints']);
     const r = await trainDetector({ data }, { outDir: cut, resume: true, ...quiet, resetOptimizer: true } as never);
     expect(r.train.iters).toBe(3);
+    expect(jsonLines(join(cut, 'log.jsonl')).filter((l) => l.type === 'override').map((l) => [l.field, l.to, l.iter])).toEqual([['optimizerState', 'reset', 1]]);
   });
 });
 

@@ -115,13 +115,13 @@ export class Trainer<B> {
 
   /**
    * Restores the newest checkpoint of `outDir`; returns its folder, or undefined if there is none.
-   * A checkpoint without optimizer.safetensors is refused unless `resetOptimizer` says to start the
-   * optimizer's state afresh.
+   * A checkpoint without optimizer.safetensors is refused; `resetOptimizer` starts the optimizer's
+   * state afresh instead (its file, if any, is not read).
    */
   async resume(options: { resetOptimizer?: boolean; warn?: (message: string) => void } = {}): Promise<string | undefined> {
     const dir = await findLatestCheckpoint(this.opts.outDir, options.warn ? { warn: options.warn } : {});
     if (!dir) return undefined;
-    const ckpt = await loadCheckpoint(dir, { optimizer: options.resetOptimizer ? 'reset' : 'require' });
+    const ckpt = await loadCheckpoint(dir, { optimizer: options.resetOptimizer ? 'skip' : 'require' });
     this.opts.model.loadStateDict(ckpt.model);
     this.opts.optimizer.loadStateDict(ckpt.optimizer);
     this.#state = ckpt.state;
