@@ -2,16 +2,16 @@ import { topKCorrect } from '@partialnet/backbone';
 
 /**
  * Evaluation as an object (detectron2's DatasetEvaluator): `reset`, then `process` every batch's
- * inputs and model outputs, then `evaluate` for flat metrics. Shards evaluated apart (other
- * processes, other machines) combine with `merge` before `evaluate`.
+ * inputs and model outputs, then `evaluate` for flat metrics. Shards evaluated apart combine with
+ * `merge` before `evaluate`. Evaluators that stream to files (COCO) are asynchronous.
  */
 export interface Evaluator<I, O> {
-  reset(): void;
-  process(inputs: I, outputs: O): void;
+  reset(): void | Promise<void>;
+  process(inputs: I, outputs: O): void | Promise<void>;
   /** Flat metrics for log.jsonl / TensorBoard. */
-  evaluate(): Record<string, number>;
+  evaluate(): Record<string, number> | Promise<Record<string, number>>;
   /** Adds another evaluator's processed batches to this one's. */
-  merge(other: this): void;
+  merge(other: this): void | Promise<void>;
 }
 
 /** What the top-k evaluator is given per batch. */

@@ -24,18 +24,8 @@ export {
   type TrainLoaderOptions,
 } from './data.js';
 export { detectionsToCoco, ResultsWriter, JsonArrayWriter, type JsonArrayWriterOptions, type CocoResultEntry, type IouType } from './results.js';
-export {
-  evaluateDetections,
-  scoreResults,
-  resultsFileName,
-  flatMetrics,
-  formatApTable,
-  METRIC_SUFFIXES,
-  type Predictor,
-  type EvaluateOptions,
-  type DetectionEvalResult,
-  type IouTypeMetrics,
-} from './evaluate.js';
+export { evaluateDetections, flatMetrics, formatApTable, type Predictor, type EvaluateOptions, type DetectionEvalResult } from './evaluate.js';
+export { CocoEvaluator, scoreResults, resultsFileName, METRIC_SUFFIXES, type CocoEvaluatorOptions, type IouTypeMetrics } from './coco-evaluator.js';
 export { openDetectionCheckpoint, resolveCheckpointDir, readRunInfo, type DetectionRunInfo, type OpenedCheckpoint } from './checkpoint.js';
 export { curvesFromLog, renderTrainingCurves, writeTrainingCurve, niceTicks, type CurveSeries, type TrainingCurves } from './curve.js';
 export { drawDetections, filterDetections, type DrawDetectionsOptions } from './visualize.js';

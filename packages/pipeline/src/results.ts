@@ -45,6 +45,8 @@ export function detectionsToCoco(dets: Detections, imageId: number, labelToCateg
   return out;
 }
 
+let writerCount = 0;
+
 export interface JsonArrayWriterOptions {
   /** Text before the array's first entry (default `[`): e.g. `{"annotations":[` for an object. */
   prefix?: string;
@@ -70,7 +72,8 @@ export class JsonArrayWriter<T = CocoResultEntry> {
     readonly path: string,
     options: JsonArrayWriterOptions = {},
   ) {
-    this.tmpPath = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+    // Unique per writer, so two evaluators of one process (shards) never share a temporary file.
+    this.tmpPath = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${++writerCount}`);
     this.#suffix = options.suffix ?? (() => ']');
     this.#out = createWriteStream(this.tmpPath);
     this.#out.on('error', (err) => (this.#error = err));
@@ -89,12 +92,12 @@ export class JsonArrayWriter<T = CocoResultEntry> {
     if (!this.#out.write(text)) await once(this.#out, 'drain');
   }
 
-  /** Completes the file and moves it to `path`. */
-  async close(): Promise<void> {
+  /** Completes the file and moves it to `path` (or to `target`). */
+  async close(target = this.path): Promise<void> {
     this.#out.end(`${this.#count === 0 ? '' : '\n'}${this.#suffix()}\n`);
     if (!this.#out.closed) await once(this.#out, 'close');
     if (this.#error) throw new Error(`${this.path}: ${this.#error.message}`);
-    await rename(this.tmpPath, this.path);
+    await rename(this.tmpPath, target);
   }
 
   /** Drops what was written; `path` keeps its previous content. */
