@@ -44,8 +44,10 @@ export function drawDetections(canvas: HTMLCanvasElement, image: RgbImage, dets:
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(layer, 0, 0, canvas.width, canvas.height);
   if (!dets) return;
-  ctx.lineWidth = 2;
-  ctx.font = '600 13px system-ui, sans-serif';
+  // Cards show the canvas at about 320-500 px: size strokes and labels for that.
+  const px = Math.max(12, Math.round(canvas.width / 26));
+  ctx.lineWidth = Math.max(2, px / 7);
+  ctx.font = `600 ${px}px system-ui, sans-serif`;
   ctx.textBaseline = 'top';
   for (let k = 0; k < dets.scores.length; k++) {
     if (dets.scores[k]! < minScore) continue;
@@ -54,12 +56,13 @@ export function drawDetections(canvas: HTMLCanvasElement, image: RgbImage, dets:
     ctx.strokeStyle = color;
     ctx.strokeRect(x1!, y1!, x2! - x1!, y2! - y1!);
     const text = `${classNames[dets.labels[k]!] ?? dets.labels[k]} ${dets.scores[k]!.toFixed(2)}`;
-    const w = ctx.measureText(text).width + 6;
-    const ty = Math.max(0, y1! - 17);
+    const w = ctx.measureText(text).width + px / 2;
+    const h = px * 1.3;
+    const ty = Math.max(0, y1! - h);
     ctx.fillStyle = color;
-    ctx.fillRect(x1!, ty, w, 17);
+    ctx.fillRect(x1!, ty, w, h);
     ctx.fillStyle = '#fff';
-    ctx.fillText(text, x1! + 3, ty + 2);
+    ctx.fillText(text, x1! + px / 4, ty + px * 0.15);
   }
 }
 
