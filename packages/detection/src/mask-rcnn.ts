@@ -1,5 +1,4 @@
-import { tf } from '@partialnet/core';
-import { deriveSeed } from '@partialnet/data';
+import { deriveSeed, tf } from '@partialnet/core';
 import type { MaskRcnnConfig } from './config.js';
 import { Detector, type PredictOptions } from './detector.js';
 import { RoiHead } from './roi-head.js';
