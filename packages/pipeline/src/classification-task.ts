@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { crossEntropy, findLatestCheckpoint, loadCheckpoint, seedEverything, tf, type ParamGroup, type TrainData } from '@partialnet/core';
+import { crossEntropy, findLatestCheckpoint, softCrossEntropy, loadCheckpoint, seedEverything, tf, type ParamGroup, type TrainData } from '@partialnet/core';
 import {
   PartialNet,
   dpconvLossTerms,
@@ -7,7 +7,6 @@ import {
   learnedSplits,
   setDPConvEpoch,
   smoothOneHot,
-  softCrossEntropy,
   type DPConvLossOptions,
   type PartialNetConfig,
   type PartialNetVariant,
