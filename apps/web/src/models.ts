@@ -51,6 +51,9 @@ export async function loadDetector(weights: Blob | Uint8Array, stateJson: string
 
 /** The stem convolution ([embedDim, 3, k, k]) tells the variant; a `head.weight` the class count. */
 export function recogniseBackbone(dict: StateDict): { variant: PartialNetVariant; numClasses: number } {
+  if ([...dict.keys()].some((k) => /^(rpn_head|roi_head|bbox_head|neck)\./.test(k))) {
+    throw new Error("these are a detector's weights: drop the run's state.json (same checkpoint folder) with them");
+  }
   const stem = [...dict.values()].find((t) => t.shape.length === 4 && t.shape[1] === 3);
   if (!stem) throw new Error('these weights have no RGB stem convolution ([C, 3, k, k]): not a PartialNet backbone (for a detector, drop its state.json too)');
   const embedDim = stem.shape[0]!;

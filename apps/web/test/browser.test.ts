@@ -107,7 +107,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`the web page in headless Chromium (${CHROMIUM})
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       // SwiftShader's WebGPU (Vulkan on the CPU) where the machine has no GPU.
-      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-vulkan-surface'],
+      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
     });
     console.log(`setup (build, model, Node predictions, Chromium start): ${((performance.now() - t0) / 1000).toFixed(1)} s; ${expected.length} detections in Node`);
   });
