@@ -1,6 +1,6 @@
 import { setupBackend, tf, type BackendName, type BackendReport } from '@partialnet/core';
 import { colorOf, decodeImage, drawDetections } from './draw.js';
-import { loadBackbone, loadDetector, runModel, type LoadedModel } from './models.js';
+import { loadBackbone, loadRun, runModel, type LoadedModel } from './models.js';
 
 /** What the page has computed, for scripts and tests (`window.partialnet`). */
 interface PageResult {
@@ -74,7 +74,7 @@ async function ensureModel(): Promise<void> {
   loaded?.model.dispose();
   loaded = undefined;
   setStatus(`Loading ${weights.name}${stateFile ? ` with ${stateFile.name}` : ''}…`);
-  loaded = stateFile ? await loadDetector(weights, await stateFile.text(), stateFile.name) : await loadBackbone(weights);
+  loaded = stateFile ? await loadRun(weights, await stateFile.text(), stateFile.name) : await loadBackbone(weights);
   loadedFrom = key;
   page.model = loaded.label;
 }
@@ -127,7 +127,8 @@ async function run(): Promise<void> {
         drawDetections(canvas, image, undefined, [], minScore);
         result.top = out.top;
         result.features = out.features;
-        for (const t of out.top) list.append(Object.assign(document.createElement('li'), { textContent: `class ${t.index}: ${(100 * t.prob).toFixed(1)}%` }));
+        const names = loaded.kind === 'backbone' ? loaded.classNames : undefined;
+        for (const t of out.top) list.append(Object.assign(document.createElement('li'), { textContent: `${names?.[t.index] ?? `class ${t.index}`}: ${(100 * t.prob).toFixed(1)}%` }));
         for (const f of out.features) list.append(Object.assign(document.createElement('li'), { textContent: `stride ${f.stride}: ${f.shape.join(' x ')}` }));
         meta.textContent = `${out.top.length ? 'top classes and ' : ''}feature maps (224 input) · ${out.ms.toFixed(0)} ms on ${page.backend!.name}`;
       }

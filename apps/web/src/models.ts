@@ -1,11 +1,11 @@
 // What the page runs: a detector rebuilt from a run's state.json and model.safetensors, or a
 // PartialNet backbone recognised from its weights. The model code is the packages' own; the page
 // only decodes images and draws.
-import { PARTIALNET_PRESETS, PartialNet, type PartialNetVariant } from '@partialnet/backbone';
+import { PARTIALNET_PRESETS, PartialNet, type PartialNetConfig, type PartialNetVariant } from '@partialnet/backbone';
 import { loadSafetensors, tf, type StateDict } from '@partialnet/core';
 import { imageBatch, type RgbImage } from '@partialnet/data/image-batch';
 import { createDetector, type Detections } from '@partialnet/detection';
-import { parseRunInfo, type DetectionRunInfo } from '@partialnet/pipeline/run-info';
+import { parseRunInfo, parseSavedRun, type DetectionRunInfo } from '@partialnet/pipeline/run-info';
 
 export type AnyDetector = ReturnType<typeof createDetector>;
 
@@ -20,21 +20,27 @@ export interface LoadedDetector {
 export interface LoadedBackbone {
   kind: 'backbone';
   model: PartialNet;
-  variant: PartialNetVariant;
   numClasses: number;
+  /** Class names of a classification run (its state.json), else none. */
+  classNames?: string[];
   label: string;
 }
 
 export type LoadedModel = LoadedDetector | LoadedBackbone;
 
-/** A detector from a checkpoint's weights and its state.json (text), as `partialnet predict` rebuilds it. */
-export async function loadDetector(weights: Blob | Uint8Array, stateJson: string, where = 'state.json'): Promise<LoadedDetector> {
+/**
+ * The model of a run checkpoint from its weights and state.json (text): a detector rebuilt as
+ * `partialnet predict` does, or a `train-cls` run's PartialNet classifier with its class names.
+ */
+export async function loadRun(weights: Blob | Uint8Array, stateJson: string, where = 'state.json'): Promise<LoadedModel> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(stateJson);
   } catch (err) {
     throw new Error(`${where}: not JSON (${(err as Error).message})`);
   }
+  const task = (parsed as { extra?: { task?: unknown } } | null)?.extra?.task;
+  if (task === 'classification') return loadClassifier(weights, parsed, where);
   const { state, info } = parseRunInfo(parsed, where);
   const dict = await loadSafetensors(weights);
   const model = createDetector(info.config.model);
@@ -47,6 +53,21 @@ export async function loadDetector(weights: Blob | Uint8Array, stateJson: string
   model.eval();
   const name = info.config.preset ?? info.config.model.kind;
   return { kind: 'detector', model, info, label: `${name}, iteration ${state.iter}, ${info.classNames.length} classes (${info.classNames.join(', ')}), scale ${info.config.scale.join('x')}` };
+}
+
+async function loadClassifier(weights: Blob | Uint8Array, parsed: unknown, where: string): Promise<LoadedBackbone> {
+  const { state, info } = parseSavedRun<{ model: PartialNetConfig }>(parsed, where, 'classification');
+  const classNames = Array.isArray(info.classNames) ? (info.classNames as string[]) : undefined;
+  const model = PartialNet.create(info.config.model);
+  try {
+    model.loadStateDict(await loadSafetensors(weights), { label: `the classification run's PartialNet (iteration ${state.iter})` });
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  model.eval();
+  const c = info.config.model;
+  return { kind: 'backbone', model, numClasses: c.numClasses, ...(classNames ? { classNames } : {}), label: `PartialNet classifier (embedDim ${c.embedDim}, depths ${c.depths.join('-')}), iteration ${state.iter}, ${c.numClasses} classes` };
 }
 
 /** The stem convolution ([embedDim, 3, k, k]) tells the variant; a `head.weight` the class count. */
@@ -74,7 +95,7 @@ export async function loadBackbone(weights: Blob | Uint8Array): Promise<LoadedBa
     throw err;
   }
   model.eval();
-  return { kind: 'backbone', model, variant, numClasses, label: `PartialNet-${variant.toUpperCase()} backbone${numClasses ? ` with a ${numClasses}-class head` : ' (no classifier head)'}` };
+  return { kind: 'backbone', model, numClasses, label: `PartialNet-${variant.toUpperCase()} backbone${numClasses ? ` with a ${numClasses}-class head` : ' (no classifier head)'}` };
 }
 
 export interface DetectorOutput {

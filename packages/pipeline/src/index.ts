@@ -27,7 +27,7 @@ export { detectionsToCoco, ResultsWriter, JsonArrayWriter, type JsonArrayWriterO
 export { evaluateDetections, flatMetrics, formatApTable, type Predictor, type EvaluateOptions, type DetectionEvalResult } from './evaluate.js';
 export { CocoEvaluator, scoreResults, resultsFileName, METRIC_SUFFIXES, type CocoEvaluatorOptions, type IouTypeMetrics } from './coco-evaluator.js';
 export { openDetectionCheckpoint, resolveCheckpointDir, readRunInfo, type DetectionRunInfo, type OpenedCheckpoint } from './checkpoint.js';
-export { parseRunInfo } from './run-info.js';
+export { parseRunInfo, parseSavedRun } from './run-info.js';
 export { curvesFromLog, renderTrainingCurves, writeTrainingCurve, niceTicks, type CurveSeries, type TrainingCurves } from './curve.js';
 export { drawDetections, filterDetections, type DrawDetectionsOptions } from './visualize.js';
 export { trainDetector, detectionTask, RUNTIME_FIELDS, type TrainDetectorOptions, type TrainDetectorResult } from './detection-task.js';
