@@ -1,4 +1,5 @@
 import { readBytes } from '#platform';
+import { fetchBytes } from './fetch-bytes.js';
 
 /**
  * Where weights come from: bytes already in memory (`ArrayBuffer`, a typed array, a `Blob` / `File`
@@ -28,10 +29,6 @@ export async function readSource(source: BytesSource): Promise<Uint8Array> {
   if (ArrayBuffer.isView(source)) return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
   if (isBlob(source)) return new Uint8Array(await source.arrayBuffer());
   const href = source instanceof URL ? source.href : source;
-  if (FETCHED.test(href)) {
-    const response = await fetch(href);
-    if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText}`);
-    return new Uint8Array(await response.arrayBuffer());
-  }
+  if (FETCHED.test(href)) return fetchBytes(href);
   return readBytes(source instanceof URL ? source : href);
 }

@@ -2,6 +2,7 @@
  * The browser side of `#platform` (see node.ts): the same exports. File system calls throw a clear
  * error (a page has no file paths: pass bytes or a URL instead); `readBytes` fetches a URL.
  */
+import { fetchBytes } from '../io/fetch-bytes.js';
 import type * as NodePlatform from './node.js';
 
 function nodeOnly(name: string): never {
@@ -29,8 +30,4 @@ export const join = stub('join');
 export const PLATFORM: 'node' | 'browser' = 'browser';
 
 /** In a browser a "path" is a URL (relative ones against the page): fetched. */
-export async function readBytes(url: string | URL): Promise<Uint8Array> {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
-  return new Uint8Array(await response.arrayBuffer());
-}
+export const readBytes: (url: string | URL) => Promise<Uint8Array> = fetchBytes;
