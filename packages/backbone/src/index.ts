@@ -6,7 +6,7 @@ export { PatChannel, StyleChannelAttention } from './pat-ch.js';
 export { PatSelfAttention, RpeAttention } from './pat-sf.js';
 export { PatSpatial } from './pat-sp.js';
 export { Mlp } from './mlp.js';
-export { IRPE, irpeBucket, irpeBucketIds, irpeBias } from './irpe.js';
+export { IRPE, irpeBucket, irpeBucketIds, irpeBias, irpeBucketIdsOnnx } from './irpe.js';
 export { fuseStateDict } from './fuse.js';
 export {
   DPConv,
@@ -27,3 +27,6 @@ export { bakeSplits, bakeSplitsDetailed, learnedSplits, learnedNDivPerBlock, for
 // Weights I/O lives in @partialnet/core; re-exported so the backbone's documented API is one import.
 export { loadSafetensors, saveSafetensors } from '@partialnet/core';
 export { softCrossEntropy, topKCorrect, smoothOneHot } from './classification.js';
+export { exportPartialNetOnnx, ONNX_META, type PartialNetOnnx } from './onnx.js';
+export type { PartialNetOnnxOptions } from './partialnet.js';
+export type { OnnxMapSize } from './partial-conv.js';
