@@ -94,7 +94,9 @@ export class OnnxSession {
     const provider = options.provider ?? 'auto';
     const create = async (p: 'cpu' | 'cuda') => {
       try {
-        return await ort.InferenceSession.create(bytes, { ...base, executionProviders: [p] });
+        // Probing for CUDA logs an error where its libraries are absent: keep that attempt quiet.
+        const quiet = p === 'cuda' && provider === 'auto' ? { logSeverityLevel: 4 } : {};
+        return await ort.InferenceSession.create(bytes, { ...base, ...quiet, executionProviders: [p] });
       } catch (e) {
         throw new Error(`${file}: ONNX Runtime (${p}) refused the model: ${(e as Error).message}`);
       }
