@@ -36,3 +36,32 @@ export function backendFlag(value: string | undefined): BackendName | 'auto' | u
     throw new UsageError(`--backend: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
+
+/** The flags of commands that can run on ONNX Runtime (declare them with `RUNTIME_OPTIONS`). */
+export const RUNTIME_OPTIONS = {
+  runtime: { type: 'string', default: 'tfjs' },
+  onnx: { type: 'string' },
+  threads: { type: 'string' },
+  provider: { type: 'string', default: 'auto' },
+} as const;
+
+export const RUNTIME_USAGE = `[--runtime tfjs|onnx] [--onnx M.onnx] [--threads N] [--provider auto|cpu|cuda]`;
+
+export interface RuntimeFlags {
+  runtime: 'tfjs' | 'onnx';
+  onnxFile?: string;
+  threads?: number;
+  provider: 'auto' | 'cpu' | 'cuda';
+}
+
+/** Checks --runtime / --onnx / --threads / --provider. */
+export function runtimeFlags(values: { runtime?: string; onnx?: string; threads?: string; provider?: string }): RuntimeFlags {
+  const runtime = values.runtime ?? 'tfjs';
+  if (runtime !== 'tfjs' && runtime !== 'onnx') throw new UsageError(`--runtime: expected tfjs or onnx, got '${runtime}'`);
+  const provider = values.provider ?? 'auto';
+  if (provider !== 'auto' && provider !== 'cpu' && provider !== 'cuda') throw new UsageError(`--provider: expected auto, cpu or cuda, got '${provider}'`);
+  if (runtime === 'tfjs' && (values.onnx || values.threads)) throw new UsageError('--onnx and --threads need --runtime onnx');
+  const threads = values.threads === undefined ? undefined : numberFlag('threads', values.threads, 0);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new UsageError(`--threads: expected a positive integer, got '${values.threads}'`);
+  return { runtime, provider, ...(values.onnx ? { onnxFile: values.onnx } : {}), ...(threads !== undefined ? { threads } : {}) };
+}

@@ -27,6 +27,6 @@ export { bakeSplits, bakeSplitsDetailed, learnedSplits, learnedNDivPerBlock, for
 // Weights I/O lives in @partialnet/core; re-exported so the backbone's documented API is one import.
 export { loadSafetensors, saveSafetensors } from '@partialnet/core';
 export { softCrossEntropy, topKCorrect, smoothOneHot } from './classification.js';
-export { exportPartialNetOnnx, ONNX_META, type PartialNetOnnx } from './onnx.js';
+export { exportPartialNetOnnx, onnxLogits, ONNX_META, type PartialNetOnnx, type LogitsFn } from './onnx.js';
 export type { PartialNetOnnxOptions } from './partialnet.js';
 export type { OnnxMapSize } from './partial-conv.js';

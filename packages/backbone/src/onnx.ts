@@ -1,4 +1,4 @@
-import { OnnxGraph, packageVersion, type OnnxDim } from '@partialnet/core';
+import { OnnxGraph, OnnxSession, packageVersion, permuteHost, type OnnxDim } from '@partialnet/core';
 import { MIN_INPUT_SIZE, PartialNet, type PartialNetOnnxOptions } from './partialnet.js';
 
 /** Metadata keys written into exported models (read back with `inspectOnnx`). */
@@ -56,4 +56,21 @@ export async function exportPartialNetOnnx(model: PartialNet, options: PartialNe
   } finally {
     if (fused !== model) fused.dispose();
   }
+}
+
+/** Logits [B * numClasses] for a host NHWC batch (what classification data loaders produce). */
+export type LogitsFn = (images: Float32Array, shape: readonly [number, number, number, number]) => Promise<Float32Array>;
+
+/** A classifier exported to ONNX, run by ONNX Runtime on NHWC host batches (converted to NCHW here). */
+export function onnxLogits(session: OnnxSession): LogitsFn {
+  const kind = session.info.metadata[ONNX_META.kind];
+  if (kind !== undefined && kind !== 'partialnet-classifier') throw new Error(`${session.file}: metadata '${ONNX_META.kind}' is '${kind}', expected a classifier (export without --features)`);
+  return async (images, shape) => {
+    const [b, h, w, c] = shape;
+    const nchw = permuteHost({ dtype: 'float32', shape, data: images }, [0, 3, 1, 2]);
+    const out = await session.run({ input: { data: nchw.data as Float32Array, dims: [b, c, h, w] } });
+    const logits = out.logits ?? Object.values(out)[0];
+    if (!logits) throw new Error(`${session.file}: the model returned no output`);
+    return logits.data;
+  };
 }

@@ -38,3 +38,4 @@ export {
   type RpnHeadSettings,
   type RoiHeadSettings,
 } from './config.js';
+export { exportDetectorOnnx, denseOutputsToNhwc, predictWithOnnx, type DetectorOnnx } from './onnx.js';

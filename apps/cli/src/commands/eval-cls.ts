@@ -1,19 +1,22 @@
 import { join } from 'node:path';
-import { setupBackend } from '@partialnet/core';
-import { formatSplitTable } from '@partialnet/backbone';
+import { OnnxSession, setupBackend } from '@partialnet/core';
+import { exportPartialNetOnnx, formatSplitTable, onnxLogits } from '@partialnet/backbone';
 import { ClassificationSplit } from '@partialnet/data';
-import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
+import { RUNTIME_OPTIONS, RUNTIME_USAGE, backendFlag, numberFlag, parseCommandArgs, runtimeFlags } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 import { evaluateClassifier, openClsCheckpoint } from './train-cls.js';
 
 const usage = `usage: partialnet eval-cls --checkpoint PATH --data ROOT [--split val] [--batch N] [--size PX]
                         [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--json]
+                        ${RUNTIME_USAGE}
 
 Evaluates a train-cls checkpoint (a run folder: its latest checkpoint; or one checkpoint folder)
 on ROOT/<split>/<class>/* and prints top-1 / top-5 (%) and the mean cross-entropy. The class
 folders must be those the model was trained on. DPConv models are evaluated as the official code
 does (partial conv with the learned split) and their split table is printed.
-Defaults: --split val --batch 64 --size (the training size).`;
+Defaults: --split val --batch 64 --size (the training size).
+--runtime onnx computes the logits in ONNX Runtime: the checkpoint's model exported in memory, or
+--onnx M.onnx (from 'partialnet export onnx'); --threads default: the number of cores.`;
 
 export const evalClsCommand: Command = {
   name: 'eval-cls',
@@ -28,7 +31,9 @@ export const evalClsCommand: Command = {
       size: { type: 'string' },
       backend: { type: 'string' },
       json: { type: 'boolean', default: false },
+      ...RUNTIME_OPTIONS,
     });
+    const runtimeOptions = runtimeFlags(values);
     if (!values.checkpoint) throw new UsageError('--checkpoint PATH is required (a train-cls run folder or checkpoint folder)');
     if (!values.data) throw new UsageError('--data ROOT is required');
     const batch = numberFlag('batch', values.batch, 64);
@@ -44,13 +49,27 @@ export const evalClsCommand: Command = {
           `are not the ${info.classNames.length} classes the model was trained on (${info.classNames.slice(0, 5).join(', ')}...)`,
       );
     }
+    let session: OnnxSession | undefined;
+    if (runtimeOptions.runtime === 'onnx') {
+      if (model.config.autoDiv) throw new UsageError('--runtime onnx: a DPConv (autoDiv) model has no ONNX export; bake its splits first');
+      const sessionOptions = { ...(runtimeOptions.threads ? { threads: runtimeOptions.threads } : {}), provider: runtimeOptions.provider };
+      session = runtimeOptions.onnxFile
+        ? await OnnxSession.open(runtimeOptions.onnxFile, sessionOptions)
+        : await OnnxSession.fromBytes(Buffer.concat((await exportPartialNetOnnx(model)).chunks), `${dir} (exported in memory)`, sessionOptions);
+    }
+    const runtimeName = session ? `onnxruntime-node ${session.version} (${session.provider}, ${session.threads} threads)` : `backend ${backend.name}`;
     const t0 = performance.now();
-    const r = await evaluateClassifier(model, split, size, batch);
+    let r;
+    try {
+      r = await evaluateClassifier(model, split, size, batch, session ? onnxLogits(session) : undefined);
+    } finally {
+      await session?.dispose();
+    }
     const seconds = (performance.now() - t0) / 1000;
     if (values.json) {
-      console.log(JSON.stringify({ checkpoint: dir, split: values.split, size, backend: backend.name, ...r, seconds }));
+      console.log(JSON.stringify({ checkpoint: dir, split: values.split, size, backend: backend.name, runtime: runtimeOptions.runtime, ...r, seconds }));
     } else {
-      console.log(`${dir}: ${r.images} images (${values.split}, ${size}px, backend ${backend.name}) in ${seconds.toFixed(1)} s`);
+      console.log(`${dir}: ${r.images} images (${values.split}, ${size}px, ${runtimeName}) in ${seconds.toFixed(1)} s`);
       console.log(`top-1 ${r.top1.toFixed(2)}%  top-5 ${r.top5.toFixed(2)}%  loss ${r.loss.toFixed(4)}`);
       if (model.config.autoDiv) console.log(`\nlearned splits:\n${formatSplitTable(model, { inputSize: size })}`);
     }

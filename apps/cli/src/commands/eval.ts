@@ -2,18 +2,22 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STAT_NAMES, formatCategoryTable } from '@partialnet/coco';
 import { setupBackend } from '@partialnet/core';
-import { evaluateDetections, flatMetrics, formatApTable, iouTypesOf, openDetectionCheckpoint, openDetectionSplit, type IouType } from '@partialnet/pipeline';
-import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
+import { evaluateDetections, flatMetrics, formatApTable, iouTypesOf, openDetectionCheckpoint, openDetectionRuntime, openDetectionSplit, type IouType } from '@partialnet/pipeline';
+import { RUNTIME_OPTIONS, RUNTIME_USAGE, backendFlag, numberFlag, parseCommandArgs, runtimeFlags } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 
 const usage = `usage: partialnet eval --checkpoint RUN|CHECKPOINT [--data DIR] [--split val] [--iou-type bbox,segm]
                        [--batch N] [--workers N] [--out DIR] [--backend auto|wasm|cpu|webgpu|...] [--no-progress]
+                       ${RUNTIME_USAGE}
 
 Runs a trained detector over a split (default: the run's data folder, split val), writes COCO results
 (results.bbox.json, results.segm.json) and metrics.json into the run folder (or --out), and prints
 pycocotools' 12-line summary and the AP per class for each IoU type.
 RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/iter_N).
-Defaults: --iou-type bbox for RetinaNet, bbox,segm for Mask R-CNN; --batch as in training.`;
+Defaults: --iou-type bbox for RetinaNet, bbox,segm for Mask R-CNN; --batch as in training.
+--runtime onnx runs the dense part (backbone, FPN, heads) in ONNX Runtime (exported from the
+checkpoint in memory, or --onnx M.onnx from 'partialnet export onnx --checkpoint'; --threads default:
+the number of cores; the CUDA provider where it loads) and the post-processing in TypeScript.`;
 
 export const evalCommand: Command = {
   name: 'eval',
@@ -30,10 +34,16 @@ export const evalCommand: Command = {
       out: { type: 'string' },
       backend: { type: 'string' },
       'no-progress': { type: 'boolean', default: false },
+      ...RUNTIME_OPTIONS,
     });
     if (!values.checkpoint) throw new UsageError('--checkpoint RUN is required');
+    const runtimeOptions = runtimeFlags(values);
     const report = await setupBackend(backendFlag(values.backend));
     const ckpt = await openDetectionCheckpoint(values.checkpoint);
+    const runtime = await openDetectionRuntime(ckpt.model, runtimeOptions).catch((e: unknown) => {
+      ckpt.model.dispose();
+      throw e;
+    });
     try {
       const { config } = ckpt.info;
       const available = iouTypesOf(config.model);
@@ -52,10 +62,10 @@ export const evalCommand: Command = {
       const workers = numberFlag('workers', values.workers, config.workers);
       const outDir = values.out ?? ckpt.runDir;
       console.log(
-        `eval: ${config.preset ?? config.model.kind} at iteration ${ckpt.iter} (${ckpt.dir}), ${split.dataset.length} images of ${split.files.annotations}, scale ${config.scale.join('x')}, backend ${report.name}`,
+        `eval: ${config.preset ?? config.model.kind} at iteration ${ckpt.iter} (${ckpt.dir}), ${split.dataset.length} images of ${split.files.annotations}, scale ${config.scale.join('x')}, ${runtime.description === 'tfjs' ? `backend ${report.name}` : `${runtime.description}, post-processing on ${report.name}`}`,
       );
       const r = await evaluateDetections({
-        predict: (x, metas) => ckpt.model.predict(x, metas),
+        predict: runtime.predict,
         dataset: split.dataset,
         gt: split.gt,
         labelToCategoryId: ckpt.info.categoryIds,
@@ -85,6 +95,7 @@ export const evalCommand: Command = {
       await writeFile(join(outDir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
       return 0;
     } finally {
+      await runtime.dispose();
       ckpt.model.dispose();
     }
   },

@@ -5,19 +5,21 @@ import { area as rleArea } from '@partialnet/coco';
 import { setupBackend, tf } from '@partialnet/core';
 import { RecordDataset, decodeImage, encodeImage } from '@partialnet/data';
 import { masksToRle } from '@partialnet/detection';
-import { detectionTestLoader, drawDetections, filterDetections, openDetectionCheckpoint } from '@partialnet/pipeline';
-import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
+import { detectionTestLoader, drawDetections, filterDetections, openDetectionCheckpoint, openDetectionRuntime } from '@partialnet/pipeline';
+import { RUNTIME_OPTIONS, RUNTIME_USAGE, backendFlag, numberFlag, parseCommandArgs, runtimeFlags } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 
 const usage = `usage: partialnet predict --checkpoint RUN|CHECKPOINT IMAGE|DIR... --out DIR [--score 0.3] [--batch 1]
                           [--upscale 512] [--workers N] [--backend auto|wasm|cpu|webgpu|...]
+                          ${RUNTIME_USAGE}
 
 Runs a trained detector on images (files, or every .jpg/.jpeg/.png/.webp/.tif in a folder) and writes
 DIR/<image name>.png with the masks, boxes, class names and scores drawn, and DIR/predictions.json: a
 COCO-format file (images, categories, and the detections as annotations with a "score", masks as RLE)
 that COCO tools read as they are (e.g. as pseudo-labels). Detections below --score are left out.
 Pictures of images smaller than --upscale pixels (long side) are enlarged by a whole factor so that
-labels stay readable (0: original size); the JSON is always in original image pixels.`;
+labels stay readable (0: original size); the JSON is always in original image pixels.
+--runtime onnx runs the dense part in ONNX Runtime (see 'partialnet eval --help').`;
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff']);
 
@@ -62,9 +64,11 @@ export const predictCommand: Command = {
         workers: { type: 'string' },
         upscale: { type: 'string' },
         backend: { type: 'string' },
+        ...RUNTIME_OPTIONS,
       },
       true,
     );
+    const runtimeOptions = runtimeFlags(values);
     if (!values.checkpoint) throw new UsageError('--checkpoint RUN is required');
     if (!values.out) throw new UsageError('--out DIR is required');
     if (positionals.length === 0) throw new UsageError('give at least one image or folder');
@@ -74,6 +78,10 @@ export const predictCommand: Command = {
     const files = await listImages(positionals);
     const report = await setupBackend(backendFlag(values.backend));
     const ckpt = await openDetectionCheckpoint(values.checkpoint);
+    const runtime = await openDetectionRuntime(ckpt.model, runtimeOptions).catch((e: unknown) => {
+      ckpt.model.dispose();
+      throw e;
+    });
     const { config, classNames, categoryIds } = ckpt.info;
     await mkdir(values.out, { recursive: true });
     const names = outputNames(files);
@@ -88,7 +96,7 @@ export const predictCommand: Command = {
         const x = tf.tensor4d(batch.images, batch.shape, 'float32');
         let dets;
         try {
-          dets = ckpt.model.predict(x, batch.metas);
+          dets = await runtime.predict(x, batch.metas);
         } finally {
           x.dispose();
         }
@@ -120,13 +128,14 @@ export const predictCommand: Command = {
       }
     } finally {
       await loader.close();
+      await runtime.dispose();
       ckpt.model.dispose();
     }
     const coco = { images, categories: categoryIds.map((id, i) => ({ id, name: classNames[i] })), annotations };
     const json = join(values.out, 'predictions.json');
     await writeFile(json, `${JSON.stringify(coco)}\n`);
     const seconds = (performance.now() - t0) / 1000;
-    console.log(`${files.length} image(s), ${detected} detection(s) with score >= ${score} in ${seconds.toFixed(1)} s on ${report.name}; ${json}`);
+    console.log(`${files.length} image(s), ${detected} detection(s) with score >= ${score} in ${seconds.toFixed(1)} s on ${runtime.description === 'tfjs' ? report.name : runtime.description}; ${json}`);
     return 0;
   },
 };

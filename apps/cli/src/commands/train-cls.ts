@@ -22,6 +22,7 @@ import {
   softCrossEntropy,
   topKCorrect,
   type DPConvLossOptions,
+  type LogitsFn,
   type PartialNetConfig,
 } from '@partialnet/backbone';
 import {
@@ -76,7 +77,7 @@ export interface ClsEvalResult {
 }
 
 /** Top-1 / top-5 (%) and mean cross-entropy on a split, eval transform, model in eval mode. */
-export async function evaluateClassifier(model: PartialNet, split: ClassificationSource, size: number, batchSize: number): Promise<ClsEvalResult> {
+export async function evaluateClassifier(model: PartialNet, split: ClassificationSource, size: number, batchSize: number, logitsOf?: LogitsFn): Promise<ClsEvalResult> {
   const wasTraining = model.isTraining;
   model.eval();
   const k = model.config.numClasses;
@@ -85,8 +86,10 @@ export async function evaluateClassifier(model: PartialNet, split: Classificatio
   let lossSum = 0;
   try {
     for await (const b of classificationEvalBatches(split, { size, batchSize })) {
+      // Logits from another runtime (ONNX Runtime) are scored exactly like the model's own.
+      const external = logitsOf ? await logitsOf(b.images, b.shape as [number, number, number, number]) : undefined;
       const [logits, loss] = tf.tidy(() => {
-        const out = model.forward(tf.tensor4d(b.images, b.shape));
+        const out = external ? tf.tensor2d(external, [b.labels.length, k]) : model.forward(tf.tensor4d(b.images, b.shape));
         return [out.dataSync().slice(), crossEntropy(out, tf.tensor1d(b.labels, 'int32')).dataSync()[0]!] as const;
       });
       const [a, c] = topKCorrect(logits, b.labels, k, [1, Math.min(5, k)]);

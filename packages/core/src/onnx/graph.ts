@@ -45,6 +45,17 @@ export class OnnxGraph {
     return new OnnxGraph(weights);
   }
 
+  /**
+   * Makes the weights of another module tree available (e.g. the fused copy of a backbone that
+   * replaces the trained one in the export), their names prefixed with `prefix.`.
+   */
+  async include(module: Module, prefix: string): Promise<void> {
+    for (const [name, v] of [...module.namedParameters(), ...module.namedBuffers()]) {
+      const data = (await v.data()) as Float32Array | Int32Array;
+      this.#weights.set(v, { name: `${prefix}.${name}`, shape: v.shape, data });
+    }
+  }
+
   #unique(base: string): string {
     let name = base;
     for (let k = 1; this.#used.has(name); k++) name = `${base}_${k}`;
