@@ -4,7 +4,7 @@ import { PartialNet, exportPartialNetOnnx, isVariant, type PartialNetVariant } f
 import { backendFlag, numberFlag, numberListFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 import { machineInfo } from '../machine.js';
-import { round2, timeIt } from '../timing.js';
+import { round2, timeIt, timeItWithCpu } from '../timing.js';
 
 const usage = `usage: partialnet bench backbone [--variant t0] [--batch 1,16] [--size 224] [--train]
                                  [--iters N] [--warmup N] [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu]
@@ -68,7 +68,7 @@ export const benchBackboneCommand: Command = {
         const session = await OnnxSession.fromBytes(bytes, `${variant} (exported in memory)`, { threads, provider: provider as 'auto' | 'cpu' | 'cuda' });
         for (const batch of batches) {
           const data = new Float32Array(batch * 3 * size * size).map(() => Math.random() - 0.5);
-          const ms = await timeIt(async () => {
+          const { ms, cpuMs } = await timeItWithCpu(async () => {
             await session.run({ input: { data, dims: [batch, 3, size, size] } });
           }, warmup, iters);
           const reference = variant === 't0' && size === 224 ? ONNX_REFERENCE_T0_224[threads]?.[batch] : undefined;
@@ -81,6 +81,7 @@ export const benchBackboneCommand: Command = {
               threads,
               batch,
               msPerIter: round2(ms),
+              cpuMsPerIter: round2(cpuMs),
               imgPerSec: round2((1000 * batch) / ms),
               ...(reference !== undefined ? { referenceMs: reference, reference: 'official T0, torch.onnx.export, onnxruntime-node 1.30, 2-core EPYC Zen 5', ratio: round2(ms / reference) } : {}),
             }),
@@ -92,12 +93,12 @@ export const benchBackboneCommand: Command = {
     for (const batch of runtimes.includes('tfjs') ? batches : []) {
       const x = tf.randomNormal([batch, size, size, 3]) as tf.Tensor4D;
       for (const [mode, model] of [['infer', net], ['infer-fused', fused]] as const) {
-        const ms = await timeIt(async () => {
+        const { ms, cpuMs } = await timeItWithCpu(async () => {
           const y = model.forward(x);
           await y.data();
           y.dispose();
         }, warmup, iters);
-        console.log(JSON.stringify({ ...common, mode, batch, msPerIter: round2(ms), imgPerSec: round2((1000 * batch) / ms) }));
+        console.log(JSON.stringify({ ...common, mode, batch, msPerIter: round2(ms), cpuMsPerIter: round2(cpuMs), imgPerSec: round2((1000 * batch) / ms) }));
       }
       if (values.train) {
         net.train();
