@@ -1,5 +1,8 @@
-import { availableParallelism } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
 import { inspectOnnx, type OnnxModelInfo } from './model.js';
 
 /** The part of onnxruntime-node's API used here (typed locally: the package is optional). */
@@ -38,6 +41,27 @@ export async function loadOnnxRuntime(): Promise<OrtModule> {
   return ortPromise;
 }
 
+/**
+ * Whether onnxruntime-node's CUDA provider library is installed beside its binding (its install
+ * script fetches it; where that did not run, probing CUDA only logs a load error).
+ */
+function cudaProviderInstalled(): boolean {
+  try {
+    const root = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin');
+    const stack = [root];
+    while (stack.length) {
+      const dir = stack.pop()!;
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        if (entry.isDirectory()) stack.push(join(dir, entry.name));
+        else if (entry.name.startsWith('libonnxruntime_providers_cuda')) return true;
+      }
+    }
+    return false;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether onnxruntime-node loads here (for tests and `info`). */
 export async function onnxRuntimeAvailable(): Promise<boolean> {
   try {
@@ -53,7 +77,10 @@ export type OnnxProvider = 'auto' | 'cpu' | 'cuda';
 export interface OnnxSessionOptions {
   /** Intra-op threads; default: the number of cores. */
   threads?: number;
-  /** 'auto' (default) tries CUDA and falls back to the CPU; 'cuda' fails when CUDA does not load. */
+  /**
+   * 'auto' (default) uses CUDA where onnxruntime-node's CUDA provider is installed and loads, else
+   * the CPU; 'cuda' fails when CUDA does not load.
+   */
   provider?: OnnxProvider;
 }
 
@@ -94,15 +121,13 @@ export class OnnxSession {
     const provider = options.provider ?? 'auto';
     const create = async (p: 'cpu' | 'cuda') => {
       try {
-        // Probing for CUDA logs an error where its libraries are absent: keep that attempt quiet.
-        const quiet = p === 'cuda' && provider === 'auto' ? { logSeverityLevel: 4 } : {};
-        return await ort.InferenceSession.create(bytes, { ...base, ...quiet, executionProviders: [p] });
+        return await ort.InferenceSession.create(bytes, { ...base, executionProviders: [p] });
       } catch (e) {
         throw new Error(`${file}: ONNX Runtime (${p}) refused the model: ${(e as Error).message}`);
       }
     };
     const version = ort.env.versions?.node ?? 'unknown';
-    if (provider !== 'cpu') {
+    if (provider === 'cuda' || (provider === 'auto' && cudaProviderInstalled())) {
       try {
         return new OnnxSession(file, info, 'cuda', threads, version, ort, await create('cuda'));
       } catch (e) {
