@@ -49,6 +49,23 @@ describe.skipIf(ortMissing)('bench backbone --runtime onnx (onnxruntime-node ins
   }, 300_000);
 });
 
+describe.skipIf(ortMissing)('eval-cls --runtime onnx (onnxruntime-node installed)', () => {
+  it('gives the tfjs top-1, top-5 and loss of a train-cls checkpoint', () => {
+    const data = join(dir, 'cls');
+    const run = join(dir, 'cls-run');
+    partialnet(['data', 'synth-cls', '--out', data, '--per-class', '4', '--val-per-class', '3', '--size', '40', '--seed', '5']);
+    partialnet(['train-cls', '--data', data, '--out', run, '--embed-dim', '8', '--depths', '1,1,1,1', '--size', '32', '--batch', '6', '--epochs', '1', '--backend', 'wasm', '--no-progress']);
+    const common = ['eval-cls', '--checkpoint', run, '--data', data, '--backend', 'wasm', '--json'];
+    const tfjs = JSON.parse(partialnet(common).trim().split('\n').pop()!) as { top1: number; top5: number; loss: number; images: number };
+    const onnx = JSON.parse(partialnet([...common, '--runtime', 'onnx', '--threads', '1']).trim().split('\n').pop()!) as typeof tfjs & { runtime: string };
+    expect(onnx.runtime).toBe('onnx');
+    expect(onnx.images).toBe(18);
+    expect(onnx.top1).toBe(tfjs.top1);
+    expect(onnx.top5).toBe(tfjs.top5);
+    expect(onnx.loss).toBeCloseTo(tfjs.loss, 4);
+  }, 300_000);
+});
+
 describe('partialnet export onnx usage', () => {
   it('names what is missing (exit 2)', () => {
     for (const [args, message] of [
