@@ -143,8 +143,9 @@ describe.skipIf(ortMissing)('iRPE bucket ids computed inside the graph (onnxrunt
   });
 });
 
-const fixtureRoot = ['test/fixtures/partialnet/', FIXTURE_ROOT].find((p) => existsSync(p));
-describe.skipIf(ortMissing || !fixtureRoot)(`official PartialNet fixtures through the exported ONNX (fixtures at ${fixtureRoot ?? 'none found'}, onnxruntime-node installed)`, () => {
+// FIXTURE_ROOT (test/fixtures.ts) says where the shared official fixtures are.
+const fixturesPresent = existsSync(fixturePath('tiny-gelu-sp-64x64', 'meta.json')) && existsSync(fixturePath('tiny-relu-96x128', 'meta.json'));
+describe.skipIf(ortMissing || !fixturesPresent)(`official PartialNet fixtures through the exported ONNX (fixtures at ${FIXTURE_ROOT}${fixturesPresent ? '' : ': absent'}, onnxruntime-node installed)`, () => {
   for (const name of ['tiny-gelu-sp-64x64', 'tiny-relu-96x128'] as const) {
     it(`${name}: logits and features within ${TOLERANCE} of the official PyTorch outputs`, async () => {
       const meta = readMeta(name);
