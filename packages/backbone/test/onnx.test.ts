@@ -128,6 +128,27 @@ describe.skipIf(ortMissing)('ONNX export of every preset, ONNX Runtime against t
   }
 });
 
+describe.skipIf(ortMissing)('one dynamic-size export serves several input sizes (onnxruntime-node installed)', () => {
+  it('t1 features at 64x64, 100x132 and 257x96 from one session match tfjs', async () => {
+    const before = tf.memory().numTensors;
+    const net = PartialNet.create('t1').eval();
+    randomizeForTest(net, 5);
+    const fused = net.fuse();
+    net.dispose();
+    const session = await OnnxSession.fromBytes(concat((await exportPartialNetOnnx(fused, { features: true })).chunks), 'dyn.onnx', { threads: 1, provider: 'cpu' });
+    for (const [h, w] of [[64, 64], [100, 132], [257, 96]] as const) {
+      const { nchw, nhwc } = randomInput(1, h, w, h + w);
+      const feats = fused.features(nhwc);
+      const got = await session.run({ input: nchw });
+      for (const [k, f] of feats.entries()) expect(scaledDiff(got[`stage${k + 1}`]!.data, await toNchw(f)), `${h}x${w} stage${k + 1}`).toBeLessThanOrEqual(TOLERANCE);
+      tf.dispose([...feats, nhwc]);
+    }
+    await session.dispose();
+    fused.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  }, 300_000);
+});
+
 describe.skipIf(ortMissing)('iRPE bucket ids computed inside the graph (onnxruntime-node installed)', () => {
   it('equal irpeBucketIds for maps up to 40x40 (distances past the logarithmic range)', async () => {
     const g = await OnnxGraph.fromModule(new Module());
