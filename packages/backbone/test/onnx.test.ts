@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { Module, OnnxGraph, OnnxSession, ONNX_FLOAT, inspectOnnx, onnxRuntimeAvailable, type OnnxTensor } from '@partialnet/core';
-import { PARTIALNET_PRESETS, exportPartialNetOnnx, irpeBucketIds, irpeBucketIdsOnnx, type PartialNetVariant } from '../src/index.js';
+import { PARTIALNET_PRESETS, exportPartialNetOnnx, type PartialNetVariant } from '../src/index.js';
+import { irpeBucketIds, irpeBucketIdsOnnx } from '../src/layers.js';
 import { PartialNet, loadSafetensors, setupBackend, tf } from './deps.js';
-import { FIXTURE_ROOT, configFromMeta, fixturePath, readBin, readMeta } from './fixtures.js';
+import { LOCAL_ROOT, configFromMeta, fixturePath, readBin, readMeta } from './fixtures.js';
 
 const ortMissing = !(await onnxRuntimeAvailable());
 const TOLERANCE = 1e-4;
@@ -164,9 +165,9 @@ describe.skipIf(ortMissing)('iRPE bucket ids computed inside the graph (onnxrunt
   });
 });
 
-// FIXTURE_ROOT (test/fixtures.ts) says where the shared official fixtures are.
+// The two small official fixtures are in the repository (test/fixtures.ts says where).
 const fixturesPresent = existsSync(fixturePath('tiny-gelu-sp-64x64', 'meta.json')) && existsSync(fixturePath('tiny-relu-96x128', 'meta.json'));
-describe.skipIf(ortMissing || !fixturesPresent)(`official PartialNet fixtures through the exported ONNX (fixtures at ${FIXTURE_ROOT}${fixturesPresent ? '' : ': absent'}, onnxruntime-node installed)`, () => {
+describe.skipIf(ortMissing || !fixturesPresent)(`official PartialNet fixtures through the exported ONNX (fixtures at ${LOCAL_ROOT}${fixturesPresent ? '' : ': absent'}, onnxruntime-node installed)`, () => {
   for (const name of ['tiny-gelu-sp-64x64', 'tiny-relu-96x128'] as const) {
     it(`${name}: logits and features within ${TOLERANCE} of the official PyTorch outputs`, async () => {
       const meta = readMeta(name);

@@ -1,9 +1,12 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import type { CompressedRle } from '@partialnet/coco';
-import { masksToRle, type Detections } from '@partialnet/detection';
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { CompressedRle, IouType } from '@partialnet/coco';
+import { detectionMasksToRle, type Detections } from '@partialnet/detection';
 
-export type IouType = 'bbox' | 'segm';
+// COCO's IouType ('bbox' | 'segm'), re-exported for the pipeline's users.
+export type { IouType };
 
 /** One entry of a COCO results file. */
 export interface CocoResultEntry {
@@ -29,7 +32,7 @@ const round = (v: number, digits = 4): number => {
 export function detectionsToCoco(dets: Detections, imageId: number, labelToCategoryId: readonly number[], iouType: IouType): CocoResultEntry[] {
   const n = dets.scores.length;
   if (iouType === 'segm' && (!dets.masks || !dets.maskShape)) throw new Error(`image ${imageId}: segm results need masks, and these detections have none`);
-  const rles = iouType === 'segm' ? masksToRle(dets) : [];
+  const rles = iouType === 'segm' ? detectionMasksToRle(dets) : [];
   const out: CocoResultEntry[] = [];
   for (let i = 0; i < n; i++) {
     const label = dets.labels[i]!;
@@ -43,26 +46,46 @@ export function detectionsToCoco(dets: Detections, imageId: number, labelToCateg
   return out;
 }
 
+let writerCount = 0;
+
+export interface JsonArrayWriterOptions {
+  /** Text before the array's first entry (default `[`): e.g. `{"annotations":[` for an object. */
+  prefix?: string;
+  /** Text after the last entry, asked for at `close()` (default `]`). */
+  suffix?: () => string;
+}
+
 /**
  * Writes a JSON array one entry at a time, so results of a large val set never sit in memory as one
- * string. `close()` finishes the array and resolves once the file is complete.
+ * string. Entries go to a temporary file beside `path`; `close()` finishes the array and renames it
+ * to `path`, so `path` only ever holds a complete file (the previous one until then). `abort()`
+ * deletes the temporary file and leaves `path` as it was.
  */
-export class ResultsWriter {
+export class JsonArrayWriter<T = CocoResultEntry> {
+  readonly tmpPath: string;
   readonly #out: WriteStream;
   #count = 0;
   #error: Error | undefined;
 
-  constructor(readonly path: string) {
-    this.#out = createWriteStream(path);
+  readonly #suffix: () => string;
+
+  constructor(
+    readonly path: string,
+    options: JsonArrayWriterOptions = {},
+  ) {
+    // Unique per writer, so two evaluators of one process (shards) never share a temporary file.
+    this.tmpPath = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${++writerCount}`);
+    this.#suffix = options.suffix ?? (() => ']');
+    this.#out = createWriteStream(this.tmpPath);
     this.#out.on('error', (err) => (this.#error = err));
-    this.#out.write('[');
+    this.#out.write(options.prefix ?? '[');
   }
 
   get count(): number {
     return this.#count;
   }
 
-  async write(entries: readonly CocoResultEntry[]): Promise<void> {
+  async write(entries: readonly T[]): Promise<void> {
     if (this.#error) throw new Error(`${this.path}: ${this.#error.message}`);
     if (entries.length === 0) return;
     const text = entries.map((e, i) => `${this.#count + i === 0 ? '\n' : ',\n'}${JSON.stringify(e)}`).join('');
@@ -70,9 +93,23 @@ export class ResultsWriter {
     if (!this.#out.write(text)) await once(this.#out, 'drain');
   }
 
-  async close(): Promise<void> {
-    this.#out.end(this.#count === 0 ? ']\n' : '\n]\n');
+  /** Completes the file and moves it to `path` (or to `target`). */
+  async close(target = this.path): Promise<void> {
+    this.#out.end(`${this.#count === 0 ? '' : '\n'}${this.#suffix()}\n`);
     if (!this.#out.closed) await once(this.#out, 'close');
     if (this.#error) throw new Error(`${this.path}: ${this.#error.message}`);
+    await rename(this.tmpPath, target);
+  }
+
+  /** Drops what was written; `path` keeps its previous content. */
+  async abort(): Promise<void> {
+    if (!this.#out.closed) {
+      this.#out.destroy();
+      await once(this.#out, 'close');
+    }
+    await rm(this.tmpPath, { force: true });
   }
 }
+
+/** The COCO results file writer (a JSON array of `CocoResultEntry`). */
+export class ResultsWriter extends JsonArrayWriter<CocoResultEntry> {}

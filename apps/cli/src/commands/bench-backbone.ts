@@ -1,22 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { AdamW, OnnxSession, crossEntropy, setupBackend, tf } from '@partialnet/core';
-import { PartialNet, exportPartialNetOnnx, isVariant, type PartialNetVariant } from '@partialnet/backbone';
-import { backendFlag, numberFlag, numberListFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { PartialNet, exportPartialNetOnnx, listVariants, type PartialNetVariant } from '@partialnet/backbone';
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
 import { round2, timeIt, timeItWithCpu } from '../timing.js';
-
-const usage = `usage: partialnet bench backbone [--variant t0] [--batch 1,16] [--size 224] [--train]
-                                 [--iters N] [--warmup N] [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu]
-                                 [--runtime tfjs|onnx|tfjs,onnx] [--threads N,...] [--provider auto|cpu|cuda]
-                                 [--dynamic-size]
-
-Times PartialNet inference (unfused and fused) and, with --train, one training step
-(forward, cross-entropy, backward, AdamW) per batch size. Prints one JSON line per measurement.
---runtime onnx exports the fused model (fixed input size, unless --dynamic-size) and times it in
-ONNX Runtime (onnxruntime-node) once per --threads value (default: the number of cores), next to
-the reference: the official PyTorch T0 exported by torch.onnx.export in onnxruntime-node 1.30 on
-a 2-core AMD EPYC (Zen 5) VM. --runtime tfjs,onnx times both in one run (compare them as ratios).`;
 
 /** The issue's reference: official PartialNet-T0 exported from PyTorch, onnxruntime-node 1.30, ms. */
 const ONNX_REFERENCE_T0_224: Record<number, Record<number, number>> = {
@@ -24,38 +12,37 @@ const ONNX_REFERENCE_T0_224: Record<number, Record<number, number>> = {
   2: { 1: 2.3, 16: 26.4 },
 };
 
-
-export const benchBackboneCommand: Command = {
+export const benchBackboneCommand = defineCommand({
   name: 'bench backbone',
   summary: 'time PartialNet inference (fused and unfused) and training steps',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      variant: { type: 'string', default: 't0' },
-      batch: { type: 'string' },
-      size: { type: 'string' },
-      train: { type: 'boolean', default: false },
-      iters: { type: 'string' },
-      warmup: { type: 'string' },
-      backend: { type: 'string' },
-      runtime: { type: 'string', default: 'tfjs' },
-      threads: { type: 'string' },
-      provider: { type: 'string', default: 'auto' },
-      'dynamic-size': { type: 'boolean', default: false },
-    });
-    const runtimes = values.runtime!.split(',').map((r) => r.trim());
+  description: `Times PartialNet inference (unfused and fused) and, with --train, one training step
+(forward, cross-entropy, backward, AdamW) per batch size. Prints one JSON line per measurement.
+--runtime onnx exports the fused model (fixed input size, unless --dynamic-size) and times it in
+ONNX Runtime (onnxruntime-node) once per --threads value (default: the number of cores), next to
+the reference: the official PyTorch T0 exported by torch.onnx.export in onnxruntime-node 1.30 on
+a 2-core AMD EPYC (Zen 5) VM. --runtime tfjs,onnx times both in one run (compare them as ratios;
+cpuMsPerIter, the process CPU time, is steadier than wall time on a busy machine).`,
+  options: {
+    variant: { type: 'string', default: 't0', choices: listVariants(), help: 'PartialNet variant' },
+    batch: { type: 'integers', arg: 'B1,B2,...', default: [1, 16], min: 1, help: 'batch sizes' },
+    size: { type: 'integer', arg: 'PX', default: 224, min: 32, help: 'input side' },
+    train: { type: 'boolean', help: 'also time a training step' },
+    iters: { type: 'integer', default: 5, min: 1, help: 'timed iterations (median)' },
+    warmup: { type: 'integer', default: 1, min: 0, help: 'untimed iterations first' },
+    backend: BACKEND_OPTION,
+    runtime: { type: 'string', default: 'tfjs', arg: 'tfjs|onnx|tfjs,onnx', help: 'runtimes to time' },
+    threads: { type: 'integers', arg: 'N1,N2,...', min: 1, help: 'ONNX Runtime intra-op threads (default: the number of cores)' },
+    provider: { type: 'string', default: 'auto', choices: ['auto', 'cpu', 'cuda'], help: 'ONNX Runtime execution provider' },
+    'dynamic-size': { type: 'boolean', help: 'export with dynamic height and width (default: fixed to --size)' },
+  },
+  async run(values) {
+    const variant = values.variant as PartialNetVariant;
+    const { batch: batches, size, iters, warmup } = values;
+    const runtimes = values.runtime.split(',').map((r) => r.trim());
     for (const r of runtimes) if (r !== 'tfjs' && r !== 'onnx') throw new UsageError(`--runtime: expected tfjs, onnx or tfjs,onnx, got '${r}'`);
-    const provider = values.provider!;
-    if (provider !== 'auto' && provider !== 'cpu' && provider !== 'cuda') throw new UsageError(`--provider: expected auto, cpu or cuda, got '${provider}'`);
-    const threadCounts = numberListFlag('threads', values.threads, [availableParallelism()]);
-    for (const t of threadCounts) if (!(Number.isInteger(t) && t >= 1)) throw new UsageError(`--threads: expected positive integers, got '${values.threads}'`);
-    const variant = values.variant!.toLowerCase();
-    if (!isVariant(variant)) throw new UsageError(`--variant: unknown variant '${values.variant}'`);
-    const batches = numberListFlag('batch', values.batch, [1, 16]);
-    const size = numberFlag('size', values.size, 224);
-    const iters = numberFlag('iters', values.iters, 5);
-    const warmup = numberFlag('warmup', values.warmup, 1);
-    const report = await setupBackend(backendFlag(values.backend));
+    const threadCounts = values.threads ?? [availableParallelism()];
+    const provider = values.provider as 'auto' | 'cpu' | 'cuda';
+    const report = await setupBackend(values.backend);
     const common = { bench: 'backbone', variant, size, backend: report.name, machine: machineInfo() };
 
     const net = PartialNet.create(variant as PartialNetVariant, { numClasses: 1000 });
@@ -65,7 +52,7 @@ export const benchBackboneCommand: Command = {
       const exported = await exportPartialNetOnnx(fused, values['dynamic-size'] ? {} : { size: [size, size] });
       const bytes = Buffer.concat(exported.chunks);
       for (const threads of threadCounts) {
-        const session = await OnnxSession.fromBytes(bytes, `${variant} (exported in memory)`, { threads, provider: provider as 'auto' | 'cpu' | 'cuda' });
+        const session = await OnnxSession.fromBytes(bytes, `${variant} (exported in memory)`, { threads, provider });
         for (const batch of batches) {
           const data = new Float32Array(batch * 3 * size * size).map(() => Math.random() - 0.5);
           const { ms, cpuMs } = await timeItWithCpu(async () => {
@@ -121,5 +108,4 @@ export const benchBackboneCommand: Command = {
     net.dispose();
     return 0;
   },
-};
-
+});

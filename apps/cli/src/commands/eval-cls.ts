@@ -2,56 +2,49 @@ import { join } from 'node:path';
 import { OnnxSession, setupBackend } from '@partialnet/core';
 import { exportPartialNetOnnx, formatSplitTable, onnxLogits } from '@partialnet/backbone';
 import { ClassificationSplit } from '@partialnet/data';
-import { RUNTIME_OPTIONS, RUNTIME_USAGE, backendFlag, numberFlag, parseCommandArgs, runtimeFlags } from '../args.js';
-import { UsageError, type Command } from '../command.js';
-import { evaluateClassifier, openClsCheckpoint } from './train-cls.js';
+import { evaluateClassifier, openClassifierCheckpoint } from '@partialnet/pipeline';
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, RUNTIME_OPTIONS, defineCommand, runtimeChoice } from '../options.js';
 
-const usage = `usage: partialnet eval-cls --checkpoint PATH --data ROOT [--split val] [--batch N] [--size PX]
-                        [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--json]
-                        ${RUNTIME_USAGE}
-
-Evaluates a train-cls checkpoint (a run folder: its latest checkpoint; or one checkpoint folder)
+export const evalClsCommand = defineCommand({
+  name: 'eval-cls',
+  summary: 'top-1 / top-5 of a train-cls checkpoint on an image folder',
+  description: `Evaluates a train-cls checkpoint (a run folder: its latest checkpoint; or one checkpoint folder)
 on ROOT/<split>/<class>/* and prints top-1 / top-5 (%) and the mean cross-entropy. The class
 folders must be those the model was trained on. DPConv models are evaluated as the official code
 does (partial conv with the learned split) and their split table is printed.
-Defaults: --split val --batch 64 --size (the training size).
 --runtime onnx computes the logits in ONNX Runtime: the checkpoint's model exported in memory, or
---onnx M.onnx (from 'partialnet export onnx'); --threads default: the number of cores.`;
-
-export const evalClsCommand: Command = {
-  name: 'eval-cls',
-  summary: 'top-1 / top-5 of a train-cls checkpoint on an image folder',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      checkpoint: { type: 'string' },
-      data: { type: 'string' },
-      split: { type: 'string', default: 'val' },
-      batch: { type: 'string' },
-      size: { type: 'string' },
-      backend: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      ...RUNTIME_OPTIONS,
-    });
-    const runtimeOptions = runtimeFlags(values);
-    if (!values.checkpoint) throw new UsageError('--checkpoint PATH is required (a train-cls run folder or checkpoint folder)');
-    if (!values.data) throw new UsageError('--data ROOT is required');
-    const batch = numberFlag('batch', values.batch, 64);
-    if (!(Number.isInteger(batch) && batch >= 1)) throw new UsageError(`--batch: expected a positive integer, got ${values.batch}`);
-    const backend = await setupBackend(backendFlag(values.backend));
-    const { dir, info, model } = await openClsCheckpoint(values.checkpoint);
-    const size = numberFlag('size', values.size, info.size);
-    const split = await ClassificationSplit.open(join(values.data, values.split!));
+--onnx M.onnx (from 'partialnet export onnx').`,
+  options: {
+    checkpoint: { type: 'string', arg: 'PATH', required: true, help: 'a train-cls run folder or checkpoint folder' },
+    data: { type: 'string', arg: 'ROOT', required: true, help: 'image-folder root (ROOT/<split>/<class>/*)' },
+    split: { type: 'string', default: 'val', help: 'split folder under ROOT' },
+    batch: { type: 'integer', default: 64, min: 1, help: 'images per batch' },
+    size: { type: 'integer', arg: 'PX', min: 32, help: 'input size (default: the training size)' },
+    backend: BACKEND_OPTION,
+    json: { type: 'boolean', help: 'print one JSON line' },
+    ...RUNTIME_OPTIONS,
+  },
+  async run(values) {
+    const { batch } = values;
+    const runtimeOptions = runtimeChoice(values);
+    const backend = await setupBackend(values.backend);
+    const { dir, info, model } = await openClassifierCheckpoint(values.checkpoint);
+    const size = values.size ?? info.config.size;
+    const split = await ClassificationSplit.open(join(values.data, values.split));
     if (split.classNames.join('\n') !== info.classNames.join('\n')) {
       model.dispose();
       throw new Error(
-        `eval-cls: the class folders of ${join(values.data, values.split!)} (${split.classNames.length}: ${split.classNames.slice(0, 5).join(', ')}...) ` +
+        `eval-cls: the class folders of ${join(values.data, values.split)} (${split.classNames.length}: ${split.classNames.slice(0, 5).join(', ')}...) ` +
           `are not the ${info.classNames.length} classes the model was trained on (${info.classNames.slice(0, 5).join(', ')}...)`,
       );
     }
     let session: OnnxSession | undefined;
     if (runtimeOptions.runtime === 'onnx') {
-      if (model.config.autoDiv) throw new UsageError('--runtime onnx: a DPConv (autoDiv) model has no ONNX export; bake its splits first');
+      if (model.config.autoDiv) {
+        model.dispose();
+        throw new UsageError('--runtime onnx: a DPConv (autoDiv) model has no ONNX export; bake its splits first');
+      }
       const sessionOptions = { ...(runtimeOptions.threads ? { threads: runtimeOptions.threads } : {}), provider: runtimeOptions.provider };
       session = runtimeOptions.onnxFile
         ? await OnnxSession.open(runtimeOptions.onnxFile, sessionOptions)
@@ -76,4 +69,4 @@ export const evalClsCommand: Command = {
     model.dispose();
     return 0;
   },
-};
+});

@@ -1,44 +1,37 @@
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STAT_NAMES, formatCategoryTable } from '@partialnet/coco';
 import { setupBackend } from '@partialnet/core';
 import { evaluateDetections, flatMetrics, formatApTable, iouTypesOf, openDetectionCheckpoint, openDetectionRuntime, openDetectionSplit, type IouType } from '@partialnet/pipeline';
-import { RUNTIME_OPTIONS, RUNTIME_USAGE, backendFlag, numberFlag, parseCommandArgs, runtimeFlags } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, NO_PROGRESS_OPTION, RUNTIME_OPTIONS, defineCommand, runtimeChoice } from '../options.js';
 
-const usage = `usage: partialnet eval --checkpoint RUN|CHECKPOINT [--data DIR] [--split val] [--iou-type bbox,segm]
-                       [--batch N] [--workers N] [--out DIR] [--backend auto|wasm|cpu|webgpu|...] [--no-progress]
-                       ${RUNTIME_USAGE}
-
-Runs a trained detector over a split (default: the run's data folder, split val), writes COCO results
-(results.bbox.json, results.segm.json) and metrics.json into the run folder (or --out), and prints
-pycocotools' 12-line summary and the AP per class for each IoU type.
-RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/iter_N).
-Defaults: --iou-type bbox for RetinaNet, bbox,segm for Mask R-CNN; --batch as in training.
---runtime onnx runs the dense part (backbone, FPN, heads) in ONNX Runtime (exported from the
-checkpoint in memory, or --onnx M.onnx from 'partialnet export onnx --checkpoint'; --threads default:
-the number of cores; the CUDA provider where it loads) and the post-processing in TypeScript.`;
-
-export const evalCommand: Command = {
+export const evalCommand = defineCommand({
   name: 'eval',
   summary: 'COCO AP of a trained detector on a split (writes results JSON, prints the summary)',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      checkpoint: { type: 'string' },
-      data: { type: 'string' },
-      split: { type: 'string' },
-      'iou-type': { type: 'string' },
-      batch: { type: 'string' },
-      workers: { type: 'string' },
-      out: { type: 'string' },
-      backend: { type: 'string' },
-      'no-progress': { type: 'boolean', default: false },
-      ...RUNTIME_OPTIONS,
-    });
-    if (!values.checkpoint) throw new UsageError('--checkpoint RUN is required');
-    const runtimeOptions = runtimeFlags(values);
-    const report = await setupBackend(backendFlag(values.backend));
+  description: `Runs a trained detector over a split (default: the run's data folder, split val), writes COCO results
+(results.<split>.bbox.json, results.<split>.segm.json) and metrics.<split>.json into the run folder (or
+--out), each complete or not at all (temporary name, renamed at the end), and prints
+pycocotools' 12-line summary and the AP per class for each IoU type.
+RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/iter_N).
+--runtime onnx runs the dense part (backbone, FPN, heads) in ONNX Runtime (exported from the
+checkpoint in memory, or --onnx M.onnx from 'partialnet export onnx --checkpoint') and the
+post-processing in TypeScript.`,
+  options: {
+    checkpoint: { type: 'string', arg: 'RUN|CHECKPOINT', required: true, help: 'a train run folder or one checkpoint folder' },
+    data: { type: 'string', arg: 'DIR', help: "data folder (default: the run's)" },
+    split: { type: 'string', help: "split to evaluate (default: the run's val split)" },
+    'iou-type': { type: 'string', arg: 'bbox,segm', help: 'IoU types (default: bbox for RetinaNet, bbox,segm for Mask R-CNN)' },
+    batch: { type: 'integer', min: 1, help: 'images per batch (default: as in training)' },
+    workers: { type: 'integer', min: 0, help: 'decoding worker threads (default: as in training)' },
+    out: { type: 'string', arg: 'DIR', help: 'folder for results and metrics.json (default: the run folder)' },
+    backend: BACKEND_OPTION,
+    'no-progress': NO_PROGRESS_OPTION,
+    ...RUNTIME_OPTIONS,
+  },
+  async run(values) {
+    const runtimeOptions = runtimeChoice(values);
+    const report = await setupBackend(values.backend);
     const ckpt = await openDetectionCheckpoint(values.checkpoint);
     const runtime = await openDetectionRuntime(ckpt.model, runtimeOptions).catch((e: unknown) => {
       ckpt.model.dispose();
@@ -54,12 +47,13 @@ export const evalCommand: Command = {
       }
       const data = values.data ?? config.data;
       if (!data) throw new UsageError('--data DIR is required (the checkpoint does not name its data folder)');
-      const split = await openDetectionSplit(data, values.split ?? config.valSplit, { withMasks: false });
+      const splitName = values.split ?? config.valSplit;
+      const split = await openDetectionSplit(data, splitName, { withMasks: false });
       if (split.categoryIds.join() !== ckpt.info.categoryIds.join()) {
         throw new Error(`${split.files.annotations}: categories [${split.categoryIds.join(', ')}] differ from the model's [${ckpt.info.categoryIds.join(', ')}] (trained on other data?)`);
       }
-      const batch = numberFlag('batch', values.batch, config.evalBatchSize);
-      const workers = numberFlag('workers', values.workers, config.workers);
+      const batch = values.batch ?? config.evalBatchSize;
+      const workers = values.workers ?? config.workers;
       const outDir = values.out ?? ckpt.runDir;
       console.log(
         `eval: ${config.preset ?? config.model.kind} at iteration ${ckpt.iter} (${ckpt.dir}), ${split.dataset.length} images of ${split.files.annotations}, scale ${config.scale.join('x')}, ${runtime.description === 'tfjs' ? `backend ${report.name}` : `${runtime.description}, post-processing on ${report.name}`}`,
@@ -71,6 +65,7 @@ export const evalCommand: Command = {
         labelToCategoryId: ckpt.info.categoryIds,
         iouTypes,
         outDir,
+        split: splitName,
         scale: config.scale,
         batchSize: batch,
         workers,
@@ -92,11 +87,13 @@ export const evalCommand: Command = {
         ...Object.fromEntries(iouTypes.map((t) => [t, { stats: r[t]!.stats, perCategory: r[t]!.perCategory }])),
         flat: flatMetrics(r),
       };
-      await writeFile(join(outDir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+      const metricsFile = join(outDir, `metrics.${splitName}.json`);
+      await writeFile(`${metricsFile}.tmp-${process.pid}`, `${JSON.stringify(metrics, null, 2)}\n`);
+      await rename(`${metricsFile}.tmp-${process.pid}`, metricsFile);
       return 0;
     } finally {
       await runtime.dispose();
       ckpt.model.dispose();
     }
   },
-};
+});

@@ -1,13 +1,10 @@
 import { loadSafetensors, setupBackend, writeOnnxFile } from '@partialnet/core';
-import { PartialNet, exportPartialNetOnnx, isVariant } from '@partialnet/backbone';
+import { PartialNet, exportPartialNetOnnx, listVariants, type PartialNetVariant } from '@partialnet/backbone';
 import { exportDetectionCheckpointOnnx } from '@partialnet/pipeline';
-import { backendFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, defineCommand } from '../options.js';
 
-const usage = `usage: partialnet export onnx --variant t0 --weights W.safetensors --out M.onnx [--features] [--size HxW]
-       partialnet export onnx --checkpoint RUN|CHECKPOINT --out M.onnx
-
-Writes an ONNX model (opset 17, float32, NCHW input 'input', dynamic batch) for ONNX Runtime and any
+const description = `Writes an ONNX model (opset 17, float32, NCHW input 'input', dynamic batch) for ONNX Runtime and any
 other ONNX consumer. BatchNorms are folded into the convolutions.
 Backbone (--variant/--weights, a PyTorch-named state dict such as the official checkpoints):
   the classifier's 'logits' [B, classes], or with --features the four normalised stage maps
@@ -26,38 +23,38 @@ function parseSize(value: string | undefined): [number, number] | undefined {
   return [Number(m[1]), Number(m[2] ?? m[1])];
 }
 
-export const exportOnnxCommand: Command = {
+export const exportOnnxCommand = defineCommand({
   name: 'export onnx',
   summary: 'write a backbone or a detector (dense part) as an ONNX model',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      variant: { type: 'string' },
-      weights: { type: 'string' },
-      checkpoint: { type: 'string' },
-      out: { type: 'string' },
-      features: { type: 'boolean', default: false },
-      size: { type: 'string' },
-      backend: { type: 'string' },
-    });
-    if (!values.out) throw new UsageError('--out M.onnx is required');
+  synopsis: ['--variant t0 --weights W.safetensors --out M.onnx [--features] [--size HxW]', '--checkpoint RUN|CHECKPOINT --out M.onnx'],
+  description,
+  options: {
+    variant: { type: 'string', choices: listVariants(), help: 'PartialNet variant of --weights' },
+    weights: { type: 'string', arg: 'W.safetensors', help: 'a PyTorch-named PartialNet state dict (official checkpoints load as they are)' },
+    checkpoint: { type: 'string', arg: 'RUN|CHECKPOINT', help: "a 'partialnet train' run folder or one checkpoint folder (a detector)" },
+    out: { type: 'string', arg: 'M.onnx', required: true, help: 'the ONNX file to write' },
+    features: { type: 'boolean', help: 'export the four stage maps instead of the logits' },
+    size: { type: 'string', arg: 'HxW', help: 'fix the input height and width (default: dynamic)' },
+    backend: BACKEND_OPTION,
+  },
+  async run(values) {
     if (!values.out.endsWith('.onnx')) throw new UsageError(`--out: expected a .onnx file name, got '${values.out}'`);
-    await setupBackend(backendFlag(values.backend));
+    const size = parseSize(values.size);
     if (values.checkpoint) {
       if (values.variant || values.weights || values.features || values.size) throw new UsageError('--checkpoint exports a detector: --variant, --weights, --features and --size are for backbones');
+      await setupBackend(values.backend);
       const r = await exportDetectionCheckpointOnnx(values.checkpoint, values.out);
       console.log(`${values.out}: ${(r.bytes / 2 ** 20).toFixed(1)} MiB, dense part of ${r.dir} (iteration ${r.iter}); outputs ${r.outputs.join(', ')}`);
       return 0;
     }
     if (!values.variant) throw new UsageError('give --variant and --weights (a backbone) or --checkpoint (a detector run)');
-    const variant = values.variant.toLowerCase();
-    if (!isVariant(variant)) throw new UsageError(`--variant: unknown variant '${values.variant}'`);
     if (!values.weights) throw new UsageError('--weights W.safetensors is required with --variant');
-    const size = parseSize(values.size);
+    const variant = values.variant as PartialNetVariant;
+    await setupBackend(values.backend);
     const dict = await loadSafetensors(values.weights);
     const hasHead = dict.has('head.weight');
     if (!values.features && !hasHead) throw new Error(`${values.weights}: no classification head ('head.weight'); export its --features instead`);
-    const model = PartialNet.create(variant, values.features && !hasHead ? { numClasses: 0 } : hasHead ? { numClasses: dict.get('head.weight')!.shape[0]! } : {});
+    const model = PartialNet.create(variant, hasHead ? { numClasses: dict.get('head.weight')!.shape[0]! } : { numClasses: 0 });
     try {
       model.loadStateDict(dict, { label: `PartialNet-${variant.toUpperCase()} from ${values.weights}` });
       model.eval();
@@ -69,4 +66,4 @@ export const exportOnnxCommand: Command = {
     }
     return 0;
   },
-};
+});

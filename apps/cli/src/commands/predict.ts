@@ -3,23 +3,11 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { area as rleArea } from '@partialnet/coco';
 import { setupBackend, tf } from '@partialnet/core';
-import { RecordDataset, decodeImage, encodeImage } from '@partialnet/data';
-import { masksToRle } from '@partialnet/detection';
-import { detectionTestLoader, drawDetections, filterDetections, openDetectionCheckpoint, openDetectionRuntime } from '@partialnet/pipeline';
-import { RUNTIME_OPTIONS, RUNTIME_USAGE, backendFlag, numberFlag, parseCommandArgs, runtimeFlags } from '../args.js';
-import { UsageError, type Command } from '../command.js';
-
-const usage = `usage: partialnet predict --checkpoint RUN|CHECKPOINT IMAGE|DIR... --out DIR [--score 0.3] [--batch 1]
-                          [--upscale 512] [--workers N] [--backend auto|wasm|cpu|webgpu|...]
-                          ${RUNTIME_USAGE}
-
-Runs a trained detector on images (files, or every .jpg/.jpeg/.png/.webp/.tif in a folder) and writes
-DIR/<image name>.png with the masks, boxes, class names and scores drawn, and DIR/predictions.json: a
-COCO-format file (images, categories, and the detections as annotations with a "score", masks as RLE)
-that COCO tools read as they are (e.g. as pseudo-labels). Detections below --score are left out.
-Pictures of images smaller than --upscale pixels (long side) are enlarged by a whole factor so that
-labels stay readable (0: original size); the JSON is always in original image pixels.
---runtime onnx runs the dense part in ONNX Runtime (see 'partialnet eval --help').`;
+import { Rng, applyTransforms, collate, decodeImage, encodeImage, makeSample, recordTargets, testPipeline, type RgbImage, type Sample } from '@partialnet/data';
+import { detectionMasksToRle } from '@partialnet/detection';
+import { JsonArrayWriter, drawDetections, filterDetections, openDetectionCheckpoint, openDetectionRuntime } from '@partialnet/pipeline';
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, RUNTIME_OPTIONS, defineCommand, runtimeChoice } from '../options.js';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff']);
 
@@ -49,34 +37,35 @@ function outputNames(files: string[]): string[] {
   });
 }
 
-export const predictCommand: Command = {
+export const predictCommand = defineCommand({
   name: 'predict',
   summary: 'draw a trained detector\'s detections on images and write them as COCO JSON',
-  usage,
-  async run(argv) {
-    const { values, positionals } = parseCommandArgs(
-      argv,
-      {
-        checkpoint: { type: 'string' },
-        out: { type: 'string' },
-        score: { type: 'string' },
-        batch: { type: 'string' },
-        workers: { type: 'string' },
-        upscale: { type: 'string' },
-        backend: { type: 'string' },
-        ...RUNTIME_OPTIONS,
-      },
-      true,
-    );
-    const runtimeOptions = runtimeFlags(values);
-    if (!values.checkpoint) throw new UsageError('--checkpoint RUN is required');
-    if (!values.out) throw new UsageError('--out DIR is required');
+  synopsis: '--checkpoint RUN|CHECKPOINT --out DIR [options] IMAGE|DIR...',
+  description: `Runs a trained detector on images (files, or every .jpg/.jpeg/.png/.webp/.tif in a folder) and writes
+DIR/<image name>.png with the masks, boxes, class names and scores drawn, and DIR/predictions.json: a
+COCO-format file (images, categories, and the detections as annotations with a "score", masks as RLE)
+that COCO tools read as they are (e.g. as pseudo-labels). Detections below --score are left out.
+Pictures of images smaller than --upscale pixels (long side) are enlarged by a whole factor so that
+labels stay readable (0: original size); the JSON is always in original image pixels. Each image is
+decoded once; predictions.json is streamed to a temporary name and renamed when every image is done.
+--runtime onnx runs the dense part in ONNX Runtime (see 'partialnet eval --help').`,
+  options: {
+    checkpoint: { type: 'string', arg: 'RUN', required: true, help: 'a train run folder (its newest checkpoint) or one checkpoint folder' },
+    out: { type: 'string', arg: 'DIR', required: true, help: 'folder for the pictures and predictions.json' },
+    score: { type: 'number', default: 0.3, min: 0, max: 1, help: 'lowest score kept' },
+    batch: { type: 'integer', default: 1, min: 1, help: 'images per batch' },
+    upscale: { type: 'integer', arg: 'PX', default: 512, min: 0, help: 'enlarge pictures smaller than this (long side); 0: never' },
+    backend: BACKEND_OPTION,
+    ...RUNTIME_OPTIONS,
+  },
+  positionals: true,
+  async run(values, positionals) {
     if (positionals.length === 0) throw new UsageError('give at least one image or folder');
-    const score = numberFlag('score', values.score, 0.3);
-    if (!(score >= 0 && score <= 1)) throw new UsageError(`--score: expected 0..1, got ${score}`);
-    const upscale = numberFlag('upscale', values.upscale, 512);
+    const runtimeOptions = runtimeChoice(values);
+    const score = values.score;
+    const upscale = values.upscale;
     const files = await listImages(positionals);
-    const report = await setupBackend(backendFlag(values.backend));
+    const report = await setupBackend(values.backend);
     const ckpt = await openDetectionCheckpoint(values.checkpoint);
     const runtime = await openDetectionRuntime(ckpt.model, runtimeOptions).catch((e: unknown) => {
       ckpt.model.dispose();
@@ -85,57 +74,76 @@ export const predictCommand: Command = {
     const { config, classNames, categoryIds } = ckpt.info;
     await mkdir(values.out, { recursive: true });
     const names = outputNames(files);
-    const dataset = new RecordDataset(files.map((file, i) => ({ index: i, imageId: i + 1, file })));
-    const loader = detectionTestLoader(dataset, { scale: config.scale, batchSize: numberFlag('batch', values.batch, 1), workers: numberFlag('workers', values.workers, 0) });
+    const batchSize = values.batch;
+    const specs = testPipeline({ scale: config.scale });
     const images: { id: number; file_name: string; width: number; height: number }[] = [];
-    const annotations: Record<string, unknown>[] = [];
+    const json = join(values.out, 'predictions.json');
+    // Detections stream to the file (a temporary name until the end); images and categories are small.
+    const writer = new JsonArrayWriter<Record<string, unknown>>(json, {
+      prefix: `{"categories":${JSON.stringify(categoryIds.map((id, i) => ({ id, name: classNames[i] })))},"annotations":[`,
+      suffix: () => `],"images":${JSON.stringify(images)}}`,
+    });
     let detected = 0;
     const t0 = performance.now();
-    try {
-      for await (const batch of loader.epoch(0)) {
-        const x = tf.tensor4d(batch.images, batch.shape, 'float32');
-        let dets;
-        try {
-          dets = await runtime.predict(x, batch.metas);
-        } finally {
-          x.dispose();
+    /** Each image is decoded once: the original is drawn on, a transformed copy feeds the model. */
+    const runBatch = async (originals: { image: RgbImage; sample: Sample; index: number }[]) => {
+      const batch = collate(originals.map((o) => o.sample));
+      const x = tf.tensor4d(batch.images, batch.shape, 'float32');
+      let dets;
+      try {
+        dets = await runtime.predict(x, batch.metas);
+      } finally {
+        x.dispose();
+      }
+      for (let i = 0; i < dets.length; i++) {
+        const meta = batch.metas[i]!;
+        const original = originals[i]!.image;
+        const d = filterDetections(dets[i]!, score);
+        const out = join(values.out!, names[meta.index]!);
+        await writeFile(out, await encodeImage(drawDetections(original, d, classNames, { upscaleTo: upscale }), 'png'));
+        images.push({ id: meta.imageId, file_name: meta.file, width: original.width, height: original.height });
+        const rles = detectionMasksToRle(d);
+        const annotations: Record<string, unknown>[] = [];
+        for (let k = 0; k < d.scores.length; k++) {
+          const [x1, y1, x2, y2] = d.boxes.subarray(4 * k, 4 * k + 4);
+          const bbox = [x1!, y1!, x2! - x1!, y2! - y1!].map((v) => Math.round(v * 100) / 100);
+          annotations.push({
+            id: detected + k + 1,
+            image_id: meta.imageId,
+            category_id: categoryIds[d.labels[k]!],
+            bbox,
+            area: rles[k] ? rleArea(rles[k]!) : bbox[2]! * bbox[3]!,
+            score: Math.round(d.scores[k]! * 1e5) / 1e5,
+            iscrowd: 0,
+            ...(rles[k] ? { segmentation: rles[k] } : {}),
+          });
         }
-        for (let i = 0; i < dets.length; i++) {
-          const meta = batch.metas[i]!;
-          const d = filterDetections(dets[i]!, score);
-          const original = await decodeImage(meta.file, { imageId: meta.imageId });
-          const out = join(values.out, names[meta.index]!);
-          await writeFile(out, await encodeImage(drawDetections(original, d, classNames, { upscaleTo: upscale }), 'png'));
-          images.push({ id: meta.imageId, file_name: meta.file, width: original.width, height: original.height });
-          const rles = masksToRle(d);
-          for (let k = 0; k < d.scores.length; k++) {
-            const [x1, y1, x2, y2] = d.boxes.subarray(4 * k, 4 * k + 4);
-            const bbox = [x1!, y1!, x2! - x1!, y2! - y1!].map((v) => Math.round(v * 100) / 100);
-            annotations.push({
-              id: annotations.length + 1,
-              image_id: meta.imageId,
-              category_id: categoryIds[d.labels[k]!],
-              bbox,
-              area: rles[k] ? rleArea(rles[k]!) : bbox[2]! * bbox[3]!,
-              score: Math.round(d.scores[k]! * 1e5) / 1e5,
-              iscrowd: 0,
-              ...(rles[k] ? { segmentation: rles[k] } : {}),
-            });
-          }
-          detected += d.scores.length;
-          console.log(`${out}: ${d.scores.length} detection(s)${d.scores.length ? ` (${[...new Set(Array.from(d.labels, (l) => classNames[l]))].join(', ')})` : ''}`);
+        await writer.write(annotations);
+        detected += d.scores.length;
+        console.log(`${out}: ${d.scores.length} detection(s)${d.scores.length ? ` (${[...new Set(Array.from(d.labels, (l) => classNames[l]))].join(', ')})` : ''}`);
+      }
+    };
+    let complete = false;
+    try {
+      let pending: { image: RgbImage; sample: Sample; index: number }[] = [];
+      for (let i = 0; i < files.length; i++) {
+        const record = { index: i, imageId: i + 1, file: files[i]! };
+        const image = await decodeImage(record.file, { imageId: record.imageId });
+        const sample = applyTransforms(makeSample(record, image, recordTargets(record)), specs, new Rng(0));
+        pending.push({ image, sample, index: i });
+        if (pending.length === batchSize || i === files.length - 1) {
+          await runBatch(pending);
+          pending = [];
         }
       }
+      complete = true;
     } finally {
-      await loader.close();
       await runtime.dispose();
       ckpt.model.dispose();
+      await (complete ? writer.close() : writer.abort());
     }
-    const coco = { images, categories: categoryIds.map((id, i) => ({ id, name: classNames[i] })), annotations };
-    const json = join(values.out, 'predictions.json');
-    await writeFile(json, `${JSON.stringify(coco)}\n`);
     const seconds = (performance.now() - t0) / 1000;
     console.log(`${files.length} image(s), ${detected} detection(s) with score >= ${score} in ${seconds.toFixed(1)} s on ${runtime.description === 'tfjs' ? report.name : runtime.description}; ${json}`);
     return 0;
   },
-};
+});
