@@ -138,11 +138,11 @@ describe('detection end to end: data synth -> train -> eval -> resume -> predict
     const onnxOut = join(dir, 'eval-onnx');
     const out = ok(['eval', '--checkpoint', run, '--runtime', 'onnx', '--onnx', file, '--threads', '1', '--out', onnxOut, '--no-progress']);
     expect(out).toMatch(/onnxruntime-node [\d.]+ \(cpu, 1 threads\), post-processing on wasm/);
-    const tfjs = readJson(join(run, 'metrics.json')) as { bbox: { stats: number[] }; segm: { stats: number[] } };
-    const onnx = readJson(join(onnxOut, 'metrics.json')) as typeof tfjs;
+    const tfjs = readJson(join(run, 'metrics.val.json')) as { bbox: { stats: number[] }; segm: { stats: number[] } };
+    const onnx = readJson(join(onnxOut, 'metrics.val.json')) as typeof tfjs;
     for (const t of ['bbox', 'segm'] as const) expect(onnx[t].stats.map((v) => v.toFixed(3)), t).toEqual(tfjs[t].stats.map((v) => v.toFixed(3)));
-    const tfjsResults = readJson(join(run, 'results.bbox.json')) as unknown[];
-    expect((readJson(join(onnxOut, 'results.bbox.json')) as unknown[]).length).toBe(tfjsResults.length);
+    const tfjsResults = readJson(join(run, 'results.val.bbox.json')) as unknown[];
+    expect((readJson(join(onnxOut, 'results.val.bbox.json')) as unknown[]).length).toBe(tfjsResults.length);
   });
 
   it('--resume continues an interrupted run to the same weights', () => {
