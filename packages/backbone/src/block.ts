@@ -60,7 +60,7 @@ export class PartialNetBlock extends Module {
   /** ONNX (NCHW, inference: no drop path). `size` fixes the map size where the export has one. */
   exportOnnx(g: OnnxGraph, x: string, size?: OnnxMapSize): string {
     if (this.mixer instanceof DPConv) throw new Error('PartialNetBlock.exportOnnx: a DPConv (autoDiv) block has no export; bakeSplits() the model into a static PartialNet first');
-    if (this.kind === 'pat_sf') {
+    if (this.splitShortcut) {
       const mixed = g.op('Add', [x, this.mixer.exportOnnx(g, x, size)]);
       return g.op('Add', [mixed, this.mlp.exportOnnx(g, mixed)]);
     }

@@ -129,6 +129,25 @@ describe.skipIf(ortMissing)('ONNX export of every preset, ONNX Runtime against t
   }
 });
 
+describe.skipIf(ortMissing)('ONNX export follows the stage-4 split shortcut without channel attention (onnxruntime-node installed)', () => {
+  it('a channelAttn: false network: ONNX Runtime logits equal tfjs within 1e-4 x scale', async () => {
+    const before = tf.memory().numTensors;
+    const net = PartialNet.create({ embedDim: 16, depths: [1, 1, 1, 2], channelAttn: false, numClasses: 10, featureDim: 64 }).eval();
+    randomizeForTest(net, 5);
+    const fused = net.fuse();
+    net.dispose();
+    const { nchw, nhwc } = randomInput(2, 64, 64, 3);
+    const logits = fused.forward(nhwc);
+    const expected = (await logits.data()) as Float32Array;
+    const exported = await exportPartialNetOnnx(fused);
+    const got = await runOnnx(exported.chunks, nchw);
+    expect(scaledDiff(got.logits!.data, expected)).toBeLessThanOrEqual(TOLERANCE);
+    tf.dispose([logits, nhwc]);
+    fused.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  }, 120_000);
+});
+
 describe.skipIf(ortMissing)('one dynamic-size export serves several input sizes (onnxruntime-node installed)', () => {
   it('t1 features at 64x64, 100x132 and 257x96 from one session match tfjs', async () => {
     const before = tf.memory().numTensors;
