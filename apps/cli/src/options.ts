@@ -279,3 +279,27 @@ export function defineCommand<const O extends OptionSpecs>(def: CommandDefinitio
     },
   };
 }
+
+/** Options of commands that can run a model on ONNX Runtime instead of tfjs. */
+export const RUNTIME_OPTIONS = {
+  runtime: { type: 'string', default: 'tfjs', choices: ['tfjs', 'onnx'], help: 'inference runtime: tfjs, or ONNX Runtime (onnxruntime-node, optional dependency)' },
+  onnx: { type: 'string', arg: 'M.onnx', help: "with --runtime onnx: a model from 'partialnet export onnx' (default: exported in memory)" },
+  threads: { type: 'integer', min: 1, help: 'with --runtime onnx: intra-op threads (default: the number of cores)' },
+  provider: { type: 'string', default: 'auto', choices: ['auto', 'cpu', 'cuda'], help: 'with --runtime onnx: execution provider (auto: CUDA where it loads, else CPU)' },
+} as const satisfies OptionSpecs;
+
+/** The runtime choice from RUNTIME_OPTIONS' values; --onnx / --threads without --runtime onnx are errors. */
+export function runtimeChoice(values: { runtime: string; onnx: string | undefined; threads: number | undefined; provider: string }): {
+  runtime: 'tfjs' | 'onnx';
+  onnxFile?: string;
+  threads?: number;
+  provider: 'auto' | 'cpu' | 'cuda';
+} {
+  if (values.runtime === 'tfjs' && (values.onnx !== undefined || values.threads !== undefined)) throw new UsageError('--onnx and --threads need --runtime onnx');
+  return {
+    runtime: values.runtime as 'tfjs' | 'onnx',
+    provider: values.provider as 'auto' | 'cpu' | 'cuda',
+    ...(values.onnx !== undefined ? { onnxFile: values.onnx } : {}),
+    ...(values.threads !== undefined ? { threads: values.threads } : {}),
+  };
+}

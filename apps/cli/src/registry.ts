@@ -7,6 +7,7 @@ import { dataSynthClsCommand } from './commands/data-synth-cls.js';
 import { evalClsCommand } from './commands/eval-cls.js';
 import { evalCommand } from './commands/eval.js';
 import { evalCocoCommand } from './commands/eval-coco.js';
+import { exportOnnxCommand } from './commands/export-onnx.js';
 import { infoCommand } from './commands/info.js';
 import { predictCommand } from './commands/predict.js';
 import { trainCommand } from './commands/train.js';
@@ -26,6 +27,7 @@ export const commands: readonly Command[] = [
   trainCommand,
   evalCommand,
   predictCommand,
+  exportOnnxCommand,
 ];
 
 /** Finds the command whose words are the longest prefix of argv. */

@@ -1,10 +1,11 @@
-import { Module, dropPath, tf } from '@partialnet/core';
+import { Module, dropPath, tf, type OnnxGraph } from '@partialnet/core';
 import type { PartialNetConfig } from './config.js';
 import { DPConv } from './dpconv.js';
 import { Mlp } from './mlp.js';
 import { PartialConv } from './partial-conv.js';
 import { PatChannel } from './pat-ch.js';
 import { PatSelfAttention } from './pat-sf.js';
+import type { OnnxMapSize } from './partial-conv.js';
 
 export type MixerKind = 'pconv' | 'pat_ch' | 'pat_sf';
 
@@ -54,5 +55,15 @@ export class PartialNetBlock extends Module {
       }
       return tf.add(x, dropPath(this.mlp.forward(this.mixer.forward(x)), this.dropPathRate, this.training)) as tf.Tensor4D;
     });
+  }
+
+  /** ONNX (NCHW, inference: no drop path). `size` fixes the map size where the export has one. */
+  exportOnnx(g: OnnxGraph, x: string, size?: OnnxMapSize): string {
+    if (this.mixer instanceof DPConv) throw new Error('PartialNetBlock.exportOnnx: a DPConv (autoDiv) block has no export; bakeSplits() the model into a static PartialNet first');
+    if (this.splitShortcut) {
+      const mixed = g.op('Add', [x, this.mixer.exportOnnx(g, x, size)]);
+      return g.op('Add', [mixed, this.mlp.exportOnnx(g, mixed)]);
+    }
+    return g.op('Add', [x, this.mlp.exportOnnx(g, this.mixer.exportOnnx(g, x, size))]);
   }
 }

@@ -9,3 +9,5 @@ export { bakeSplits, learnedSplits, formatSplitTable, type LearnedSplit } from '
 export { topKCorrect, smoothOneHot } from './classification.js';
 // Weights I/O lives in @partialnet/core; re-exported so the backbone's documented API is one import.
 export { loadSafetensors, saveSafetensors } from '@partialnet/core';
+export { exportPartialNetOnnx, onnxLogits, ONNX_META, type PartialNetOnnx, type LogitsFn } from './onnx.js';
+export type { PartialNetOnnxOptions } from './partialnet.js';

@@ -9,7 +9,7 @@ export { BatchNorm2d, BN_EPS } from './nn/batch-norm.js';
 export { LayerNorm2d } from './nn/layer-norm.js';
 export { ChannelAffine } from './nn/channel-affine.js';
 export { ModuleList } from './nn/module-list.js';
-export { activation, gelu, hardSigmoid, type ActivationName } from './nn/activation.js';
+export { activation, gelu, hardSigmoid, activationOnnx, geluOnnx, hardSigmoidOnnx, type ActivationName } from './nn/activation.js';
 export { dropPath, dropout } from './nn/drop.js';
 export { truncNormal } from './nn/init.js';
 export { crossEntropy, softCrossEntropy } from './nn/losses.js';
@@ -26,3 +26,7 @@ export { Rng, deriveSeed, seedEverything, nextSeed, nextUint32, getRandomState, 
 export { Trainer, NonFiniteLossError, type TrainerOptions, type TrainData, type StepContext, type TrainResult } from './train/trainer.js';
 export { saveCheckpoint, loadCheckpoint, findLatestCheckpoint, recoverCheckpoints, type Checkpoint, type TrainingState, type FindCheckpointOptions, type LoadCheckpointOptions } from './train/checkpoint.js';
 export { Progress, type ProgressOptions, type ProgressFields, type ProgressStream } from './util/progress.js';
+export { OnnxGraph } from './onnx/graph.js';
+export { encodeOnnxModel, inspectOnnx, InvalidOnnxError, ONNX_OPSET, ONNX_IR_VERSION, ONNX_FLOAT, ONNX_INT64, type OnnxModelInfo, type OnnxModelProto, type OnnxDim, type OnnxValueInfo, type OnnxNode, type OnnxAttribute } from './onnx/model.js';
+export { OnnxSession, loadOnnxRuntime, onnxRuntimeAvailable, type OnnxSessionOptions, type OnnxProvider, type OnnxTensor } from './onnx/session.js';
+export { writeOnnxFile } from './onnx/file.js';

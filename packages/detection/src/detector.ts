@@ -1,4 +1,4 @@
-import { Module, tf } from '@partialnet/core';
+import { Module, tf, type OnnxGraph } from '@partialnet/core';
 import { PartialNet } from '@partialnet/backbone';
 import type { BackboneConfig } from './config.js';
 import { FPN, type FpnConfig } from './fpn.js';
@@ -58,6 +58,20 @@ export abstract class Detector extends Module {
 
   abstract forward(batch: DetectionBatch): LossDict;
   abstract predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options?: PredictOptions): Detections[];
+
+  /**
+   * ONNX: the dense part after the neck (heads' raw outputs, and the FPN maps where the
+   * post-processing needs them), as output name -> NCHW value. `exportDetectorOnnx` adds the
+   * backbone and neck in front.
+   */
+  abstract denseOnnx(g: OnnxGraph, fpn: readonly string[]): Record<string, string>;
+
+  /**
+   * Detections from the dense outputs that `denseOnnx` names, given as NHWC tensors (what the
+   * tfjs path computes itself): the TypeScript post-processing, shared by both runtimes. Does not
+   * dispose `dense`.
+   */
+  abstract predictFromDense(dense: Readonly<Record<string, tf.Tensor4D>>, metas: readonly DetectionMeta[], options?: PredictOptions): Detections[];
 
   protected checkBatch(batch: DetectionBatch): void {
     const n = batch.images.shape[0];

@@ -10,6 +10,7 @@ import {
   type DPConvLossOptions,
   type PartialNetConfig,
   type PartialNetVariant,
+  type LogitsFn,
 } from '@partialnet/backbone';
 import { ClassificationSplit, classificationEvalBatches, classificationTrainBatches, mixTargets, type ClassificationSource, type ClassificationTrainOptions } from '@partialnet/data';
 import { TopKEvaluator } from './evaluator.js';
@@ -165,15 +166,19 @@ export interface ClsEvalResult {
   images: number;
 }
 
-/** Top-1 / top-5 (%) and mean cross-entropy on a split: eval transform, model in eval mode, a TopKEvaluator. */
-export async function evaluateClassifier(model: PartialNet, split: ClassificationSource, size: number, batchSize: number): Promise<ClsEvalResult> {
+/**
+ * Top-1 / top-5 (%) and mean cross-entropy on a split: eval transform, model in eval mode, a
+ * TopKEvaluator. `logitsOf` computes the logits elsewhere (ONNX Runtime: `onnxLogits`), scored alike.
+ */
+export async function evaluateClassifier(model: PartialNet, split: ClassificationSource, size: number, batchSize: number, logitsOf?: LogitsFn): Promise<ClsEvalResult> {
   const wasTraining = model.isTraining;
   model.eval();
   const evaluator = new TopKEvaluator(model.config.numClasses, 5);
   try {
     for await (const b of classificationEvalBatches(split, { size, batchSize })) {
+      const external = logitsOf ? await logitsOf(b.images, b.shape as [number, number, number, number]) : undefined;
       const [logitsT, lossesT] = tf.tidy(() => {
-        const logits = model.forward(tf.tensor4d(b.images, b.shape)) as tf.Tensor2D;
+        const logits = external ? tf.tensor2d(external, [b.labels.length, model.config.numClasses]) : (model.forward(tf.tensor4d(b.images, b.shape)) as tf.Tensor2D);
         const logProbs = tf.logSoftmax(logits);
         const picked = tf.sum(tf.mul(logProbs, tf.oneHot(tf.tensor1d(b.labels, 'int32'), model.config.numClasses)), 1);
         return [logits, tf.neg(picked)] as const;

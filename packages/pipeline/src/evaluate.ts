@@ -8,8 +8,11 @@ import { CocoEvaluator, METRIC_SUFFIXES, type IouTypeMetrics } from './coco-eval
 import { detectionTestLoader } from './data.js';
 import type { IouType } from './results.js';
 
-/** What the evaluator calls per batch: a detector's `predict`, or anything shaped like it (tests). */
-export type Predictor = (images: tf.Tensor4D, metas: readonly ImageMeta[]) => Detections[];
+/**
+ * What the evaluator calls per batch: a detector's `predict`, `predictWithOnnx` over an ONNX
+ * Runtime session, or anything shaped like them (tests).
+ */
+export type Predictor = (images: tf.Tensor4D, metas: readonly ImageMeta[]) => Detections[] | Promise<Detections[]>;
 
 export interface DetectionEvalResult {
   images: number;
@@ -64,7 +67,7 @@ export async function evaluateDetections(o: EvaluateOptions): Promise<DetectionE
       const x = batchToTensor(batch);
       let dets: Detections[];
       try {
-        dets = o.predict(x, batch.metas);
+        dets = await o.predict(x, batch.metas);
       } finally {
         x.dispose();
       }

@@ -50,3 +50,4 @@ export {
   type TrainClassifierResult,
 } from './classification-task.js';
 export { TopKEvaluator, type Evaluator, type ClassificationTargets, type ClassificationOutputs } from './evaluator.js';
+export { openDetectionRuntime, exportDetectionCheckpointOnnx, type DetectionRuntime, type DetectionRuntimeOptions, type InferenceRuntime } from './onnx.js';

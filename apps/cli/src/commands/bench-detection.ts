@@ -1,10 +1,11 @@
-import { AdamW, setupBackend, tf } from '@partialnet/core';
+import { availableParallelism } from 'node:os';
+import { AdamW, OnnxSession, setupBackend, tf } from '@partialnet/core';
 import type { ImageMeta, InstanceMask, Targets } from '@partialnet/data';
-import { createDetector, getPreset, listPresets, totalLoss, type DetectorConfig } from '@partialnet/detection';
+import { createDetector, exportDetectorOnnx, getPreset, listPresets, predictWithOnnx, totalLoss, type DetectorConfig } from '@partialnet/detection';
 import { UsageError } from '../command.js';
 import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
-import { round2, timeIt } from '../timing.js';
+import { round2, timeIt, timeItWithCpu } from '../timing.js';
 
 /** Three boxes of different sizes and classes per image, with filled-rectangle masks. */
 function syntheticTargets(batch: number, size: number, numClasses: number): { targets: Targets[]; metas: ImageMeta[] } {
@@ -38,7 +39,9 @@ export const benchDetectionCommand = defineCommand({
 post-processing and mask paste-back) of each preset on SIZE x SIZE images with 3 synthetic instances
 per image. Prints one JSON line per measurement: msPerIter (median), imgPerSec, backend, machine.
 Untrained heads score everything low, so --score-thr (default 0) replaces the test score threshold to
-time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.`,
+time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.
+--runtime onnx times inference with the dense part (backbone, FPN, heads) exported to ONNX Runtime:
+'dense-onnx' (the session alone) and 'infer-onnx' (with the TypeScript post-processing); no training.`,
   options: {
     preset: { type: 'string', arg: 'P1,P2,...', default: 'retinanet-t0,mask-rcnn-t0', help: 'detection presets (train --list-presets)' },
     size: { type: 'integer', arg: 'PX', default: 512, min: 64, help: 'image side, a multiple of 32' },
@@ -48,8 +51,13 @@ time the full post-processing of up to 100 detections per image; detsPerImg repo
     classes: { type: 'integer', default: 80, min: 1, help: 'number of classes of the heads' },
     'score-thr': { type: 'number', default: 0, min: 0, max: 1, help: 'test score threshold' },
     backend: BACKEND_OPTION,
+    runtime: { type: 'string', default: 'tfjs', arg: 'tfjs|onnx|tfjs,onnx', help: 'runtimes to time' },
+    threads: { type: 'integer', min: 1, help: 'ONNX Runtime intra-op threads (default: the number of cores)' },
   },
   async run(values) {
+    const runtimes = values.runtime.split(',').map((r) => r.trim());
+    for (const r of runtimes) if (r !== 'tfjs' && r !== 'onnx') throw new UsageError(`--runtime: expected tfjs, onnx or tfjs,onnx, got '${r}'`);
+    const threads = values.threads ?? availableParallelism();
     const presets = values.preset.split(',').map((p) => p.trim());
     for (const p of presets) if (!listPresets().includes(p)) throw new UsageError(`--preset: unknown preset '${p}' (known: ${listPresets().join(', ')})`);
     const { size, batch, iters, warmup, classes: numClasses, 'score-thr': scoreThr } = values;
@@ -62,6 +70,30 @@ time the full post-processing of up to 100 detections per image; detsPerImg repo
       const model = createDetector(config);
       const common = { bench: 'detection', preset, size, batch, numClasses, backend: report.name, machine: machineInfo() };
       const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+      if (runtimes.includes('onnx')) {
+        model.eval();
+        const session = await OnnxSession.fromBytes(Buffer.concat((await exportDetectorOnnx(model)).chunks), `${preset} (exported in memory)`, { threads });
+        const nchw = tf.transpose(x, [0, 3, 1, 2]);
+        const input = { data: (await nchw.data()) as Float32Array, dims: [batch, 3, size, size] };
+        nchw.dispose();
+        const onnxCommon = { ...common, backend: `onnxruntime-node ${session.version} (${session.provider})`, threads };
+        const dense = await timeItWithCpu(async () => {
+          await session.run({ input });
+        }, warmup, iters);
+        console.log(JSON.stringify({ ...onnxCommon, mode: 'dense-onnx', msPerIter: round2(dense.ms), cpuMsPerIter: round2(dense.cpuMs), imgPerSec: round2((1000 * batch) / dense.ms) }));
+        let dets = 0;
+        const full = await timeIt(async () => {
+          const out = await predictWithOnnx(model, session, x, metas);
+          dets = out.reduce((a, d) => a + d.scores.length, 0) / batch;
+        }, warmup, iters);
+        console.log(JSON.stringify({ ...onnxCommon, mode: 'infer-onnx', scoreThr, postProcessingBackend: report.name, msPerIter: round2(full), imgPerSec: round2((1000 * batch) / full), detsPerImg: dets }));
+        await session.dispose();
+        if (!runtimes.includes('tfjs')) {
+          x.dispose();
+          model.dispose();
+          continue;
+        }
+      }
 
       model.train();
       const optimizer = new AdamW([{ params: model.parameters() }], { lr: 1e-4, weightDecay: 1e-4 });

@@ -2,9 +2,9 @@ import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STAT_NAMES, formatCategoryTable } from '@partialnet/coco';
 import { setupBackend } from '@partialnet/core';
-import { evaluateDetections, flatMetrics, formatApTable, iouTypesOf, openDetectionCheckpoint, openDetectionSplit, type IouType } from '@partialnet/pipeline';
+import { evaluateDetections, flatMetrics, formatApTable, iouTypesOf, openDetectionCheckpoint, openDetectionRuntime, openDetectionSplit, type IouType } from '@partialnet/pipeline';
 import { UsageError } from '../command.js';
-import { BACKEND_OPTION, NO_PROGRESS_OPTION, defineCommand } from '../options.js';
+import { BACKEND_OPTION, NO_PROGRESS_OPTION, RUNTIME_OPTIONS, defineCommand, runtimeChoice } from '../options.js';
 
 export const evalCommand = defineCommand({
   name: 'eval',
@@ -13,7 +13,10 @@ export const evalCommand = defineCommand({
 (results.<split>.bbox.json, results.<split>.segm.json) and metrics.<split>.json into the run folder (or
 --out), each complete or not at all (temporary name, renamed at the end), and prints
 pycocotools' 12-line summary and the AP per class for each IoU type.
-RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/iter_N).`,
+RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/iter_N).
+--runtime onnx runs the dense part (backbone, FPN, heads) in ONNX Runtime (exported from the
+checkpoint in memory, or --onnx M.onnx from 'partialnet export onnx --checkpoint') and the
+post-processing in TypeScript.`,
   options: {
     checkpoint: { type: 'string', arg: 'RUN|CHECKPOINT', required: true, help: 'a train run folder or one checkpoint folder' },
     data: { type: 'string', arg: 'DIR', help: "data folder (default: the run's)" },
@@ -24,10 +27,16 @@ RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint f
     out: { type: 'string', arg: 'DIR', help: 'folder for results and metrics.json (default: the run folder)' },
     backend: BACKEND_OPTION,
     'no-progress': NO_PROGRESS_OPTION,
+    ...RUNTIME_OPTIONS,
   },
   async run(values) {
+    const runtimeOptions = runtimeChoice(values);
     const report = await setupBackend(values.backend);
     const ckpt = await openDetectionCheckpoint(values.checkpoint);
+    const runtime = await openDetectionRuntime(ckpt.model, runtimeOptions).catch((e: unknown) => {
+      ckpt.model.dispose();
+      throw e;
+    });
     try {
       const { config } = ckpt.info;
       const available = iouTypesOf(config.model);
@@ -47,10 +56,10 @@ RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint f
       const workers = values.workers ?? config.workers;
       const outDir = values.out ?? ckpt.runDir;
       console.log(
-        `eval: ${config.preset ?? config.model.kind} at iteration ${ckpt.iter} (${ckpt.dir}), ${split.dataset.length} images of ${split.files.annotations}, scale ${config.scale.join('x')}, backend ${report.name}`,
+        `eval: ${config.preset ?? config.model.kind} at iteration ${ckpt.iter} (${ckpt.dir}), ${split.dataset.length} images of ${split.files.annotations}, scale ${config.scale.join('x')}, ${runtime.description === 'tfjs' ? `backend ${report.name}` : `${runtime.description}, post-processing on ${report.name}`}`,
       );
       const r = await evaluateDetections({
-        predict: (x, metas) => ckpt.model.predict(x, metas),
+        predict: runtime.predict,
         dataset: split.dataset,
         gt: split.gt,
         labelToCategoryId: ckpt.info.categoryIds,
@@ -83,6 +92,7 @@ RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint f
       await rename(`${metricsFile}.tmp-${process.pid}`, metricsFile);
       return 0;
     } finally {
+      await runtime.dispose();
       ckpt.model.dispose();
     }
   },

@@ -6,9 +6,9 @@ import { Rng, setupBackend, tf } from '@partialnet/core';
 import { decodeImage, encodeImage, testPipeline, type RgbImage } from '@partialnet/data';
 import { applyTransforms, collate, makeSample, recordTargets, type Sample } from '@partialnet/data/internals';
 import { detectionMasksToRle } from '@partialnet/detection';
-import { JsonArrayWriter, drawDetections, filterDetections, openDetectionCheckpoint } from '@partialnet/pipeline';
+import { JsonArrayWriter, drawDetections, filterDetections, openDetectionCheckpoint, openDetectionRuntime } from '@partialnet/pipeline';
 import { UsageError } from '../command.js';
-import { BACKEND_OPTION, defineCommand } from '../options.js';
+import { BACKEND_OPTION, RUNTIME_OPTIONS, defineCommand, runtimeChoice } from '../options.js';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff']);
 
@@ -48,7 +48,8 @@ COCO-format file (images, categories, and the detections as annotations with a "
 that COCO tools read as they are (e.g. as pseudo-labels). Detections below --score are left out.
 Pictures of images smaller than --upscale pixels (long side) are enlarged by a whole factor so that
 labels stay readable (0: original size); the JSON is always in original image pixels. Each image is
-decoded once; predictions.json is streamed to a temporary name and renamed when every image is done.`,
+decoded once; predictions.json is streamed to a temporary name and renamed when every image is done.
+--runtime onnx runs the dense part in ONNX Runtime (see 'partialnet eval --help').`,
   options: {
     checkpoint: { type: 'string', arg: 'RUN', required: true, help: 'a train run folder (its newest checkpoint) or one checkpoint folder' },
     out: { type: 'string', arg: 'DIR', required: true, help: 'folder for the pictures and predictions.json' },
@@ -56,15 +57,21 @@ decoded once; predictions.json is streamed to a temporary name and renamed when 
     batch: { type: 'integer', default: 1, min: 1, help: 'images per batch' },
     upscale: { type: 'integer', arg: 'PX', default: 512, min: 0, help: 'enlarge pictures smaller than this (long side); 0: never' },
     backend: BACKEND_OPTION,
+    ...RUNTIME_OPTIONS,
   },
   positionals: true,
   async run(values, positionals) {
     if (positionals.length === 0) throw new UsageError('give at least one image or folder');
+    const runtimeOptions = runtimeChoice(values);
     const score = values.score;
     const upscale = values.upscale;
     const files = await listImages(positionals);
     const report = await setupBackend(values.backend);
     const ckpt = await openDetectionCheckpoint(values.checkpoint);
+    const runtime = await openDetectionRuntime(ckpt.model, runtimeOptions).catch((e: unknown) => {
+      ckpt.model.dispose();
+      throw e;
+    });
     const { config, classNames, categoryIds } = ckpt.info;
     await mkdir(values.out, { recursive: true });
     const names = outputNames(files);
@@ -85,7 +92,7 @@ decoded once; predictions.json is streamed to a temporary name and renamed when 
       const x = tf.tensor4d(batch.images, batch.shape, 'float32');
       let dets;
       try {
-        dets = ckpt.model.predict(x, batch.metas);
+        dets = await runtime.predict(x, batch.metas);
       } finally {
         x.dispose();
       }
@@ -132,11 +139,12 @@ decoded once; predictions.json is streamed to a temporary name and renamed when 
       }
       complete = true;
     } finally {
+      await runtime.dispose();
       ckpt.model.dispose();
       await (complete ? writer.close() : writer.abort());
     }
     const seconds = (performance.now() - t0) / 1000;
-    console.log(`${files.length} image(s), ${detected} detection(s) with score >= ${score} in ${seconds.toFixed(1)} s on ${report.name}; ${json}`);
+    console.log(`${files.length} image(s), ${detected} detection(s) with score >= ${score} in ${seconds.toFixed(1)} s on ${runtime.description === 'tfjs' ? report.name : runtime.description}; ${json}`);
     return 0;
   },
 });
