@@ -56,7 +56,7 @@ describe('the browser builds have the Node builds\' API', () => {
 
   it('platform/browser.ts exports the same names as platform/node.ts, and its file calls say what to do instead', async () => {
     expect(Object.keys(browserPlatform).sort()).toEqual(Object.keys(nodePlatform).sort());
-    expect(() => browserPlatform.readdirSync('x')).toThrow(/needs Node\.js; in a browser load weights from bytes/);
+    expect(() => browserPlatform.readdirSync('x')).toThrow(/need Node\.js; in a browser load weights from bytes/);
   });
 
   it('the browser backend refuses tfjs-node with the reason (no Node addon in a page)', async () => {

@@ -1,4 +1,4 @@
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from '#platform';
 
 /**
  * Writes an encoded ONNX model (chunks in order) to `file` through a temporary name and a rename,

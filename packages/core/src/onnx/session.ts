@@ -1,8 +1,6 @@
-import { readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
+// Node's file system and module lookup through #platform: in a browser, loading onnxruntime-node
+// fails with a clear error, and the rest of core bundles.
+import { availableParallelism, createRequire, dirname, join, readFile, readdirSync } from '#platform';
 import { inspectOnnx, type OnnxModelInfo } from './model.js';
 
 /** The part of onnxruntime-node's API used here (typed locally: the package is optional). */

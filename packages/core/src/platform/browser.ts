@@ -7,7 +7,7 @@ import type * as NodePlatform from './node.js';
 
 function nodeOnly(name: string): never {
   throw new Error(
-    `${name}: file system access needs Node.js; in a browser load weights from bytes (ArrayBuffer / Uint8Array) or a URL`,
+    `${name}: file system and package access need Node.js; in a browser load weights from bytes (ArrayBuffer / Uint8Array) or a URL`,
   );
 }
 
@@ -19,6 +19,9 @@ export const existsSync = stub('existsSync');
 export const mkdirSync = stub('mkdirSync');
 export const readdirSync = stub('readdirSync');
 export const mkdir = stub('mkdir');
+export const open = stub('open');
+export const createRequire = stub('createRequire');
+export const dirname = stub('dirname');
 export const readFile = stub('readFile');
 export const readdir = stub('readdir');
 export const rename = stub('rename');
@@ -26,6 +29,10 @@ export const rm = stub('rm');
 export const unlink = stub('unlink');
 export const writeFile = stub('writeFile');
 export const join = stub('join');
+
+/** Logical processors of this machine, as the browser reports them. */
+export const availableParallelism: typeof NodePlatform.availableParallelism = () =>
+  (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
 
 export const PLATFORM: 'node' | 'browser' = 'browser';
 

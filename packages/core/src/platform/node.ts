@@ -7,8 +7,10 @@
 import { readFile } from 'node:fs/promises';
 
 export { appendFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
-export { mkdir, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
-export { join } from 'node:path';
+export { mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+export { createRequire } from 'node:module';
+export { availableParallelism } from 'node:os';
+export { dirname, join } from 'node:path';
 
 /** The platform this build of core is for. */
 export const PLATFORM: 'node' | 'browser' = 'node';
