@@ -23,3 +23,11 @@ export { seedEverything, nextSeed, nextUint32, getRandomState, setRandomState } 
 export { Trainer, NonFiniteLossError, type TrainerOptions, type TrainData, type StepContext, type TrainResult } from './train/trainer.js';
 export { saveCheckpoint, loadCheckpoint, findLatestCheckpoint, type Checkpoint, type TrainingState } from './train/checkpoint.js';
 export { Progress, type ProgressOptions, type ProgressFields, type ProgressStream } from './util/progress.js';
+export { RawTensor, RAW_DTYPES, isRawDType, toHostTensor, fromHostTensor, type RawDType, type RawDTypeInfo } from './io/raw-tensor.js';
+export { parseSafetensorsRaw, loadSafetensorsRaw, serializeSafetensorsRaw } from './io/safetensors.js';
+export { loadTorchCheckpoint, parseTorchCheckpoint, saveTorchCheckpoint, serializeTorchCheckpoint, type SaveTorchOptions } from './io/torch/checkpoint.js';
+export { RefusedGlobalError } from './io/torch/unpickler.js';
+export { PyDict, PyTuple, PyFloat, PyDevice, pyDict, pyNumber, type PyValue, type PyKey } from './io/torch/py-value.js';
+export { flattenCheckpoint, findStateDict, renameTensors, stripDataParallelPrefix, stateDictToPy, type FlatCheckpoint, type FoundStateDict, type RenameOptions } from './io/torch/state-dict.js';
+export { readWeightsFile, loadWeights, writeWeightsFile, weightsFormatOf, type WeightsFile, type WeightsFormat, type WriteWeightsOptions } from './io/weights-file.js';
+export { writeFileAtomic } from './io/write-atomic.js';
