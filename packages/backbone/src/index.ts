@@ -25,5 +25,5 @@ export {
 export { dpconvLosses, dpconvLossTerms, combineDPConvLoss, complexityExponent, type DPConvLossOptions, type DPConvLosses } from './dpconv-loss.js';
 export { bakeSplits, bakeSplitsDetailed, learnedSplits, learnedNDivPerBlock, formatSplitTable, type LearnedSplit, type BakeResult, type SplitTableOptions } from './dpconv-bake.js';
 // Weights I/O lives in @partialnet/core; re-exported so the backbone's documented API is one import.
-export { loadSafetensors, saveSafetensors } from '@partialnet/core';
+export { loadSafetensors, saveSafetensors, loadWeights } from '@partialnet/core';
 export { softCrossEntropy, topKCorrect, smoothOneHot } from './classification.js';

@@ -6,7 +6,7 @@ import { UsageError, type Command } from '../command.js';
 
 const usage = `usage: partialnet train (--preset NAME | --config FILE.json) --data DIR --out RUN [--epochs N] [--batch N]
                         [--lr LR] [--optimizer adamw|sgd] [--schedule step|cosine] [--scale LONG,SHORT]
-                        [--frozen-stages K] [--bn train|eval|frozen] [--backbone-weights FILE.safetensors]
+                        [--frozen-stages K] [--bn train|eval|frozen] [--backbone-weights FILE.safetensors|.pth|.ckpt]
                         [--eval-every N] [--checkpoint-every N] [--workers N] [--seed S] [--resume]
                         [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--no-progress]
        partialnet train --list-presets

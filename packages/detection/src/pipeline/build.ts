@@ -1,4 +1,4 @@
-import { AdamW, BatchNorm2d, SGD, loadSafetensors, type LrScheduleConfig, type Optimizer, type StateDict, type tf } from '@partialnet/core';
+import { AdamW, BatchNorm2d, SGD, loadWeights, type LrScheduleConfig, type Optimizer, type StateDict, type tf } from '@partialnet/core';
 import { createDetector } from '../create.js';
 import type { MaskRCNN } from '../mask-rcnn.js';
 import type { RetinaNet } from '../retinanet.js';
@@ -12,14 +12,16 @@ const WRAPPER_PREFIXES = ['state_dict.', 'model.', 'module.', 'backbone.'];
 const CLASSIFIER = /^(head|avgpool_pre_head)\./;
 
 /**
- * Loads ImageNet-style PartialNet weights (safetensors, official names) into `model.backbone`.
- * The classifier is dropped; names wrapped by mmdet or DataParallel are unwrapped. Anything else
+ * Loads ImageNet-style PartialNet weights (official names) into `model.backbone`: safetensors, or
+ * PyTorch `.pth` / `.ckpt` (plain state dicts, the `state_dict` of mmdet and Lightning
+ * checkpoints). The classifier is dropped; names wrapped by mmdet, Lightning or DataParallel are
+ * unwrapped. Anything else
  * that does not fit fails with the mismatching names.
  */
 export async function loadBackboneWeights(model: AnyDetector, path: string): Promise<{ loaded: number; missing: string[] }> {
   let dict: StateDict;
   try {
-    dict = await loadSafetensors(path);
+    dict = await loadWeights(path);
   } catch (err) {
     throw new Error(`${path}: cannot read backbone weights (${(err as Error).message})`);
   }

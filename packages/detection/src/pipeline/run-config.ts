@@ -55,7 +55,7 @@ export interface DetectionRunConfig {
   frozenStages?: number;
   /** Default: `eval` when ImageNet weights are loaded, `train` when training from scratch. */
   bnMode?: BnMode;
-  /** ImageNet-style backbone weights (safetensors, official PartialNet names). */
+  /** ImageNet-style backbone weights (safetensors, .pth or .ckpt; official PartialNet names). */
   backboneWeights?: string;
   seed?: number;
   /** Optimizer steps between checkpoints (0: at the end of each epoch only). */
