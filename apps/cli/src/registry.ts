@@ -1,6 +1,7 @@
 import type { Command } from './command.js';
 import { benchBackboneCommand } from './commands/bench-backbone.js';
 import { benchDetectionCommand } from './commands/bench-detection.js';
+import { convertCommand } from './commands/convert.js';
 import { dataShowCommand } from './commands/data-show.js';
 import { dataSynthCommand } from './commands/data-synth.js';
 import { dataSynthClsCommand } from './commands/data-synth-cls.js';
@@ -26,6 +27,7 @@ export const commands: readonly Command[] = [
   trainCommand,
   evalCommand,
   predictCommand,
+  convertCommand,
 ];
 
 /** Finds the command whose words are the longest prefix of argv. */

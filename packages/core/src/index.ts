@@ -31,3 +31,4 @@ export { PyDict, PyTuple, PyFloat, PyDevice, pyDict, pyNumber, type PyValue, typ
 export { flattenCheckpoint, findStateDict, renameTensors, stripDataParallelPrefix, stateDictToPy, type FlatCheckpoint, type FoundStateDict, type RenameOptions } from './io/torch/state-dict.js';
 export { readWeightsFile, loadWeights, writeWeightsFile, weightsFormatOf, type WeightsFile, type WeightsFormat, type WriteWeightsOptions } from './io/weights-file.js';
 export { writeFileAtomic } from './io/write-atomic.js';
+export { convertWeights, describeWeightsFile, listTensors, type ConvertOptions, type ConvertResult, type WeightsListing, type TensorRow } from './io/convert.js';
