@@ -1,5 +1,5 @@
 export { PartialNet, MIN_INPUT_SIZE, type CreateOptions, type FeatureInfo } from './partialnet.js';
-export { PARTIALNET_PRESETS, resolveConfig, stageWidth, blockNDiv, isVariant, type PartialNetConfig, type PartialNetVariant } from './config.js';
+export { PARTIALNET_PRESETS, CLASSIFICATION_VARIANTS, DETECTION_BACKBONE_VARIANTS, PARTIALNET_CONFIG_FIELDS, resolveConfig, stageWidth, blockNDiv, isVariant, type PartialNetConfig, type PartialNetVariant } from './config.js';
 export { PartialNetBlock, type MixerKind } from './block.js';
 export { PartialConv } from './partial-conv.js';
 export { PatChannel, StyleChannelAttention } from './pat-ch.js';

@@ -37,7 +37,7 @@ export async function loadBackboneWeights(model: AnyDetector, path: string): Pro
   try {
     result = model.backbone.loadStateDict(own);
   } catch (err) {
-    throw new Error(`${path}: these weights do not fit the ${model.config.backbone.variant} backbone: ${(err as Error).message}`);
+    throw new Error(`${path}: these weights do not fit the ${model.config.backbone.variant}${model.config.backbone.config ? ' (customised)' : ''} backbone: ${(err as Error).message}`);
   }
   return { loaded: own.size, missing: result.missing };
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { PARTIALNET_CONFIG_FIELDS, type PartialNetConfig } from '@partialnet/backbone';
 import type { DetectorConfig } from '../config.js';
 import { getPreset, listPresets } from '../config.js';
 
@@ -181,11 +182,31 @@ export function mergeOverrides<T>(base: T, override: unknown, path = 'model'): T
         out[k] = v;
         continue;
       }
+      if (path === 'model.backbone' && k === 'config') {
+        out[k] = checkBackboneConfig(v);
+        continue;
+      }
       throw new Error(`${path}.${k}: unknown field (known: ${Object.keys(base).join(', ')})`);
+    }
+    if (path === 'model.backbone' && k === 'config') {
+      // PartialNet config fields are all optional: merged without the base's key list, checked by name.
+      out[k] = { ...(base[k] as object), ...checkBackboneConfig(v) };
+      continue;
     }
     out[k] = isPlainObject(v) && isPlainObject(base[k]) ? mergeOverrides(base[k], v, `${path}.${k}`) : v;
   }
   return out as T;
+}
+
+/** A `model.backbone.config` object: known PartialNet fields only (values are checked when the model is built). */
+function checkBackboneConfig(v: unknown): Partial<PartialNetConfig> {
+  if (!isPlainObject(v)) throw new Error(`model.backbone.config: expected an object of PartialNet config fields, got ${JSON.stringify(v)}`);
+  for (const k of Object.keys(v)) {
+    if (!(PARTIALNET_CONFIG_FIELDS as readonly string[]).includes(k)) {
+      throw new Error(`model.backbone.config.${k}: unknown field (known: ${PARTIALNET_CONFIG_FIELDS.join(', ')})`);
+    }
+  }
+  return v as Partial<PartialNetConfig>;
 }
 
 const positiveInt = (name: string, v: number) => {
