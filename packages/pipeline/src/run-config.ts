@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { PARTIALNET_CONFIG_FIELDS, type PartialNetConfig } from '@partialnet/backbone';
-import type { DetectorConfig } from '../config.js';
-import { getPreset, listPresets } from '../config.js';
+import { getPreset, listPresets, type DetectorConfig } from '@partialnet/detection';
 
 /**
  * How the backbone's BatchNorms behave in training: `train` (batch statistics, affine trained),

@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadWeights, setupBackend, tf } from '@partialnet/core';
-import { createDetector, getPreset, listPresets, loadBackboneWeights, resolveRunConfig, type MaskRcnnConfig } from '../src/index.js';
+import { createDetector, getPreset, listPresets, type MaskRcnnConfig } from '@partialnet/detection';
+import { loadBackboneWeights, resolveRunConfig } from '../src/index.js';
 
 const MMDET = fileURLToPath(new URL('../../core/test/fixtures/pth/mmdet-checkpoint/checkpoint.pth', import.meta.url));
 /** The tiny official config the mmdet fixture was written from (embed 16, depths 1-1-2-1, PAT_ch / PAT_sf, no PAT_sp). */
