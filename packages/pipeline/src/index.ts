@@ -4,6 +4,7 @@ export {
   readRunConfig,
   mergeOverrides,
   iouTypesOf,
+  defaultLr,
   RUN_CONFIG_FIELDS,
   type DetectionRunConfig,
   type ResolvedRunConfig,

@@ -243,12 +243,14 @@ export function resolveRunConfig(config: DetectionRunConfig, numClasses: number)
   if (optimizer !== 'adamw' && optimizer !== 'sgd') throw new Error(`run config: field 'optimizer': expected 'adamw' or 'sgd', got '${optimizer}'`);
   const schedule = c.schedule ?? 'step';
   if (schedule !== 'step' && schedule !== 'cosine') throw new Error(`run config: field 'schedule': expected 'step' or 'cosine', got '${schedule}'`);
-  const bnMode = c.bnMode ?? (c.backboneWeights ? 'eval' : 'train');
+  // The official PartialNet detection configs pass norm_eval to a backbone that ignores it: its
+  // BatchNorms train with batch statistics, with or without ImageNet weights. So does the default here.
+  const bnMode = c.bnMode ?? 'train';
   if (!['train', 'eval', 'frozen'].includes(bnMode)) throw new Error(`run config: field 'bnMode': expected 'train', 'eval' or 'frozen', got '${bnMode}'`);
   const epochs = positiveInt('epochs', c.epochs ?? 12);
   const batchSize = positiveInt('batchSize', c.batchSize ?? 2);
   const accumulate = positiveInt('accumulate', c.accumulate ?? 1);
-  const lr = c.lr ?? (optimizer === 'adamw' ? 2e-4 : (0.02 * batchSize * accumulate) / 16);
+  const lr = c.lr ?? defaultLr(model, optimizer, batchSize * accumulate);
   if (!(lr > 0)) throw new Error(`run config: field 'lr': expected a positive number, got ${lr}`);
   const flipProb = c.flipProb ?? 0.5;
   if (!(flipProb >= 0 && flipProb <= 1)) throw new Error(`run config: field 'flipProb': expected 0..1, got ${flipProb}`);
@@ -277,7 +279,8 @@ export function resolveRunConfig(config: DetectionRunConfig, numClasses: number)
     ...(c.warmupIters !== undefined ? { warmupIters: nonNegativeInt('warmupIters', c.warmupIters) } : {}),
     warmupRatio,
     minLrRatio: c.minLrRatio ?? 0,
-    clipGradNorm: c.clipGradNorm ?? (model.kind === 'retinanet' ? 35 : 0),
+    // Neither mmdet 2.x's retinanet / mask_rcnn 1x nor the official PartialNet configs clip gradients.
+    clipGradNorm: c.clipGradNorm ?? 0,
     frozenStages,
     bnMode,
     ...(c.backboneWeights !== undefined ? { backboneWeights: c.backboneWeights } : {}),
@@ -288,6 +291,16 @@ export function resolveRunConfig(config: DetectionRunConfig, numClasses: number)
     workers: nonNegativeInt('workers', c.workers ?? 0),
     evalBatchSize: positiveInt('evalBatchSize', c.evalBatchSize ?? batchSize),
   };
+}
+
+/**
+ * The reference learning rates. AdamW: the official PartialNet detection configs, 2e-4 for S and
+ * 1e-4 for M and L (smaller variants take S's). SGD: mmdet 2.x's 1x configs, 0.02 per 16 images for
+ * Mask R-CNN and 0.01 per 16 images for RetinaNet, scaled linearly to the images per step.
+ */
+export function defaultLr(model: DetectorConfig, optimizer: 'adamw' | 'sgd', imagesPerStep: number): number {
+  if (optimizer === 'adamw') return ['m', 'l', 'm-det', 'l-det'].includes(model.backbone.variant) ? 1e-4 : 2e-4;
+  return ((model.kind === 'retinanet' ? 0.01 : 0.02) * imagesPerStep) / 16;
 }
 
 /** The IoU types a model's detections can be evaluated with. */

@@ -23,10 +23,12 @@ newest one exactly), results.bbox.json / results.segm.json (the last evaluation)
 --config FILE.json holds a run config (see the README): { "preset": "mask-rcnn-t0", "model": { overrides },
 "epochs": 12, "batchSize": 2, "scale": [1333, 800], ... }; flags override its fields.
 
-Defaults (the PartialNet detection recipe, mmdet 1x): AdamW lr 2e-4 wd 1e-4 (SGD: momentum 0.9, lr
-0.02 * batch / 16), 12 epochs, batch 2, linear warmup 500 iterations (at most a third of the run) from
+Defaults (the official PartialNet detection recipe, mmdet 1x): AdamW lr 2e-4 (1e-4 for M and L
+backbones) wd 1e-4 (SGD: momentum 0.9, lr 0.02 * batch / 16 for Mask R-CNN, 0.01 * batch / 16 for
+RetinaNet), 12 epochs, batch 2, linear warmup 500 iterations (at most a third of the run) from
 0.001 x lr, lr x 0.1 at epochs 8 and 11 (scaled to --epochs), scale 1333,800, flip 0.5, BN trained
-(eval mode with --backbone-weights), gradient clipping 35 for RetinaNet, --eval-every 1, seed 0.`;
+with batch statistics (as the official backbone, also with --backbone-weights), no gradient
+clipping, --eval-every 1, seed 0.`;
 
 export const trainCommand: Command = {
   name: 'train',
