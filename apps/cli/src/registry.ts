@@ -2,6 +2,8 @@ import type { Command } from './command.js';
 import { benchBackboneCommand } from './commands/bench-backbone.js';
 import { benchDetectionCommand } from './commands/bench-detection.js';
 import { convertCommand } from './commands/convert.js';
+import { exportMmdetCommand } from './commands/export-mmdet.js';
+import { importMmdetCommand } from './commands/import-mmdet.js';
 import { dataShowCommand } from './commands/data-show.js';
 import { dataSynthCommand } from './commands/data-synth.js';
 import { dataSynthClsCommand } from './commands/data-synth-cls.js';
@@ -28,6 +30,8 @@ export const commands: readonly Command[] = [
   evalCommand,
   predictCommand,
   convertCommand,
+  importMmdetCommand,
+  exportMmdetCommand,
 ];
 
 /** Finds the command whose words are the longest prefix of argv. */

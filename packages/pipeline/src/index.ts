@@ -40,3 +40,5 @@ export { openDetectionCheckpoint, resolveCheckpointDir, readRunInfo, type Detect
 export { curvesFromLog, renderTrainingCurves, writeTrainingCurve, niceTicks, type CurveSeries, type TrainingCurves } from './curve.js';
 export { drawDetections, filterDetections, type DrawDetectionsOptions } from './visualize.js';
 export { trainDetector, RUNTIME_FIELDS, type TrainDetectorOptions, type TrainDetectorResult } from './runner.js';
+export { importMmdetCheckpoint, exportMmdet, classCountOf, MMDET_VERSION, type ImportMmdetOptions, type ImportMmdetResult, type ExportMmdetOptions, type ExportMmdetResult } from './mmdet.js';
+export { mmdetConfigText, mmdetBackbone, toPython, MMDET_BACKBONE_MODULE, type MmdetConfigOptions } from './mmdet-config.js';

@@ -34,7 +34,7 @@ export interface DetectionRunConfig {
   /** Batches whose gradients make one optimizer step. Default 1. */
   accumulate?: number;
   optimizer?: 'adamw' | 'sgd';
-  /** Default: AdamW 2e-4 (the PartialNet detection recipe), SGD 0.02 * images per step / 16. */
+  /** Default (`defaultLr`): AdamW 2e-4, 1e-4 for M / L backbones (official configs); SGD 0.02 (Mask R-CNN) / 0.01 (RetinaNet) * images per step / 16. */
   lr?: number;
   weightDecay?: number;
   /** SGD momentum. */
@@ -49,11 +49,11 @@ export interface DetectionRunConfig {
   warmupRatio?: number;
   /** Final lr of the cosine schedule, as a fraction of lr. */
   minLrRatio?: number;
-  /** Clip the global gradient norm; 0 = off. Default: 35 for RetinaNet (mmdet), off for Mask R-CNN. */
+  /** Clip the global gradient norm; 0 = off (the default, as mmdet 2.x 1x configs and the official ones). */
   clipGradNorm?: number;
   /** mmdet frozen_stages (-1 none, 0 stem, k stem + stages 1..k). */
   frozenStages?: number;
-  /** Default: `eval` when ImageNet weights are loaded, `train` when training from scratch. */
+  /** Default `train`: the official backbone ignores norm_eval and trains with batch statistics. */
   bnMode?: BnMode;
   /** ImageNet-style backbone weights (safetensors, .pth or .ckpt; official PartialNet names). */
   backboneWeights?: string;
