@@ -9,6 +9,7 @@ import { dataSynthCommand } from './commands/data-synth.js';
 import { dataSynthClsCommand } from './commands/data-synth-cls.js';
 import { evalClsCommand } from './commands/eval-cls.js';
 import { evalCommand } from './commands/eval.js';
+import { evalMergeCommand } from './commands/eval-merge.js';
 import { evalCocoCommand } from './commands/eval-coco.js';
 import { infoCommand } from './commands/info.js';
 import { predictCommand } from './commands/predict.js';
@@ -28,6 +29,7 @@ export const commands: readonly Command[] = [
   evalClsCommand,
   trainCommand,
   evalCommand,
+  evalMergeCommand,
   predictCommand,
   convertCommand,
   importMmdetCommand,

@@ -29,6 +29,8 @@ export interface DetectionEvalResult {
   imgPerSec: number;
   bbox?: IouTypeMetrics;
   segm?: IouTypeMetrics;
+  /** The results file of each IoU type (written even when `score` is false). */
+  resultsFiles: Partial<Record<IouType, string>>;
 }
 
 export interface EvaluateOptions {
@@ -46,6 +48,8 @@ export interface EvaluateOptions {
   workers?: number;
   /** Progress bar on stderr (default true). */
   progress?: boolean;
+  /** Score the results (default true); false only writes them (a shard of a split). */
+  score?: boolean;
 }
 
 /** mmdet's log names for the 12 numbers: `bbox_mAP`, `bbox_mAP_50`, ... */
@@ -90,8 +94,11 @@ export async function evaluateDetections(o: EvaluateOptions): Promise<DetectionE
     await Promise.all([...writers.values()].map((w) => w.close()));
   }
   const inferenceSeconds = (performance.now() - started) / 1000;
-  const result: DetectionEvalResult = { images, seconds: 0, imgPerSec: images / Math.max(inferenceSeconds, 1e-9) };
-  for (const [t, w] of writers) result[t] = await scoreResults(o.gt, w.path, t);
+  const result: DetectionEvalResult = { images, seconds: 0, imgPerSec: images / Math.max(inferenceSeconds, 1e-9), resultsFiles: {} };
+  for (const [t, w] of writers) {
+    result.resultsFiles[t] = w.path;
+    if (o.score !== false) result[t] = await scoreResults(o.gt, w.path, t);
+  }
   result.seconds = (performance.now() - started) / 1000;
   return result;
 }

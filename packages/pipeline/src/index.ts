@@ -42,3 +42,4 @@ export { drawDetections, filterDetections, type DrawDetectionsOptions } from './
 export { trainDetector, RUNTIME_FIELDS, type TrainDetectorOptions, type TrainDetectorResult } from './runner.js';
 export { importMmdetCheckpoint, exportMmdet, classCountOf, MMDET_VERSION, type ImportMmdetOptions, type ImportMmdetResult, type ExportMmdetOptions, type ExportMmdetResult } from './mmdet.js';
 export { mmdetConfigText, mmdetBackbone, toPython, MMDET_BACKBONE_MODULE, type MmdetConfigOptions } from './mmdet-config.js';
+export { parseShard, shardImageIds, shardDataset, evaluateShard, type EvaluateShardOptions, writeShardManifest, readShardManifest, mergeEvalShards, SHARD_MANIFEST, type Shard, type ShardManifest, type MergeShardsOptions, type MergedEvaluation } from './shard.js';

@@ -1,19 +1,24 @@
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { STAT_NAMES, formatCategoryTable } from '@partialnet/coco';
 import { setupBackend } from '@partialnet/core';
-import { evaluateDetections, flatMetrics, formatApTable, iouTypesOf, openDetectionCheckpoint, openDetectionSplit, type IouType } from '@partialnet/pipeline';
+import { evaluateDetections, evaluateShard, iouTypesOf, openDetectionCheckpoint, openDetectionSplit, parseShard, type IouType, type Shard } from '@partialnet/pipeline';
+import { reportEvaluation } from '../eval-report.js';
 import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 
 const usage = `usage: partialnet eval --checkpoint RUN|CHECKPOINT [--data DIR] [--split val] [--iou-type bbox,segm]
                        [--batch N] [--workers N] [--out DIR] [--backend auto|wasm|cpu|webgpu|...] [--no-progress]
+                       [--shard I/N]
 
 Runs a trained detector over a split (default: the run's data folder, split val), writes COCO results
 (results.bbox.json, results.segm.json) and metrics.json into the run folder (or --out), and prints
 pycocotools' 12-line summary and the AP per class for each IoU type.
 RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/iter_N).
-Defaults: --iou-type bbox for RetinaNet, bbox,segm for Mask R-CNN; --batch as in training.`;
+Defaults: --iou-type bbox for RetinaNet, bbox,segm for Mask R-CNN; --batch as in training.
+--shard I/N (0 <= I < N) predicts only shard I of the split (images whose position among the sorted
+image ids is I mod N) into RUN/shard-I-of-N (or --out) with a shard.json manifest and does not score;
+partialnet eval merge RUN/shard-* then scores all shards together: exactly the numbers of one
+unsharded run at --batch 1 (the default with --shard; a batch pads its images to the largest one,
+which can move predictions in the last digits, so compare with an unsharded --batch 1 run).`;
 
 export const evalCommand: Command = {
   name: 'eval',
@@ -30,6 +35,7 @@ export const evalCommand: Command = {
       out: { type: 'string' },
       backend: { type: 'string' },
       'no-progress': { type: 'boolean', default: false },
+      shard: { type: 'string' },
     });
     if (!values.checkpoint) throw new UsageError('--checkpoint RUN is required');
     const report = await setupBackend(backendFlag(values.backend));
@@ -48,9 +54,42 @@ export const evalCommand: Command = {
       if (split.categoryIds.join() !== ckpt.info.categoryIds.join()) {
         throw new Error(`${split.files.annotations}: categories [${split.categoryIds.join(', ')}] differ from the model's [${ckpt.info.categoryIds.join(', ')}] (trained on other data?)`);
       }
-      const batch = numberFlag('batch', values.batch, config.evalBatchSize);
+      let shard: Shard | undefined;
+      try {
+        shard = values.shard === undefined ? undefined : parseShard(values.shard);
+      } catch (err) {
+        throw new UsageError(`--shard: ${(err as Error).message}`);
+      }
+      // Batch 1 by default for shards: a batch pads its images to the largest, which can move
+      // predictions in the last digits, so only batch 1 is independent of how images are grouped.
+      const batch = numberFlag('batch', values.batch, shard ? 1 : config.evalBatchSize);
       const workers = numberFlag('workers', values.workers, config.workers);
-      const outDir = values.out ?? ckpt.runDir;
+      const outDir = values.out ?? (shard ? join(ckpt.runDir, `shard-${shard.index}-of-${shard.count}`) : ckpt.runDir);
+      if (shard) {
+        const m = await evaluateShard({
+          shard,
+          checkpoint: ckpt.dir,
+          iter: ckpt.iter,
+          data,
+          split: values.split ?? config.valSplit,
+          annotations: split.files.annotations,
+          predict: (x, metas) => ckpt.model.predict(x, metas),
+          dataset: split.dataset,
+          gt: split.gt,
+          labelToCategoryId: ckpt.info.categoryIds,
+          iouTypes,
+          outDir,
+          scale: config.scale,
+          batchSize: batch,
+          workers,
+          progress: !values['no-progress'],
+        });
+        console.log(
+          `eval shard ${shard.index}/${shard.count}: ${m.imageIds.length} of ${m.splitImages} images of ${split.files.annotations} (${ckpt.dir}), ` +
+            `results and ${outDir}/shard.json written in ${m.seconds.toFixed(1)} s; when every shard is done: partialnet eval merge ${join(ckpt.runDir, 'shard-*')}`,
+        );
+        return 0;
+      }
       console.log(
         `eval: ${config.preset ?? config.model.kind} at iteration ${ckpt.iter} (${ckpt.dir}), ${split.dataset.length} images of ${split.files.annotations}, scale ${config.scale.join('x')}, backend ${report.name}`,
       );
@@ -66,23 +105,7 @@ export const evalCommand: Command = {
         workers,
         progress: !values['no-progress'],
       });
-      for (const t of iouTypes) {
-        const m = r[t]!;
-        for (const w of m.warnings) console.warn(`warning: ${w}`);
-        console.log(`\nEvaluate annotation type *${t}* (${m.numResults} results in ${m.resultsFile})\n${m.summary}`);
-        console.log(`\nper class (${t}):\n${formatCategoryTable(m.perCategory)}`);
-      }
-      console.log(`\n${formatApTable(r)}\n${r.images} images, ${r.imgPerSec.toFixed(2)} img/s, ${r.seconds.toFixed(1)} s`);
-      const metrics = {
-        checkpoint: ckpt.dir,
-        iter: ckpt.iter,
-        data: split.files.annotations,
-        images: r.images,
-        statNames: STAT_NAMES,
-        ...Object.fromEntries(iouTypes.map((t) => [t, { stats: r[t]!.stats, perCategory: r[t]!.perCategory }])),
-        flat: flatMetrics(r),
-      };
-      await writeFile(join(outDir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+      await reportEvaluation(r, iouTypes, outDir, { checkpoint: ckpt.dir, iter: ckpt.iter, data: split.files.annotations });
       return 0;
     } finally {
       ckpt.model.dispose();

@@ -5,19 +5,22 @@ import { area as rleArea } from '@partialnet/coco';
 import { setupBackend, tf } from '@partialnet/core';
 import { RecordDataset, decodeImage, encodeImage } from '@partialnet/data';
 import { masksToRle } from '@partialnet/detection';
-import { detectionTestLoader, drawDetections, filterDetections, openDetectionCheckpoint } from '@partialnet/pipeline';
+import { detectionTestLoader, drawDetections, filterDetections, openDetectionCheckpoint, parseShard, shardDataset, type Shard } from '@partialnet/pipeline';
 import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 
 const usage = `usage: partialnet predict --checkpoint RUN|CHECKPOINT IMAGE|DIR... --out DIR [--score 0.3] [--batch 1]
-                          [--upscale 512] [--workers N] [--backend auto|wasm|cpu|webgpu|...]
+                          [--upscale 512] [--workers N] [--backend auto|wasm|cpu|webgpu|...] [--shard I/N]
 
 Runs a trained detector on images (files, or every .jpg/.jpeg/.png/.webp/.tif in a folder) and writes
 DIR/<image name>.png with the masks, boxes, class names and scores drawn, and DIR/predictions.json: a
 COCO-format file (images, categories, and the detections as annotations with a "score", masks as RLE)
 that COCO tools read as they are (e.g. as pseudo-labels). Detections below --score are left out.
 Pictures of images smaller than --upscale pixels (long side) are enlarged by a whole factor so that
-labels stay readable (0: original size); the JSON is always in original image pixels.`;
+labels stay readable (0: original size); the JSON is always in original image pixels.
+Image ids are positions in the sorted input list (1..n). --shard I/N (0 <= I < N) predicts only the
+images whose id is in shard I (position among the sorted ids = I mod N), keeping the global ids, so
+N jobs with different --out folders together cover every image once.`;
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff']);
 
@@ -62,6 +65,7 @@ export const predictCommand: Command = {
         workers: { type: 'string' },
         upscale: { type: 'string' },
         backend: { type: 'string' },
+        shard: { type: 'string' },
       },
       true,
     );
@@ -77,7 +81,14 @@ export const predictCommand: Command = {
     const { config, classNames, categoryIds } = ckpt.info;
     await mkdir(values.out, { recursive: true });
     const names = outputNames(files);
-    const dataset = new RecordDataset(files.map((file, i) => ({ index: i, imageId: i + 1, file })));
+    let shard: Shard | undefined;
+    try {
+      shard = values.shard === undefined ? undefined : parseShard(values.shard);
+    } catch (err) {
+      throw new UsageError(`--shard: ${(err as Error).message}`);
+    }
+    const all = new RecordDataset(files.map((file, i) => ({ index: i, imageId: i + 1, file })));
+    const dataset = shard ? shardDataset(all, shard).dataset : all;
     const loader = detectionTestLoader(dataset, { scale: config.scale, batchSize: numberFlag('batch', values.batch, 1), workers: numberFlag('workers', values.workers, 0) });
     const images: { id: number; file_name: string; width: number; height: number }[] = [];
     const annotations: Record<string, unknown>[] = [];
@@ -96,7 +107,7 @@ export const predictCommand: Command = {
           const meta = batch.metas[i]!;
           const d = filterDetections(dets[i]!, score);
           const original = await decodeImage(meta.file, { imageId: meta.imageId });
-          const out = join(values.out, names[meta.index]!);
+          const out = join(values.out, names[meta.imageId - 1]!);
           await writeFile(out, await encodeImage(drawDetections(original, d, classNames, { upscaleTo: upscale }), 'png'));
           images.push({ id: meta.imageId, file_name: meta.file, width: original.width, height: original.height });
           const rles = masksToRle(d);
@@ -126,7 +137,7 @@ export const predictCommand: Command = {
     const json = join(values.out, 'predictions.json');
     await writeFile(json, `${JSON.stringify(coco)}\n`);
     const seconds = (performance.now() - t0) / 1000;
-    console.log(`${files.length} image(s), ${detected} detection(s) with score >= ${score} in ${seconds.toFixed(1)} s on ${report.name}; ${json}`);
+    console.log(`${dataset.length} image(s)${shard ? ` (shard ${shard.index}/${shard.count} of ${files.length})` : ''}, ${detected} detection(s) with score >= ${score} in ${seconds.toFixed(1)} s on ${report.name}; ${json}`);
     return 0;
   },
 };

@@ -1,0 +1,30 @@
+import { dirname, resolve } from 'node:path';
+import { mergeEvalShards, openDetectionSplit, readShardManifest } from '@partialnet/pipeline';
+import { parseCommandArgs } from '../args.js';
+import { UsageError, type Command } from '../command.js';
+import { reportEvaluation } from '../eval-report.js';
+
+const usage = `usage: partialnet eval merge SHARD_DIR... [--out DIR]
+
+Scores the shards of a split evaluated with partialnet eval --shard I/N (e.g. RUN/shard-*): checks
+that they are one complete, disjoint split of the same checkpoint and split (every index once, image
+ids covering the split), concatenates their results into DIR/results.<type>.json, and prints and
+writes (DIR/metrics.json) exactly what one unsharded eval run at --batch 1 gives.
+Default --out: the folder that holds the shard folders (the run folder).`;
+
+export const evalMergeCommand: Command = {
+  name: 'eval merge',
+  summary: 'combine eval --shard results into the AP of the whole split',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs(argv, { out: { type: 'string' } }, true);
+    if (positionals.length === 0) throw new UsageError('give the shard folders (e.g. runs/x/shard-*)');
+    const first = await readShardManifest(positionals[0]!);
+    const split = await openDetectionSplit(first.data, first.split, { withMasks: false });
+    const outDir = values.out ?? dirname(resolve(positionals[0]!));
+    const r = await mergeEvalShards({ shardDirs: positionals, outDir, gt: split.gt });
+    console.log(`eval merge: ${r.manifests.length} shards, ${r.images} images of ${first.annotations} (${first.checkpoint})`);
+    await reportEvaluation(r, first.iouTypes, outDir, { checkpoint: first.checkpoint, iter: first.iter, data: first.annotations, shards: r.manifests.length });
+    return 0;
+  },
+};
