@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '@partialnet/core';
 import type { Dataset } from '@partialnet/data';
@@ -87,6 +87,9 @@ export interface EvaluateShardOptions extends Omit<EvaluateOptions, 'score'> {
 /** Predicts shard `shard` of the split into `outDir` (results files + shard.json), without scoring. */
 export async function evaluateShard(o: EvaluateShardOptions): Promise<ShardManifest> {
   const { dataset, imageIds } = shardDataset(o.dataset, o.shard);
+  // A rerun rewrites the results files: drop the old manifest first so that an interrupted rerun
+  // never leaves a manifest over half-written results.
+  await rm(join(o.outDir, SHARD_MANIFEST), { force: true });
   const r = await evaluateDetections({ ...o, dataset, score: false });
   const manifest: ShardManifest = {
     shard: o.shard,
