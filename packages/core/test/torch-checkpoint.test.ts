@@ -273,6 +273,20 @@ describe('writing torch.save files', () => {
     expect(() => new ZipReader(damaged).read('x/a')).toThrow(/CRC-32 mismatch/);
   });
 
+  it('the zip reader follows the zip64 end record when the classic one is saturated', () => {
+    const bytes = Buffer.from(writeZip([{ name: 'x/a', data: new Uint8Array([1, 2, 3]) }, { name: 'x/b', data: new Uint8Array(0) }]));
+    const eocd = bytes.length - 22;
+    expect(bytes.readUInt32LE(eocd)).toBe(0x06054b50);
+    bytes.writeUInt16LE(0xffff, eocd + 8);
+    bytes.writeUInt16LE(0xffff, eocd + 10);
+    bytes.writeUInt32LE(0xffffffff, eocd + 12);
+    bytes.writeUInt32LE(0xffffffff, eocd + 16);
+    const zip = new ZipReader(bytes);
+    expect([...zip.entries.keys()]).toEqual(['x/a', 'x/b']);
+    expect(Array.from(zip.read('x/a'))).toEqual([1, 2, 3]);
+    expect(zip.read('x/b').length).toBe(0);
+  });
+
   it('writeWeightsFile / readWeightsFile convert between .pth and .safetensors keeping dtypes; loadWeights strips module.', async () => {
     const tensors = new Map<string, RawTensor>([
       ['module.a.weight', tensorOf('float16', [4], pseudoRandomBytes(5))],

@@ -430,7 +430,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): PyVa
         stack.push(new PyTuple([]));
         break;
       case 0x74: // TUPLE
-        stack.push(new PyTuple(popMark().map((v) => tupleItem(v))));
+        // Tuples may hold storage types and storages: PyTorch's persistent ids are such tuples.
+        stack.push(new PyTuple(popMark() as PyValue[]));
         break;
       case 0x85: // TUPLE1
       case 0x86: // TUPLE2
@@ -438,7 +439,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): PyVa
         const n = op - 0x84;
         const items: StackItem[] = [];
         for (let i = 0; i < n; i++) items.unshift(pop());
-        stack.push(new PyTuple(items.map((v) => tupleItem(v))));
+        stack.push(new PyTuple(items as PyValue[]));
         break;
       }
       case 0x70: // PUT
@@ -522,10 +523,5 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): PyVa
       default:
         fail(`unknown opcode 0x${op.toString(16)}`);
     }
-  }
-
-  function tupleItem(v: StackItem): PyValue {
-    // Tuples may hold storage types and storages: PyTorch's persistent ids are such tuples.
-    return v as PyValue;
   }
 }
