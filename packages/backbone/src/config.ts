@@ -67,7 +67,7 @@ export const PARTIALNET_PRESETS: Readonly<Record<PartialNetVariant, PartialNetCo
   'l-det': { ...COMMON, embedDim: 192, depths: [3, 4, 18, 3], act: 'relu', spatialAttn: true, dropPath: 0.3 },
 };
 
-/** Every field a PartialNet config may have (for checking user-written partial configs). */
+/** Every field a PartialNet config may hold; anything else is a typo and an error. */
 export const PARTIALNET_CONFIG_FIELDS: readonly (keyof PartialNetConfig)[] = [
   'embedDim', 'depths', 'act', 'spatialAttn', 'channelAttn', 'numClasses', 'featureDim', 'mlpRatio', 'nDiv', 'dropPath', 'numHeads',
   'autoDiv', 'preEpoch', 'gateInitScale', 'nDivPerBlock',
@@ -75,6 +75,18 @@ export const PARTIALNET_CONFIG_FIELDS: readonly (keyof PartialNetConfig)[] = [
 
 export function isVariant(name: string): name is PartialNetVariant {
   return Object.prototype.hasOwnProperty.call(PARTIALNET_PRESETS, name);
+}
+
+/** The preset names, smallest first (timm's list_models for this family). */
+export function listVariants(): PartialNetVariant[] {
+  return Object.keys(PARTIALNET_PRESETS) as PartialNetVariant[];
+}
+
+function rejectUnknownKeys(config: object, what: string): void {
+  const unknown = Object.keys(config).filter((k) => !(PARTIALNET_CONFIG_FIELDS as readonly string[]).includes(k));
+  if (unknown.length > 0) {
+    throw new Error(`PartialNet config: ${what}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${PARTIALNET_CONFIG_FIELDS.join(', ')})`);
+  }
 }
 
 /** Fills a partial config from a preset (default t0) and checks that the result can be built. */
@@ -92,6 +104,8 @@ export function resolveConfig(base: PartialNetVariant | Partial<PartialNetConfig
     preset = PARTIALNET_PRESETS.t0;
     custom = base;
   }
+  rejectUnknownKeys(custom, 'config');
+  rejectUnknownKeys(overrides, 'options');
   const config: PartialNetConfig = { ...preset, ...custom, ...overrides, depths: [...(overrides.depths ?? custom.depths ?? preset.depths)] };
   const perBlock = overrides.nDivPerBlock ?? custom.nDivPerBlock;
   if (perBlock) config.nDivPerBlock = perBlock.map((row) => [...row]);

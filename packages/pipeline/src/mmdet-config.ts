@@ -1,5 +1,6 @@
-import { resolveConfig, stageWidth } from '@partialnet/backbone';
-import type { DeltaCoderOptions, DetectorConfig, MaskRcnnConfig, MaxIoUAssignerOptions, RandomSamplerOptions, RetinaNetConfig } from '@partialnet/detection';
+import { resolveConfig, stageWidth } from '@partialnet/backbone/layers';
+import type { DetectorConfig, MaskRcnnConfig, RetinaNetConfig } from '@partialnet/detection';
+import type { DeltaCoderOptions, MaxIoUAssignerOptions, RandomSamplerOptions } from '@partialnet/detection/ops';
 import type { ResolvedRunConfig } from './run-config.js';
 
 /**

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { PARTIALNET_CONFIG_FIELDS, type PartialNetConfig } from '@partialnet/backbone';
+import type { IouType } from '@partialnet/coco';
 import { getPreset, listPresets, type DetectorConfig } from '@partialnet/detection';
 
 /**
@@ -304,6 +305,6 @@ export function defaultLr(model: DetectorConfig, optimizer: 'adamw' | 'sgd', ima
 }
 
 /** The IoU types a model's detections can be evaluated with. */
-export function iouTypesOf(model: DetectorConfig): ('bbox' | 'segm')[] {
+export function iouTypesOf(model: DetectorConfig): IouType[] {
   return model.kind === 'mask-rcnn' && model.roi.mask ? ['bbox', 'segm'] : ['bbox'];
 }

@@ -1,18 +1,7 @@
 import { convertWeights, describeWeightsFile, type WeightsListing } from '@partialnet/core';
-import { parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { defineCommand } from '../options.js';
 
-const usage = `usage: partialnet convert IN OUT [--strip-prefix P] [--add-prefix P] [--force]
-       partialnet convert --list IN [--json]
-
-Converts weights between safetensors and PyTorch files (.pth, .pt, .ckpt), by extension. From a
-nested checkpoint (mmdetection {meta, state_dict, optimizer}, Lightning {state_dict, ...}) the
-state_dict entry is converted; names stay unchanged unless --strip-prefix (removed where present)
-or --add-prefix (put in front of every name) say otherwise; dtypes and bits are kept. A .pth output
-is a plain state dict that torch.load(..., weights_only=True) reads. An existing OUT is kept unless
---force.
---list prints every tensor (name, dtype, shape), the parameter count (BatchNorm running statistics
-excluded) and what else a checkpoint holds; --json prints the same as JSON.`;
 
 function formatListing(l: WeightsListing): string {
   const width = Math.max(4, ...l.rows.map((r) => r.name.length));
@@ -28,22 +17,27 @@ function formatListing(l: WeightsListing): string {
   return lines.join('\n');
 }
 
-export const convertCommand: Command = {
+export const convertCommand = defineCommand({
   name: 'convert',
   summary: 'convert weights between .safetensors / .pth / .ckpt, or list what a weights file holds',
-  usage,
-  async run(argv) {
-    const { values, positionals } = parseCommandArgs(
-      argv,
-      {
-        list: { type: 'boolean' },
-        json: { type: 'boolean' },
-        'strip-prefix': { type: 'string' },
-        'add-prefix': { type: 'string' },
-        force: { type: 'boolean' },
-      },
-      true,
-    );
+  synopsis: ['IN OUT [--strip-prefix P] [--add-prefix P] [--force]', '--list IN [--json]'],
+  description: `Converts weights between safetensors and PyTorch files (.pth, .pt, .ckpt), by extension. From a
+nested checkpoint (mmdetection {meta, state_dict, optimizer}, Lightning {state_dict, ...}) the
+state_dict entry is converted; names stay unchanged unless --strip-prefix (removed where present)
+or --add-prefix (put in front of every name) say otherwise; dtypes and bits are kept. A .pth output
+is a plain state dict that torch.load(..., weights_only=True) reads. An existing OUT is kept unless
+--force.
+--list prints every tensor (name, dtype, shape), the parameter count (BatchNorm running statistics
+excluded) and what else a checkpoint holds; --json prints the same as JSON.`,
+  options: {
+    list: { type: 'boolean', help: 'list the tensors of IN instead of converting' },
+    json: { type: 'boolean', help: 'with --list: print JSON' },
+    'strip-prefix': { type: 'string', arg: 'P', help: 'remove P from the names that start with it' },
+    'add-prefix': { type: 'string', arg: 'P', help: 'put P in front of every name' },
+    force: { type: 'boolean', help: 'replace an existing OUT' },
+  },
+  positionals: true,
+  async run(values, positionals) {
     if (values.list) {
       if (positionals.length !== 1) throw new UsageError('--list takes exactly one file');
       const listing = await describeWeightsFile(positionals[0]!);
@@ -55,7 +49,7 @@ export const convertCommand: Command = {
     const result = await convertWeights(input, output, {
       ...(values['strip-prefix'] !== undefined ? { stripPrefix: values['strip-prefix'] } : {}),
       ...(values['add-prefix'] !== undefined ? { addPrefix: values['add-prefix'] } : {}),
-      overwrite: values.force === true,
+      overwrite: values.force,
     });
     const from = result.input.entry ? `${input} (${result.input.entry})` : input;
     console.log(
@@ -64,4 +58,4 @@ export const convertCommand: Command = {
     );
     return 0;
   },
-};
+});

@@ -1,23 +1,22 @@
 import { dirname, resolve } from 'node:path';
 import { mergeEvalShards, openDetectionSplit, readShardManifest } from '@partialnet/pipeline';
-import { parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError } from '../command.js';
 import { reportEvaluation } from '../eval-report.js';
+import { defineCommand } from '../options.js';
 
-const usage = `usage: partialnet eval merge SHARD_DIR... [--out DIR]
-
-Scores the shards of a split evaluated with partialnet eval --shard I/N (e.g. RUN/shard-*): checks
-that they are one complete, disjoint split of the same checkpoint and split (every index once, image
-ids covering the split), concatenates their results into DIR/results.<type>.json, and prints and
-writes (DIR/metrics.json) exactly what one unsharded eval run at --batch 1 gives.
-Default --out: the folder that holds the shard folders (the run folder).`;
-
-export const evalMergeCommand: Command = {
+export const evalMergeCommand = defineCommand({
   name: 'eval merge',
   summary: 'combine eval --shard results into the AP of the whole split',
-  usage,
-  async run(argv) {
-    const { values, positionals } = parseCommandArgs(argv, { out: { type: 'string' } }, true);
+  synopsis: 'SHARD_DIR... [--out DIR]',
+  description: `Scores the shards of a split evaluated with partialnet eval --shard I/N (e.g. RUN/shard-*): checks
+that they are one complete, disjoint split of the same checkpoint and split (every index once, image
+ids covering the split), concatenates their results into DIR/results.<type>.json, and prints and
+writes (DIR/metrics.json) exactly what one unsharded eval run at --batch 1 gives.`,
+  options: {
+    out: { type: 'string', arg: 'DIR', help: 'folder for the merged results and metrics.json (default: the folder holding the shards)' },
+  },
+  positionals: true,
+  async run(values, positionals) {
     if (positionals.length === 0) throw new UsageError('give the shard folders (e.g. runs/x/shard-*)');
     const first = await readShardManifest(positionals[0]!);
     const split = await openDetectionSplit(first.data, first.split, { withMasks: false });
@@ -27,4 +26,4 @@ export const evalMergeCommand: Command = {
     await reportEvaluation(r, first.iouTypes, outDir, { checkpoint: first.checkpoint, iter: first.iter, data: first.annotations, shards: r.manifests.length });
     return 0;
   },
-};
+});

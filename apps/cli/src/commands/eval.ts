@@ -1,44 +1,36 @@
 import { join } from 'node:path';
 import { setupBackend } from '@partialnet/core';
 import { evaluateDetections, evaluateShard, iouTypesOf, openDetectionCheckpoint, openDetectionSplit, parseShard, type IouType, type Shard } from '@partialnet/pipeline';
+import { UsageError } from '../command.js';
 import { reportEvaluation } from '../eval-report.js';
-import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { BACKEND_OPTION, NO_PROGRESS_OPTION, defineCommand } from '../options.js';
 
-const usage = `usage: partialnet eval --checkpoint RUN|CHECKPOINT [--data DIR] [--split val] [--iou-type bbox,segm]
-                       [--batch N] [--workers N] [--out DIR] [--backend auto|wasm|cpu|webgpu|...] [--no-progress]
-                       [--shard I/N]
-
-Runs a trained detector over a split (default: the run's data folder, split val), writes COCO results
+export const evalCommand = defineCommand({
+  name: 'eval',
+  summary: 'COCO AP of a trained detector on a split (writes results JSON, prints the summary)',
+  description: `Runs a trained detector over a split (default: the run's data folder, split val), writes COCO results
 (results.bbox.json, results.segm.json) and metrics.json into the run folder (or --out), and prints
 pycocotools' 12-line summary and the AP per class for each IoU type.
 RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/iter_N).
-Defaults: --iou-type bbox for RetinaNet, bbox,segm for Mask R-CNN; --batch as in training.
 --shard I/N (0 <= I < N) predicts only shard I of the split (images whose position among the sorted
 image ids is I mod N) into RUN/shard-I-of-N (or --out) with a shard.json manifest and does not score;
 partialnet eval merge RUN/shard-* then scores all shards together: exactly the numbers of one
 unsharded run at --batch 1 (the default with --shard; a batch pads its images to the largest one,
-which can move predictions in the last digits, so compare with an unsharded --batch 1 run).`;
-
-export const evalCommand: Command = {
-  name: 'eval',
-  summary: 'COCO AP of a trained detector on a split (writes results JSON, prints the summary)',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      checkpoint: { type: 'string' },
-      data: { type: 'string' },
-      split: { type: 'string' },
-      'iou-type': { type: 'string' },
-      batch: { type: 'string' },
-      workers: { type: 'string' },
-      out: { type: 'string' },
-      backend: { type: 'string' },
-      'no-progress': { type: 'boolean', default: false },
-      shard: { type: 'string' },
-    });
-    if (!values.checkpoint) throw new UsageError('--checkpoint RUN is required');
-    const report = await setupBackend(backendFlag(values.backend));
+which can move predictions in the last digits, so compare with an unsharded --batch 1 run).`,
+  options: {
+    checkpoint: { type: 'string', arg: 'RUN|CHECKPOINT', required: true, help: 'a train run folder or one checkpoint folder' },
+    data: { type: 'string', arg: 'DIR', help: "data folder (default: the run's)" },
+    split: { type: 'string', help: "split to evaluate (default: the run's val split)" },
+    'iou-type': { type: 'string', arg: 'bbox,segm', help: 'IoU types (default: bbox for RetinaNet, bbox,segm for Mask R-CNN)' },
+    batch: { type: 'integer', min: 1, help: 'images per batch (default: as in training)' },
+    workers: { type: 'integer', min: 0, help: 'decoding worker threads (default: as in training)' },
+    out: { type: 'string', arg: 'DIR', help: 'folder for results and metrics.json (default: the run folder)' },
+    backend: BACKEND_OPTION,
+    'no-progress': NO_PROGRESS_OPTION,
+    shard: { type: 'string', arg: 'I/N', help: 'evaluate only shard I of N (0-based) into RUN/shard-I-of-N, unscored (see eval merge)' },
+  },
+  async run(values) {
+    const report = await setupBackend(values.backend);
     const ckpt = await openDetectionCheckpoint(values.checkpoint);
     try {
       const { config } = ckpt.info;
@@ -60,10 +52,9 @@ export const evalCommand: Command = {
       } catch (err) {
         throw new UsageError(`--shard: ${(err as Error).message}`);
       }
-      // Batch 1 by default for shards: a batch pads its images to the largest, which can move
-      // predictions in the last digits, so only batch 1 is independent of how images are grouped.
-      const batch = numberFlag('batch', values.batch, shard ? 1 : config.evalBatchSize);
-      const workers = numberFlag('workers', values.workers, config.workers);
+      // Batch 1 by default for shards: only then are predictions independent of how images are grouped.
+      const batch = values.batch ?? (shard ? 1 : config.evalBatchSize);
+      const workers = values.workers ?? config.workers;
       const outDir = values.out ?? (shard ? join(ckpt.runDir, `shard-${shard.index}-of-${shard.count}`) : ckpt.runDir);
       if (shard) {
         const m = await evaluateShard({
@@ -111,4 +102,4 @@ export const evalCommand: Command = {
       ckpt.model.dispose();
     }
   },
-};
+});
