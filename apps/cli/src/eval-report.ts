@@ -1,13 +1,12 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { STAT_NAMES, formatCategoryTable } from '@partialnet/coco';
+import { writeFileAtomic } from '@partialnet/core';
 import { flatMetrics, formatApTable, type DetectionEvalResult, type IouType } from '@partialnet/pipeline';
 
-/** Prints pycocotools' summary and the per-class table per IoU type, and writes `metrics.json` into `outDir`. */
+/** Prints pycocotools' summary and the per-class table per IoU type, and writes the metrics JSON (atomically). */
 export async function reportEvaluation(
   r: DetectionEvalResult,
   iouTypes: readonly IouType[],
-  outDir: string,
+  metricsFile: string,
   source: { checkpoint: string; iter: number; data: string; shards?: number },
 ): Promise<void> {
   for (const t of iouTypes) {
@@ -24,5 +23,5 @@ export async function reportEvaluation(
     ...Object.fromEntries(iouTypes.map((t) => [t, { stats: r[t]!.stats, perCategory: r[t]!.perCategory }])),
     flat: flatMetrics(r),
   };
-  await writeFile(join(outDir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+  await writeFileAtomic(metricsFile, `${JSON.stringify(metrics, null, 2)}\n`, 'metrics');
 }

@@ -72,7 +72,9 @@ type ValueOf<S extends OptionSpec> = S extends BooleanOption
         ? [number, number]
         : S extends BackendOption
           ? BackendName | 'auto'
-          : string;
+          : S extends { choices: readonly (infer C extends string)[] }
+            ? C
+            : string;
 type Always<S> = S extends BooleanOption ? true : S extends { required: true } ? true : S extends { default: unknown } ? true : false;
 
 /** Parsed, validated values: options with a default, required ones and switches are never undefined. */
@@ -187,7 +189,7 @@ function joinNegativeValues(argv: readonly string[], specs: OptionSpecs): string
 }
 
 /** Parses and validates argv against the declared options; unknown or malformed flags are UsageErrors. */
-export function parseOptions<O extends OptionSpecs>(argv: readonly string[], specs: O, allowPositionals = false): { values: OptionValues<O>; positionals: string[] } {
+export function parseOptions<const O extends OptionSpecs>(argv: readonly string[], specs: O, allowPositionals = false): { values: OptionValues<O>; positionals: string[] } {
   const config = Object.fromEntries(Object.entries(specs).map(([name, s]) => [name, { type: s.type === 'boolean' ? ('boolean' as const) : ('string' as const) }]));
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
@@ -259,7 +261,7 @@ export interface CommandDefinition<O extends OptionSpecs> {
 }
 
 /** A Command whose parsing, checks and usage text come from its option declarations. */
-export function defineCommand<O extends OptionSpecs>(def: CommandDefinition<O>): Command & { readonly options: O } {
+export function defineCommand<const O extends OptionSpecs>(def: CommandDefinition<O>): Command & { readonly options: O } {
   const required = Object.entries(def.options)
     .filter(([, s]) => s.required)
     .map(([n, s]) => `--${n} ${placeholder(s)}`);

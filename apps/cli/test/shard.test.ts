@@ -47,15 +47,15 @@ describe('eval --shard I/N and eval merge', () => {
     const shards = readdirSync(run).filter((n) => n.startsWith('shard-')).sort();
     expect(shards).toEqual(['shard-0-of-3', 'shard-1-of-3', 'shard-2-of-3']);
     expect(await evalMergeCommand.run(shards.map((s) => join(run, s)))).toBe(0);
-    const a = JSON.parse(readFileSync(join(whole, 'metrics.json'), 'utf8')) as Record<string, { stats: number[]; perCategory: unknown[] }>;
-    const b = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')) as Record<string, { stats: number[]; perCategory: unknown[] }>;
+    const a = JSON.parse(readFileSync(join(whole, 'metrics.val.json'), 'utf8')) as Record<string, { stats: number[]; perCategory: unknown[] }>;
+    const b = JSON.parse(readFileSync(join(run, 'metrics.val.json'), 'utf8')) as Record<string, { stats: number[]; perCategory: unknown[] }>;
     for (const t of ['bbox', 'segm']) {
       expect(b[t]!.stats).toEqual(a[t]!.stats);
       expect(b[t]!.perCategory).toEqual(a[t]!.perCategory);
     }
-    const results = JSON.parse(readFileSync(join(whole, 'results.bbox.json'), 'utf8')) as unknown[];
+    const results = JSON.parse(readFileSync(join(whole, 'results.val.bbox.json'), 'utf8')) as unknown[];
     expect(results.length).toBeGreaterThan(0);
-    expect(JSON.parse(readFileSync(join(run, 'results.bbox.json'), 'utf8'))).toHaveLength(results.length);
+    expect(JSON.parse(readFileSync(join(run, 'results.val.bbox.json'), 'utf8'))).toHaveLength(results.length);
   }, 600_000);
 
   it('a bad --shard is a usage error naming the expected form', async () => {

@@ -1,6 +1,7 @@
-import { AdamW, BatchNorm2d, SGD, loadWeights, type LrScheduleConfig, type Optimizer, type StateDict, type tf } from '@partialnet/core';
+import { BatchNorm2d, loadWeights, type LrScheduleConfig, type Optimizer, type ParamGroup, type StateDict, type tf } from '@partialnet/core';
 import { createDetector, type MaskRCNN, type RetinaNet } from '@partialnet/detection';
 import type { BnMode, ResolvedRunConfig } from './run-config.js';
+import { optimizerFor } from './runner.js';
 
 export type AnyDetector = RetinaNet | MaskRCNN;
 
@@ -11,9 +12,8 @@ const CLASSIFIER = /^(head|avgpool_pre_head)\./;
 
 /**
  * Loads ImageNet-style PartialNet weights (official names) into `model.backbone`: safetensors, or
- * PyTorch `.pth` / `.ckpt` (plain state dicts, the `state_dict` of mmdet and Lightning
- * checkpoints). The classifier is dropped; names wrapped by mmdet, Lightning or DataParallel are
- * unwrapped. Anything else
+ * PyTorch `.pth` / `.ckpt` (plain state dicts, the `state_dict` of mmdet and Lightning checkpoints).
+ * The classifier is dropped; names wrapped by mmdet or DataParallel are unwrapped. Anything else
  * that does not fit fails with the mismatching names.
  */
 export async function loadBackboneWeights(model: AnyDetector, path: string): Promise<{ loaded: number; missing: string[] }> {
@@ -35,7 +35,7 @@ export async function loadBackboneWeights(model: AnyDetector, path: string): Pro
   try {
     result = model.backbone.loadStateDict(own);
   } catch (err) {
-    throw new Error(`${path}: these weights do not fit the ${model.config.backbone.variant}${model.config.backbone.config ? ' (customised)' : ''} backbone: ${(err as Error).message}`);
+    throw new Error(`${path}: these weights do not fit the ${model.config.backbone.variant} backbone: ${(err as Error).message}`);
   }
   return { loaded: own.size, missing: result.missing };
 }
@@ -69,18 +69,19 @@ export async function buildDetector(config: ResolvedRunConfig): Promise<AnyDetec
 }
 
 /**
- * AdamW or SGD over the model's trainable parameters. With `noDecayNormBias`, parameters of rank
+ * The model's trainable parameters as optimizer groups. With `noDecayNormBias`, parameters of rank
  * <= 1 (norm scales and shifts, biases) form a group without weight decay.
  */
-export function buildOptimizer(model: AnyDetector, config: ResolvedRunConfig): Optimizer {
-  const params = model.parameters();
+export function detectionParamGroups(model: AnyDetector, config: ResolvedRunConfig): ParamGroup[] {
   const decay: tf.Variable[] = [];
   const noDecay: tf.Variable[] = [];
-  for (const v of params) (config.noDecayNormBias && v.rank <= 1 ? noDecay : decay).push(v);
-  const groups = [{ params: decay }, ...(noDecay.length > 0 ? [{ params: noDecay, weightDecay: 0 }] : [])];
-  return config.optimizer === 'adamw'
-    ? new AdamW(groups, { lr: config.lr, weightDecay: config.weightDecay })
-    : new SGD(groups, { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
+  for (const v of model.parameters()) (config.noDecayNormBias && v.rank <= 1 ? noDecay : decay).push(v);
+  return [{ params: decay }, ...(noDecay.length > 0 ? [{ params: noDecay, weightDecay: 0 }] : [])];
+}
+
+/** AdamW or SGD over `detectionParamGroups`. */
+export function buildOptimizer(model: AnyDetector, config: ResolvedRunConfig): Optimizer {
+  return optimizerFor(detectionParamGroups(model, config), config);
 }
 
 /** mmdet's 500 warmup iterations, shortened to a third of a short run so that it trains at all. */

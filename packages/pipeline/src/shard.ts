@@ -4,7 +4,8 @@ import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '@partialnet/core';
 import type { Dataset } from '@partialnet/data';
 
-import { evaluateDetections, scoreResults, type DetectionEvalResult, type EvaluateOptions } from './evaluate.js';
+import { resultsFileName, scoreResults } from './coco-evaluator.js';
+import { evaluateDetections, type DetectionEvalResult, type EvaluateOptions } from './evaluate.js';
 import type { CocoGroundTruth } from '@partialnet/coco';
 import { ResultsWriter, type IouType } from './results.js';
 
@@ -90,7 +91,7 @@ export async function evaluateShard(o: EvaluateShardOptions): Promise<ShardManif
   // A rerun rewrites the results files: drop the old manifest first so that an interrupted rerun
   // never leaves a manifest over half-written results.
   await rm(join(o.outDir, SHARD_MANIFEST), { force: true });
-  const r = await evaluateDetections({ ...o, dataset, score: false });
+  const r = await evaluateDetections({ ...o, dataset, split: o.split, score: false });
   const manifest: ShardManifest = {
     shard: o.shard,
     checkpoint: o.checkpoint,
@@ -101,7 +102,7 @@ export async function evaluateShard(o: EvaluateShardOptions): Promise<ShardManif
     iouTypes: [...o.iouTypes],
     imageIds,
     splitImages: o.dataset.length,
-    results: Object.fromEntries(Object.entries(r.resultsFiles).map(([t, f]) => [t, basename(f)])),
+    results: Object.fromEntries(Object.entries(r.resultsFiles ?? {}).map(([t, f]) => [t, basename(f)])),
     seconds: r.seconds,
   };
   await writeShardManifest(o.outDir, manifest);
@@ -171,7 +172,8 @@ export async function mergeEvalShards(o: MergeShardsOptions): Promise<MergedEval
   }
   const started = performance.now();
   await mkdir(o.outDir, { recursive: true });
-  const result: MergedEvaluation = { images: covered.size, seconds: 0, imgPerSec: 0, resultsFiles: {}, manifests };
+  const resultsFiles: Partial<Record<IouType, string>> = {};
+  const result: MergedEvaluation = { images: covered.size, seconds: 0, imgPerSec: 0, resultsFiles, manifests };
   const shardSeconds = manifests.reduce((s, m) => s + m.seconds, 0);
   result.imgPerSec = covered.size / Math.max(shardSeconds, 1e-9);
   for (const t of first.iouTypes) {
@@ -183,14 +185,14 @@ export async function mergeEvalShards(o: MergeShardsOptions): Promise<MergedEval
     }
     // Image order, each image's detections in the order its shard wrote them (a stable sort).
     entries.sort((a, b) => a.image_id - b.image_id);
-    const path = join(o.outDir, `results.${t}.json`);
+    const path = resultsFileName(o.outDir, first.split, t);
     const writer = new ResultsWriter(path);
     try {
       await writer.write(entries as never);
     } finally {
       await writer.close();
     }
-    result.resultsFiles[t] = path;
+    resultsFiles[t] = path;
     result[t] = await scoreResults(o.gt, path, t);
   }
   result.seconds = (performance.now() - started) / 1000;

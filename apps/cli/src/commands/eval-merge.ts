@@ -1,4 +1,4 @@
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { mergeEvalShards, openDetectionSplit, readShardManifest } from '@partialnet/pipeline';
 import { UsageError } from '../command.js';
 import { reportEvaluation } from '../eval-report.js';
@@ -10,8 +10,8 @@ export const evalMergeCommand = defineCommand({
   synopsis: 'SHARD_DIR... [--out DIR]',
   description: `Scores the shards of a split evaluated with partialnet eval --shard I/N (e.g. RUN/shard-*): checks
 that they are one complete, disjoint split of the same checkpoint and split (every index once, image
-ids covering the split), concatenates their results into DIR/results.<type>.json, and prints and
-writes (DIR/metrics.json) exactly what one unsharded eval run at --batch 1 gives.`,
+ids covering the split), concatenates their results into DIR/results.<split>.<type>.json, and prints
+and writes (DIR/metrics.<split>.json) exactly what one unsharded eval run at --batch 1 gives.`,
   options: {
     out: { type: 'string', arg: 'DIR', help: 'folder for the merged results and metrics.json (default: the folder holding the shards)' },
   },
@@ -23,7 +23,7 @@ writes (DIR/metrics.json) exactly what one unsharded eval run at --batch 1 gives
     const outDir = values.out ?? dirname(resolve(positionals[0]!));
     const r = await mergeEvalShards({ shardDirs: positionals, outDir, gt: split.gt });
     console.log(`eval merge: ${r.manifests.length} shards, ${r.images} images of ${first.annotations} (${first.checkpoint})`);
-    await reportEvaluation(r, first.iouTypes, outDir, { checkpoint: first.checkpoint, iter: first.iter, data: first.annotations, shards: r.manifests.length });
+    await reportEvaluation(r, first.iouTypes, join(outDir, `metrics.${first.split}.json`), { checkpoint: first.checkpoint, iter: first.iter, data: first.annotations, shards: r.manifests.length });
     return 0;
   },
 });

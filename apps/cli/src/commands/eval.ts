@@ -9,11 +9,12 @@ export const evalCommand = defineCommand({
   name: 'eval',
   summary: 'COCO AP of a trained detector on a split (writes results JSON, prints the summary)',
   description: `Runs a trained detector over a split (default: the run's data folder, split val), writes COCO results
-(results.bbox.json, results.segm.json) and metrics.json into the run folder (or --out), and prints
+(results.<split>.bbox.json, results.<split>.segm.json) and metrics.<split>.json into the run folder (or
+--out), each complete or not at all (temporary name, renamed at the end), and prints
 pycocotools' 12-line summary and the AP per class for each IoU type.
 RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/iter_N).
 --shard I/N (0 <= I < N) predicts only shard I of the split (images whose position among the sorted
-image ids is I mod N) into RUN/shard-I-of-N (or --out) with a shard.json manifest and does not score;
+image ids is I mod N) into RUN/shard-I-of-N (or --out): results files and a shard.json manifest, no score;
 partialnet eval merge RUN/shard-* then scores all shards together: exactly the numbers of one
 unsharded run at --batch 1 (the default with --shard; a batch pads its images to the largest one,
 which can move predictions in the last digits, so compare with an unsharded --batch 1 run).`,
@@ -42,7 +43,8 @@ which can move predictions in the last digits, so compare with an unsharded --ba
       }
       const data = values.data ?? config.data;
       if (!data) throw new UsageError('--data DIR is required (the checkpoint does not name its data folder)');
-      const split = await openDetectionSplit(data, values.split ?? config.valSplit, { withMasks: false });
+      const splitName = values.split ?? config.valSplit;
+      const split = await openDetectionSplit(data, splitName, { withMasks: false });
       if (split.categoryIds.join() !== ckpt.info.categoryIds.join()) {
         throw new Error(`${split.files.annotations}: categories [${split.categoryIds.join(', ')}] differ from the model's [${ckpt.info.categoryIds.join(', ')}] (trained on other data?)`);
       }
@@ -91,12 +93,13 @@ which can move predictions in the last digits, so compare with an unsharded --ba
         labelToCategoryId: ckpt.info.categoryIds,
         iouTypes,
         outDir,
+        split: splitName,
         scale: config.scale,
         batchSize: batch,
         workers,
         progress: !values['no-progress'],
       });
-      await reportEvaluation(r, iouTypes, outDir, { checkpoint: ckpt.dir, iter: ckpt.iter, data: split.files.annotations });
+      await reportEvaluation(r, iouTypes, join(outDir, `metrics.${splitName}.json`), { checkpoint: ckpt.dir, iter: ckpt.iter, data: split.files.annotations });
       return 0;
     } finally {
       ckpt.model.dispose();
