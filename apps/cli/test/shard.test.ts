@@ -8,6 +8,7 @@ import { createDetector } from '@partialnet/detection';
 import { openDetectionSplit, resolveRunConfig } from '@partialnet/pipeline';
 import { evalCommand } from '../src/commands/eval.js';
 import { evalMergeCommand } from '../src/commands/eval-merge.js';
+import { predictCommand } from '../src/commands/predict.js';
 import { findCommand } from '../src/registry.js';
 
 describe('eval --shard I/N and eval merge', () => {
@@ -56,6 +57,21 @@ describe('eval --shard I/N and eval merge', () => {
     const results = JSON.parse(readFileSync(join(whole, 'results.val.bbox.json'), 'utf8')) as unknown[];
     expect(results.length).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(join(run, 'results.val.bbox.json'), 'utf8'))).toHaveLength(results.length);
+  }, 600_000);
+
+  it('predict --shard 0/2 and 1/2 cover every image once, with the global image ids', async () => {
+    const images = join(data, 'val');
+    const ids: number[][] = [];
+    for (const i of [0, 1]) {
+      const out = join(root, `pred-${i}`);
+      expect(await predictCommand.run(['--checkpoint', run, '--out', out, '--shard', `${i}/2`, '--backend', 'wasm', '--upscale', '0', images])).toBe(0);
+      const json = JSON.parse(readFileSync(join(out, 'predictions.json'), 'utf8')) as { images: { id: number }[] };
+      ids.push(json.images.map((im) => im.id).sort((a, b) => a - b));
+    }
+    const n = readdirSync(images).filter((f) => f.endsWith('.png')).length;
+    expect(ids[0]!.filter((id) => ids[1]!.includes(id))).toEqual([]);
+    expect([...ids[0]!, ...ids[1]!].sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(ids[0]).toEqual(Array.from({ length: n }, (_, i) => i + 1).filter((id) => (id - 1) % 2 === 0));
   }, 600_000);
 
   it('a bad --shard is a usage error naming the expected form', async () => {
