@@ -1,11 +1,15 @@
 import type { Command } from './command.js';
 import { benchBackboneCommand } from './commands/bench-backbone.js';
 import { benchDetectionCommand } from './commands/bench-detection.js';
+import { convertCommand } from './commands/convert.js';
+import { exportMmdetCommand } from './commands/export-mmdet.js';
+import { importMmdetCommand } from './commands/import-mmdet.js';
 import { dataShowCommand } from './commands/data-show.js';
 import { dataSynthCommand } from './commands/data-synth.js';
 import { dataSynthClsCommand } from './commands/data-synth-cls.js';
 import { evalClsCommand } from './commands/eval-cls.js';
 import { evalCommand } from './commands/eval.js';
+import { evalMergeCommand } from './commands/eval-merge.js';
 import { evalCocoCommand } from './commands/eval-coco.js';
 import { exportOnnxCommand } from './commands/export-onnx.js';
 import { infoCommand } from './commands/info.js';
@@ -26,8 +30,12 @@ export const commands: readonly Command[] = [
   evalClsCommand,
   trainCommand,
   evalCommand,
+  evalMergeCommand,
   predictCommand,
   exportOnnxCommand,
+  convertCommand,
+  importMmdetCommand,
+  exportMmdetCommand,
 ];
 
 /** Finds the command whose words are the longest prefix of argv. */

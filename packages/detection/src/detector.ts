@@ -24,7 +24,7 @@ export abstract class Detector extends Module {
     super();
     const k = backbone.frozenStages ?? -1;
     this.frozenPrefixes = k < 0 ? [] : ['backbone.patch_embed.', ...Array.from({ length: Math.max(2 * k - 1, 0) }, (_, j) => `backbone.stages.${j}.`)];
-    this.backbone = this.addChild('backbone', PartialNet.create(backbone.variant, { numClasses: 0, ...(backbone.dropPath !== undefined ? { dropPath: backbone.dropPath } : {}) }));
+    this.backbone = this.addChild('backbone', PartialNet.create(backbone.variant, { ...backbone.config, numClasses: 0, ...(backbone.dropPath !== undefined ? { dropPath: backbone.dropPath } : {}) }));
     this.neck = this.addChild('neck', new FPN(this.backbone.featureInfo(), neck));
   }
 

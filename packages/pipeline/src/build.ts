@@ -1,4 +1,4 @@
-import { BatchNorm2d, loadSafetensors, type LrScheduleConfig, type Optimizer, type ParamGroup, type StateDict, type tf } from '@partialnet/core';
+import { BatchNorm2d, loadWeights, type LrScheduleConfig, type Optimizer, type ParamGroup, type StateDict, type tf } from '@partialnet/core';
 import { createDetector, type MaskRCNN, type RetinaNet } from '@partialnet/detection';
 import type { BnMode, ResolvedRunConfig } from './run-config.js';
 import { optimizerFor } from './runner.js';
@@ -11,14 +11,15 @@ const WRAPPER_PREFIXES = ['state_dict.', 'model.', 'module.', 'backbone.'];
 const CLASSIFIER = /^(head|avgpool_pre_head)\./;
 
 /**
- * Loads ImageNet-style PartialNet weights (safetensors, official names) into `model.backbone`.
+ * Loads ImageNet-style PartialNet weights (official names) into `model.backbone`: safetensors, or
+ * PyTorch `.pth` / `.ckpt` (plain state dicts, the `state_dict` of mmdet and Lightning checkpoints).
  * The classifier is dropped; names wrapped by mmdet or DataParallel are unwrapped. Anything else
  * that does not fit fails with the mismatching names.
  */
 export async function loadBackboneWeights(model: AnyDetector, path: string): Promise<{ loaded: number; missing: string[] }> {
   let dict: StateDict;
   try {
-    dict = await loadSafetensors(path);
+    dict = await loadWeights(path);
   } catch (err) {
     throw new Error(`${path}: cannot read backbone weights (${(err as Error).message})`);
   }

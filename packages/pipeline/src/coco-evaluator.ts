@@ -112,6 +112,17 @@ export class CocoEvaluator implements Evaluator<readonly ImageMeta[], readonly D
     return out;
   }
 
+  /** Completes the results files without scoring them (a shard of a split): their paths per IoU type. */
+  async finish(): Promise<Partial<Record<IouType, string>>> {
+    const files: Partial<Record<IouType, string>> = {};
+    for (const [t, w] of this.#writers) {
+      await w.close();
+      files[t] = w.path;
+    }
+    this.#writers.clear();
+    return files;
+  }
+
   /** Drops what was processed; the results files on disk stay as they were. */
   async abort(): Promise<void> {
     await Promise.all([...this.#writers.values()].map((w) => w.abort()));

@@ -21,6 +21,8 @@ export interface DetectionEvalResult {
   imgPerSec: number;
   bbox?: IouTypeMetrics;
   segm?: IouTypeMetrics;
+  /** The results file of each IoU type (also when `score` is false). */
+  resultsFiles?: Partial<Record<IouType, string>>;
 }
 
 export interface EvaluateOptions {
@@ -40,6 +42,8 @@ export interface EvaluateOptions {
   workers?: number;
   /** Progress bar on stderr (default true). */
   progress?: boolean;
+  /** Score the results (default true); false only writes them (a shard of a split). */
+  score?: boolean;
 }
 
 /** The evaluation as flat numbers for log.jsonl (`bbox_mAP`, `segm_mAP_50`, ...). */
@@ -83,8 +87,14 @@ export async function evaluateDetections(o: EvaluateOptions): Promise<DetectionE
   }
   const inferenceSeconds = (performance.now() - started) / 1000;
   const images = evaluator.images;
+  const imgPerSec = images / Math.max(inferenceSeconds, 1e-9);
+  if (o.score === false) {
+    const resultsFiles = await evaluator.finish();
+    return { images, seconds: (performance.now() - started) / 1000, imgPerSec, resultsFiles };
+  }
   await evaluator.evaluate();
-  return { images, seconds: (performance.now() - started) / 1000, imgPerSec: images / Math.max(inferenceSeconds, 1e-9), ...evaluator.results };
+  const resultsFiles = Object.fromEntries(Object.entries(evaluator.results).map(([t, m]) => [t, m.resultsFile]));
+  return { images, seconds: (performance.now() - started) / 1000, imgPerSec, ...evaluator.results, resultsFiles };
 }
 
 /** A short AP table of one evaluation: one row per IoU type (AP, AP50, AP75, APs, APm, APl). */

@@ -4,6 +4,7 @@ export {
   readRunConfig,
   mergeOverrides,
   iouTypesOf,
+  defaultLr,
   RUN_CONFIG_FIELDS,
   type DetectionRunConfig,
   type ResolvedRunConfig,
@@ -51,3 +52,6 @@ export {
 } from './classification-task.js';
 export { TopKEvaluator, type Evaluator, type ClassificationTargets, type ClassificationOutputs } from './evaluator.js';
 export { openDetectionRuntime, exportDetectionCheckpointOnnx, type DetectionRuntime, type DetectionRuntimeOptions, type InferenceRuntime } from './onnx.js';
+export { importMmdetCheckpoint, exportMmdet, classCountOf, MMDET_VERSION, type ImportMmdetOptions, type ImportMmdetResult, type ExportMmdetOptions, type ExportMmdetResult } from './mmdet.js';
+export { mmdetConfigText, mmdetBackbone, toPython, MMDET_BACKBONE_MODULE, type MmdetConfigOptions } from './mmdet-config.js';
+export { parseShard, shardImageIds, shardDataset, evaluateShard, type EvaluateShardOptions, writeShardManifest, readShardManifest, mergeEvalShards, SHARD_MANIFEST, type Shard, type ShardManifest, type MergeShardsOptions, type MergedEvaluation } from './shard.js';

@@ -1,9 +1,8 @@
-import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { STAT_NAMES, formatCategoryTable } from '@partialnet/coco';
 import { setupBackend } from '@partialnet/core';
-import { evaluateDetections, flatMetrics, formatApTable, iouTypesOf, openDetectionCheckpoint, openDetectionRuntime, openDetectionSplit, type IouType } from '@partialnet/pipeline';
+import { evaluateDetections, evaluateShard, iouTypesOf, openDetectionCheckpoint, openDetectionRuntime, openDetectionSplit, parseShard, type IouType, type Shard } from '@partialnet/pipeline';
 import { UsageError } from '../command.js';
+import { reportEvaluation } from '../eval-report.js';
 import { BACKEND_OPTION, NO_PROGRESS_OPTION, RUNTIME_OPTIONS, defineCommand, runtimeChoice } from '../options.js';
 
 export const evalCommand = defineCommand({
@@ -16,7 +15,13 @@ pycocotools' 12-line summary and the AP per class for each IoU type.
 RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/iter_N).
 --runtime onnx runs the dense part (backbone, FPN, heads) in ONNX Runtime (exported from the
 checkpoint in memory, or --onnx M.onnx from 'partialnet export onnx --checkpoint') and the
-post-processing in TypeScript.`,
+post-processing in TypeScript.
+
+--shard I/N (0 <= I < N) predicts only shard I of the split (images whose position among the sorted
+image ids is I mod N) into RUN/shard-I-of-N (or --out): results files and a shard.json manifest, no score;
+partialnet eval merge RUN/shard-* then scores all shards together: exactly the numbers of one
+unsharded run at --batch 1 (the default with --shard; a batch pads its images to the largest one,
+which can move predictions in the last digits, so compare with an unsharded --batch 1 run).`,
   options: {
     checkpoint: { type: 'string', arg: 'RUN|CHECKPOINT', required: true, help: 'a train run folder or one checkpoint folder' },
     data: { type: 'string', arg: 'DIR', help: "data folder (default: the run's)" },
@@ -28,6 +33,7 @@ post-processing in TypeScript.`,
     backend: BACKEND_OPTION,
     'no-progress': NO_PROGRESS_OPTION,
     ...RUNTIME_OPTIONS,
+    shard: { type: 'string', arg: 'I/N', help: 'evaluate only shard I of N (0-based) into RUN/shard-I-of-N, unscored (see eval merge)' },
   },
   async run(values) {
     const runtimeOptions = runtimeChoice(values);
@@ -52,9 +58,41 @@ post-processing in TypeScript.`,
       if (split.categoryIds.join() !== ckpt.info.categoryIds.join()) {
         throw new Error(`${split.files.annotations}: categories [${split.categoryIds.join(', ')}] differ from the model's [${ckpt.info.categoryIds.join(', ')}] (trained on other data?)`);
       }
-      const batch = values.batch ?? config.evalBatchSize;
+      let shard: Shard | undefined;
+      try {
+        shard = values.shard === undefined ? undefined : parseShard(values.shard);
+      } catch (err) {
+        throw new UsageError(`--shard: ${(err as Error).message}`);
+      }
+      // Batch 1 by default for shards: only then are predictions independent of how images are grouped.
+      const batch = values.batch ?? (shard ? 1 : config.evalBatchSize);
       const workers = values.workers ?? config.workers;
-      const outDir = values.out ?? ckpt.runDir;
+      const outDir = values.out ?? (shard ? join(ckpt.runDir, `shard-${shard.index}-of-${shard.count}`) : ckpt.runDir);
+      if (shard) {
+        const m = await evaluateShard({
+          shard,
+          checkpoint: ckpt.dir,
+          iter: ckpt.iter,
+          data,
+          split: values.split ?? config.valSplit,
+          annotations: split.files.annotations,
+          predict: runtime.predict,
+          dataset: split.dataset,
+          gt: split.gt,
+          labelToCategoryId: ckpt.info.categoryIds,
+          iouTypes,
+          outDir,
+          scale: config.scale,
+          batchSize: batch,
+          workers,
+          progress: !values['no-progress'],
+        });
+        console.log(
+          `eval shard ${shard.index}/${shard.count}: ${m.imageIds.length} of ${m.splitImages} images of ${split.files.annotations} (${ckpt.dir}), ` +
+            `results and ${outDir}/shard.json written in ${m.seconds.toFixed(1)} s; when every shard is done: partialnet eval merge ${join(ckpt.runDir, 'shard-*')}`,
+        );
+        return 0;
+      }
       console.log(
         `eval: ${config.preset ?? config.model.kind} at iteration ${ckpt.iter} (${ckpt.dir}), ${split.dataset.length} images of ${split.files.annotations}, scale ${config.scale.join('x')}, ${runtime.description === 'tfjs' ? `backend ${report.name}` : `${runtime.description}, post-processing on ${report.name}`}`,
       );
@@ -71,25 +109,7 @@ post-processing in TypeScript.`,
         workers,
         progress: !values['no-progress'],
       });
-      for (const t of iouTypes) {
-        const m = r[t]!;
-        for (const w of m.warnings) console.warn(`warning: ${w}`);
-        console.log(`\nEvaluate annotation type *${t}* (${m.numResults} results in ${m.resultsFile})\n${m.summary}`);
-        console.log(`\nper class (${t}):\n${formatCategoryTable(m.perCategory)}`);
-      }
-      console.log(`\n${formatApTable(r)}\n${r.images} images, ${r.imgPerSec.toFixed(2)} img/s, ${r.seconds.toFixed(1)} s`);
-      const metrics = {
-        checkpoint: ckpt.dir,
-        iter: ckpt.iter,
-        data: split.files.annotations,
-        images: r.images,
-        statNames: STAT_NAMES,
-        ...Object.fromEntries(iouTypes.map((t) => [t, { stats: r[t]!.stats, perCategory: r[t]!.perCategory }])),
-        flat: flatMetrics(r),
-      };
-      const metricsFile = join(outDir, `metrics.${splitName}.json`);
-      await writeFile(`${metricsFile}.tmp-${process.pid}`, `${JSON.stringify(metrics, null, 2)}\n`);
-      await rename(`${metricsFile}.tmp-${process.pid}`, metricsFile);
+      await reportEvaluation(r, iouTypes, join(outDir, `metrics.${splitName}.json`), { checkpoint: ckpt.dir, iter: ckpt.iter, data: split.files.annotations });
       return 0;
     } finally {
       await runtime.dispose();

@@ -6,7 +6,7 @@ import { Rng, setupBackend, tf } from '@partialnet/core';
 import { decodeImage, encodeImage, testPipeline, type RgbImage } from '@partialnet/data';
 import { applyTransforms, collate, makeSample, recordTargets, type Sample } from '@partialnet/data/internals';
 import { detectionMasksToRle } from '@partialnet/detection';
-import { JsonArrayWriter, drawDetections, filterDetections, openDetectionCheckpoint, openDetectionRuntime } from '@partialnet/pipeline';
+import { JsonArrayWriter, drawDetections, filterDetections, openDetectionCheckpoint, openDetectionRuntime, parseShard, shardImageIds, type Shard } from '@partialnet/pipeline';
 import { UsageError } from '../command.js';
 import { BACKEND_OPTION, RUNTIME_OPTIONS, defineCommand, runtimeChoice } from '../options.js';
 
@@ -49,7 +49,10 @@ that COCO tools read as they are (e.g. as pseudo-labels). Detections below --sco
 Pictures of images smaller than --upscale pixels (long side) are enlarged by a whole factor so that
 labels stay readable (0: original size); the JSON is always in original image pixels. Each image is
 decoded once; predictions.json is streamed to a temporary name and renamed when every image is done.
---runtime onnx runs the dense part in ONNX Runtime (see 'partialnet eval --help').`,
+--runtime onnx runs the dense part in ONNX Runtime (see 'partialnet eval --help').
+Image ids are positions in the sorted input list (1..n). --shard I/N (0 <= I < N) predicts only the
+images whose id is in shard I (position among the sorted ids = I mod N), keeping the global ids, so
+N jobs with different --out folders together cover every image once.`,
   options: {
     checkpoint: { type: 'string', arg: 'RUN', required: true, help: 'a train run folder (its newest checkpoint) or one checkpoint folder' },
     out: { type: 'string', arg: 'DIR', required: true, help: 'folder for the pictures and predictions.json' },
@@ -58,6 +61,7 @@ decoded once; predictions.json is streamed to a temporary name and renamed when 
     upscale: { type: 'integer', arg: 'PX', default: 512, min: 0, help: 'enlarge pictures smaller than this (long side); 0: never' },
     backend: BACKEND_OPTION,
     ...RUNTIME_OPTIONS,
+    shard: { type: 'string', arg: 'I/N', help: 'predict only shard I of N (0-based) of the images, keeping global image ids' },
   },
   positionals: true,
   async run(values, positionals) {
@@ -65,7 +69,16 @@ decoded once; predictions.json is streamed to a temporary name and renamed when 
     const runtimeOptions = runtimeChoice(values);
     const score = values.score;
     const upscale = values.upscale;
+    let shard: Shard | undefined;
+    try {
+      shard = values.shard === undefined ? undefined : parseShard(values.shard);
+    } catch (err) {
+      throw new UsageError(`--shard: ${(err as Error).message}`);
+    }
     const files = await listImages(positionals);
+    // Image id i + 1 for files[i], whether sharded or not, so shards' ids never collide.
+    const selected = shard ? new Set(shardImageIds(files.map((_, i) => i + 1), shard)) : undefined;
+    const todo = files.map((_, i) => i).filter((i) => !selected || selected.has(i + 1));
     const report = await setupBackend(values.backend);
     const ckpt = await openDetectionCheckpoint(values.checkpoint);
     const runtime = await openDetectionRuntime(ckpt.model, runtimeOptions).catch((e: unknown) => {
@@ -127,12 +140,13 @@ decoded once; predictions.json is streamed to a temporary name and renamed when 
     let complete = false;
     try {
       let pending: { image: RgbImage; sample: Sample; index: number }[] = [];
-      for (let i = 0; i < files.length; i++) {
+      for (let j = 0; j < todo.length; j++) {
+        const i = todo[j]!;
         const record = { index: i, imageId: i + 1, file: files[i]! };
         const image = await decodeImage(record.file, { imageId: record.imageId });
         const sample = applyTransforms(makeSample(record, image, recordTargets(record)), specs, new Rng(0));
         pending.push({ image, sample, index: i });
-        if (pending.length === batchSize || i === files.length - 1) {
+        if (pending.length === batchSize || j === todo.length - 1) {
           await runBatch(pending);
           pending = [];
         }
@@ -144,7 +158,7 @@ decoded once; predictions.json is streamed to a temporary name and renamed when 
       await (complete ? writer.close() : writer.abort());
     }
     const seconds = (performance.now() - t0) / 1000;
-    console.log(`${files.length} image(s), ${detected} detection(s) with score >= ${score} in ${seconds.toFixed(1)} s on ${runtime.description === 'tfjs' ? report.name : runtime.description}; ${json}`);
+    console.log(`${todo.length} image(s)${shard ? ` (shard ${shard.index}/${shard.count} of ${files.length})` : ''}, ${detected} detection(s) with score >= ${score} in ${seconds.toFixed(1)} s on ${runtime.description === 'tfjs' ? report.name : runtime.description}; ${json}`);
     return 0;
   },
 });

@@ -26,10 +26,12 @@ norm (0: off).
 --config FILE.json holds a run config (see the README): { "preset": "mask-rcnn-t0", "model": { overrides },
 "epochs": 12, "batchSize": 2, "scale": [1333, 800], ... }; flags override its fields.
 
-Defaults (the PartialNet detection recipe, mmdet 1x): AdamW lr 2e-4 wd 1e-4 (SGD: momentum 0.9, lr
-0.02 * batch / 16), 12 epochs, batch 2, linear warmup 500 iterations (at most a third of the run) from
+Defaults (the official PartialNet detection recipe, mmdet 1x): AdamW lr 2e-4 (1e-4 for M and L
+backbones) wd 1e-4 (SGD: momentum 0.9, lr 0.02 * batch / 16 for Mask R-CNN, 0.01 * batch / 16 for
+RetinaNet), 12 epochs, batch 2, linear warmup 500 iterations (at most a third of the run) from
 0.001 x lr, lr x 0.1 at epochs 8 and 11 (scaled to --epochs), scale 1333,800, flip 0.5, BN trained
-(eval mode with --backbone-weights), gradient clipping 35 for RetinaNet, --eval-every 1, seed 0.`,
+with batch statistics (as the official backbone, also with --backbone-weights), no gradient
+clipping, --eval-every 1, seed 0.`,
   options: {
     preset: { type: 'string', arg: 'NAME', help: 'detection preset (--list-presets)', config: 'preset' },
     config: { type: 'string', arg: 'FILE.json', help: 'run config file; flags override its fields' },
@@ -43,7 +45,7 @@ Defaults (the PartialNet detection recipe, mmdet 1x): AdamW lr 2e-4 wd 1e-4 (SGD
     scale: { type: 'integers', arg: 'LONG,SHORT', count: 2, min: 32, help: 'resize scale', config: 'scale' },
     'frozen-stages': { type: 'integer', arg: 'K', min: -1, help: 'backbone stages kept frozen (-1: none)', config: 'frozenStages' },
     bn: { type: 'string', choices: ['train', 'eval', 'frozen'], help: 'BatchNorm mode', config: 'bnMode' },
-    'backbone-weights': { type: 'string', arg: 'FILE.safetensors', help: 'ImageNet weights of the backbone', config: 'backboneWeights' },
+    'backbone-weights': { type: 'string', arg: 'FILE', help: 'ImageNet weights of the backbone (.safetensors, .pth or .ckpt)', config: 'backboneWeights' },
     'eval-every': { type: 'integer', min: 0, help: 'evaluate every N epochs (0: only at the end)', config: 'evalEvery' },
     'checkpoint-every': { type: 'integer', min: 0, help: 'checkpoint every N iterations besides each epoch end', config: 'checkpointEvery' },
     workers: { type: 'integer', min: 0, help: 'decoding worker threads', config: 'workers' },

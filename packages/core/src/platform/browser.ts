@@ -29,6 +29,10 @@ export const rm = stub('rm');
 export const unlink = stub('unlink');
 export const writeFile = stub('writeFile');
 export const join = stub('join');
+export const access = stub('access');
+export const extname = stub('extname');
+/** Deflated zip entries (rare in torch.save files, which store entries) need Node's zlib. */
+export const inflateRawSync = stub('inflateRawSync');
 
 /** Logical processors of this machine, as the browser reports them. */
 export const availableParallelism: typeof NodePlatform.availableParallelism = () =>

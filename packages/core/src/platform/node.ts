@@ -7,10 +7,11 @@
 import { readFile } from 'node:fs/promises';
 
 export { appendFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
-export { mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+export { access, mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 export { createRequire } from 'node:module';
 export { availableParallelism } from 'node:os';
-export { dirname, join } from 'node:path';
+export { dirname, extname, join } from 'node:path';
+export { inflateRawSync } from 'node:zlib';
 
 /** The platform this build of core is for. */
 export const PLATFORM: 'node' | 'browser' = 'node';
