@@ -13,11 +13,16 @@ export type {
 } from './types.js';
 export { Rng, deriveSeed } from './rng.js';
 export { decodeImage, decodeLabelMap, encodeImage, encodeLabelMap, ImageLoadError, type DecodeContext } from './decode.js';
+export { decodePngIndices, isPng, PngIndexError, type PngHeader, type PngIndices } from './png-indices.js';
 export { renderInto, resizeRgb, resizeNearest, resizeLabelMap, flipMap, normalizeTable } from './kernels.js';
 export {
   IMAGENET_MEAN,
   IMAGENET_STD,
   resize,
+  randomResizeRatio,
+  randomCrop,
+  chooseCrop,
+  cropSample,
   randomFlip,
   normalize,
   pad,
@@ -38,13 +43,17 @@ export {
   type Sample,
   type TransformSpec,
   type ResizeSpec,
+  type CropSpec,
+  type CropWindow,
   type FlipSpec,
   type NormalizeSpec,
   type PadSpec,
   type PhotometricSpec,
   type PipelineOptions,
 } from './transforms.js';
-export { loadSample, makeSample, recordTargets } from './sample.js';
+export { loadSample, makeSample, recordTargets, reduceZeroLabel } from './sample.js';
+export { segTrainPipeline, segTestPipeline, type SegPipelineOptions } from './semantic-pipeline.js';
+export { openSemanticSplit, detectSemanticLayout, ADE20K_CLASSES, type SemanticSplit, type SemanticLayout, type OpenSemanticOptions } from './semantic-layouts.js';
 export { collate, type Batch, type CollateOptions } from './collate.js';
 export { epochBatches, aspectRatioGroups, type SamplerOptions } from './sampler.js';
 export { DataLoader, type Dataset, type DataLoaderOptions, type LoaderStats } from './loader.js';

@@ -26,6 +26,15 @@ export function recordTargets(r: SampleRecord): Targets {
   return t;
 }
 
+/** mmseg's reduce_zero_label in place: 0 -> 255, k -> k - 1, 255 stays 255. */
+export function reduceZeroLabel(labels: Uint8Array): Uint8Array {
+  for (let i = 0; i < labels.length; i++) {
+    const v = labels[i]!;
+    labels[i] = v === 0 || v === 255 ? 255 : v - 1;
+  }
+  return labels;
+}
+
 /** A sample at its original size with no transform applied. */
 export function makeSample(r: SampleRecord, image: RgbImage, targets: Targets): Sample {
   const meta: ImageMeta = {
@@ -69,6 +78,7 @@ export async function loadSample(r: SampleRecord, specs: readonly TransformSpec[
         'mismatch',
       );
     }
+    if (r.reduceZeroLabel) reduceZeroLabel(semantic.data);
     targets.semantic = semantic;
   }
   for (const m of targets.masks ?? []) {
