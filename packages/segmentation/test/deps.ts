@@ -1,0 +1,2 @@
+export { setupBackend, tf } from '@partialnet/core';
+export { stageWidth } from '@partialnet/backbone';
