@@ -11,6 +11,9 @@ import { infoCommand } from './commands/info.js';
 import { predictCommand } from './commands/predict.js';
 import { trainCommand } from './commands/train.js';
 import { trainClsCommand } from './commands/train-cls.js';
+import { trainSegCommand } from './commands/train-seg.js';
+import { evalSegCommand } from './commands/eval-seg.js';
+import { predictSegCommand } from './commands/predict-seg.js';
 
 /** Every command of the CLI. */
 export const commands: readonly Command[] = [
@@ -26,6 +29,9 @@ export const commands: readonly Command[] = [
   trainCommand,
   evalCommand,
   predictCommand,
+  trainSegCommand,
+  evalSegCommand,
+  predictSegCommand,
 ];
 
 /** Finds the command whose words are the longest prefix of argv. */
