@@ -2,10 +2,11 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSafetensors, setupBackend, tf } from '@partialnet/core';
+import { loadSafetensors, saveSafetensors, setupBackend, tf } from '@partialnet/core';
+import { PartialNet } from '@partialnet/backbone';
 import { encodeLabelMap, writeShapesDataset } from '@partialnet/data';
 import { semanticFpn } from '../src/index.js';
-import { openSegCheckpoint, recipeIters, resolveSegRunConfig, scoreLabelFolders, trainSegmenter, type SegRunConfig } from '../src/pipeline/index.js';
+import { buildSegmenter, openSegCheckpoint, recipeIters, resolveSegRunConfig, scoreLabelFolders, trainSegmenter, type SegRunConfig } from '../src/pipeline/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'pn-seg-pipe-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -63,6 +64,30 @@ describe('scoring prediction PNGs against label PNGs', () => {
     expect([m.aAcc, m.mIoU, m.mAcc]).toEqual([1, 1, 1]);
     writeFileSync(join(dir, 'gt', 'b.png'), await encodeLabelMap({ data: gt, width: w, height: h }));
     await expect(scoreLabelFolders({ predictions: join(dir, 'pred'), labels: join(dir, 'gt'), numClasses: 21 })).rejects.toThrow(/no prediction for 1 label map\(s\): b\.png/);
+  });
+});
+
+describe('ImageNet backbone weights', () => {
+  it('an official-style classification checkpoint (with its head) loads into backbone.*; the head is dropped', async () => {
+    await setupBackend('wasm');
+    const net = PartialNet.create({ embedDim: 16, depths: [1, 1, 1, 1] }, { numClasses: 10 });
+    const file = join(root, 'imagenet.safetensors');
+    await saveSafetensors(net.stateDict(), file);
+    const config = resolveSegRunConfig({ model: tinyModel(), backboneWeights: file }, 3, 10);
+    const model = await buildSegmenter(config);
+    const mine = model.stateDict();
+    let compared = 0;
+    for (const [name, t] of net.stateDict()) {
+      if (name.startsWith('head.') || name.startsWith('avgpool_pre_head.')) {
+        expect(mine.has(`backbone.${name}`)).toBe(false);
+        continue;
+      }
+      expect(Buffer.from(mine.get(`backbone.${name}`)!.data.buffer).equals(Buffer.from(t.data.buffer))).toBe(true);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(20);
+    model.dispose();
+    net.dispose();
   });
 });
 
