@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { setupBackend } from '@partialnet/core';
 import { formatSegTable, segMetricsJson, type SegMetrics } from '@partialnet/coco';
 import { encodeLabelMap, openSemanticSplit } from '@partialnet/data';
-import { evaluateSegmentation, openSegCheckpoint, scoreLabelFolders } from '@partialnet/segmentation/pipeline';
+import { evaluateSegmentation, openSegCheckpoint, scoreLabelFolders } from '@partialnet/pipeline';
 import type { SegTestMode } from '@partialnet/segmentation';
 import { backendFlag, numberFlag, numberListFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setupBackend } from '@partialnet/core';
 import { RecordDataset, decodeImage, encodeImage, encodeLabelMap } from '@partialnet/data';
 import { batchToTensor } from '@partialnet/data/tensor';
-import { openSegCheckpoint, overlayLabels, segMetasOf, segTestLoader } from '@partialnet/segmentation/pipeline';
+import { openSegCheckpoint, overlayLabels, segMetasOf, segTestLoader } from '@partialnet/pipeline';
 import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 import { listImages, outputNames } from './predict.js';

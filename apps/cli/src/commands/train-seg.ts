@@ -1,6 +1,6 @@
 import { setupBackend } from '@partialnet/core';
 import { getSegPreset, listSegPresets } from '@partialnet/segmentation';
-import { readSegRunConfig, trainSegmenter, type SegRunConfig } from '@partialnet/segmentation/pipeline';
+import { readSegRunConfig, trainSegmenter, type SegRunConfig } from '@partialnet/pipeline';
 import { backendFlag, numberFlag, numberListFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 

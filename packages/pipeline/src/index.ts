@@ -39,3 +39,4 @@ export { openDetectionCheckpoint, resolveCheckpointDir, readRunInfo, type Detect
 export { curvesFromLog, renderTrainingCurves, writeTrainingCurve, niceTicks, type CurveSeries, type TrainingCurves } from './curve.js';
 export { drawDetections, filterDetections, type DrawDetectionsOptions } from './visualize.js';
 export { trainDetector, RUNTIME_FIELDS, type TrainDetectorOptions, type TrainDetectorResult } from './runner.js';
+export * from './segmentation/index.js';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { getSegPreset, isSegPreset, type SegTestMode, type SemanticFpnConfig } from '../config.js';
+import { getSegPreset, isSegPreset, type SegTestMode, type SemanticFpnConfig } from '@partialnet/segmentation';
 import { mergeOverrides } from './shared.js';
 
 export type SegBnMode = 'train' | 'eval' | 'frozen';

@@ -4,7 +4,7 @@ import { ConfusionMatrix, mmsegMetrics, type SegMetrics } from '@partialnet/coco
 import { Progress, tf } from '@partialnet/core';
 import { decodeLabelMap, reduceZeroLabel, RecordDataset, type Dataset, type ImageMeta, type SampleRecord } from '@partialnet/data';
 import { batchToTensor } from '@partialnet/data/tensor';
-import type { SegMeta, SegPrediction } from '../semantic-fpn.js';
+import type { SegMeta, SegPrediction } from '@partialnet/segmentation';
 import { segTestLoader } from './data.js';
 
 /** What the evaluator calls per batch: a segmenter's `predict`, or anything shaped like it. */

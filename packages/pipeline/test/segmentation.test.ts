@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSafetensors, saveSafetensors, setupBackend, tf } from '@partialnet/core';
 import { PartialNet } from '@partialnet/backbone';
 import { encodeLabelMap, writeShapesDataset } from '@partialnet/data';
-import { semanticFpn } from '../src/index.js';
-import { buildSegmenter, openSegCheckpoint, recipeIters, resolveSegRunConfig, scoreLabelFolders, trainSegmenter, type SegRunConfig } from '../src/pipeline/index.js';
+import { semanticFpn } from '@partialnet/segmentation';
+import { buildSegmenter, openSegCheckpoint, recipeIters, resolveSegRunConfig, scoreLabelFolders, trainSegmenter, type SegRunConfig } from '../src/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'pn-seg-pipe-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 import { DataLoader, segTestPipeline, segTrainPipeline, type Batch, type Dataset } from '@partialnet/data';
 import { batchToTensor } from '@partialnet/data/tensor';
 import type { TrainData } from '@partialnet/core';
-import type { SegBatch } from '../semantic-fpn.js';
+import type { SegBatch } from '@partialnet/segmentation';
 import type { ResolvedSegRunConfig } from './run-config.js';
 
 /**

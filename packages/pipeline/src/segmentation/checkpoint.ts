@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadSafetensors, type TrainingState } from '@partialnet/core';
-import { createSegmenter } from '../create.js';
-import type { SemanticFPN } from '../semantic-fpn.js';
+import { createSegmenter } from '@partialnet/segmentation';
+import type { SemanticFPN } from '@partialnet/segmentation';
 import type { ResolvedSegRunConfig } from './run-config.js';
 import { resolveCheckpointDir } from './shared.js';
 
