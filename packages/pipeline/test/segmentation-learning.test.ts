@@ -44,5 +44,5 @@ describe('learning', () => {
     console.log(`learning test: ${r.train.iters} iters in ${r.train.seconds.toFixed(1)} s, val mIoU ${m.mIoU.toFixed(4)} mAcc ${m.mAcc.toFixed(4)} aAcc ${m.aAcc.toFixed(4)}`);
     expect(m.perClass).toHaveLength(7);
     expect(m.mIoU).toBeGreaterThanOrEqual(MIN_MIOU);
-  });
+  }, 900_000);
 });
