@@ -51,7 +51,7 @@ if (!existsSync(join(data, 'shapes.json'))) {
 // mmseg's pipeline scaled to 128x128 images: RandomResize 0.75-1.5 of (256, 128), crops of 128.
 times.train = partialnet('train', [
   'train-seg', '--preset', 'semantic-fpn-lite-t0', '--data', data, '--out', run,
-  '--iters', '300', '--batch', '8', '--lr', '1e-3', '--scale', '256,128', '--crop', '128,128', '--ratio', '0.75,1.5',
+  '--iters', '240', '--batch', '8', '--lr', '1e-3', '--scale', '256,128', '--crop', '128,128', '--ratio', '0.75,1.5',
   ...(fresh ? [] : ['--resume']),
 ]);
 const valDir = join(data, 'val');
