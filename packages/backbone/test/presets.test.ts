@@ -1,6 +1,7 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, it as itOn } from 'vitest';
 import { PartialNet, setupBackend, tf } from './deps.js';
 import { PARTIALNET_PRESETS, type PartialNetVariant } from '../src/index.js';
+import { TEST_BACKENDS } from './backends.js';
 
 // The official parameter counts (classification model, 1000 classes).
 const OFFICIAL: Record<PartialNetVariant, number> = {
@@ -12,6 +13,7 @@ const OFFICIAL: Record<PartialNetVariant, number> = {
   l: 100_641_336,
 };
 
+// Parameter counts are host arithmetic on shapes: the same on every backend, checked on cpu.
 describe('presets', () => {
   beforeAll(async () => {
     await setupBackend('cpu');
@@ -28,6 +30,20 @@ describe('presets', () => {
     });
   }
 
+  it('rejects bad configurations with the field named', () => {
+    expect(() => PartialNet.create('x9' as PartialNetVariant)).toThrow(/unknown variant 'x9'/);
+    expect(() => PartialNet.create({ depths: [1, 2, 3] })).toThrow(/depths: expected 4 positive integers/);
+    expect(() => PartialNet.create({ act: 'swish' as 'relu' })).toThrow(/act: expected/);
+    expect(() => PartialNet.create({ embedDim: 20, numHeads: 7 })).toThrow(/numHeads/);
+  });
+});
+
+describe.each(TEST_BACKENDS)('feature maps on $name', ({ name: backend, skip }) => {
+  const it = itOn.skipIf(skip !== undefined);
+  beforeAll(async () => {
+    if (!skip) await setupBackend(backend);
+  });
+
   it('features() reports channels and strides and matches featureInfo()', () => {
     const net = PartialNet.create({ embedDim: 16, depths: [1, 1, 1, 1], numClasses: 0 });
     net.eval();
@@ -43,10 +59,4 @@ describe('presets', () => {
     net.dispose();
   });
 
-  it('rejects bad configurations with the field named', () => {
-    expect(() => PartialNet.create('x9' as PartialNetVariant)).toThrow(/unknown variant 'x9'/);
-    expect(() => PartialNet.create({ depths: [1, 2, 3] })).toThrow(/depths: expected 4 positive integers/);
-    expect(() => PartialNet.create({ act: 'swish' as 'relu' })).toThrow(/act: expected/);
-    expect(() => PartialNet.create({ embedDim: 20, numHeads: 7 })).toThrow(/numHeads/);
-  });
 });

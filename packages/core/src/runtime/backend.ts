@@ -28,6 +28,8 @@ export interface BackendProbe {
   /** The name tfjs registers it under (`tensorflow` for both tfjs-node flavours). */
   tfjsName: string;
   gpuAdapter?: GpuAdapterInfo;
+  /** webgpu only: the adapter is a software one, accepted because PARTIALNET_ALLOW_SOFTWARE_GPU=1. */
+  software?: boolean;
 }
 
 export interface BackendReport {
@@ -220,6 +222,15 @@ interface DawnGpu {
   requestAdapter(options?: { powerPreference?: string }): Promise<DawnAdapter | null>;
 }
 
+/**
+ * A software WebGPU adapter (lavapipe, SwiftShader) is slower than wasm, so it is refused unless
+ * `PARTIALNET_ALLOW_SOFTWARE_GPU=1`; even then only a forced `webgpu` uses it, never `auto`. Tests
+ * opt in to check correctness on WebGPU where no GPU exists.
+ */
+function softwareGpuAllowed(): boolean {
+  return process.env.PARTIALNET_ALLOW_SOFTWARE_GPU === '1';
+}
+
 const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|software/i;
 
 /** True for CPU implementations of WebGPU (SwiftShader, llvmpipe, ...): slower than our wasm path. */
@@ -246,12 +257,13 @@ async function probeWebgpu(base: BackendProbe, fail: (reason: string) => Backend
     description: info.description ?? '',
   };
   const fallback = info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
-  if (isSoftwareAdapter(gpuAdapter, fallback)) {
+  const software = isSoftwareAdapter(gpuAdapter, fallback);
+  if (software && !softwareGpuAllowed()) {
     const label = Object.values(gpuAdapter).filter(Boolean).join(' / ');
-    return { ...fail(`only a software adapter was found (${label || 'fallback adapter'})`), gpuAdapter };
+    return { ...fail(`only a software adapter was found (${label || 'fallback adapter'}); set PARTIALNET_ALLOW_SOFTWARE_GPU=1 to use it anyway`), gpuAdapter };
   }
   webgpuGpu = gpu;
-  return { ...base, available: true, gpuAdapter };
+  return { ...base, available: true, gpuAdapter, ...(software ? { software } : {}) };
 }
 
 /**
@@ -361,6 +373,10 @@ export async function setupBackend(requested: BackendName | 'auto' = defaultRequ
   await listBackends();
   for (const name of candidates) {
     let p = await probe(name);
+    if (requested === 'auto' && p.software) {
+      failures.push(`${name}: only a software adapter (slower than wasm; force --backend webgpu to use it)`);
+      continue;
+    }
     if (p.available) {
       try {
         await activate(name);
