@@ -158,16 +158,19 @@ describe('mmseg training transforms', () => {
     expect(w).toBeLessThanOrEqual(48);
   });
 
-  it('a DataLoader over the shapes set gives the same batches for the same (seed, epoch)', async () => {
+  it('a DataLoader over the shapes set gives the same batches for the same (seed, epoch), with or without workers', async () => {
     const s = await openSemanticSplit(join(dir, 'shapes'), 'train');
-    const run = async () => {
-      const loader = new DataLoader(s.dataset, { batchSize: 2, pipeline: segTrainPipeline({ scale: [128, 32], cropSize: [32, 32] }), shuffle: true, seed: 4, reuseBuffers: false });
+    const run = async (workers = 0) => {
+      const loader = new DataLoader(s.dataset, { batchSize: 2, pipeline: segTrainPipeline({ scale: [128, 32], cropSize: [32, 32] }), shuffle: true, seed: 4, reuseBuffers: false, workers });
       const out: number[] = [];
       for await (const b of loader.epoch(1)) out.push(b.images.reduce((acc, v) => acc + v, 0), b.semantic!.reduce((acc, v) => acc + v, 0));
       await loader.close();
       return out;
     };
-    expect(await run()).toEqual(await run());
+    const inThread = await run();
+    expect(await run()).toEqual(inThread);
+    // Worker threads (the built dist/ worker) crop exactly as the main thread does.
+    expect(await run(1)).toEqual(inThread);
   });
 
   it('the test pipeline resizes keeping the ratio and pads to 32', () => {
