@@ -1,4 +1,4 @@
-import { Conv2d, Module, absSignGrad, conv2d, exactSign, tf } from '@partialnet/core';
+import { Conv2d, Module, Rng, absSignGrad, conv2d, exactSign, tf } from '@partialnet/core';
 
 /**
  * DPConv, the dynamic partial convolution of PartialNet (the official `DGConv2d`): a 3x3 conv
@@ -163,14 +163,8 @@ export class DPConv extends Module {
       const identity = Math.round(Math.log2(this.nDiv));
       gates = Array.from({ length: this.K }, (_, k) => (k < identity ? -eps : eps));
     } else {
-      let state = (options.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
-      const next = () => {
-        state = (state + 0x6d2b79f5) >>> 0;
-        let t = Math.imul(state ^ (state >>> 15), state | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
-      gates = Array.from({ length: this.K }, () => (next() < 0.5 ? -eps : eps));
+      const rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+      gates = Array.from({ length: this.K }, () => (rng.next() < 0.5 ? -eps : eps));
     }
     // Registration order follows the official module: buffers I, one, c_div, one_channel, gate, conv.
     this.eye = this.addBuffer('I', tf.eye(2));

@@ -58,6 +58,8 @@ export class PartialNet extends Module {
     readonly fused = false,
   ) {
     super();
+    // A saved config (e.g. a checkpoint's state.json) passes the same field check as a new one.
+    resolveConfig(config);
     const c = config;
     this.patchEmbed = this.addChild('patch_embed', new ConvNormDownsample('proj', 3, c.embedDim, 4, fused));
     const stages = this.addChild('stages', new ModuleList());

@@ -1,21 +1,8 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it as itOn } from 'vitest';
 import { conv2d, crossEntropy, parseSafetensors, serializeSafetensors } from '@partialnet/core';
-import {
-  DPConv,
-  PartialConv,
-  bakeSplits,
-  bakeSplitsDetailed,
-  combineDPConvLoss,
-  complexityExponent,
-  dpconvLayers,
-  dpconvLossTerms,
-  dpconvLosses,
-  formatSplitTable,
-  kroneckerMaskHost,
-  learnedSplits,
-  setDPConvEpoch,
-  steSign,
-} from '../src/index.js';
+import { DPConv, bakeSplitsDetailed, combineDPConvLoss, complexityExponent, dpconvLayers, dpconvLosses, kroneckerMaskHost, steSign } from '../src/dpconv-internals.js';
+import { PartialConv } from '../src/layers.js';
+import { bakeSplits, dpconvLossTerms, formatSplitTable, learnedSplits, setDPConvEpoch } from '../src/index.js';
 import { PartialNet, setupBackend, tf } from './deps.js';
 import { TEST_BACKENDS } from './backends.js';
 import { maxDiff, scalarOf, values } from './compare.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it as itOn } from 'vitest';
 import { PartialNet, loadSafetensors, setupBackend, tf } from './deps.js';
-import { FIXTURES, configFromMeta, fixturePath, nchwToNhwc, readBin, readMeta, requireFixtures } from './fixtures.js';
+import { LARGE_FIXTURE, LARGE_FIXTURE_MISSING, LOCAL_FIXTURES, configFromMeta, fixturePath, nchwToNhwc, readBin, readMeta, requireFixtures } from './fixtures.js';
 import { TEST_BACKENDS } from './backends.js';
 import { maxDiff as maxAbsDiff } from './compare.js';
 
@@ -14,17 +14,19 @@ for (const { name: backend, skip, small } of TEST_BACKENDS) {
       if (!skip) await setupBackend(backend);
     });
 
-    for (const name of FIXTURES) {
+    for (const name of [...LOCAL_FIXTURES, LARGE_FIXTURE]) {
+      const missing = name === LARGE_FIXTURE ? LARGE_FIXTURE_MISSING : undefined;
       // The software WebGPU adapter runs T0 at 224x224 in minutes; the tiny fixtures cover its kernels.
-      const tooBig = small && name === 't0-224x224';
+      const tooBig = small && name === LARGE_FIXTURE;
       const it = itOn.skipIf(skip !== undefined || tooBig);
-      describe(name, () => {
+      describe.skipIf(missing !== undefined)(missing ? `${name} (skipped: ${missing})` : name, () => {
         let net: PartialNet;
         let input: tf.Tensor4D;
-        const meta = readMeta(name);
+        let meta: ReturnType<typeof readMeta>;
 
         beforeAll(async () => {
           if (skip || tooBig) return;
+          meta = readMeta(name);
           net = PartialNet.create(configFromMeta(meta));
           net.loadStateDict(await loadSafetensors(fixturePath(name, 'weights.safetensors')));
           net.eval();

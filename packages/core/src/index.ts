@@ -12,7 +12,7 @@ export { ModuleList } from './nn/module-list.js';
 export { activation, gelu, hardSigmoid, type ActivationName } from './nn/activation.js';
 export { dropPath, dropout, dropout2d } from './nn/drop.js';
 export { truncNormal } from './nn/init.js';
-export { crossEntropy } from './nn/losses.js';
+export { crossEntropy, softCrossEntropy } from './nn/losses.js';
 export { conv2d, type Conv2DPad, type ExplicitPadding } from './ops/conv2d.js';
 export { linear, matMulT } from './ops/matmul.js';
 export { exactSign, absSignGrad } from './ops/sign.js';
@@ -21,7 +21,7 @@ export { loadSafetensors, saveSafetensors, parseSafetensors, serializeSafetensor
 export { setupBackend, listBackends, currentBackend, isBackendName, parseBackendName, isSoftwareAdapter, packageVersion, BACKEND_NAMES, type BackendName, type BackendProbe, type BackendReport, type GpuAdapterInfo } from './runtime/backend.js';
 export { Optimizer, AdamW, SGD, clipGradNorm, type ParamGroup, type AdamWOptions, type SGDOptions } from './optim/optimizer.js';
 export { lrAt, lrSchedule, type LrScheduleConfig, type LrPolicy, type LinearWarmup } from './optim/schedule.js';
-export { seedEverything, nextSeed, nextUint32, getRandomState, setRandomState } from './random.js';
+export { Rng, deriveSeed, seedEverything, nextSeed, nextUint32, getRandomState, setRandomState } from './random.js';
 export { Trainer, NonFiniteLossError, type TrainerOptions, type TrainData, type StepContext, type TrainResult } from './train/trainer.js';
 export { saveCheckpoint, loadCheckpoint, findLatestCheckpoint, type Checkpoint, type TrainingState } from './train/checkpoint.js';
 export { Progress, type ProgressOptions, type ProgressFields, type ProgressStream } from './util/progress.js';

@@ -3,7 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeLabelMap, decodePngIndices, ImageLoadError } from '../src/index.js';
+import { decodeLabelMap, ImageLoadError } from '../src/index.js';
+import { decodePngIndices } from '../src/internals.js';
 import { tempDir } from './helpers.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'seg');

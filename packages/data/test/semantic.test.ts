@@ -2,25 +2,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ADE20K_CLASSES,
-  DataLoader,
-  Rng,
-  applyTransforms,
-  chooseCrop,
-  collate,
-  loadSample,
-  makeSample,
-  openSemanticSplit,
-  randomCrop,
-  randomResizeRatio,
-  recordTargets,
-  resizeRgb,
-  segTestPipeline,
-  segTrainPipeline,
-  writeShapesDataset,
-  type LabelMap,
-} from '../src/index.js';
+import { ADE20K_CLASSES, DataLoader, openSemanticSplit, randomCrop, randomResizeRatio, segTestPipeline, segTrainPipeline, writeShapesDataset, type LabelMap } from '../src/index.js';
+import { applyTransforms, chooseCrop, collate, loadSample, makeSample, recordTargets, resizeRgb } from '../src/internals.js';
+import { Rng } from '@partialnet/core/random';
 import { tempDir, testImage } from './helpers.js';
 
 let dir: string;

@@ -1,4 +1,4 @@
-import { absSignGrad, tf } from '@partialnet/core';
+import { absSignGrad, softCrossEntropy, tf } from '@partialnet/core';
 
 /**
  * Elementwise binary cross-entropy with logits, stable for large |x|: max(x, 0) - x t + log(1 + e^-|x|).
@@ -92,8 +92,7 @@ export function weightedCrossEntropy(logits: tf.Tensor2D, labels: Int32Array, we
     const [n, k] = logits.shape;
     const onehot = new Float32Array(n * k);
     for (let i = 0; i < n; i++) onehot[i * k + labels[i]!] = weights ? weights[i]! : 1;
-    const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), tf.tensor2d(onehot, [n, k]))));
-    return tf.div(nll, Math.max(avgFactor, 1e-12)) as tf.Scalar;
+    return softCrossEntropy(logits, tf.tensor2d(onehot, [n, k]), avgFactor);
   });
 }
 

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '@partialnet/core';
-import { bceWithLogits, l1Loss, sigmoidFocalLoss, totalLoss, weightedCrossEntropy } from '../src/index.js';
+import { bceWithLogits, l1Loss, sigmoidFocalLoss, weightedCrossEntropy } from '../src/layers.js';
+import { totalLoss } from '../src/index.js';
 
 describe('losses', () => {
   beforeAll(async () => {

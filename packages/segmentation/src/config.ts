@@ -1,5 +1,5 @@
 import type { PartialNetConfig, PartialNetVariant } from '@partialnet/backbone';
-import type { FpnConfig } from '@partialnet/detection';
+import type { FpnConfig } from '@partialnet/detection/layers';
 
 export interface SegBackboneConfig {
   /** A PartialNet variant, or a full / partial custom config (as `PartialNet.create` takes). */

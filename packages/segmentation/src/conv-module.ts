@@ -1,5 +1,5 @@
 import { BatchNorm2d, Conv2d, Module, tf } from '@partialnet/core';
-import { kaimingNormalInit } from '@partialnet/detection';
+import { kaimingNormalInit } from '@partialnet/detection/layers';
 
 /**
  * mmcv's ConvModule with BatchNorm and ReLU: an unbiased conv (`conv`), a BatchNorm (`bn`) and

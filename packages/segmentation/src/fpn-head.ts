@@ -1,6 +1,6 @@
 import { Conv2d, Module, ModuleList, dropout2d, tf } from '@partialnet/core';
 import type { FeatureInfo } from '@partialnet/backbone';
-import { normalInit } from '@partialnet/detection';
+import { normalInit } from '@partialnet/detection/layers';
 import { ConvBnRelu } from './conv-module.js';
 import { resizeBilinear } from './resize.js';
 

@@ -1,6 +1,6 @@
 import { Module, tf } from '@partialnet/core';
 import { PartialNet } from '@partialnet/backbone';
-import { FPN } from '@partialnet/detection';
+import { FPN } from '@partialnet/detection/layers';
 import type { SemanticFpnConfig, SegTestMode } from './config.js';
 import { FpnHead } from './fpn-head.js';
 import { slideLogits } from './inference.js';

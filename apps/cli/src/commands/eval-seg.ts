@@ -5,27 +5,8 @@ import { formatSegTable, segMetricsJson, type SegMetrics } from '@partialnet/coc
 import { encodeLabelMap, openSemanticSplit } from '@partialnet/data';
 import { evaluateSegmentation, openSegCheckpoint, scoreLabelFolders } from '@partialnet/pipeline';
 import type { SegTestMode } from '@partialnet/segmentation';
-import { backendFlag, numberFlag, numberListFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
-
-const usage = `usage: partialnet eval-seg --checkpoint RUN [--data DIR] [--split val] [--mode whole|slide] [--crop H,W]
-                           [--stride H,W] [--flip] [--scales 0.5,0.75,1,1.25,1.5,1.75] [--save-predictions DIR]
-                           [--json out.json] [--backend X] [--no-progress]
-       partialnet eval-seg --predictions DIR --labels DIR --classes N [--class-names FILE.txt]
-                           [--reduce-zero-label] [--json out.json]
-
-mmseg's IoUMetric on a split: intersection and union per class accumulated over all images, IoU and
-Acc per class, mIoU / mAcc as the mean over classes with a defined value, aAcc. Prints the per-class
-table (percent, 2 decimals); --json writes {aAcc, mIoU, mAcc, perClass: [{id, name, IoU, Acc}]} as
-fractions (null where undefined).
-
-With --checkpoint: a run folder or checkpoint folder of train-seg; the data folder and the test
-settings default to the run's (whole-image inference at its scale). --mode slide averages
-overlapping crops (default crop = the training crop, stride 2/3 of it); --flip and --scales add
-test-time augmentation (probabilities averaged). --save-predictions writes label PNGs.
-
-With --predictions: scores the label PNGs of another tool against the label PNGs in --labels,
-matched by file name; both read as stored indices (palette PNGs give their indices).`;
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, NO_PROGRESS_OPTION, defineCommand } from '../options.js';
 
 async function writeJson(path: string, value: unknown): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
@@ -39,34 +20,45 @@ function report(m: SegMetrics, json: string | undefined, images: number): Promis
   if (json) return writeJson(json, segMetricsJson(m)).then(() => console.log(`wrote ${json}`));
 }
 
-export const evalSegCommand: Command = {
+export const evalSegCommand = defineCommand({
   name: 'eval-seg',
   summary: 'mIoU / mAcc / aAcc (mmseg) of a train-seg checkpoint, or of a folder of prediction PNGs',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      checkpoint: { type: 'string' },
-      data: { type: 'string' },
-      split: { type: 'string' },
-      mode: { type: 'string' },
-      crop: { type: 'string' },
-      stride: { type: 'string' },
-      flip: { type: 'boolean', default: false },
-      scales: { type: 'string' },
-      'save-predictions': { type: 'string' },
-      predictions: { type: 'string' },
-      labels: { type: 'string' },
-      classes: { type: 'string' },
-      'class-names': { type: 'string' },
-      'reduce-zero-label': { type: 'boolean', default: false },
-      json: { type: 'string' },
-      backend: { type: 'string' },
-      'no-progress': { type: 'boolean', default: false },
-    });
+  synopsis: ['--checkpoint RUN [options]', '--predictions DIR --labels DIR --classes N [options]'],
+  description: `mmseg's IoUMetric on a split: intersection and union per class accumulated over all images, IoU and
+Acc per class, mIoU / mAcc as the mean over classes with a defined value, aAcc. Prints the per-class
+table (percent, 2 decimals); --json writes {aAcc, mIoU, mAcc, perClass: [{id, name, IoU, Acc}]} as
+fractions (null where undefined).
+
+With --checkpoint: a run folder or checkpoint folder of train-seg; the data folder and the test
+settings default to the run's (whole-image inference at its scale). --mode slide averages
+overlapping crops (default crop = the training crop, stride 2/3 of it); --flip and --scales add
+test-time augmentation (probabilities averaged). --save-predictions writes label PNGs.
+
+With --predictions: scores the label PNGs of another tool against the label PNGs in --labels,
+matched by file name; both read as stored indices (palette PNGs give their indices).`,
+  options: {
+    checkpoint: { type: 'string', arg: 'RUN', help: 'a train-seg run or checkpoint folder' },
+    data: { type: 'string', arg: 'DIR', help: "data folder (default: the run's)" },
+    split: { type: 'string', help: "split to score (default: the run's val split)" },
+    mode: { type: 'string', choices: ['whole', 'slide'], help: "inference mode (default: the run's)" },
+    crop: { type: 'integers', arg: 'H,W', count: 2, min: 1, help: 'sliding-window crop' },
+    stride: { type: 'integers', arg: 'H,W', count: 2, min: 1, help: 'sliding-window stride' },
+    flip: { type: 'boolean', help: 'horizontal-flip test-time augmentation' },
+    scales: { type: 'numbers', arg: 'R,R,...', above: 0, help: 'multi-scale test-time augmentation ratios' },
+    'save-predictions': { type: 'string', arg: 'DIR', help: 'write the predicted label PNGs here' },
+    predictions: { type: 'string', arg: 'DIR', help: 'prediction PNGs of another tool' },
+    labels: { type: 'string', arg: 'DIR', help: 'label PNGs to score --predictions against' },
+    classes: { type: 'integer', arg: 'N', min: 1, max: 255, help: 'class count for --predictions' },
+    'class-names': { type: 'string', arg: 'FILE.txt', help: 'class names for --predictions, one per line' },
+    'reduce-zero-label': { type: 'boolean', help: 'reduce the --labels by one (0 ignored), as ADE20K' },
+    json: { type: 'string', arg: 'OUT.json', help: 'write the metrics as JSON' },
+    backend: BACKEND_OPTION,
+    'no-progress': NO_PROGRESS_OPTION,
+  },
+  async run(values) {
     if (values.predictions || values.labels) {
-      if (!values.predictions || !values.labels || !values.classes) throw new UsageError('--predictions DIR, --labels DIR and --classes N go together');
-      const n = numberFlag('classes', values.classes, NaN);
-      if (!(Number.isInteger(n) && n >= 1 && n <= 255)) throw new UsageError(`--classes: expected an integer in 1..255, got '${values.classes}'`);
+      if (!values.predictions || !values.labels || values.classes === undefined) throw new UsageError('--predictions DIR, --labels DIR and --classes N go together');
+      const n = values.classes;
       let names: string[] | undefined;
       if (values['class-names']) {
         const { readFile } = await import('node:fs/promises');
@@ -78,7 +70,7 @@ export const evalSegCommand: Command = {
       return 0;
     }
     if (!values.checkpoint) throw new UsageError('--checkpoint RUN (or --predictions / --labels / --classes) is required');
-    await setupBackend(backendFlag(values.backend));
+    await setupBackend(values.backend);
     const ckpt = await openSegCheckpoint(values.checkpoint);
     try {
       const cfg = ckpt.info.config;
@@ -89,19 +81,13 @@ export const evalSegCommand: Command = {
       let test: SegTestMode = cfg.test;
       const mode = values.mode ?? test.mode;
       if (mode === 'slide') {
-        const pair = (name: string, v: string | undefined, fallback: [number, number]): [number, number] => {
-          if (v === undefined) return fallback;
-          const s = numberListFlag(name, v, []);
-          if (s.length !== 2 || !s.every((x) => Number.isInteger(x) && x >= 1)) throw new UsageError(`--${name}: expected H,W (positive integers), got '${v}'`);
-          return [s[0]!, s[1]!];
-        };
-        const crop = pair('crop', values.crop, test.mode === 'slide' ? test.crop : cfg.cropSize);
-        const stride = pair('stride', values.stride, test.mode === 'slide' ? test.stride : [Math.ceil((crop[0] * 2) / 3), Math.ceil((crop[1] * 2) / 3)]);
+        const pair = (v: number[] | undefined, fallback: [number, number]): [number, number] => (v ? [v[0]!, v[1]!] : fallback);
+        const crop = pair(values.crop, test.mode === 'slide' ? test.crop : cfg.cropSize);
+        const stride = pair(values.stride, test.mode === 'slide' ? test.stride : [Math.ceil((crop[0] * 2) / 3), Math.ceil((crop[1] * 2) / 3)]);
         test = { mode: 'slide', crop, stride };
       } else if (mode === 'whole') test = { mode: 'whole' };
-      else throw new UsageError(`--mode: whole or slide, got '${mode}'`);
-      const scales = values.scales === undefined ? undefined : numberListFlag('scales', values.scales, []);
-      if (scales && !(scales.length > 0 && scales.every((s) => s > 0))) throw new UsageError(`--scales: positive ratios such as 0.75,1,1.25, got '${values.scales}'`);
+      else throw new Error(`${values.checkpoint}: unknown test mode '${mode}'`);
+      const scales = values.scales;
       const saveDir = values['save-predictions'];
       if (saveDir) await mkdir(saveDir, { recursive: true });
       const r = await evaluateSegmentation({
@@ -124,4 +110,4 @@ export const evalSegCommand: Command = {
       ckpt.model.dispose();
     }
   },
-};
+});

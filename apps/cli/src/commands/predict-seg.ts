@@ -4,17 +4,9 @@ import { setupBackend } from '@partialnet/core';
 import { RecordDataset, decodeImage, encodeImage, encodeLabelMap } from '@partialnet/data';
 import { batchToTensor } from '@partialnet/data/tensor';
 import { openSegCheckpoint, overlayLabels, segMetasOf, segTestLoader } from '@partialnet/pipeline';
-import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { listImages, outputNames } from './predict.js';
-
-const usage = `usage: partialnet predict-seg --checkpoint RUN|CHECKPOINT IMAGE|DIR... --out DIR [--flip] [--alpha 0.5]
-                              [--backend auto|wasm|cpu|webgpu|...]
-
-Runs a trained Semantic FPN on images (files, or every image in a folder) at the run's test scale
-and writes, per image, DIR/labels/<name>.png (one channel, the class index per pixel at the image's
-size) and DIR/overlay/<name>.png (the image with the classes blended in, PASCAL VOC colours).
---flip adds horizontal-flip test-time augmentation.`;
 
 async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
@@ -22,23 +14,26 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
   await rename(tmp, path);
 }
 
-export const predictSegCommand: Command = {
+export const predictSegCommand = defineCommand({
   name: 'predict-seg',
   summary: 'label PNGs and colour overlays from a trained Semantic FPN',
-  usage,
-  async run(argv) {
-    const { values, positionals } = parseCommandArgs(
-      argv,
-      { checkpoint: { type: 'string' }, out: { type: 'string' }, flip: { type: 'boolean', default: false }, alpha: { type: 'string' }, backend: { type: 'string' } },
-      true,
-    );
-    if (!values.checkpoint) throw new UsageError('--checkpoint RUN is required');
-    if (!values.out) throw new UsageError('--out DIR is required');
+  synopsis: '--checkpoint RUN|CHECKPOINT IMAGE|DIR... --out DIR [options]',
+  description: `Runs a trained Semantic FPN on images (files, or every image in a folder) at the run's test scale
+and writes, per image, DIR/labels/<name>.png (one channel, the class index per pixel at the image's
+size) and DIR/overlay/<name>.png (the image with the classes blended in, PASCAL VOC colours).`,
+  options: {
+    checkpoint: { type: 'string', arg: 'RUN', required: true, help: 'a train-seg run or checkpoint folder' },
+    out: { type: 'string', arg: 'DIR', required: true, help: 'output folder' },
+    flip: { type: 'boolean', help: 'horizontal-flip test-time augmentation' },
+    alpha: { type: 'number', default: 0.5, min: 0, max: 1, help: 'opacity of the class colours in the overlays' },
+    backend: BACKEND_OPTION,
+  },
+  positionals: true,
+  async run(values, positionals) {
     if (positionals.length === 0) throw new UsageError('give at least one image or folder');
-    const alpha = numberFlag('alpha', values.alpha, 0.5);
-    if (!(alpha >= 0 && alpha <= 1)) throw new UsageError(`--alpha: expected 0..1, got ${alpha}`);
+    const alpha = values.alpha;
     const files = await listImages(positionals);
-    const backend = await setupBackend(backendFlag(values.backend));
+    const backend = await setupBackend(values.backend);
     const ckpt = await openSegCheckpoint(values.checkpoint);
     const names = outputNames(files);
     const labelDir = join(values.out, 'labels');
@@ -76,4 +71,4 @@ export const predictSegCommand: Command = {
     console.log(`pixels per class: ${share.map(([n, f]) => `${n} ${(f * 100).toFixed(1)}%`).join(', ')}`);
     return 0;
   },
-};
+});
