@@ -92,14 +92,23 @@ describe('detection end to end: data synth -> train -> eval -> resume -> predict
     expect(state.extra.config.model).toMatchObject({ kind: 'mask-rcnn', numClasses: 6 });
     expect(state.extra.classNames).toHaveLength(6);
     expect([...readFileSync(join(run, 'curve.png')).subarray(0, 4)]).toEqual([137, 80, 78, 71]);
+    expect(readdirSync(run).filter((n) => n.startsWith('events.out.tfevents.'))).toHaveLength(1);
+  });
+
+  it('train refuses an --out that holds a run unless --resume or --overwrite, and leaves it untouched', () => {
+    const log = readFileSync(join(run, 'log.jsonl'), 'utf8');
+    const again = partialnet(['train', '--config', config, '--data', data, '--out', run, '--no-progress']);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/run folder is not empty.*--resume.*--overwrite/s);
+    expect(readFileSync(join(run, 'log.jsonl'), 'utf8')).toBe(log);
   });
 
   it('eval writes valid COCO results and prints the 12-line summaries and per-class AP', () => {
-    rmSync(join(run, 'results.bbox.json'));
+    rmSync(join(run, 'results.val.bbox.json'));
     const out = ok(['eval', '--checkpoint', run, '--no-progress']);
     for (const t of ['bbox', 'segm']) {
       expect(out).toContain(`Evaluate annotation type *${t}*`);
-      const results = readJson(join(run, `results.${t}.json`)) as Record<string, unknown>[];
+      const results = readJson(join(run, `results.val.${t}.json`)) as Record<string, unknown>[];
       expect(Array.isArray(results)).toBe(true);
       for (const r of results) {
         expect(Number.isInteger(r.image_id)).toBe(true);
@@ -114,7 +123,7 @@ describe('detection end to end: data synth -> train -> eval -> resume -> predict
     expect(out.match(/^ Average Recall/gm)).toHaveLength(12);
     expect(out).toMatch(/^category +id +AP +AP50/m);
     expect(out).toMatch(/^circle +1 /m);
-    const metrics = readJson(join(run, 'metrics.json')) as { bbox: { stats: number[] }; segm: { stats: number[] } };
+    const metrics = readJson(join(run, 'metrics.val.json')) as { bbox: { stats: number[] }; segm: { stats: number[] } };
     for (const t of ['bbox', 'segm'] as const) {
       expect(metrics[t].stats).toHaveLength(12);
       expect(metrics[t].stats.every((v) => Number.isFinite(v) && v >= -1 && v <= 1)).toBe(true);

@@ -23,5 +23,5 @@ export { Optimizer, AdamW, SGD, clipGradNorm, type ParamGroup, type AdamWOptions
 export { lrAt, lrSchedule, type LrScheduleConfig, type LrPolicy, type LinearWarmup } from './optim/schedule.js';
 export { Rng, deriveSeed, seedEverything, nextSeed, nextUint32, getRandomState, setRandomState } from './random.js';
 export { Trainer, NonFiniteLossError, type TrainerOptions, type TrainData, type StepContext, type TrainResult } from './train/trainer.js';
-export { saveCheckpoint, loadCheckpoint, findLatestCheckpoint, type Checkpoint, type TrainingState } from './train/checkpoint.js';
+export { saveCheckpoint, loadCheckpoint, findLatestCheckpoint, recoverCheckpoints, type Checkpoint, type TrainingState, type FindCheckpointOptions, type LoadCheckpointOptions } from './train/checkpoint.js';
 export { Progress, type ProgressOptions, type ProgressFields, type ProgressStream } from './util/progress.js';

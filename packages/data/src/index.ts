@@ -40,6 +40,7 @@ export {
   RecordDataset,
   type CocoInstancesLike,
   type CocoDatasetOptions,
+  type DroppedAnnotation,
   type SemanticDatasetOptions,
 } from './datasets.js';
 export { resolveSplit, type SplitFiles } from './splits.js';

@@ -44,6 +44,13 @@ export abstract class Detector extends Module {
     return this;
   }
 
+  /**
+   * Restarts every random stream the model draws from in training (samplers), from `seed`. The
+   * runner calls it before each step with a seed derived from the step's position, so a resumed
+   * run draws what an uninterrupted one would. Models without such streams ignore it.
+   */
+  reseed(_seed: number): void {}
+
   /** FPN maps of a batch, finest first. The caller disposes them. */
   extractFeatures(images: tf.Tensor4D): tf.Tensor4D[] {
     return tf.tidy(() => this.neck.forward(this.backbone.features(images)));

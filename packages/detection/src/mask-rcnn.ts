@@ -1,4 +1,5 @@
 import { tf } from '@partialnet/core';
+import { deriveSeed } from '@partialnet/core';
 import type { MaskRcnnConfig } from './config.js';
 import { Detector, type PredictOptions } from './detector.js';
 import { RoiHead } from './roi-head.js';
@@ -18,6 +19,12 @@ export class MaskRCNN extends Detector {
     const ch = config.neck.outChannels;
     this.rpnHead = this.addChild('rpn_head', new RpnHead({ ...config.rpn, inChannels: ch }));
     this.roiHead = this.addChild('roi_head', new RoiHead({ ...config.roi, numClasses: config.numClasses, inChannels: ch }));
+  }
+
+  /** The RPN and RoI samplers restart from two streams of `seed`. */
+  override reseed(seed: number): void {
+    this.rpnHead.sampler.rng.reseed(deriveSeed(seed, 1));
+    this.roiHead.sampler.rng.reseed(deriveSeed(seed, 2));
   }
 
   /** Training losses: loss_rpn_cls, loss_rpn_bbox, loss_cls, loss_bbox and (with a mask head) loss_mask. */

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { findLatestCheckpoint, loadSafetensors, type TrainingState } from '@partialnet/core';
 import { createDetector } from '@partialnet/detection';
 import type { AnyDetector } from './build.js';
 import type { ResolvedRunConfig } from './run-config.js';
+import { readSavedRun } from './runner.js';
 
 /** What a detection run saves in every checkpoint's `state.json` (`extra`). */
 export interface DetectionRunInfo {
@@ -41,17 +41,11 @@ export async function resolveCheckpointDir(path: string): Promise<{ dir: string;
 /** The training state of a checkpoint folder and its detection run info (checked), without the weights. */
 export async function readRunInfo(dir: string): Promise<{ state: TrainingState; info: DetectionRunInfo }> {
   const where = join(dir, 'state.json');
-  let state: TrainingState;
-  try {
-    state = JSON.parse(await readFile(where, 'utf8')) as TrainingState;
-  } catch (err) {
-    throw new Error(`${where}: cannot read the training state (${(err as Error).message})`);
-  }
-  const info = (state.extra ?? {}) as Partial<DetectionRunInfo>;
-  if (info.task !== 'detection') throw new Error(`${where}: field 'extra.task': expected 'detection', got ${JSON.stringify(info.task)} (not a detection run)`);
-  if (!info.config?.model?.kind) throw new Error(`${where}: field 'extra.config.model': no detector config saved`);
-  if (!Array.isArray(info.categoryIds) || !Array.isArray(info.classNames)) throw new Error(`${where}: fields 'extra.classNames' / 'extra.categoryIds' missing`);
-  return { state, info: info as DetectionRunInfo };
+  const { state, info } = await readSavedRun<DetectionRunInfo['config']>(dir, 'detection');
+  const d = info as Partial<DetectionRunInfo>;
+  if (!d.config?.model?.kind) throw new Error(`${where}: field 'extra.config.model': no detector config saved`);
+  if (!Array.isArray(d.categoryIds) || !Array.isArray(d.classNames)) throw new Error(`${where}: fields 'extra.classNames' / 'extra.categoryIds' missing`);
+  return { state, info: d as DetectionRunInfo };
 }
 
 /** Reads a detection checkpoint: the run's config from `state.json`, the model rebuilt from it with its weights. */

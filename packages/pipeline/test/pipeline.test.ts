@@ -189,8 +189,8 @@ describe('evaluator', () => {
     });
     expect(tf.memory().numTensors).toBe(before);
     expect(r.images).toBe(split.dataset.length);
-    const bbox = JSON.parse(readFileSync(join(out, 'results.bbox.json'), 'utf8')) as Record<string, unknown>[];
-    const segm = JSON.parse(readFileSync(join(out, 'results.segm.json'), 'utf8')) as { segmentation: { size: number[]; counts: string } }[];
+    const bbox = JSON.parse(readFileSync(join(out, 'results.val.bbox.json'), 'utf8')) as Record<string, unknown>[];
+    const segm = JSON.parse(readFileSync(join(out, 'results.val.segm.json'), 'utf8')) as { segmentation: { size: number[]; counts: string } }[];
     expect(bbox.length).toBe(split.gt.annotations.count);
     expect(segm.length).toBe(bbox.length);
     for (const e of bbox) {
@@ -225,7 +225,7 @@ describe('evaluator', () => {
       scale: [64, 64],
       progress: false,
     });
-    expect(JSON.parse(readFileSync(join(root, 'eval-empty', 'results.bbox.json'), 'utf8'))).toEqual([]);
+    expect(JSON.parse(readFileSync(join(root, 'eval-empty', 'results.val.bbox.json'), 'utf8'))).toEqual([]);
     expect(r.bbox!.stats[0]).toBe(0);
   });
 });
@@ -345,7 +345,7 @@ describe('checkpoint resume', () => {
       for (const a of json.annotations) a.category_id += 10;
       writeFileSync(file, JSON.stringify(json));
     }
-    await expect(trainDetector({ data: other, epochs: 2 }, { outDir: out, resume: true, progress: false, finalEval: false })).rejects.toThrow(
+    await expect(trainDetector({ data: other }, { outDir: out, resume: true, progress: false, finalEval: false })).rejects.toThrow(
       /instances_train\.json has categories \[11, 12, .*but the run in .*run-cats was trained on \[1, 2, /,
     );
   });

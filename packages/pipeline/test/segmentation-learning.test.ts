@@ -10,7 +10,7 @@ import { trainSegmenter } from '../src/index.js';
 // Measured on wasm (2026-11-29): 120 iterations reach val mIoU 0.49 (mAcc 0.56, aAcc 0.94) on
 // background + 6 shapes, 96x96 images, 64 train / 16 val. A model that predicts background
 // everywhere scores about 0.13 (background IoU ~0.9, the six shapes 0). The threshold leaves a
-// margin for other backends' rounding and other machines' thread timing (none: the run is seeded).
+// margin for other backends' rounding (the run is seeded, so on one backend it is deterministic).
 const MIN_MIOU = 0.35;
 
 const root = mkdtempSync(join(tmpdir(), 'pn-seg-learn-'));

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { setupBackend } from '@partialnet/core';
 import { formatSplitTable } from '@partialnet/backbone';
 import { ClassificationSplit } from '@partialnet/data';
+import { evaluateClassifier, openClassifierCheckpoint } from '@partialnet/pipeline';
 import { BACKEND_OPTION, defineCommand } from '../options.js';
-import { evaluateClassifier, openClsCheckpoint } from './train-cls.js';
 
 export const evalClsCommand = defineCommand({
   name: 'eval-cls',
@@ -24,8 +24,8 @@ does (partial conv with the learned split) and their split table is printed.`,
   async run(values) {
     const { batch } = values;
     const backend = await setupBackend(values.backend);
-    const { dir, info, model } = await openClsCheckpoint(values.checkpoint);
-    const size = values.size ?? info.size;
+    const { dir, info, model } = await openClassifierCheckpoint(values.checkpoint);
+    const size = values.size ?? info.config.size;
     const split = await ClassificationSplit.open(join(values.data, values.split));
     if (split.classNames.join('\n') !== info.classNames.join('\n')) {
       model.dispose();

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STAT_NAMES, formatCategoryTable } from '@partialnet/coco';
 import { setupBackend } from '@partialnet/core';
@@ -10,7 +10,8 @@ export const evalCommand = defineCommand({
   name: 'eval',
   summary: 'COCO AP of a trained detector on a split (writes results JSON, prints the summary)',
   description: `Runs a trained detector over a split (default: the run's data folder, split val), writes COCO results
-(results.bbox.json, results.segm.json) and metrics.json into the run folder (or --out), and prints
+(results.<split>.bbox.json, results.<split>.segm.json) and metrics.<split>.json into the run folder (or
+--out), each complete or not at all (temporary name, renamed at the end), and prints
 pycocotools' 12-line summary and the AP per class for each IoU type.
 RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/iter_N).`,
   options: {
@@ -37,7 +38,8 @@ RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint f
       }
       const data = values.data ?? config.data;
       if (!data) throw new UsageError('--data DIR is required (the checkpoint does not name its data folder)');
-      const split = await openDetectionSplit(data, values.split ?? config.valSplit, { withMasks: false });
+      const splitName = values.split ?? config.valSplit;
+      const split = await openDetectionSplit(data, splitName, { withMasks: false });
       if (split.categoryIds.join() !== ckpt.info.categoryIds.join()) {
         throw new Error(`${split.files.annotations}: categories [${split.categoryIds.join(', ')}] differ from the model's [${ckpt.info.categoryIds.join(', ')}] (trained on other data?)`);
       }
@@ -54,6 +56,7 @@ RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint f
         labelToCategoryId: ckpt.info.categoryIds,
         iouTypes,
         outDir,
+        split: splitName,
         scale: config.scale,
         batchSize: batch,
         workers,
@@ -75,7 +78,9 @@ RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint f
         ...Object.fromEntries(iouTypes.map((t) => [t, { stats: r[t]!.stats, perCategory: r[t]!.perCategory }])),
         flat: flatMetrics(r),
       };
-      await writeFile(join(outDir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+      const metricsFile = join(outDir, `metrics.${splitName}.json`);
+      await writeFile(`${metricsFile}.tmp-${process.pid}`, `${JSON.stringify(metrics, null, 2)}\n`);
+      await rename(`${metricsFile}.tmp-${process.pid}`, metricsFile);
       return 0;
     } finally {
       ckpt.model.dispose();

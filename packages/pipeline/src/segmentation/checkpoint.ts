@@ -4,7 +4,7 @@ import { loadSafetensors, type TrainingState } from '@partialnet/core';
 import { createSegmenter } from '@partialnet/segmentation';
 import type { SemanticFPN } from '@partialnet/segmentation';
 import type { ResolvedSegRunConfig } from './run-config.js';
-import { resolveCheckpointDir } from './shared.js';
+import { resolveCheckpointDir } from '../checkpoint.js';
 
 /** What a segmentation run saves in every checkpoint's `state.json` (`extra`). */
 export interface SegRunInfo {

@@ -3,4 +3,4 @@ export { segTrainLoader, segTestLoader, segTrainData, toSegBatch } from './data.
 export { evaluateSegmentation, scoreLabelFolders, flatSegMetrics, segMetasOf, type SegPredictor, type SegEvalResult, type EvaluateSegOptions } from './evaluate.js';
 export { openSegCheckpoint, readSegRunInfo, type SegRunInfo, type OpenedSegCheckpoint } from './checkpoint.js';
 export { vocColor, colorizeLabels, overlayLabels } from './visualize.js';
-export { trainSegmenter, buildSegmenter, SEG_RUNTIME_FIELDS, type TrainSegmenterOptions, type TrainSegmenterResult } from './runner.js';
+export { trainSegmenter, segmentationTask, buildSegmenter, SEG_RUNTIME_FIELDS, type TrainSegmenterOptions, type TrainSegmenterResult } from './task.js';

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { getSegPreset, isSegPreset, type SegTestMode, type SemanticFpnConfig } from '@partialnet/segmentation';
-import { mergeOverrides } from './shared.js';
+import { mergeOverrides } from '../run-config.js';
+import type { RunSettings } from '../task.js';
 
 export type SegBnMode = 'train' | 'eval' | 'frozen';
 
@@ -48,7 +49,7 @@ export interface SegRunConfig {
 }
 
 /** The config a run trains with: everything filled in, the model resolved, the iteration scaling stated. */
-export interface ResolvedSegRunConfig extends Required<Omit<SegRunConfig, 'preset' | 'model' | 'data' | 'backboneWeights' | 'reduceZeroLabel' | 'iters' | 'test'>> {
+export interface ResolvedSegRunConfig extends Required<Omit<SegRunConfig, 'preset' | 'model' | 'data' | 'backboneWeights' | 'reduceZeroLabel' | 'iters' | 'test'>>, RunSettings {
   preset?: string;
   model: SemanticFpnConfig;
   data?: string;
@@ -58,6 +59,11 @@ export interface ResolvedSegRunConfig extends Required<Omit<SegRunConfig, 'prese
   iters: number;
   /** How `iters` was chosen, in words (saved with the run). */
   scaling: string;
+  /** The runner trains whole epochs: `iters` rounded to them (`maxIters` = epochs x steps per epoch). */
+  epochs: number;
+  maxIters: number;
+  optimizer: 'adamw';
+  momentum: number;
   test: SegTestMode;
 }
 
@@ -120,6 +126,10 @@ export function resolveSegRunConfig(c: SegRunConfig, numClasses: number, numTrai
   const perStep = batchSize * accumulate;
   const iters = c.iters ?? recipeIters(numTrainImages, perStep);
   check('iters', Number.isInteger(iters) && iters >= 1, 'a positive integer', iters);
+  // The loader keeps the last, smaller batch; the Trainer steps whole epochs.
+  const stepsPerEpoch = Math.floor(Math.ceil(numTrainImages / batchSize) / accumulate);
+  if (stepsPerEpoch < 1) throw new Error(`run config: ${numTrainImages} training images make no optimizer step of ${batchSize} x ${accumulate}`);
+  const epochs = Math.max(1, Math.round(iters / stepsPerEpoch));
   const scaling =
     c.iters !== undefined
       ? `${iters} iterations as given (${((iters * perStep) / numTrainImages).toFixed(2)} epochs of ${numTrainImages} images at ${perStep} per step)`
@@ -139,6 +149,10 @@ export function resolveSegRunConfig(c: SegRunConfig, numClasses: number, numTrai
     photometric: c.photometric ?? true,
     iters,
     scaling,
+    epochs,
+    maxIters: epochs * stepsPerEpoch,
+    optimizer: 'adamw',
+    momentum: 0.9,
     batchSize,
     accumulate,
     lr: c.lr ?? 2e-4,
