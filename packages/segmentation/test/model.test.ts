@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupBackend, stageWidth, tf } from './deps.js';
+import { setupBackend, tf } from '@partialnet/core';
 import { SemanticFPN, createSegmenter, getSegPreset, listSegPresets, segCrossEntropy, slideLogits, slideWindows } from '../src/index.js';
 import { testBackends, tinyConfig } from './helpers.js';
 
@@ -43,7 +43,7 @@ describe('SemanticFPN structure', () => {
     expect(names.filter((n) => /^decode_head\.scale_heads\.(\d)\.\d\.conv\.weight$/.test(n)).length).toBe(1 + 1 + 2 + 3);
     // Parameters = backbone + FPN (1x1 laterals, 3x3 outputs, biased) + 7 conv-BN stages + classifier.
     const backbone = model.backbone.numParameters();
-    const widths = [0, 1, 2, 3].map((i) => stageWidth(model.backbone.config, i));
+    const widths = model.backbone.featureInfo().map((f) => f.channels);
     const neck = widths.reduce((s, c) => s + c * 256 + 256, 0) + 4 * (9 * 256 * 256 + 256);
     const head = 4 * (9 * 256 * 128 + 2 * 128) + 3 * (9 * 128 * 128 + 2 * 128) + (128 * 150 + 150);
     expect(model.numParameters()).toBe(backbone + neck + head);

@@ -1,4 +1,5 @@
 import { setupBackend } from '@partialnet/core';
+import { formatSegTable } from '@partialnet/coco';
 import { getSegPreset, listSegPresets } from '@partialnet/segmentation';
 import { readSegRunConfig, trainSegmenter, type SegRunConfig } from '@partialnet/pipeline';
 import { UsageError } from '../command.js';
@@ -70,6 +71,7 @@ photometric distortion, pad to the crop with 255; whole-image inference at 2048x
     console.log(`done: ${r.train.iters} iters in ${r.train.seconds.toFixed(1)} s on ${report.name}; checkpoint ${r.train.checkpoint}; curve ${r.curve}`);
     if (r.eval) {
       const m = r.eval.metrics;
+      console.log(`\n${formatSegTable(m)}`);
       console.log(`val (${r.eval.images} images, ${r.eval.imgPerSec.toFixed(2)} img/s): mIoU ${(m.mIoU * 100).toFixed(2)}  mAcc ${(m.mAcc * 100).toFixed(2)}  aAcc ${(m.aAcc * 100).toFixed(2)}`);
     }
     return 0;

@@ -1,2 +1,0 @@
-export { setupBackend, tf } from '@partialnet/core';
-export { stageWidth } from '@partialnet/backbone';
