@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '@partialnet/core';
 import { writeShapesDataset } from '@partialnet/data';
-import { trainDetector, type DetectionRunConfig } from '@partialnet/detection';
+import { trainDetector, type DetectionRunConfig } from '@partialnet/pipeline';
 
 /**
  * Detectors learn: a short, seeded run on a small synthetic shapes set (96 train / 24 val images of
