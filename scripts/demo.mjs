@@ -13,10 +13,14 @@ if (!existsSync(cli)) {
   console.error('apps/cli is not built: run `pnpm build` first');
   process.exit(1);
 }
+const args = process.argv.slice(2);
+if (args[0] === 'seg') {
+  await import('./demo-seg.mjs');
+  process.exit(0);
+}
 const out = join(root, 'runs/demo');
 const data = join(out, 'data');
 const run = join(out, 'run');
-const args = process.argv.slice(2);
 const fresh = !args.includes('--resume');
 if (fresh) rmSync(out, { recursive: true, force: true });
 

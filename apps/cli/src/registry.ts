@@ -16,6 +16,9 @@ import { infoCommand } from './commands/info.js';
 import { predictCommand } from './commands/predict.js';
 import { trainCommand } from './commands/train.js';
 import { trainClsCommand } from './commands/train-cls.js';
+import { trainSegCommand } from './commands/train-seg.js';
+import { evalSegCommand } from './commands/eval-seg.js';
+import { predictSegCommand } from './commands/predict-seg.js';
 
 /** Every command of the CLI. */
 export const commands: readonly Command[] = [
@@ -36,6 +39,9 @@ export const commands: readonly Command[] = [
   convertCommand,
   importMmdetCommand,
   exportMmdetCommand,
+  trainSegCommand,
+  evalSegCommand,
+  predictSegCommand,
 ];
 
 /** Finds the command whose words are the longest prefix of argv. */

@@ -10,7 +10,7 @@ export { LayerNorm2d } from './nn/layer-norm.js';
 export { ChannelAffine } from './nn/channel-affine.js';
 export { ModuleList } from './nn/module-list.js';
 export { activation, gelu, hardSigmoid, activationOnnx, geluOnnx, hardSigmoidOnnx, type ActivationName } from './nn/activation.js';
-export { dropPath, dropout } from './nn/drop.js';
+export { dropPath, dropout, dropout2d } from './nn/drop.js';
 export { truncNormal } from './nn/init.js';
 export { crossEntropy, softCrossEntropy } from './nn/losses.js';
 export { conv2d, type Conv2DPad, type ExplicitPadding } from './ops/conv2d.js';

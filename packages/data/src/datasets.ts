@@ -201,8 +201,10 @@ const IMAGE_EXTS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.jpe', '.jfif', '
 export interface SemanticDatasetOptions {
   imageDir: string;
   labelDir: string;
-  /** Class names, index = label id; 255 is ignore. */
+  /** Class names, index = label id (after reduceZeroLabel); 255 is ignore. */
   classNames?: readonly string[];
+  /** mmseg's reduce_zero_label (ADE20K): 0 is ignored and the other labels move down by one. */
+  reduceZeroLabel?: boolean;
 }
 
 /** Pairs `imageDir/<name>.<ext>` with `labelDir/<name>.png` (one channel of class ids; 255 = ignore). */
@@ -213,6 +215,9 @@ export class SemanticDataset implements Dataset {
   ) {}
 
   static async create(o: SemanticDatasetOptions): Promise<SemanticDataset> {
+    for (const [what, d] of [['image', o.imageDir], ['label', o.labelDir]] as const) {
+      if (!(await exists(d))) throw new Error(`SemanticDataset: ${what} folder ${d} not found`);
+    }
     const imgs = (await readdir(o.imageDir)).filter((f) => IMAGE_EXTS.has(extname(f).toLowerCase())).sort();
     const labels = new Set(await readdir(o.labelDir));
     const records: SampleRecord[] = [];
@@ -224,6 +229,7 @@ export class SemanticDataset implements Dataset {
         imageId: records.length,
         file: resolve(o.imageDir, f),
         semanticFile: resolve(o.labelDir, `${stem}.png`),
+        ...(o.reduceZeroLabel ? { reduceZeroLabel: true } : {}),
       });
     }
     return new SemanticDataset(records, o.classNames);

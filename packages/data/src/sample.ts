@@ -29,6 +29,15 @@ export function recordTargets(r: SampleRecord): Targets {
   return t;
 }
 
+/** mmseg's reduce_zero_label in place: 0 -> 255, k -> k - 1, 255 stays 255. */
+export function reduceZeroLabel(labels: Uint8Array): Uint8Array {
+  for (let i = 0; i < labels.length; i++) {
+    const v = labels[i]!;
+    labels[i] = v === 0 || v === 255 ? 255 : v - 1;
+  }
+  return labels;
+}
+
 /**
  * Reads one record: decodes the image (and label map), checks the size against the annotations,
  * builds targets and applies the transforms with an Rng seeded by `seed`.
@@ -56,6 +65,7 @@ export async function loadSample(r: SampleRecord, specs: readonly TransformSpec[
         'mismatch',
       );
     }
+    if (r.reduceZeroLabel) reduceZeroLabel(semantic.data);
     targets.semantic = semantic;
   }
   for (const m of targets.masks ?? []) {

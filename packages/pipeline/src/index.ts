@@ -55,3 +55,4 @@ export { openDetectionRuntime, exportDetectionCheckpointOnnx, type DetectionRunt
 export { importMmdetCheckpoint, exportMmdet, classCountOf, MMDET_VERSION, type ImportMmdetOptions, type ImportMmdetResult, type ExportMmdetOptions, type ExportMmdetResult } from './mmdet.js';
 export { mmdetConfigText, mmdetBackbone, toPython, MMDET_BACKBONE_MODULE, type MmdetConfigOptions } from './mmdet-config.js';
 export { parseShard, shardImageIds, shardDataset, evaluateShard, type EvaluateShardOptions, writeShardManifest, readShardManifest, mergeEvalShards, SHARD_MANIFEST, type Shard, type ShardManifest, type MergeShardsOptions, type MergedEvaluation } from './shard.js';
+export * from './segmentation/index.js';

@@ -12,7 +12,7 @@ import { BACKEND_OPTION, RUNTIME_OPTIONS, defineCommand, runtimeChoice } from '.
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff']);
 
-async function listImages(inputs: string[]): Promise<string[]> {
+export async function listImages(inputs: string[]): Promise<string[]> {
   const files: string[] = [];
   for (const input of inputs) {
     if (!existsSync(input)) throw new Error(`${input}: no such file or folder`);
@@ -28,7 +28,7 @@ async function listImages(inputs: string[]): Promise<string[]> {
 }
 
 /** Output names from file names, made unique when two inputs share one. */
-function outputNames(files: string[]): string[] {
+export function outputNames(files: string[]): string[] {
   const seen = new Map<string, number>();
   return files.map((f) => {
     const stem = basename(f, extname(f));
