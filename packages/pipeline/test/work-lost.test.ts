@@ -74,7 +74,7 @@ describe('resume is exact or refuses', () => {
     const log = jsonLines(join(cut, 'log.jsonl'));
     expect(log.filter((l) => l.type === 'override').map((l) => [l.field, l.from, l.to, l.iter])).toEqual([
       ['lr', 1e-3, 1e-4, 1],
-      ['clipGradNorm', 35, 5, 1], // RetinaNet's default, mmdet's 35
+      ['clipGradNorm', 0, 5, 1], // RetinaNet's default: no clipping, as mmdet 2.x's retinanet 1x
     ]);
     // Step 1 (logged as iteration 2) runs before the first milestone: at the new base lr.
     expect(log.find((l) => l.type === 'train' && l.iter === 2)!.lr).toBeCloseTo(1e-4, 12);
