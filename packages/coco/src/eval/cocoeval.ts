@@ -466,6 +466,10 @@ function sampleCurve(
   for (let i = n - 1; i > 0; i--) if (prT[i]! > prT[i - 1]!) prT[i - 1] = prT[i]!;
   const R = recThrs.length;
   let r = 0;
+  // searchsorted-left position of the previous threshold: rcT rises, so for rising thresholds
+  // the next position is found by stepping on from there
+  let i = 0;
+  let prevThr = -Infinity;
   for (; r < R; r++) {
     const thr = recThrs[r]!;
     let pv: number;
@@ -475,7 +479,9 @@ function sampleCurve(
       pv = n > 0 && prT[0]! > 0 ? prT[0]! : 0;
       sv = firstScore;
     } else {
-      const i = searchLeft(rcT, n, thr);
+      if (thr < prevThr) i = searchLeft(rcT, n, thr);
+      else while (i < n && rcT[i]! < thr) i++;
+      prevThr = thr;
       if (i >= n) break;
       pv = prT[i]!;
       sv = score[kept[sub[ev[3 * (off + i)]!]!]!]!;
