@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { parseBackendName, type BackendName } from '@partialnet/core';
+import { parseBackendName, parseThreads, setThreads, type BackendName } from '@partialnet/core';
 import { UsageError } from './command.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -35,4 +35,30 @@ export function backendFlag(value: string | undefined): BackendName | 'auto' | u
   } catch (err) {
     throw new UsageError(`--backend: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/**
+ * Takes the global `--threads N` (or `--threads=N`) out of a command's arguments and applies it:
+ * threads for the CPU backends, every command, before any backend starts.
+ */
+export function takeThreadsFlag(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    let value: string | undefined;
+    if (a === '--threads') {
+      value = argv[++i];
+      if (value === undefined) throw new UsageError("--threads: expected a number of threads or 'all'");
+    } else if (a.startsWith('--threads=')) value = a.slice('--threads='.length);
+    else {
+      out.push(a);
+      continue;
+    }
+    try {
+      setThreads(parseThreads(value, '--threads'));
+    } catch (err) {
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
+  }
+  return out;
 }

@@ -17,6 +17,7 @@ export { conv2d, type Conv2DPad, type ExplicitPadding } from './ops/conv2d.js';
 export { linear, matMulT } from './ops/matmul.js';
 export { loadSafetensors, saveSafetensors, parseSafetensors, serializeSafetensors, loadSafetensorsWithMetadata, parseSafetensorsWithMetadata, type SafetensorsContents } from './io/safetensors.js';
 export { setupBackend, listBackends, currentBackend, isBackendName, parseBackendName, isSoftwareAdapter, packageVersion, BACKEND_NAMES, type BackendName, type BackendProbe, type BackendReport, type GpuAdapterInfo } from './runtime/backend.js';
+export { setThreads, requestedThreads, parseThreads, availableCores, WASM_MAX_THREADS } from './runtime/wasm-threads.js';
 export { Optimizer, AdamW, SGD, clipGradNorm, type ParamGroup, type AdamWOptions, type SGDOptions } from './optim/optimizer.js';
 export { lrAt, lrSchedule, type LrScheduleConfig, type LrPolicy, type LinearWarmup } from './optim/schedule.js';
 export { seedEverything, nextSeed, nextUint32, getRandomState, setRandomState } from './random.js';

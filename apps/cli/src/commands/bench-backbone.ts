@@ -33,7 +33,7 @@ export const benchBackboneCommand: Command = {
     const iters = numberFlag('iters', values.iters, 5);
     const warmup = numberFlag('warmup', values.warmup, 1);
     const report = await setupBackend(backendFlag(values.backend));
-    const common = { bench: 'backbone', variant, size, backend: report.name, machine: machineInfo() };
+    const common = { bench: 'backbone', variant, size, backend: report.name, threads: report.wasm?.threads ?? 1, machine: machineInfo() };
 
     const net = PartialNet.create(variant as PartialNetVariant, { numClasses: 1000 });
     net.eval();
