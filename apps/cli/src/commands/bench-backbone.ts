@@ -3,13 +3,19 @@ import { PartialNet, isVariant, type PartialNetVariant } from '@partialnet/backb
 import { backendFlag, numberFlag, numberListFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 import { machineInfo } from '../machine.js';
+import { profileOps } from '../profile.js';
+import { compareToReference, loadReference } from '../reference.js';
 import { round2, timeIt } from '../timing.js';
 
 const usage = `usage: partialnet bench backbone [--variant t0] [--batch 1,16] [--size 224] [--train]
                                  [--iters N] [--warmup N] [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu]
+                                 [--threads N|all] [--reference FILE.json] [--profile]
 
 Times PartialNet inference (unfused and fused) and, with --train, one training step
-(forward, cross-entropy, backward, AdamW) per batch size. Prints one JSON line per measurement.`;
+(forward, cross-entropy, backward, AdamW) per batch size. Prints one JSON line per measurement,
+with the backend and its thread count. --reference adds referenceMs and ratio (ours / reference)
+from a file of PyTorch figures (apps/cli/reference/pytorch-1.13-1thread.json is one). --profile
+adds, per batch, a line with the top ops by kernel time of one fused inference and one training step.`;
 
 
 export const benchBackboneCommand: Command = {
@@ -25,6 +31,8 @@ export const benchBackboneCommand: Command = {
       iters: { type: 'string' },
       warmup: { type: 'string' },
       backend: { type: 'string' },
+      reference: { type: 'string' },
+      profile: { type: 'boolean', default: false },
     });
     const variant = values.variant!.toLowerCase();
     if (!isVariant(variant)) throw new UsageError(`--variant: unknown variant '${values.variant}'`);
@@ -32,6 +40,7 @@ export const benchBackboneCommand: Command = {
     const size = numberFlag('size', values.size, 224);
     const iters = numberFlag('iters', values.iters, 5);
     const warmup = numberFlag('warmup', values.warmup, 1);
+    const reference = values.reference === undefined ? undefined : loadReference(values.reference);
     const report = await setupBackend(backendFlag(values.backend));
     const common = { bench: 'backbone', variant, size, backend: report.name, threads: report.wasm?.threads ?? 1, machine: machineInfo() };
 
@@ -46,7 +55,16 @@ export const benchBackboneCommand: Command = {
           await y.data();
           y.dispose();
         }, warmup, iters);
-        console.log(JSON.stringify({ ...common, mode, batch, msPerIter: round2(ms), imgPerSec: round2((1000 * batch) / ms) }));
+        const ref = compareToReference(reference, 'backbone', `${mode}@${batch}`, ms, { size });
+        console.log(JSON.stringify({ ...common, mode, batch, msPerIter: round2(ms), imgPerSec: round2((1000 * batch) / ms), ...ref }));
+      }
+      if (values.profile) {
+        const p = await profileOps(async () => {
+          const y = fused.forward(x);
+          await y.data();
+          y.dispose();
+        });
+        console.log(JSON.stringify({ ...common, mode: 'profile', target: 'infer-fused', batch, ...p }));
       }
       if (values.train) {
         net.train();
@@ -58,7 +76,17 @@ export const benchBackboneCommand: Command = {
           await value.data();
           tf.dispose([value, grads]);
         }, warmup, iters);
-        console.log(JSON.stringify({ ...common, mode: 'train', batch, msPerIter: round2(ms), imgPerSec: round2((1000 * batch) / ms) }));
+        const ref = compareToReference(reference, 'backbone', `train@${batch}`, ms, { size });
+        console.log(JSON.stringify({ ...common, mode: 'train', batch, msPerIter: round2(ms), imgPerSec: round2((1000 * batch) / ms), ...ref }));
+        if (values.profile) {
+          const p = await profileOps(async () => {
+            const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), labels, 0.1), net.parameters());
+            optimizer.step(grads);
+            await value.data();
+            tf.dispose([value, grads]);
+          });
+          console.log(JSON.stringify({ ...common, mode: 'profile', target: 'train', batch, ...p }));
+        }
         optimizer.dispose();
         labels.dispose();
         net.eval();

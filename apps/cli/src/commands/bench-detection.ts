@@ -4,16 +4,22 @@ import { createDetector, getPreset, listPresets, totalLoss, type DetectorConfig 
 import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 import { machineInfo } from '../machine.js';
+import { profileOps } from '../profile.js';
+import { compareToReference, loadReference } from '../reference.js';
 import { round2, timeIt } from '../timing.js';
 
 const usage = `usage: partialnet bench detection [--preset retinanet-t0,mask-rcnn-t0] [--size 512] [--batch 2] [--iters 3]
                                   [--warmup 1] [--classes 80] [--score-thr 0] [--backend auto|wasm|cpu|webgpu|...]
+                                  [--threads N|all] [--reference FILE.json] [--profile]
 
 Times one training step (forward with losses, backward, AdamW) and inference (predict, with
 post-processing and mask paste-back) of each preset on SIZE x SIZE images with 3 synthetic instances
 per image. Prints one JSON line per measurement: msPerIter (median), imgPerSec, backend, machine.
 Untrained heads score everything low, so --score-thr (default 0) replaces the test score threshold to
-time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.`;
+time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.
+Each line carries the thread count; --reference adds referenceMs and ratio (ours / reference) from a
+file of PyTorch figures (apps/cli/reference/pytorch-1.13-1thread.json is one); --profile adds a line
+with the top ops by kernel time of one training step and one inference per preset.`;
 
 
 /** Three boxes of different sizes and classes per image, with filled-rectangle masks. */
@@ -55,6 +61,8 @@ export const benchDetectionCommand: Command = {
       classes: { type: 'string' },
       'score-thr': { type: 'string' },
       backend: { type: 'string' },
+      reference: { type: 'string' },
+      profile: { type: 'boolean', default: false },
     });
     const presets = values.preset!.split(',').map((p) => p.trim());
     for (const p of presets) if (!listPresets().includes(p)) throw new UsageError(`--preset: unknown preset '${p}' (known: ${listPresets().join(', ')})`);
@@ -68,6 +76,7 @@ export const benchDetectionCommand: Command = {
     for (const [name, v] of [['batch', batch], ['iters', iters], ['classes', numClasses]] as const) {
       if (!(Number.isInteger(v) && v >= 1)) throw new UsageError(`--${name}: expected a positive integer, got ${v}`);
     }
+    const reference = values.reference === undefined ? undefined : loadReference(values.reference);
     const report = await setupBackend(backendFlag(values.backend));
     const { targets, metas } = syntheticTargets(batch, size, numClasses);
 
@@ -79,13 +88,16 @@ export const benchDetectionCommand: Command = {
 
       model.train();
       const optimizer = new AdamW([{ params: model.parameters() }], { lr: 1e-4, weightDecay: 1e-4 });
-      const trainMs = await timeIt(async () => {
+      const step = async (): Promise<void> => {
         const { value, grads } = tf.variableGrads(() => totalLoss(model.forward({ images: x, targets, metas })), model.parameters());
         optimizer.step(grads);
         await value.data();
         tf.dispose([value, grads]);
-      }, warmup, iters);
-      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), imgPerSec: round2((1000 * batch) / trainMs) }));
+      };
+      const trainMs = await timeIt(step, warmup, iters);
+      const trainRef = compareToReference(reference, 'detection', `${preset}/train`, trainMs, { size, batch });
+      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), imgPerSec: round2((1000 * batch) / trainMs), ...trainRef }));
+      if (values.profile) console.log(JSON.stringify({ ...common, mode: 'profile', target: 'train', ...(await profileOps(step)) }));
       optimizer.dispose();
 
       model.eval();
@@ -94,7 +106,14 @@ export const benchDetectionCommand: Command = {
         const out = model.predict(x, metas);
         dets = out.reduce((a, d) => a + d.scores.length, 0) / batch;
       }, warmup, iters);
-      console.log(JSON.stringify({ ...common, mode: 'infer', scoreThr, msPerIter: round2(inferMs), imgPerSec: round2((1000 * batch) / inferMs), detsPerImg: dets }));
+      const inferRef = compareToReference(reference, 'detection', `${preset}/infer`, inferMs, { size, batch });
+      console.log(JSON.stringify({ ...common, mode: 'infer', scoreThr, msPerIter: round2(inferMs), imgPerSec: round2((1000 * batch) / inferMs), detsPerImg: dets, ...inferRef }));
+      if (values.profile) {
+        const p = await profileOps(async () => {
+          model.predict(x, metas);
+        });
+        console.log(JSON.stringify({ ...common, mode: 'profile', target: 'infer', ...p }));
+      }
       x.dispose();
       model.dispose();
     }
