@@ -10,7 +10,7 @@ export { roiAlignForwardHost, roiAlignBackwardHost, multiLevelRoiAlign, mapRoiLe
 export { pasteMask, pasteMasks } from './mask-paste.js';
 export { instanceBitmap, maskTargets } from './mask-targets.js';
 export { masksToRle } from './rle.js';
-export { bceWithLogits, sigmoidFocalLoss, l1Loss, weightedCrossEntropy, totalLoss, type FocalLossOptions } from './losses.js';
+export { bceWithLogits, sigmoidFocalLoss, sigmoidFocalLossByLabels, l1Loss, weightedCrossEntropy, totalLoss, type FocalLossOptions } from './losses.js';
 export { ConvModule, ConvTranspose2x2, subsample2, normalInit, xavierUniformInit, kaimingNormalInit } from './nn.js';
 export { FPN, fpnOutputInfo, type FpnConfig } from './fpn.js';
 export { RetinaHead, type RetinaHeadConfig, type DenseTestConfig } from './retina-head.js';

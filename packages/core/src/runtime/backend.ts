@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { tf } from '../tf.js';
 import { requestedThreads, WASM_MAX_THREADS, withThreadedWasm } from './wasm-threads.js';
+import { registerWasmKernelOverrides } from './wasm-kernels.js';
 
 /** Our names for the runtimes we can train and run on, in `auto` preference order. */
 export type BackendName = 'tfjs-node-gpu' | 'webgpu' | 'tfjs-node' | 'wasm' | 'cpu';
@@ -314,6 +315,7 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
     wasmThreadedStart = (start) => withThreadedWasm(dist, threads, start);
   }
   wasmGetThreadsCount = exported<() => number>(mod, 'getThreadsCount');
+  registerWasmKernelOverrides();
   return { ...base, available: true };
 }
 
