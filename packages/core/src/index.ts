@@ -15,7 +15,7 @@ export { truncNormal } from './nn/init.js';
 export { crossEntropy } from './nn/losses.js';
 export { conv2d, type Conv2DPad, type ExplicitPadding } from './ops/conv2d.js';
 export { linear, matMulT } from './ops/matmul.js';
-export { addBias, reluKeepingOutput } from './ops/bias-relu.js';
+export { addBias, addSameShape, reluKeepingOutput } from './ops/bias-relu.js';
 export { loadSafetensors, saveSafetensors, parseSafetensors, serializeSafetensors, loadSafetensorsWithMetadata, parseSafetensorsWithMetadata, type SafetensorsContents } from './io/safetensors.js';
 export { setupBackend, listBackends, currentBackend, isBackendName, parseBackendName, isSoftwareAdapter, packageVersion, BACKEND_NAMES, type BackendName, type BackendProbe, type BackendReport, type GpuAdapterInfo } from './runtime/backend.js';
 export { setThreads, requestedThreads, parseThreads, availableCores, WASM_MAX_THREADS } from './runtime/wasm-threads.js';

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { addBias, reluKeepingOutput, setupBackend, tf } from '../src/index.js';
+import { addBias, addSameShape, reluKeepingOutput, setupBackend, tf } from '../src/index.js';
 
-describe.each(['cpu', 'wasm'] as const)('addBias and reluKeepingOutput on %s', (backend) => {
+describe.each(['cpu', 'wasm'] as const)('addBias, addSameShape and reluKeepingOutput on %s', (backend) => {
   beforeAll(async () => {
     await setupBackend(backend);
   });
@@ -22,5 +22,18 @@ describe.each(['cpu', 'wasm'] as const)('addBias and reluKeepingOutput on %s', (
     for (let i = 0; i < 4; i++) expect(gb[i]).toBeCloseTo(rb[i]!, 5);
     tf.dispose([x, b, probe, r.value, o.value, ...r.grads, ...o.grads]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('addSameShape gives the values and gradients of tf.add, and refuses different shapes', () => {
+    const a = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 7);
+    const b = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 8);
+    const probe = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 9);
+    const r = tf.valueAndGrads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.square(tf.add(x, y)), probe)))([a, b]);
+    const o = tf.valueAndGrads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.square(addSameShape(x, y)), probe)))([a, b]);
+    expect(o.value.dataSync()[0]).toBe(r.value.dataSync()[0]);
+    expect(Array.from(o.grads[0]!.dataSync())).toEqual(Array.from(r.grads[0]!.dataSync()));
+    expect(Array.from(o.grads[1]!.dataSync())).toEqual(Array.from(r.grads[1]!.dataSync()));
+    expect(() => tf.grad((x: tf.Tensor) => tf.sum(addSameShape(x, tf.ones([3]))))(a)).toThrow(/shapes \[2,3,4\] and \[3\] differ/);
+    tf.dispose([a, b, probe, r.value, o.value, ...r.grads, ...o.grads]);
   });
 });

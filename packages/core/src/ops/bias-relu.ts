@@ -38,3 +38,17 @@ export function reluKeepingOutput<T extends Tensor>(x: T): T {
   });
   return op(x) as T;
 }
+
+/**
+ * a + b for tensors of one shape (residual connections). tfjs's Add keeps both inputs for the
+ * backward pass (to reduce broadcast gradients); equal shapes need neither, so this keeps nothing.
+ */
+export function addSameShape<T extends Tensor>(a: T, b: Tensor): T {
+  if (tf.engine().state.gradientDepth === 0) return tf.add(a, b);
+  if (!tf.util.arraysEqual(a.shape, b.shape)) throw new Error(`addSameShape: shapes [${a.shape}] and [${b.shape}] differ`);
+  const op = tf.customGrad((...args: unknown[]) => {
+    const [x, y] = args as [Tensor, Tensor];
+    return { value: tf.add(x, y), gradFunc: (dy: Tensor) => [dy.clone(), dy.clone()] };
+  });
+  return op(a, b) as T;
+}
