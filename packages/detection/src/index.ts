@@ -39,3 +39,4 @@ export {
   type RoiHeadSettings,
 } from './config.js';
 export * from './pipeline/index.js';
+export { planBatch, WASM_PIXELS_PER_STEP, type BatchPlan } from './wasm-batch.js';

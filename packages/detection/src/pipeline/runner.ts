@@ -11,6 +11,7 @@ import { writeTrainingCurve } from './curve.js';
 import { detectionTrainData, detectionTrainLoader, resolveSplit, type SplitFiles } from './data.js';
 import { evaluateDetections, flatMetrics, type DetectionEvalResult } from './evaluate.js';
 import { iouTypesOf, resolveRunConfig, type DetectionRunConfig, type ResolvedRunConfig } from './run-config.js';
+import { planBatch } from '../wasm-batch.js';
 
 /** Run-time settings that a resumed run may change without changing what it computes. */
 export const RUNTIME_FIELDS = ['data', 'workers', 'checkpointEvery', 'evalEvery', 'logEvery', 'evalBatchSize'] as const;
@@ -101,7 +102,12 @@ export async function trainDetector(given: DetectionRunConfig, o: TrainDetectorO
         `but the run in ${o.outDir} was trained on [${resumed.categoryIds.join(', ')}] (${(resumed.classNames ?? []).join(', ')})`,
     );
   }
-  const config = resolveRunConfig(requested, cats.ids.length);
+  let config = resolveRunConfig(requested, cats.ids.length);
+  const plan = planBatch(config, config.scale, tf.getBackend());
+  if (plan.batchSize !== config.batchSize) {
+    print(`wasm: batch ${config.batchSize} at ${config.scale.join('x')} does not fit the 4 GiB heap: training as batch ${plan.batchSize} x accumulate ${plan.accumulate} (BatchNorm statistics per micro-batch)`);
+    config = { ...config, ...plan };
+  }
   const iouTypes = iouTypesOf(config.model);
 
   let val: Split | undefined;
