@@ -1,6 +1,7 @@
 // Adds up the vitest JSON reports of every workspace package and prints one closing line,
-// "tests: N passed, M failed", so a CI log ends with the whole count. Exits 1 when a report is
-// missing, stale, or records a failure.
+// "tests: N passed, M failed, K skipped", so a CI log ends with the whole count; each skipped test
+// is listed above it by its full title (skipped tests carry their reason in the title). Exits 1 when
+// a report is missing, stale, or records a failure or a todo.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -14,6 +15,7 @@ const dirs = ['packages', 'apps']
 let passed = 0;
 let failed = 0;
 let problems = 0;
+const skipped = [];
 for (const dir of dirs) {
   const report = join(dir, '.test-report.json');
   if (!existsSync(report) || statSync(report).mtimeMs < startedAfter) {
@@ -23,8 +25,14 @@ for (const dir of dirs) {
   }
   const r = JSON.parse(readFileSync(report, 'utf8'));
   passed += r.numPassedTests;
-  failed += r.numFailedTests + (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  console.log(`${dir.slice(root.length).padEnd(22)} ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+  failed += r.numFailedTests + (r.numTodoTests ?? 0);
+  const pkg = dir.slice(root.length);
+  const skips = (r.testResults ?? []).flatMap((file) =>
+    (file.assertionResults ?? []).filter((t) => t.status === 'skipped' || t.status === 'pending').map((t) => `${pkg}: ${t.fullName}`),
+  );
+  skipped.push(...skips);
+  console.log(`${pkg.padEnd(22)} ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skips.length} skipped`);
 }
-console.log(`tests: ${passed} passed, ${failed} failed`);
+for (const s of skipped) console.log(`skipped: ${s}`);
+console.log(`tests: ${passed} passed, ${failed} failed, ${skipped.length} skipped`);
 process.exit(failed > 0 || problems > 0 || passed === 0 ? 1 : 0);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compareToReference, loadReference } from '../src/reference.js';
-import { takeThreadsFlag } from '../src/args.js';
+import { takeThreadsFlag } from '../src/threads-flag.js';
 import { requestedThreads } from '@partialnet/core';
 
 const shipped = fileURLToPath(new URL('../reference/pytorch-1.13-1thread.json', import.meta.url));

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { availableCores, parseThreads } from '../src/runtime/wasm-threads.js';
+import { availableCores, parseThreads } from '../src/runtime/threads.js';
 
 describe('thread count', () => {
   it('parses a positive integer or all, and names the source of a bad value', () => {

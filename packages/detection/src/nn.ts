@@ -1,4 +1,4 @@
-import { Conv2d, Linear, Module, linear, nextSeed, reluKeepingOutput, tf } from '@partialnet/core';
+import { Conv2d, Linear, Module, linear, nextSeed, reluKeepingOutput, tf, type OnnxGraph } from '@partialnet/core';
 
 /** Fills a conv's (HWIO) or linear's ([in, out]) weight; biases get `bias`. */
 function fill(layer: Conv2d | Linear, weight: tf.Tensor, bias = 0): void {
@@ -60,6 +60,11 @@ export class ConvModule extends Module {
       const y = this.conv.forward(x);
       return this.relu ? reluKeepingOutput(y) : y;
     });
+  }
+
+  exportOnnx(g: OnnxGraph, x: string): string {
+    const y = this.conv.exportOnnx(g, x);
+    return this.relu ? g.op('Relu', [y]) : y;
   }
 }
 

@@ -1,8 +1,8 @@
-import { Conv2d, Module, ModuleList, tf } from '@partialnet/core';
+import { Conv2d, Module, ModuleList, tf, type OnnxGraph } from '@partialnet/core';
 import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
-import { boxesToOriginalImage, selectBoxes } from './boxes.js';
+import { boxesToOriginal, selectBoxes } from '@partialnet/data/boxes';
 import { flattenLevels, hostSigmoid, levelSizes, topKIndices } from './dense-utils.js';
 import { l1Loss, sigmoidFocalLossByLabels } from './losses.js';
 import { batchedNms } from './nms.js';
@@ -79,6 +79,17 @@ export class RetinaHead extends Module {
       }
       return { cls, reg };
     });
+  }
+
+  /** ONNX (NCHW): per level the raw class logits [B, A * K, H, W] and deltas [B, A * 4, H, W]. */
+  exportOnnx(g: OnnxGraph, feats: readonly string[]): { cls: string[]; reg: string[] } {
+    const cls: string[] = [];
+    const reg: string[] = [];
+    for (const x of feats) {
+      cls.push(this.retinaCls.exportOnnx(g, this.clsConvs.items.reduce((y, m) => m.exportOnnx(g, y), x)));
+      reg.push(this.retinaReg.exportOnnx(g, this.regConvs.items.reduce((y, m) => m.exportOnnx(g, y), x)));
+    }
+    return { cls, reg };
   }
 
   /**
@@ -188,7 +199,7 @@ export class RetinaHead extends Module {
           lb.push(keep[j]! % K);
         }
       });
-      const mapped = rescale ? boxesToOriginalImage(boxes, meta) : Float32Array.from(boxes);
+      const mapped = rescale ? boxesToOriginal(boxes, meta) : Float32Array.from(boxes);
       const kept = batchedNms(mapped, sc, lb, t.iouThr, t.maxPerImg);
       out.push({ boxes: selectBoxes(mapped, kept), scores: Float32Array.from(kept, (i) => sc[i]!), labels: Int32Array.from(kept, (i) => lb[i]!) });
     }

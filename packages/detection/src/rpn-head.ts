@@ -1,8 +1,8 @@
-import { Conv2d, Module, reluKeepingOutput, tf } from '@partialnet/core';
+import { Conv2d, Module, reluKeepingOutput, tf, type OnnxGraph } from '@partialnet/core';
 import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
-import { selectBoxes } from './boxes.js';
+import { selectBoxes } from '@partialnet/data/boxes';
 import { flattenLevels, hostSigmoid, levelSizes, topKIndices } from './dense-utils.js';
 import { bceWithLogits, l1Loss } from './losses.js';
 import { batchedNms } from './nms.js';
@@ -75,6 +75,18 @@ export class RpnHead extends Module {
       }
       return { cls, reg };
     });
+  }
+
+  /** ONNX (NCHW): per level the objectness logits [B, A, H, W] and deltas [B, A * 4, H, W]. */
+  exportOnnx(g: OnnxGraph, feats: readonly string[]): { cls: string[]; reg: string[] } {
+    const cls: string[] = [];
+    const reg: string[] = [];
+    for (const x of feats) {
+      const y = g.op('Relu', [this.rpnConv.exportOnnx(g, x)]);
+      cls.push(this.rpnCls.exportOnnx(g, y));
+      reg.push(this.rpnReg.exportOnnx(g, y));
+    }
+    return { cls, reg };
   }
 
   /** BCE over the sampled anchors and L1 over the sampled positives, both / number sampled (mmdet). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planBatch } from '../src/index.js';
+import { planBatch } from '../src/ops.js';
 
 describe('planBatch', () => {
   it('splits the standard 1333x800 batch of 2 on wasm into 1 x accumulate 2, keeping images per step', () => {

@@ -1,26 +1,12 @@
-import { AdamW, setupBackend, tf } from '@partialnet/core';
+import { AdamW, OnnxSession, requestedThreads, setThreads, setupBackend, tf } from '@partialnet/core';
 import type { ImageMeta, InstanceMask, Targets } from '@partialnet/data';
-import { createDetector, getPreset, listPresets, totalLoss, type DetectorConfig } from '@partialnet/detection';
-import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { createDetector, exportDetectorOnnx, getPreset, listPresets, predictWithOnnx, totalLoss, type DetectorConfig } from '@partialnet/detection';
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
 import { profileOps } from '../profile.js';
 import { compareToReference, loadReference } from '../reference.js';
-import { round2, timeIt } from '../timing.js';
-
-const usage = `usage: partialnet bench detection [--preset retinanet-t0,mask-rcnn-t0] [--size 512] [--batch 2] [--iters 3]
-                                  [--warmup 1] [--classes 80] [--score-thr 0] [--backend auto|wasm|cpu|webgpu|...]
-                                  [--threads N|all] [--reference FILE.json] [--profile]
-
-Times one training step (forward with losses, backward, AdamW) and inference (predict, with
-post-processing and mask paste-back) of each preset on SIZE x SIZE images with 3 synthetic instances
-per image. Prints one JSON line per measurement: msPerIter (median), imgPerSec, backend, machine.
-Untrained heads score everything low, so --score-thr (default 0) replaces the test score threshold to
-time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.
-Each line carries the thread count; --reference adds referenceMs and ratio (ours / reference) from a
-file of PyTorch figures (apps/cli/reference/pytorch-1.13-1thread.json is one); --profile adds a line
-with the top ops by kernel time of one training step and one inference per preset.`;
-
+import { round2, timeIt, timeItWithCpu } from '../timing.js';
 
 /** Three boxes of different sizes and classes per image, with filled-rectangle masks. */
 function syntheticTargets(batch: number, size: number, numClasses: number): { targets: Targets[]; metas: ImageMeta[] } {
@@ -47,37 +33,46 @@ function withScoreThr(c: DetectorConfig, thr: number): DetectorConfig {
   return c.kind === 'retinanet' ? { ...c, head: { ...c.head, test: { ...c.head.test, scoreThr: thr } } } : { ...c, roi: { ...c.roi, test: { ...c.roi.test, scoreThr: thr } } };
 }
 
-export const benchDetectionCommand: Command = {
+export const benchDetectionCommand = defineCommand({
   name: 'bench detection',
   summary: 'time detector training steps and inference (RetinaNet, Mask R-CNN)',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      preset: { type: 'string', default: 'retinanet-t0,mask-rcnn-t0' },
-      size: { type: 'string' },
-      batch: { type: 'string' },
-      iters: { type: 'string' },
-      warmup: { type: 'string' },
-      classes: { type: 'string' },
-      'score-thr': { type: 'string' },
-      backend: { type: 'string' },
-      reference: { type: 'string' },
-      profile: { type: 'boolean', default: false },
-    });
-    const presets = values.preset!.split(',').map((p) => p.trim());
+  description: `Times one training step (forward with losses, backward, AdamW) and inference (predict, with
+post-processing and mask paste-back) of each preset on SIZE x SIZE images with 3 synthetic instances
+per image. Prints one JSON line per measurement: msPerIter (median), imgPerSec, backend, machine.
+Untrained heads score everything low, so --score-thr (default 0) replaces the test score threshold to
+time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.
+--runtime onnx times inference with the dense part (backbone, FPN, heads) exported to ONNX Runtime:
+'dense-onnx' (the session alone) and 'infer-onnx' (with the TypeScript post-processing); no training.
+Each line carries the thread count (--threads sets both ONNX Runtime's and the tfjs CPU backends';
+default PARTIALNET_THREADS, else all cores). --reference adds referenceMs and ratio (ours /
+reference) from a file of PyTorch figures (apps/cli/reference/pytorch-1.13-1thread.json is one);
+--profile adds a line with the top ops by kernel time of one training step and one inference per
+preset.`,
+  options: {
+    preset: { type: 'string', arg: 'P1,P2,...', default: 'retinanet-t0,mask-rcnn-t0', help: 'detection presets (train --list-presets)' },
+    size: { type: 'integer', arg: 'PX', default: 512, min: 64, help: 'image side, a multiple of 32' },
+    batch: { type: 'integer', default: 2, min: 1, help: 'images per step' },
+    iters: { type: 'integer', default: 3, min: 1, help: 'timed iterations (median)' },
+    warmup: { type: 'integer', default: 1, min: 0, help: 'untimed iterations first' },
+    classes: { type: 'integer', default: 80, min: 1, help: 'number of classes of the heads' },
+    'score-thr': { type: 'number', default: 0, min: 0, max: 1, help: 'test score threshold' },
+    backend: BACKEND_OPTION,
+    runtime: { type: 'string', default: 'tfjs', arg: 'tfjs|onnx|tfjs,onnx', help: 'runtimes to time' },
+    threads: { type: 'integer', min: 1, help: 'threads of ONNX Runtime and the tfjs CPU backends (default: PARTIALNET_THREADS, else all cores)' },
+    reference: { type: 'string', arg: 'FILE.json', help: 'PyTorch figures to compare with (ratio = ours / reference)' },
+    profile: { type: 'boolean', help: 'also print the top ops by kernel time' },
+  },
+  async run(values) {
+    const runtimes = values.runtime.split(',').map((r) => r.trim());
+    for (const r of runtimes) if (r !== 'tfjs' && r !== 'onnx') throw new UsageError(`--runtime: expected tfjs, onnx or tfjs,onnx, got '${r}'`);
+    if (values.threads) setThreads(values.threads);
+    const threads = values.threads ?? requestedThreads();
+    const presets = values.preset.split(',').map((p) => p.trim());
     for (const p of presets) if (!listPresets().includes(p)) throw new UsageError(`--preset: unknown preset '${p}' (known: ${listPresets().join(', ')})`);
-    const size = numberFlag('size', values.size, 512);
-    if (!(Number.isInteger(size) && size >= 64 && size % 32 === 0)) throw new UsageError(`--size: a multiple of 32, at least 64, got ${size}`);
-    const batch = numberFlag('batch', values.batch, 2);
-    const iters = numberFlag('iters', values.iters, 3);
-    const warmup = numberFlag('warmup', values.warmup, 1);
-    const numClasses = numberFlag('classes', values.classes, 80);
-    const scoreThr = numberFlag('score-thr', values['score-thr'], 0);
-    for (const [name, v] of [['batch', batch], ['iters', iters], ['classes', numClasses]] as const) {
-      if (!(Number.isInteger(v) && v >= 1)) throw new UsageError(`--${name}: expected a positive integer, got ${v}`);
-    }
+    const { size, batch, iters, warmup, classes: numClasses, 'score-thr': scoreThr } = values;
+    if (size % 32 !== 0) throw new UsageError(`--size: a multiple of 32, at least 64, got ${size}`);
     const reference = values.reference === undefined ? undefined : loadReference(values.reference);
-    const report = await setupBackend(backendFlag(values.backend));
+    const report = await setupBackend(values.backend);
     const { targets, metas } = syntheticTargets(batch, size, numClasses);
 
     for (const preset of presets) {
@@ -85,6 +80,30 @@ export const benchDetectionCommand: Command = {
       const model = createDetector(config);
       const common = { bench: 'detection', preset, size, batch, numClasses, backend: report.name, threads: report.wasm?.threads ?? 1, machine: machineInfo() };
       const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+      if (runtimes.includes('onnx')) {
+        model.eval();
+        const session = await OnnxSession.fromBytes(Buffer.concat((await exportDetectorOnnx(model)).chunks), `${preset} (exported in memory)`, { threads });
+        const nchw = tf.transpose(x, [0, 3, 1, 2]);
+        const input = { data: (await nchw.data()) as Float32Array, dims: [batch, 3, size, size] };
+        nchw.dispose();
+        const onnxCommon = { ...common, backend: `onnxruntime-node ${session.version} (${session.provider})`, threads };
+        const dense = await timeItWithCpu(async () => {
+          await session.run({ input });
+        }, warmup, iters);
+        console.log(JSON.stringify({ ...onnxCommon, mode: 'dense-onnx', msPerIter: round2(dense.ms), cpuMsPerIter: round2(dense.cpuMs), imgPerSec: round2((1000 * batch) / dense.ms) }));
+        let dets = 0;
+        const full = await timeIt(async () => {
+          const out = await predictWithOnnx(model, session, x, metas);
+          dets = out.reduce((a, d) => a + d.scores.length, 0) / batch;
+        }, warmup, iters);
+        console.log(JSON.stringify({ ...onnxCommon, mode: 'infer-onnx', scoreThr, postProcessingBackend: report.name, msPerIter: round2(full), imgPerSec: round2((1000 * batch) / full), detsPerImg: dets }));
+        await session.dispose();
+        if (!runtimes.includes('tfjs')) {
+          x.dispose();
+          model.dispose();
+          continue;
+        }
+      }
 
       model.train();
       const optimizer = new AdamW([{ params: model.parameters() }], { lr: 1e-4, weightDecay: 1e-4 });
@@ -119,5 +138,4 @@ export const benchDetectionCommand: Command = {
     }
     return 0;
   },
-};
-
+});

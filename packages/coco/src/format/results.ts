@@ -1,4 +1,4 @@
-import { basename } from 'node:path';
+import { basename } from '#platform';
 import { isRleObject, type RleObject } from '../mask/api.js';
 import { rleFrPoly } from '../mask/polygon.js';
 import { type Rle, rleArea, rleFrString, rleMerge, rleToBbox } from '../mask/rle.js';

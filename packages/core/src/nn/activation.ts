@@ -1,4 +1,5 @@
 import { tf } from '../tf.js';
+import type { OnnxGraph } from '../onnx/graph.js';
 
 export type ActivationName = 'gelu' | 'relu';
 
@@ -32,4 +33,22 @@ export function hardSigmoid<T extends tf.Tensor>(x: T): T {
 
 export function activation<T extends tf.Tensor>(name: ActivationName, x: T): T {
   return name === 'gelu' ? gelu(x) : tf.relu(x);
+}
+
+/**
+ * ONNX exact GELU for opsets before 20 (no Gelu op): x * (1 + erf(x / sqrt 2)) * 0.5, node for node
+ * what torch.onnx.export emits, the pattern ONNX Runtime fuses back into one Gelu kernel.
+ */
+export function geluOnnx(g: OnnxGraph, x: string): string {
+  const erf = g.op('Erf', [g.op('Div', [x, g.scalar(Math.SQRT2)])]);
+  return g.op('Mul', [g.op('Mul', [x, g.op('Add', [erf, g.scalar(1)])]), g.scalar(0.5)]);
+}
+
+/** ONNX HardSigmoid with PyTorch's slope 1/6 and offset 1/2. */
+export function hardSigmoidOnnx(g: OnnxGraph, x: string): string {
+  return g.op('HardSigmoid', [x], { alpha: { float: 1 / 6 }, beta: { float: 0.5 } });
+}
+
+export function activationOnnx(g: OnnxGraph, name: ActivationName, x: string): string {
+  return name === 'gelu' ? geluOnnx(g, x) : g.op('Relu', [x]);
 }

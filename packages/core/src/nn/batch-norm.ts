@@ -1,5 +1,6 @@
 import { tf } from '../tf.js';
 import { Module } from '../module/module.js';
+import type { OnnxGraph } from '../onnx/graph.js';
 
 /** PyTorch's BatchNorm eps; tfjs-layers defaults to 1e-3, which moves PartialNet's logits by ~1e-2. */
 export const BN_EPS = 1e-5;
@@ -40,6 +41,12 @@ export class BatchNorm2d extends Module {
       const shift = tf.sub(this.bias, tf.mul(this.runningMean, scale)) as tf.Tensor1D;
       return { scale, shift };
     });
+  }
+
+  /** ONNX: inference-mode BatchNormalization over axis 1 (NCHW); ONNX Runtime folds it into a preceding Conv. */
+  exportOnnx(g: OnnxGraph, x: string): string {
+    const inputs = [x, g.weight(this.weight), g.weight(this.bias), g.weight(this.runningMean), g.weight(this.runningVar)];
+    return g.op('BatchNormalization', inputs, { epsilon: { float: this.eps } });
   }
 
   /** Normalises `x` of any rank whose last axis holds the channels (NHWC or [N, C]). */

@@ -1,4 +1,5 @@
 import { hostTensor, type StateDict } from '../host-tensor.js';
+import { addN } from '../ops/add-n.js';
 import { tf } from '../tf.js';
 import type { NamedTensorMap, Tensor, Variable } from '../tf.js';
 
@@ -246,12 +247,15 @@ export class SGD extends Optimizer {
  * factor min(1, maxNorm / (norm + 1e-6))). Returns new tensors (the caller disposes both maps) and
  * the norm before clipping. Reading the norm synchronises with the device once.
  */
-export function clipGradNorm(grads: NamedTensorMap, maxNorm: number): { grads: NamedTensorMap; norm: number } {
+export function clipGradNorm(grads: NamedTensorMap, maxNorm: number, knownNorm?: number): { grads: NamedTensorMap; norm: number } {
   const names = Object.keys(grads);
   if (names.length === 0) return { grads: {}, norm: 0 };
-  const normT = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
-  const norm = normT.dataSync()[0]!;
-  normT.dispose();
+  let norm = knownNorm;
+  if (norm === undefined) {
+    const normT = tf.tidy(() => tf.sqrt(addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
+    norm = normT.dataSync()[0]!;
+    normT.dispose();
+  }
   const factor = Math.min(1, maxNorm / (norm + 1e-6));
   const out: NamedTensorMap = {};
   for (const n of names) out[n] = tf.tidy(() => tf.mul(grads[n]!, factor));

@@ -2,13 +2,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { tf } from '../tf.js';
-import { requestedThreads, WASM_MAX_THREADS, withThreadedWasm } from './wasm-threads.js';
+import { requestedThreads, WASM_MAX_THREADS } from './threads.js';
+import { withThreadedWasm } from './wasm-threads.js';
 import { registerWasmKernelOverrides } from './wasm-kernels.js';
+import { BACKEND_NAMES, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
 
-/** Our names for the runtimes we can train and run on, in `auto` preference order. */
-export type BackendName = 'tfjs-node-gpu' | 'webgpu' | 'tfjs-node' | 'wasm' | 'cpu';
-
-export const BACKEND_NAMES: readonly BackendName[] = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'];
+export { BACKEND_NAMES, isBackendName, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
+export { setThreads, requestedThreads, parseThreads, availableCores, WASM_MAX_THREADS } from './threads.js';
 
 export interface GpuAdapterInfo {
   vendor: string;
@@ -30,6 +30,8 @@ export interface BackendProbe {
   /** The name tfjs registers it under (`tensorflow` for both tfjs-node flavours). */
   tfjsName: string;
   gpuAdapter?: GpuAdapterInfo;
+  /** webgpu only: the adapter is a software one, accepted because PARTIALNET_ALLOW_SOFTWARE_GPU=1. */
+  software?: boolean;
 }
 
 export interface BackendReport {
@@ -80,17 +82,6 @@ const INSTALL_HINTS: Record<BackendName, string> = {
 };
 
 const require = createRequire(import.meta.url);
-
-export function isBackendName(value: string): value is BackendName {
-  return (BACKEND_NAMES as readonly string[]).includes(value);
-}
-
-/** Parses a `--backend` / `PARTIALNET_BACKEND` value. */
-export function parseBackendName(value: string): BackendName | 'auto' {
-  const v = value.trim().toLowerCase();
-  if (v === 'auto' || isBackendName(v)) return v;
-  throw new Error(`unknown backend '${value}': expected auto, ${BACKEND_NAMES.join(', ')}`);
-}
 
 function errorText(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
@@ -222,11 +213,13 @@ interface DawnGpu {
   requestAdapter(options?: { powerPreference?: string }): Promise<DawnAdapter | null>;
 }
 
-const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|software/i;
-
-/** True for CPU implementations of WebGPU (SwiftShader, llvmpipe, ...): slower than our wasm path. */
-export function isSoftwareAdapter(info: Partial<GpuAdapterInfo>, isFallbackAdapter = false): boolean {
-  return isFallbackAdapter || SOFTWARE_ADAPTER.test([info.vendor, info.architecture, info.device, info.description].join(' '));
+/**
+ * A software WebGPU adapter (lavapipe, SwiftShader) is slower than wasm, so it is refused unless
+ * `PARTIALNET_ALLOW_SOFTWARE_GPU=1`; even then only a forced `webgpu` uses it, never `auto`. Tests
+ * opt in to check correctness on WebGPU where no GPU exists.
+ */
+function softwareGpuAllowed(): boolean {
+  return process.env.PARTIALNET_ALLOW_SOFTWARE_GPU === '1';
 }
 
 let webgpuGpu: DawnGpu | undefined;
@@ -248,12 +241,13 @@ async function probeWebgpu(base: BackendProbe, fail: (reason: string) => Backend
     description: info.description ?? '',
   };
   const fallback = info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
-  if (isSoftwareAdapter(gpuAdapter, fallback)) {
+  const software = isSoftwareAdapter(gpuAdapter, fallback);
+  if (software && !softwareGpuAllowed()) {
     const label = Object.values(gpuAdapter).filter(Boolean).join(' / ');
-    return { ...fail(`only a software adapter was found (${label || 'fallback adapter'})`), gpuAdapter };
+    return { ...fail(`only a software adapter was found (${label || 'fallback adapter'}); set PARTIALNET_ALLOW_SOFTWARE_GPU=1 to use it anyway`), gpuAdapter };
   }
   webgpuGpu = gpu;
-  return { ...base, available: true, gpuAdapter };
+  return { ...base, available: true, gpuAdapter, ...(software ? { software } : {}) };
 }
 
 /**
@@ -378,6 +372,10 @@ export async function setupBackend(requested: BackendName | 'auto' = defaultRequ
   await listBackends();
   for (const name of candidates) {
     let p = await probe(name);
+    if (requested === 'auto' && p.software) {
+      failures.push(`${name}: only a software adapter (slower than wasm; force --backend webgpu to use it)`);
+      continue;
+    }
     if (p.available) {
       try {
         await activate(name);
