@@ -1,4 +1,4 @@
-import { Module, dropPath, tf, type OnnxGraph } from '@partialnet/core';
+import { Module, addSameShape, dropPath, tf, type OnnxGraph } from '@partialnet/core';
 import type { PartialNetConfig } from './config.js';
 import { DPConv } from './dpconv.js';
 import { Mlp } from './mlp.js';
@@ -50,10 +50,11 @@ export class PartialNetBlock extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       if (this.splitShortcut) {
-        const mixed = tf.add(x, this.mixer.forward(x)) as tf.Tensor4D;
-        return tf.add(mixed, dropPath(this.mlp.forward(mixed), this.dropPathRate, this.training)) as tf.Tensor4D;
+        const mixed = addSameShape(x, this.mixer.forward(x));
+        return addSameShape(mixed, dropPath(this.mlp.forward(mixed), this.dropPathRate, this.training));
       }
-      return tf.add(x, dropPath(this.mlp.forward(this.mixer.forward(x)), this.dropPathRate, this.training)) as tf.Tensor4D;
+      // addSameShape: the residual sum keeps no tensor for the backward pass (tf.add keeps both)
+      return addSameShape(x, dropPath(this.mlp.forward(this.mixer.forward(x)), this.dropPathRate, this.training));
     });
   }
 

@@ -1,4 +1,4 @@
-import { Conv2d, Module, tf, type OnnxGraph } from '@partialnet/core';
+import { Conv2d, Module, reluKeepingOutput, tf, type OnnxGraph } from '@partialnet/core';
 import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
@@ -69,7 +69,7 @@ export class RpnHead extends Module {
       const cls: tf.Tensor4D[] = [];
       const reg: tf.Tensor4D[] = [];
       for (const x of feats) {
-        const y = tf.relu(this.rpnConv.forward(x));
+        const y = reluKeepingOutput(this.rpnConv.forward(x));
         cls.push(this.rpnCls.forward(y));
         reg.push(this.rpnReg.forward(y));
       }

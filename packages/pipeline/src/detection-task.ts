@@ -2,6 +2,7 @@ import { loadInstances, type CocoGroundTruth } from '@partialnet/coco';
 import { seedEverything, tf } from '@partialnet/core';
 import { CocoDataset } from '@partialnet/data';
 import type { DetectionBatch } from '@partialnet/detection';
+import { planBatch } from '@partialnet/detection/ops';
 import { buildDetector, buildSchedule, detectionParamGroups, setTrainMode, warmupItersFor } from './build.js';
 import type { DetectionRunInfo } from './checkpoint.js';
 import { detectionTrainData, detectionTrainLoader, resolveSplit, type SplitFiles } from './data.js';
@@ -60,7 +61,14 @@ export const detectionTask: TaskDefinition<DetectionRunConfig, ResolvedRunConfig
           `but the run in ${ctx.outDir} was trained on [${saved.categoryIds.join(', ')}] (${saved.classNames.join(', ')})`,
       );
     }
-    const config = resolveRunConfig(requested, cats.ids.length);
+    let config = resolveRunConfig(requested, cats.ids.length);
+    // On wasm a batch over the heap's budget trains as micro-batches with accumulation. The plan is
+    // part of the saved config, so a resumed run reads it back and repeats it exactly.
+    const plan = planBatch(config, config.scale, tf.getBackend());
+    if (plan.batchSize !== config.batchSize) {
+      ctx.print(`wasm: batch ${config.batchSize} at ${config.scale.join('x')} does not fit the 4 GiB heap: training as batch ${plan.batchSize} x accumulate ${plan.accumulate} (BatchNorm statistics per micro-batch)`);
+      config = { ...config, ...plan };
+    }
     const iouTypes = iouTypesOf(config.model);
     let val: Split | undefined;
     try {

@@ -1,10 +1,11 @@
-import { availableParallelism } from 'node:os';
-import { AdamW, OnnxSession, setupBackend, tf } from '@partialnet/core';
+import { AdamW, OnnxSession, requestedThreads, setThreads, setupBackend, tf } from '@partialnet/core';
 import type { ImageMeta, InstanceMask, Targets } from '@partialnet/data';
 import { createDetector, exportDetectorOnnx, getPreset, listPresets, predictWithOnnx, totalLoss, type DetectorConfig } from '@partialnet/detection';
 import { UsageError } from '../command.js';
 import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
+import { profileOps } from '../profile.js';
+import { compareToReference, loadReference } from '../reference.js';
 import { round2, timeIt, timeItWithCpu } from '../timing.js';
 
 /** Three boxes of different sizes and classes per image, with filled-rectangle masks. */
@@ -41,7 +42,12 @@ per image. Prints one JSON line per measurement: msPerIter (median), imgPerSec, 
 Untrained heads score everything low, so --score-thr (default 0) replaces the test score threshold to
 time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.
 --runtime onnx times inference with the dense part (backbone, FPN, heads) exported to ONNX Runtime:
-'dense-onnx' (the session alone) and 'infer-onnx' (with the TypeScript post-processing); no training.`,
+'dense-onnx' (the session alone) and 'infer-onnx' (with the TypeScript post-processing); no training.
+Each line carries the thread count (--threads sets both ONNX Runtime's and the tfjs CPU backends';
+default PARTIALNET_THREADS, else all cores). --reference adds referenceMs and ratio (ours /
+reference) from a file of PyTorch figures (apps/cli/reference/pytorch-1.13-1thread.json is one);
+--profile adds a line with the top ops by kernel time of one training step and one inference per
+preset.`,
   options: {
     preset: { type: 'string', arg: 'P1,P2,...', default: 'retinanet-t0,mask-rcnn-t0', help: 'detection presets (train --list-presets)' },
     size: { type: 'integer', arg: 'PX', default: 512, min: 64, help: 'image side, a multiple of 32' },
@@ -52,23 +58,27 @@ time the full post-processing of up to 100 detections per image; detsPerImg repo
     'score-thr': { type: 'number', default: 0, min: 0, max: 1, help: 'test score threshold' },
     backend: BACKEND_OPTION,
     runtime: { type: 'string', default: 'tfjs', arg: 'tfjs|onnx|tfjs,onnx', help: 'runtimes to time' },
-    threads: { type: 'integer', min: 1, help: 'ONNX Runtime intra-op threads (default: the number of cores)' },
+    threads: { type: 'integer', min: 1, help: 'threads of ONNX Runtime and the tfjs CPU backends (default: PARTIALNET_THREADS, else all cores)' },
+    reference: { type: 'string', arg: 'FILE.json', help: 'PyTorch figures to compare with (ratio = ours / reference)' },
+    profile: { type: 'boolean', help: 'also print the top ops by kernel time' },
   },
   async run(values) {
     const runtimes = values.runtime.split(',').map((r) => r.trim());
     for (const r of runtimes) if (r !== 'tfjs' && r !== 'onnx') throw new UsageError(`--runtime: expected tfjs, onnx or tfjs,onnx, got '${r}'`);
-    const threads = values.threads ?? availableParallelism();
+    if (values.threads) setThreads(values.threads);
+    const threads = values.threads ?? requestedThreads();
     const presets = values.preset.split(',').map((p) => p.trim());
     for (const p of presets) if (!listPresets().includes(p)) throw new UsageError(`--preset: unknown preset '${p}' (known: ${listPresets().join(', ')})`);
     const { size, batch, iters, warmup, classes: numClasses, 'score-thr': scoreThr } = values;
     if (size % 32 !== 0) throw new UsageError(`--size: a multiple of 32, at least 64, got ${size}`);
+    const reference = values.reference === undefined ? undefined : loadReference(values.reference);
     const report = await setupBackend(values.backend);
     const { targets, metas } = syntheticTargets(batch, size, numClasses);
 
     for (const preset of presets) {
       const config = withScoreThr(getPreset(preset, { numClasses }), scoreThr);
       const model = createDetector(config);
-      const common = { bench: 'detection', preset, size, batch, numClasses, backend: report.name, machine: machineInfo() };
+      const common = { bench: 'detection', preset, size, batch, numClasses, backend: report.name, threads: report.wasm?.threads ?? 1, machine: machineInfo() };
       const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
       if (runtimes.includes('onnx')) {
         model.eval();
@@ -97,13 +107,16 @@ time the full post-processing of up to 100 detections per image; detsPerImg repo
 
       model.train();
       const optimizer = new AdamW([{ params: model.parameters() }], { lr: 1e-4, weightDecay: 1e-4 });
-      const trainMs = await timeIt(async () => {
+      const step = async (): Promise<void> => {
         const { value, grads } = tf.variableGrads(() => totalLoss(model.forward({ images: x, targets, metas })), model.parameters());
         optimizer.step(grads);
         await value.data();
         tf.dispose([value, grads]);
-      }, warmup, iters);
-      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), imgPerSec: round2((1000 * batch) / trainMs) }));
+      };
+      const trainMs = await timeIt(step, warmup, iters);
+      const trainRef = compareToReference(reference, 'detection', `${preset}/train`, trainMs, { size, batch });
+      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), imgPerSec: round2((1000 * batch) / trainMs), ...trainRef }));
+      if (values.profile) console.log(JSON.stringify({ ...common, mode: 'profile', target: 'train', ...(await profileOps(step)) }));
       optimizer.dispose();
 
       model.eval();
@@ -112,7 +125,14 @@ time the full post-processing of up to 100 detections per image; detsPerImg repo
         const out = model.predict(x, metas);
         dets = out.reduce((a, d) => a + d.scores.length, 0) / batch;
       }, warmup, iters);
-      console.log(JSON.stringify({ ...common, mode: 'infer', scoreThr, msPerIter: round2(inferMs), imgPerSec: round2((1000 * batch) / inferMs), detsPerImg: dets }));
+      const inferRef = compareToReference(reference, 'detection', `${preset}/infer`, inferMs, { size, batch });
+      console.log(JSON.stringify({ ...common, mode: 'infer', scoreThr, msPerIter: round2(inferMs), imgPerSec: round2((1000 * batch) / inferMs), detsPerImg: dets, ...inferRef }));
+      if (values.profile) {
+        const p = await profileOps(async () => {
+          model.predict(x, metas);
+        });
+        console.log(JSON.stringify({ ...common, mode: 'profile', target: 'infer', ...p }));
+      }
       x.dispose();
       model.dispose();
     }

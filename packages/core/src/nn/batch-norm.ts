@@ -63,17 +63,41 @@ export class BatchNorm2d extends Module {
         return tf.add(tf.mul(x, scale), shift) as T;
       });
     }
-    return tf.tidy(() => {
-      const axes = x.shape.map((_, i) => i).slice(0, -1);
-      const { mean, variance } = tf.moments(x, axes);
-      const count = x.size / this.numFeatures;
+    const axes = x.shape.map((_, i) => i).slice(0, -1);
+    const count = x.size / this.numFeatures;
+    const normalize = (input: tf.Tensor): { y: tf.Tensor; mean: tf.Tensor; inv: tf.Tensor } => {
+      const { mean, variance } = tf.moments(input, axes);
       // Running statistics follow PyTorch: momentum update with the unbiased variance.
       const unbiased = tf.mul(variance, count / (count - 1));
       this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - this.momentum), tf.mul(mean, this.momentum)));
       this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - this.momentum), tf.mul(unbiased, this.momentum)));
       const inv = tf.rsqrt(tf.add(variance, this.eps));
-      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), inv), this.weight), this.bias) as T;
+      return { y: tf.add(tf.mul(tf.mul(tf.sub(input, mean), inv), this.weight), this.bias), mean, inv };
+    };
+    if (tf.engine().state.gradientDepth === 0) return tf.tidy(() => normalize(x).y as T);
+    // Under a gradient tape, the gradient is written out: the tape would otherwise keep every
+    // full-size intermediate of the statistics and the affine map (about five copies of x per
+    // BatchNorm) until the backward pass; this keeps x and two per-channel vectors. Same forward
+    // values; the gradient differs from autodiff's only by float32 rounding.
+    const op = tf.customGrad((...args: unknown[]) => {
+      const [input, weight, , save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, (ts: tf.Tensor[]) => void];
+      const { y, mean, inv } = normalize(input);
+      save([input, mean, inv, weight]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          tf.tidy(() => {
+            const [xs, m, iv, w] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+            const xhat = tf.mul(tf.sub(xs, m), iv);
+            const db = tf.sum(dy, axes);
+            const dw = tf.sum(tf.mul(dy, xhat), axes);
+            // dx = w inv (dy - mean(dy) - xhat mean(dy xhat)), per channel
+            const centred = tf.sub(tf.sub(dy, tf.div(db, count)), tf.mul(xhat, tf.div(dw, count)));
+            return [tf.mul(centred, tf.mul(w, iv)), dw, db];
+          }),
+      };
     });
+    return op(x, this.weight, this.bias) as T;
   }
 }
 

@@ -1,5 +1,6 @@
 import { tf } from '../tf.js';
 import { Module } from '../module/module.js';
+import { addBias } from '../ops/bias-relu.js';
 import { conv2d } from '../ops/conv2d.js';
 import { truncNormal } from './init.js';
 import type { OnnxGraph } from '../onnx/graph.js';
@@ -35,7 +36,7 @@ export class Conv2d extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const y = conv2d(x, this.weight as tf.Tensor4D, this.stride, this.padding);
-      return this.bias ? tf.add(y, this.bias) : y;
+      return this.bias ? addBias(y, this.bias) : y;
     });
   }
 

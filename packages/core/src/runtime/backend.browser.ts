@@ -11,6 +11,9 @@ import type { BackendProbe, BackendReport, GpuAdapterInfo } from './backend.js';
 
 export { BACKEND_NAMES, isBackendName, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
 export type { BackendProbe, BackendReport, GpuAdapterInfo } from './backend.js';
+// In a page the count is informational (navigator.hardwareConcurrency by default): the wasm backend
+// picks its own threads there, when the page is cross-origin isolated.
+export { setThreads, requestedThreads, parseThreads, availableCores, WASM_MAX_THREADS } from './threads.js';
 
 /** The page globals used here (core compiles without the DOM library). */
 const page = globalThis as unknown as {

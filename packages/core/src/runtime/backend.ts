@@ -2,10 +2,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { tf } from '../tf.js';
-
+import { requestedThreads, WASM_MAX_THREADS } from './threads.js';
+import { withThreadedWasm } from './wasm-threads.js';
+import { registerWasmKernelOverrides } from './wasm-kernels.js';
 import { BACKEND_NAMES, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
 
 export { BACKEND_NAMES, isBackendName, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
+export { setThreads, requestedThreads, parseThreads, availableCores, WASM_MAX_THREADS } from './threads.js';
 
 export interface GpuAdapterInfo {
   vendor: string;
@@ -273,14 +276,15 @@ async function registerWebgpu(): Promise<void> {
 
 let wasmSimd = false;
 let wasmGetThreadsCount: (() => number) | undefined;
+/** Set by probeWasm when the threaded binary will load: activate then starts it through the shim. */
+let wasmThreadedStart: ((start: () => Promise<void>) => Promise<void>) | undefined;
 
 /**
  * The .wasm binaries are located relative to the backend's script by default, which bundlers and
  * some test runners break; pointing at the package's dist folder as a file path always works in
- * Node. The threaded build is off: tfjs disables it under Node (tfjs issue #3830) and forcing it
- * fails because its pthread workers are started from blob: URLs, which Node's Worker rejects. A
- * shim that starts them from source gets the module to initialise, but XNNPACK still reports one
- * thread and matmul/conv timings did not change (measured with 2 cores), so it is not worth it.
+ * Node. With more than one thread requested (setThreads / PARTIALNET_THREADS, default every core)
+ * the threaded SIMD binary loads through the shim in wasm-threads.ts; with one, the plain SIMD
+ * binary (faster on one thread than the threaded one).
  */
 async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendProbe): Promise<BackendProbe> {
   if (typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object') return fail('this JavaScript runtime has no WebAssembly');
@@ -294,9 +298,18 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
   if (!existsSync(dist + binary)) return fail(`${dist + binary} is missing`);
   const setWasmPaths = exported<(prefix: string) => void>(mod, 'setWasmPaths');
   if (!tf.findBackendFactory('wasm') || !setWasmPaths) return fail(`${PACKAGES.wasm} registered no 'wasm' backend`);
-  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  const threads = Math.min(requestedThreads(), WASM_MAX_THREADS);
+  const setThreadsCount = exported<(n: number) => void>(mod, 'setThreadsCount');
+  const threaded =
+    threads > 1 && wasmSimd && typeof SharedArrayBuffer === 'function' && !!setThreadsCount && existsSync(dist + 'tfjs-backend-wasm-threaded-simd.wasm');
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threaded);
   setWasmPaths(dist);
+  if (threaded) {
+    setThreadsCount!(threads);
+    wasmThreadedStart = (start) => withThreadedWasm(dist, threads, start);
+  }
   wasmGetThreadsCount = exported<() => number>(mod, 'getThreadsCount');
+  registerWasmKernelOverrides();
   return { ...base, available: true };
 }
 
@@ -328,7 +341,12 @@ export function currentBackend(): BackendReport | undefined {
 async function activate(name: BackendName): Promise<void> {
   if (name === 'webgpu') await registerWebgpu();
   const tfjsName = TFJS_NAMES[name];
-  const ok = await tf.setBackend(tfjsName);
+  let ok = false;
+  const start = async (): Promise<void> => {
+    ok = await tf.setBackend(tfjsName);
+  };
+  if (name === 'wasm' && wasmThreadedStart) await wasmThreadedStart(start);
+  else await start();
   // wasm (and others) can fail to start and leave another backend active without throwing.
   const actual = tf.getBackend();
   if (!ok || actual !== tfjsName) {
