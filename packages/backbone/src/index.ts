@@ -20,6 +20,7 @@ export {
   cDivOf,
   firstIllegalGate,
   assertDPConvWidth,
+  syncDPConv,
   type DPConvOptions,
 } from './dpconv.js';
 export { dpconvLosses, dpconvLossTerms, combineDPConvLoss, complexityExponent, type DPConvLossOptions, type DPConvLosses } from './dpconv-loss.js';

@@ -60,9 +60,9 @@ for (const backend of ['wasm', 'cpu'] as const) {
           expect(tf.memory().numTensors).toBe(before);
         });
 
-        it('fuse() gives the same logits and features', () => {
+        it('fuse() gives the same logits and features', async () => {
           const before = tf.memory().numTensors;
-          const fused = net.fuse();
+          const fused = await net.fuse();
           const [a, b] = [net.forward(input), fused.forward(input)];
           const fa = net.features(input);
           const fb = fused.features(input);

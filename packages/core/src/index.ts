@@ -1,6 +1,7 @@
 export { tf } from './tf.js';
 export type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable, Rank, NamedTensorMap } from './tf.js';
 export { hostTensor, shapeSize, type HostTensor, type HostDType, type StateDict } from './host-tensor.js';
+export { rememberHostValues, knownHostValues, readHostValues } from './host-values.js';
 export { Module, type LoadStateDictOptions, type LoadStateDictResult } from './module/module.js';
 export { permuteHost, toTorchLayout, fromTorchLayout, torchShape, type TorchLayout } from './module/layout.js';
 export { Conv2d, type Conv2dOptions } from './nn/conv2d.js';
@@ -16,7 +17,8 @@ export { crossEntropy } from './nn/losses.js';
 export { conv2d, type Conv2DPad, type ExplicitPadding } from './ops/conv2d.js';
 export { linear, matMulT } from './ops/matmul.js';
 export { loadSafetensors, saveSafetensors, parseSafetensors, serializeSafetensors, loadSafetensorsWithMetadata, parseSafetensorsWithMetadata, type SafetensorsContents } from './io/safetensors.js';
-export { setupBackend, listBackends, currentBackend, isBackendName, parseBackendName, isSoftwareAdapter, packageVersion, BACKEND_NAMES, type BackendName, type BackendProbe, type BackendReport, type GpuAdapterInfo } from './runtime/backend.js';
+export { countTransfers, type TransferCounts } from './runtime/transfers.js';
+export { setupBackend, listBackends, currentBackend, isBackendName, parseBackendName, isSoftwareAdapter, softwareGpuAllowed, packageVersion, BACKEND_NAMES, type BackendName, type BackendProbe, type BackendReport, type GpuAdapterInfo } from './runtime/backend.js';
 export { Optimizer, AdamW, SGD, clipGradNorm, type ParamGroup, type AdamWOptions, type SGDOptions } from './optim/optimizer.js';
 export { lrAt, lrSchedule, type LrScheduleConfig, type LrPolicy, type LinearWarmup } from './optim/schedule.js';
 export { seedEverything, nextSeed, nextUint32, getRandomState, setRandomState } from './random.js';

@@ -22,10 +22,10 @@ export class RetinaNet extends Detector {
     });
   }
 
-  predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options: PredictOptions = {}): Detections[] {
+  async predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options: PredictOptions = {}): Promise<Detections[]> {
     const { cls, reg } = tf.tidy(() => this.bboxHead.forward(this.extractFeatures(images)));
     try {
-      return this.bboxHead.predict(cls, reg, metas, options.rescale ?? true);
+      return await this.bboxHead.predict(cls, reg, metas, options.rescale ?? true);
     } finally {
       tf.dispose([cls, reg]);
     }

@@ -37,7 +37,7 @@ export const benchBackboneCommand: Command = {
 
     const net = PartialNet.create(variant as PartialNetVariant, { numClasses: 1000 });
     net.eval();
-    const fused = net.fuse();
+    const fused = await net.fuse();
     for (const batch of batches) {
       const x = tf.randomNormal([batch, size, size, 3]) as tf.Tensor4D;
       for (const [mode, model] of [['infer', net], ['infer-fused', fused]] as const) {

@@ -87,7 +87,7 @@ export const predictCommand: Command = {
         const x = tf.tensor4d(batch.images, batch.shape, 'float32');
         let dets;
         try {
-          dets = ckpt.model.predict(x, batch.metas);
+          dets = await ckpt.model.predict(x, batch.metas);
         } finally {
           x.dispose();
         }

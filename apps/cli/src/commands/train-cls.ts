@@ -18,6 +18,7 @@ import {
   isVariant,
   learnedSplits,
   setDPConvEpoch,
+  syncDPConv,
   smoothOneHot,
   softCrossEntropy,
   topKCorrect,
@@ -85,10 +86,13 @@ export async function evaluateClassifier(model: PartialNet, split: Classificatio
   let lossSum = 0;
   try {
     for await (const b of classificationEvalBatches(split, { size, batchSize })) {
-      const [logits, loss] = tf.tidy(() => {
-        const out = model.forward(tf.tensor4d(b.images, b.shape));
-        return [out.dataSync().slice(), crossEntropy(out, tf.tensor1d(b.labels, 'int32')).dataSync()[0]!] as const;
+      const [out, lossT] = tf.tidy(() => {
+        const o = model.forward(tf.tensor4d(b.images, b.shape));
+        return [o, crossEntropy(o, tf.tensor1d(b.labels, 'int32'))] as const;
       });
+      const logits = (await out.data()) as Float32Array;
+      const loss = (await lossT.data())[0]!;
+      tf.dispose([out, lossT]);
       const [a, c] = topKCorrect(logits, b.labels, k, [1, Math.min(5, k)]);
       c1 += a!;
       c5 += c!;
@@ -262,11 +266,14 @@ export const trainClsCommand: Command = {
       checkpointEvery: numberFlag('checkpoint-every', values['checkpoint-every'], 0),
       evalEvery,
       evaluate: async () => {
+        await syncDPConv(model);
         const r = await evaluateClassifier(model, val, size, batch);
         const out: Record<string, number> = { top1: r.top1, top5: r.top5, valLoss: r.loss };
         if (dpconv) learnedSplits(model).forEach((s) => (out[`cdiv.${s.layer.replace('.spatial_mixing', '')}`] = s.cDiv));
         return out;
       },
+      // The DPConv split is host control flow: read the gates the last step changed.
+      ...(dpconv ? { beforeStep: () => syncDPConv(model) } : {}),
       lossFn: (b, ctx) => {
         if (dpconv) setDPConvEpoch(model, ctx.epoch);
         const logits = model.forward(b.x);
@@ -282,6 +289,7 @@ export const trainClsCommand: Command = {
         `${train.classNames.length} classes, ${size}px, batch ${batch}, ${epochs} epochs (${maxIters} iters), backend ${report.name}${resumedFrom ? `, resumed from ${resumedFrom}` : ''}`,
     );
     const result = await trainer.run();
+    await syncDPConv(model);
     const final: Record<string, number> = result.lastEval ?? { ...(await evaluateClassifier(model, val, size, batch)) };
     console.log(`done: ${result.iters} iters in ${result.seconds.toFixed(1)} s; val top-1 ${final.top1!.toFixed(2)}%, top-5 ${final.top5!.toFixed(2)}%; checkpoint ${result.checkpoint}`);
     if (dpconv) {

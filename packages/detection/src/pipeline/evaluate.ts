@@ -9,7 +9,7 @@ import { detectionTestLoader } from './data.js';
 import { ResultsWriter, detectionsToCoco, type IouType } from './results.js';
 
 /** What the evaluator calls per batch: a detector's `predict`, or anything shaped like it (tests). */
-export type Predictor = (images: tf.Tensor4D, metas: readonly ImageMeta[]) => Detections[];
+export type Predictor = (images: tf.Tensor4D, metas: readonly ImageMeta[]) => Detections[] | Promise<Detections[]>;
 
 export interface IouTypeMetrics {
   /** pycocotools' 12 numbers (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl). */
@@ -75,7 +75,7 @@ export async function evaluateDetections(o: EvaluateOptions): Promise<DetectionE
       const x = batchToTensor(batch);
       let dets: Detections[];
       try {
-        dets = o.predict(x, metas);
+        dets = await o.predict(x, metas);
       } finally {
         x.dispose();
       }

@@ -171,6 +171,7 @@ export async function trainDetector(given: DetectionRunConfig, o: TrainDetectorO
       evalEvery: valSet ? config.evalEvery : 0,
       ...(config.clipGradNorm > 0 ? { clipGradNorm: config.clipGradNorm } : {}),
       evaluate: async (ctx) => flatMetrics(await evaluate(ctx.iter)),
+      beforeStep: (batch) => model.prepare(batch),
       lossFn: (batch, ctx) => {
         reseedSamplers(model, config.seed, ctx.iter, ctx.batchInEpoch);
         return model.forward(batch);
