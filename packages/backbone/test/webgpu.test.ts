@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crossEntropy, listBackends, seedEverything } from '@partialnet/core';
+import { PartialNet, setupBackend, tf, type PartialNetConfig } from './deps.js';
+import { FIXTURES, configFromMeta, fixturePath, nchwToNhwc, readBin, readMeta, requireFixtures } from './fixtures.js';
+import { loadSafetensors } from './deps.js';
+
+// The WebGPU suite: runs wherever a WebGPU adapter can be used (CI: Mesa's lavapipe with
+// PARTIALNET_ALLOW_SOFTWARE_GPU=1, see .ci/install-lavapipe), and is skipped visibly elsewhere.
+const gpu = (await listBackends()).find((p) => p.name === 'webgpu')!;
+const suite = gpu.available ? 'WebGPU: backbone' : `WebGPU suite skipped: ${gpu.reason}`;
+
+// Official-output parity: the same bar as on wasm and cpu.
+const PARITY_TOLERANCE = 1e-4;
+// One training step against wasm: float32 sums in a different order (tiled GPU kernels vs XNNPACK),
+// so the loss agrees to ~1e-6 relative and each gradient to ~1e-5 of its own scale; the bars
+// leave 10-100x margin.
+const LOSS_RTOL = 1e-5;
+const GRAD_RTOL = 1e-3;
+
+async function maxAbs(t: tf.Tensor): Promise<number> {
+  const m = tf.tidy(() => tf.max(tf.abs(t)));
+  const v = (await m.data())[0]!;
+  m.dispose();
+  return v;
+}
+
+async function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const d = tf.tidy(() => tf.sub(a, b));
+  const v = await maxAbs(d);
+  d.dispose();
+  return v;
+}
+
+const TINY: Partial<PartialNetConfig> = { embedDim: 16, depths: [1, 1, 1, 1], spatialAttn: true, act: 'gelu', numClasses: 5, featureDim: 32, dropPath: 0 };
+
+/** One forward + backward on the active backend: the loss and every gradient, on the host. */
+async function trainStep(weights: Map<string, import('@partialnet/core').HostTensor> | undefined): Promise<{ loss: number; grads: Map<string, Float32Array>; weights: Map<string, import('@partialnet/core').HostTensor> }> {
+  seedEverything(11);
+  const net = PartialNet.create(TINY);
+  if (weights) net.loadStateDict(weights);
+  net.train();
+  const x = tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+  const labels = tf.tensor1d([1, 3], 'int32');
+  const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), labels), net.parameters());
+  const loss = (await value.data())[0]!;
+  const host = new Map<string, Float32Array>();
+  for (const [name, v] of net.namedParameters()) if (grads[v.name]) host.set(name, (await grads[v.name]!.data()) as Float32Array);
+  const state = await net.stateDict();
+  tf.dispose([x, labels, value, grads]);
+  net.dispose();
+  return { loss, grads: host, weights: state };
+}
+
+describe.skipIf(!gpu.available)(suite, () => {
+  afterAll(async () => {
+    await setupBackend('wasm');
+  });
+
+  describe('official-checkpoint parity on webgpu', () => {
+    beforeAll(async () => {
+      requireFixtures();
+      await setupBackend('webgpu');
+    });
+    for (const name of FIXTURES.filter((f) => f !== 't0-224x224')) {
+      it(`${name}: logits and the four feature maps within ${PARITY_TOLERANCE}`, async () => {
+        const meta = readMeta(name);
+        const before = tf.memory().numTensors;
+        const net = PartialNet.create(configFromMeta(meta));
+        net.loadStateDict(await loadSafetensors(fixturePath(name, 'weights.safetensors')));
+        net.eval();
+        const input = nchwToNhwc(readBin(name, 'input.bin'), meta.input.shape);
+        const logits = net.forward(input);
+        const expected = tf.tensor2d(readBin(name, 'output.bin'), meta.classification.shape as [number, number]);
+        const diffs = [await maxAbsDiff(logits, expected)];
+        const feats = net.features(input);
+        for (let k = 0; k < feats.length; k++) {
+          const file = `fork_feat/feat${k}.bin`;
+          const ref = nchwToNhwc(readBin(name, file), meta.fork_feat.files[file]!.shape);
+          diffs.push(await maxAbsDiff(feats[k]!, ref));
+          ref.dispose();
+        }
+        tf.dispose([logits, expected, input, ...feats]);
+        net.dispose();
+        for (const d of diffs) expect(d).toBeLessThanOrEqual(PARITY_TOLERANCE);
+        expect(tf.memory().numTensors).toBe(before);
+      });
+    }
+  });
+
+  it(`one training step equals wasm's (loss rtol ${LOSS_RTOL}, gradients ${GRAD_RTOL} of their scale)`, async () => {
+    await setupBackend('wasm');
+    const ref = await trainStep(undefined);
+    await setupBackend('webgpu');
+    const before = tf.memory().numTensors;
+    const got = await trainStep(ref.weights);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(LOSS_RTOL * Math.abs(ref.loss));
+    const bad: string[] = [];
+    for (const [name, g] of ref.grads) {
+      const h = got.grads.get(name);
+      if (!h) {
+        bad.push(`${name}: no gradient on webgpu`);
+        continue;
+      }
+      let scale = 0;
+      let diff = 0;
+      for (let i = 0; i < g.length; i++) {
+        scale = Math.max(scale, Math.abs(g[i]!));
+        diff = Math.max(diff, Math.abs(g[i]! - h[i]!));
+      }
+      if (diff > GRAD_RTOL * scale + 1e-7) bad.push(`${name}: ${diff} vs scale ${scale}`);
+    }
+    expect(bad).toEqual([]);
+    expect(ref.grads.size).toBeGreaterThan(10);
+  });
+
+  it('a synchronous read of a GPU tensor fails loudly, naming the fix', async () => {
+    await setupBackend('webgpu');
+    // A matMul result lives on the GPU (small elementwise ops may run on the host instead).
+    const a = tf.matMul(tf.ones([32, 32]), tf.ones([32, 32]));
+    expect(() => a.dataSync()).toThrow(/synchronous read of a GPU tensor.*await tensor\.data\(\)/);
+    expect((await a.data())[0]).toBe(32);
+    a.dispose();
+  });
+});
