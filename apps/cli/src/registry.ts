@@ -1,6 +1,7 @@
 import type { Command } from './command.js';
 import { benchBackboneCommand } from './commands/bench-backbone.js';
 import { benchDetectionCommand } from './commands/bench-detection.js';
+import { benchGpuCommand } from './commands/bench-gpu.js';
 import { dataShowCommand } from './commands/data-show.js';
 import { dataSynthCommand } from './commands/data-synth.js';
 import { dataSynthClsCommand } from './commands/data-synth-cls.js';
@@ -17,6 +18,7 @@ export const commands: readonly Command[] = [
   infoCommand,
   benchBackboneCommand,
   benchDetectionCommand,
+  benchGpuCommand,
   evalCocoCommand,
   dataSynthCommand,
   dataShowCommand,
