@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { listBackends, seedEverything, setupBackend, tf, type StateDict } from '@partialnet/core';
-import { MaskRCNN, createDetector, getPreset, totalLoss, type DetectionBatch, type DetectorConfig, type MaskRcnnConfig } from '../src/index.js';
+import { MaskRCNN, createDetector, getPreset, totalLoss, type DetectionBatch, type DetectorConfig, type MaskRcnnConfig, type RetinaNetConfig } from '../src/index.js';
 import { tinyTargets } from './helpers.js';
 
 // The WebGPU suite for the detectors: one training step on webgpu equals the same step on wasm.
@@ -16,8 +16,15 @@ const LOSS_RTOL = 1e-4;
 const GRAD_RTOL = 2e-3;
 
 function configs(): [string, DetectorConfig][] {
-  const retina = getPreset('retinanet-t0', { numClasses: 3 });
+  // Narrow necks and heads: lavapipe runs on the CPU, and what is compared is the same whatever the width.
+  const retina = getPreset('retinanet-t0', { numClasses: 3 }) as RetinaNetConfig;
+  retina.neck = { ...retina.neck, outChannels: 32 };
+  retina.head = { ...retina.head, featChannels: 32, stackedConvs: 2 };
   const mask = getPreset('mask-rcnn-lite-t0', { numClasses: 3 }) as MaskRcnnConfig;
+  mask.neck = { ...mask.neck, outChannels: 32 };
+  mask.rpn = { ...mask.rpn, featChannels: 32 };
+  mask.roi.bbox = { ...mask.roi.bbox, fcChannels: 64 };
+  mask.roi.mask = { ...mask.roi.mask!, convChannels: 32 };
   mask.rpn.train = { ...mask.rpn.train, nmsPre: 200, maxPerImg: 100 };
   mask.roi.bbox.sampler = { ...mask.roi.bbox.sampler, num: 32 };
   return [
@@ -105,7 +112,7 @@ describe.skipIf(!gpu.available)(suite, () => {
       }
       expect(bad).toEqual([]);
       expect(ref.grads.size).toBeGreaterThan(20);
-    });
+    }, 600_000);
   }
 
   it('Mask R-CNN proposals on webgpu: the device top-k and host NMS give boxes inside the image', async () => {
@@ -133,5 +140,5 @@ describe.skipIf(!gpu.available)(suite, () => {
         if (i > 0) expect(p.scores[i]!).toBeLessThanOrEqual(p.scores[i - 1]!);
       }
     });
-  });
+  }, 300_000);
 });
