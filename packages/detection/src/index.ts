@@ -38,4 +38,3 @@ export {
   type RpnHeadSettings,
   type RoiHeadSettings,
 } from './config.js';
-export * from './pipeline/index.js';

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STAT_NAMES, formatCategoryTable } from '@partialnet/coco';
 import { setupBackend } from '@partialnet/core';
-import { evaluateDetections, flatMetrics, formatApTable, iouTypesOf, openDetectionCheckpoint, openDetectionSplit, type IouType } from '@partialnet/detection';
+import { evaluateDetections, flatMetrics, formatApTable, iouTypesOf, openDetectionCheckpoint, openDetectionSplit, type IouType } from '@partialnet/pipeline';
 import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 

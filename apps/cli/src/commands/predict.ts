@@ -4,7 +4,8 @@ import { basename, extname, join, resolve } from 'node:path';
 import { area as rleArea } from '@partialnet/coco';
 import { setupBackend, tf } from '@partialnet/core';
 import { RecordDataset, decodeImage, encodeImage } from '@partialnet/data';
-import { detectionTestLoader, drawDetections, filterDetections, masksToRle, openDetectionCheckpoint } from '@partialnet/detection';
+import { masksToRle } from '@partialnet/detection';
+import { detectionTestLoader, drawDetections, filterDetections, openDetectionCheckpoint } from '@partialnet/pipeline';
 import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 

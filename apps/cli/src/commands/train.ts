@@ -1,6 +1,7 @@
 import { setupBackend } from '@partialnet/core';
 import { formatCategoryTable } from '@partialnet/coco';
-import { formatApTable, getPreset, listPresets, readRunConfig, trainDetector, type DetectionRunConfig } from '@partialnet/detection';
+import { getPreset, listPresets } from '@partialnet/detection';
+import { formatApTable, readRunConfig, trainDetector, type DetectionRunConfig } from '@partialnet/pipeline';
 import { backendFlag, numberFlag, numberListFlag, parseCommandArgs } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 

@@ -5,7 +5,7 @@ import { loadInstances, type CocoGroundTruth } from '@partialnet/coco';
 import { CocoDataset, DataLoader, testPipeline, trainPipeline, type Batch, type CocoDatasetOptions, type ShapesManifest } from '@partialnet/data';
 import { batchToTensor } from '@partialnet/data/tensor';
 import type { TrainData } from '@partialnet/core';
-import type { DetectionBatch } from '../types.js';
+import type { DetectionBatch } from '@partialnet/detection';
 
 /** Where a split of a data root lives. */
 export interface SplitFiles {

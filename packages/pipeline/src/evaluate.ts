@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { COCOeval, loadResults, type CategoryRow, type CocoGroundTruth } from '@partialnet/coco';
 import { Progress, tf } from '@partialnet/core';
 import type { Dataset, ImageMeta } from '@partialnet/data';
-import type { Detections } from '../types.js';
+import type { Detections } from '@partialnet/detection';
 import { batchToTensor } from '@partialnet/data/tensor';
 import { detectionTestLoader } from './data.js';
 import { ResultsWriter, detectionsToCoco, type IouType } from './results.js';

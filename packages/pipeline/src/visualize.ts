@@ -1,5 +1,5 @@
 import { drawTargets, type InstanceMask, type RgbImage } from '@partialnet/data';
-import type { Detections } from '../types.js';
+import type { Detections } from '@partialnet/detection';
 
 /** The detections scoring at least `scoreThr`, in score order. */
 export function filterDetections(dets: Detections, scoreThr: number): Detections {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { findLatestCheckpoint, loadSafetensors, type TrainingState } from '@partialnet/core';
-import { createDetector } from '../create.js';
+import { createDetector } from '@partialnet/detection';
 import type { AnyDetector } from './build.js';
 import type { ResolvedRunConfig } from './run-config.js';
 

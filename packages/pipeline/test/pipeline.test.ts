@@ -8,7 +8,6 @@ import { decodeImage, writeShapesDataset, type ImageMeta } from '@partialnet/dat
 import {
   buildOptimizer,
   buildSchedule,
-  createDetector,
   curvesFromLog,
   detectionTrainData,
   detectionTrainLoader,
@@ -22,9 +21,8 @@ import {
   trainDetector,
   writeTrainingCurve,
   type DetectionRunConfig,
-  type Detections,
-  type RetinaNetConfig,
 } from '../src/index.js';
+import { createDetector, type Detections, type RetinaNetConfig } from '@partialnet/detection';
 
 let root: string;
 let shapes: string;

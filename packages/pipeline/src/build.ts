@@ -1,7 +1,5 @@
 import { AdamW, BatchNorm2d, SGD, loadSafetensors, type LrScheduleConfig, type Optimizer, type StateDict, type tf } from '@partialnet/core';
-import { createDetector } from '../create.js';
-import type { MaskRCNN } from '../mask-rcnn.js';
-import type { RetinaNet } from '../retinanet.js';
+import { createDetector, type MaskRCNN, type RetinaNet } from '@partialnet/detection';
 import type { BnMode, ResolvedRunConfig } from './run-config.js';
 
 export type AnyDetector = RetinaNet | MaskRCNN;

@@ -1,8 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { CompressedRle } from '@partialnet/coco';
-import { masksToRle } from '../rle.js';
-import type { Detections } from '../types.js';
+import { masksToRle, type Detections } from '@partialnet/detection';
 
 export type IouType = 'bbox' | 'segm';
 

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { DetectorConfig } from '../config.js';
-import { getPreset, listPresets } from '../config.js';
+import { getPreset, listPresets, type DetectorConfig } from '@partialnet/detection';
 
 /**
  * How the backbone's BatchNorms behave in training: `train` (batch statistics, affine trained),
