@@ -18,12 +18,6 @@ export function flattenLevels(maps: readonly tf.Tensor4D[], k: number): tf.Tenso
   });
 }
 
-/** Indices of the `k` largest values among `indices` (by `values[i]`), in descending order. */
-export function topKIndices(values: ArrayLike<number>, indices: number[], k: number): number[] {
-  indices.sort((a, b) => values[b]! - values[a]! || a - b);
-  return indices.length > k ? indices.slice(0, k) : indices;
-}
-
 /** The best `k` (anchor, class) pairs of one image of one level, read back to the host. */
 export interface LevelTopK {
   /** sigmoid scores, descending (ties: lower index first). */
