@@ -18,7 +18,10 @@ interface TensorData {
 }
 
 interface PatchableBackend {
+  /** webgpu's (and cpu's) table of tensor data. */
   tensorMap?: { get(dataId: object): TensorData | undefined };
+  /** wasm's. */
+  dataIdMap?: { get(dataId: object): TensorData | undefined };
   write?: (values: { byteLength?: number } | null, shape: number[], dtype: string) => object;
   read?: (dataId: object) => Promise<unknown>;
   readSync?: (dataId: object, ...rest: unknown[]) => unknown;
@@ -50,11 +53,13 @@ export function countTransfers(): { counts: TransferCounts; stop(): void } {
     (backend as Record<string, unknown>)[key] = wrap((original as (...a: unknown[]) => unknown).bind(backend) as NonNullable<PatchableBackend[K]>);
     own.push(key);
   };
+  const table = backend.tensorMap ?? backend.dataIdMap;
+  const info = (dataId: object) => table?.get(dataId);
   if (name !== 'cpu') {
-    const onHost = (dataId: object) => backend.tensorMap?.get(dataId)?.values != null && name === 'webgpu';
+    const onHost = (dataId: object) => name === 'webgpu' && info(dataId)?.values != null;
     if (backend.uploadToGPU) {
       patch('uploadToGPU', (original) => (dataId: object) => {
-        const d = backend.tensorMap?.get(dataId);
+        const d = info(dataId);
         if (d && d.resource == null && d.values != null) {
           counts.toDevice += byteSize(d);
           counts.uploads++;
@@ -73,7 +78,7 @@ export function countTransfers(): { counts: TransferCounts; stop(): void } {
     let inRead = false;
     patch('read', (original) => async (dataId: object) => {
       if (inRead || onHost(dataId)) return original(dataId);
-      counts.toHost += byteSize(backend.tensorMap?.get(dataId));
+      counts.toHost += byteSize(info(dataId));
       counts.reads++;
       // wasm's read calls readSync before it returns its promise: count once.
       inRead = true;
@@ -87,7 +92,7 @@ export function countTransfers(): { counts: TransferCounts; stop(): void } {
     });
     patch('readSync', (original) => (dataId: object, ...rest: unknown[]) => {
       if (!inRead && !onHost(dataId)) {
-        counts.toHost += byteSize(backend.tensorMap?.get(dataId));
+        counts.toHost += byteSize(info(dataId));
         counts.reads++;
       }
       return original(dataId, ...rest);
