@@ -175,7 +175,7 @@ export class Module {
       slot.variable.assign(value);
       value.dispose();
       // Small values (gates, counters) may steer host control flow: keep them readable there.
-      if (local.data.length <= SMALL_HOST_COPY) rememberHostValues(slot.variable, local.data);
+      if (local.data.length <= SMALL_HOST_COPY) rememberHostValues(slot.variable, local.data.slice()); // a copy: data may view a whole file
     }
     return result;
   }
