@@ -10,10 +10,14 @@ const gpu = (await listBackends()).find((p) => p.name === 'webgpu')!;
 const suite = gpu.available ? 'WebGPU: one detector training step equals wasm' : `WebGPU suite skipped: ${gpu.reason}`;
 
 const SIZE = 64;
-// float32 sums in another order on each backend, through a deep network: loss terms agree to
-// ~1e-6 relative, gradients to ~1e-5 of each tensor's scale; the bars leave 10-100x margin.
+// float32 sums in another order on each backend, through a deep network. Measured on lavapipe:
+// loss terms agree to ~1e-6 relative, except RetinaNet's focal loss at 1.3e-4 (sigmoid and log on
+// the GPU are less exact than wasm's); gradients to ~1e-4 of each tensor's largest value. Some
+// gradients are zero up to rounding (BatchNorm biases whose effect the next norm removes: ~1e-8),
+// hence the absolute floor.
 const LOSS_RTOL = 5e-4;
 const GRAD_RTOL = 2e-3;
+const GRAD_ATOL = 1e-6;
 
 function configs(): [string, DetectorConfig][] {
   // Narrow necks and heads: lavapipe runs on the CPU, and what is compared is the same whatever the width.
@@ -81,7 +85,7 @@ describe.skipIf(!gpu.available)(suite, () => {
   });
 
   for (const [name, config] of configs()) {
-    it(`${name}: losses within ${LOSS_RTOL} and every gradient within ${GRAD_RTOL} of its scale`, async () => {
+    it(`${name}: losses within ${LOSS_RTOL} and every gradient within ${GRAD_RTOL} of its scale (+${GRAD_ATOL})`, async () => {
       let s = 3;
       const images = Float32Array.from({ length: 2 * SIZE * SIZE * 3 }, () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1);
       await setupBackend('wasm');
@@ -109,8 +113,8 @@ describe.skipIf(!gpu.available)(suite, () => {
           scale = Math.max(scale, Math.abs(g[i]!));
           diff = Math.max(diff, Math.abs(g[i]! - h[i]!));
         }
-        if (diff > GRAD_RTOL * scale + 1e-8) bad.push(`${n}: ${diff} vs scale ${scale}`);
-        worstGrad = Math.max(worstGrad, diff / Math.max(scale, 1e-12));
+        if (diff > GRAD_RTOL * scale + GRAD_ATOL) bad.push(`${n}: ${diff} vs scale ${scale}`);
+        if (scale > 1e3 * GRAD_ATOL) worstGrad = Math.max(worstGrad, diff / scale);
       }
       const worstLoss = Math.max(...Object.entries(ref.losses).map(([k, v]) => Math.abs(got.losses[k]! - v) / Math.max(Math.abs(v), 1e-12)));
       console.log(`${name} webgpu vs wasm: worst loss rel diff ${worstLoss.toExponential(2)}, worst gradient diff / scale ${worstGrad.toExponential(2)}`);

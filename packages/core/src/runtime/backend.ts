@@ -411,9 +411,12 @@ function refuseSyncGpuReads(): void {
   proto.readSync = function (this: typeof backend, dataId: object) {
     const data = this!.tensorMap.get(dataId);
     if (data && data.values == null && data.dtype !== 'string' && data.dtype !== 'complex64') {
+      // The innermost tidy / kernel scope names the op when a kernel is the reader.
+      const scope = (tf.engine().state as unknown as { activeScope?: { name?: string } }).activeScope?.name;
       throw new Error(
         'synchronous read of a GPU tensor on the webgpu backend (dataSync/arraySync/bufferSync, or a kernel ' +
-          'that reads its input on the host): not possible in Node; read with `await tensor.data()` or keep the work on the device',
+          `that reads its input on the host${scope ? `; tfjs scope '${scope}'` : ''}): not possible in Node; ` +
+          'read with `await tensor.data()` or keep the work on the device',
       );
     }
     return original.call(this, dataId);
