@@ -96,6 +96,7 @@ describe.skipIf(!gpu.available)(suite, () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(LOSS_RTOL * Math.abs(ref.loss));
     const bad: string[] = [];
+    let worst = 0;
     for (const [name, g] of ref.grads) {
       const h = got.grads.get(name);
       if (!h) {
@@ -109,7 +110,9 @@ describe.skipIf(!gpu.available)(suite, () => {
         diff = Math.max(diff, Math.abs(g[i]! - h[i]!));
       }
       if (diff > GRAD_RTOL * scale + 1e-7) bad.push(`${name}: ${diff} vs scale ${scale}`);
+      if (scale > 1e-4) worst = Math.max(worst, diff / scale);
     }
+    console.log(`backbone webgpu vs wasm: loss rel diff ${(Math.abs(got.loss - ref.loss) / Math.abs(ref.loss)).toExponential(2)}, worst gradient diff / scale ${worst.toExponential(2)}`);
     expect(bad).toEqual([]);
     expect(ref.grads.size).toBeGreaterThan(10);
   });
