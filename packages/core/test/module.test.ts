@@ -50,7 +50,7 @@ describe('Module', () => {
     const a = new Tiny();
     const b = new Tiny();
     const before = tf.memory().numTensors;
-    b.loadStateDict(a.stateDict());
+    b.loadStateDict(await a.stateDict());
     expect(Array.from(b.conv.weight.dataSync())).toEqual(Array.from(a.conv.weight.dataSync()));
     expect(Array.from((await b.layers.items[1]!.stateDict()).get('weight')!.data)).toEqual(Array.from((await a.layers.items[1]!.stateDict()).get('weight')!.data));
     const sd = await a.stateDict();
