@@ -222,6 +222,11 @@ export interface MultiLevelRoiAlignOptions {
   strides: number[];
   samplingRatio?: number;
   finestScale?: number;
+  /**
+   * The most bytes one gather may produce (bins x taps x channels x 4); the rois of a level go in
+   * chunks under it, sorted by their tap window. Default 64 MiB.
+   */
+  chunkBytes?: number;
 }
 
 /**
@@ -237,6 +242,15 @@ interface SamplingPlan {
   taps: number;
 }
 
+/** Rows (ty) and columns (tx) of the widest bin of a roi: its bins' tap window. */
+function tapWindow(g: RoiGeometry, o: RoiAlignOptions): [number, number] {
+  let ty = 1;
+  let tx = 1;
+  for (let p = 0; p < o.outH; p++) ty = Math.max(ty, g.ys.len[p]!);
+  for (let p = 0; p < o.outW; p++) tx = Math.max(tx, g.xs.len[p]!);
+  return [ty, tx];
+}
+
 function samplingPlan(rois: Float32Array, shape: readonly [number, number, number, number], o: RoiAlignOptions): SamplingPlan {
   const [, H, W] = shape;
   const K = rois.length / 5;
@@ -244,8 +258,9 @@ function samplingPlan(rois: Float32Array, shape: readonly [number, number, numbe
   let ty = 1;
   let tx = 1;
   for (const g of geos) {
-    for (let p = 0; p < o.outH; p++) ty = Math.max(ty, g.ys.len[p]!);
-    for (let p = 0; p < o.outW; p++) tx = Math.max(tx, g.xs.len[p]!);
+    const [y, x] = tapWindow(g, o);
+    ty = Math.max(ty, y);
+    tx = Math.max(tx, x);
   }
   const taps = ty * tx;
   const index = new Int32Array(K * o.outH * o.outW * taps);
@@ -332,17 +347,33 @@ export function multiLevelRoiAlign(features: readonly tf.Tensor4D[], rois: Float
   const K = rois.length / 5;
   if (K === 0) return tf.zeros([0, S, S, C]);
   const levels = mapRoiLevels(rois, L, options.finestScale ?? 56);
+  const chunkBytes = options.chunkBytes ?? 64 * 2 ** 20;
   const order: number[] = [];
   return tf.tidy(() => {
     const parts: tf.Tensor4D[] = [];
     for (let l = 0; l < L; l++) {
-      const idx: number[] = [];
-      for (let k = 0; k < K; k++) if (levels[k] === l) idx.push(k);
-      if (idx.length === 0) continue;
-      const r = new Float32Array(idx.length * 5);
-      idx.forEach((k, j) => r.set(rois.subarray(5 * k, 5 * k + 5), 5 * j));
-      parts.push(roiAlignLevel(features[l]!, r, { outH: S, outW: S, spatialScale: 1 / options.strides[l]!, samplingRatio: options.samplingRatio ?? 0, aligned: true }));
-      order.push(...idx);
+      const o: RoiAlignOptions = { outH: S, outW: S, spatialScale: 1 / options.strides[l]!, samplingRatio: options.samplingRatio ?? 0, aligned: true };
+      const [, H, W] = features[l]!.shape;
+      // Rois by tap count, in chunks whose gathered rows stay under the budget: every bin of a
+      // chunk is padded to the chunk's widest window, and a GPU binds at most a few hundred MB
+      // per buffer (lavapipe: 128 MB).
+      const idx: { k: number; taps: number }[] = [];
+      for (let k = 0; k < K; k++) {
+        if (levels[k] !== l) continue;
+        const [ty, tx] = tapWindow(roiGeometry(rois, k, H, W, o), o);
+        idx.push({ k, taps: ty * tx });
+      }
+      idx.sort((a, b) => a.taps - b.taps || a.k - b.k);
+      for (let start = 0; start < idx.length; ) {
+        let end = start + 1;
+        while (end < idx.length && (end + 1 - start) * S * S * idx[end]!.taps * C * 4 <= chunkBytes) end++;
+        const chunk = idx.slice(start, end);
+        const r = new Float32Array(chunk.length * 5);
+        chunk.forEach(({ k }, j) => r.set(rois.subarray(5 * k, 5 * k + 5), 5 * j));
+        parts.push(roiAlignLevel(features[l]!, r, o));
+        order.push(...chunk.map(({ k }) => k));
+        start = end;
+      }
     }
     const pooled = parts.length === 1 ? parts[0]! : (tf.concat(parts, 0) as tf.Tensor4D);
     // pooled row j is roi order[j]; output row k must be roi k.

@@ -178,8 +178,8 @@ for (const backend of ['cpu', 'wasm', 'webgpu'] as const) {
     beforeAll(async () => {
       await setupBackend(backend);
     });
-    for (const S of [7, 14]) {
-      it(`forward and gradient within ${DEVICE_TOLERANCE} (${S}x${S} bins)`, async () => {
+    for (const [S, chunkBytes] of [[7, undefined], [14, undefined], [7, 20_000]] as const) {
+      it(`forward and gradient within ${DEVICE_TOLERANCE} (${S}x${S} bins${chunkBytes ? ', rois in many small chunks' : ''})`, async () => {
         const before = tf.memory().numTensors;
         const strides = [4, 8, 16, 32];
         const C = 8;
@@ -201,9 +201,10 @@ for (const backend of ['cpu', 'wasm', 'webgpu'] as const) {
         const feats = shapes.map((s, l) => tf.tensor4d(data[l]!, s));
         const dyData = randomData(40 * S * S * C, 21);
         const dy = tf.tensor4d(dyData, [40, S, S, C]);
-        const pooled = multiLevelRoiAlign(feats, r, { outSize: S, strides });
+        const opts = { outSize: S, strides, ...(chunkBytes ? { chunkBytes } : {}) };
+        const pooled = multiLevelRoiAlign(feats, r, opts);
         // The zero terms keep every level connected when no roi maps to it (tf.grads insists).
-        const grads = tf.grads((...fs: tf.Tensor[]) => tf.addN([tf.sum(tf.mul(multiLevelRoiAlign(fs as tf.Tensor4D[], r, { outSize: S, strides }), dy)), ...fs.map((f) => tf.mul(tf.sum(f), 0))]))(feats);
+        const grads = tf.grads((...fs: tf.Tensor[]) => tf.addN([tf.sum(tf.mul(multiLevelRoiAlign(fs as tf.Tensor4D[], r, opts), dy)), ...fs.map((f) => tf.mul(tf.sum(f), 0))]))(feats);
         const got = (await pooled.data()) as Float32Array;
         const gotGrads = await Promise.all(grads.map((g) => g.data() as Promise<Float32Array>));
         tf.dispose([feats, dy, pooled, grads]);
