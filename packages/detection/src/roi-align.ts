@@ -357,16 +357,26 @@ export function multiLevelRoiAlign(features: readonly tf.Tensor4D[], rois: Float
       // Rois by tap count, in chunks whose gathered rows stay under the budget: every bin of a
       // chunk is padded to the chunk's widest window, and a GPU binds at most a few hundred MB
       // per buffer (lavapipe: 128 MB).
-      const idx: { k: number; taps: number }[] = [];
+      const idx: { k: number; ty: number; tx: number }[] = [];
       for (let k = 0; k < K; k++) {
         if (levels[k] !== l) continue;
         const [ty, tx] = tapWindow(roiGeometry(rois, k, H, W, o), o);
-        idx.push({ k, taps: ty * tx });
+        idx.push({ k, ty, tx });
       }
-      idx.sort((a, b) => a.taps - b.taps || a.k - b.k);
+      idx.sort((a, b) => a.ty * a.tx - b.ty * b.tx || a.k - b.k);
       for (let start = 0; start < idx.length; ) {
+        // A chunk's plan pads every bin to its largest row count times its largest column count.
+        let ty = idx[start]!.ty;
+        let tx = idx[start]!.tx;
         let end = start + 1;
-        while (end < idx.length && (end + 1 - start) * S * S * idx[end]!.taps * C * 4 <= chunkBytes) end++;
+        while (end < idx.length) {
+          const y = Math.max(ty, idx[end]!.ty);
+          const x = Math.max(tx, idx[end]!.tx);
+          if ((end + 1 - start) * S * S * y * x * C * 4 > chunkBytes) break;
+          ty = y;
+          tx = x;
+          end++;
+        }
         const chunk = idx.slice(start, end);
         const r = new Float32Array(chunk.length * 5);
         chunk.forEach(({ k }, j) => r.set(rois.subarray(5 * k, 5 * k + 5), 5 * j));
