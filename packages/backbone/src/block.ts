@@ -10,14 +10,20 @@ export type MixerKind = 'pconv' | 'pat_ch' | 'pat_sf';
 
 /**
  * One PartialNet block: a spatial mixer followed by the MLP with a residual connection.
- * PAT_ch / PConv blocks add the shortcut around mixer and MLP together; PAT_sf blocks (stage 4)
- * also add the mixer output to x before the MLP, as the official `split_shortcut` path does.
+ * Blocks of stages 1-3 add the shortcut around mixer and MLP together: x + mlp(mixer(x)).
+ * Stage-4 blocks use the official `split_shortcut`: x = x + mixer(x), then x + mlp(x).
  */
 export class PartialNetBlock extends Module {
   /** PConv / PAT_ch / PAT_sf, or with `config.autoDiv` a DPConv (the official DGConv2d). */
   readonly mixer: PartialConv | DPConv;
   readonly mlp: Mlp;
 
+  /**
+   * @param splitShortcut the official MLPBlock sets `split_shortcut = channel_type == 'self'`,
+   *   and every stage-4 block has channel_type 'self' whatever its mixer is (PAT_sf, a plain
+   *   PConv when use_channel_attn is off, or a DGConv2d with auto_div): PartialNet passes
+   *   `stage === 3`. The default, `kind === 'pat_sf'`, is the same for the official layouts.
+   */
   constructor(
     dim: number,
     readonly kind: MixerKind,
@@ -26,10 +32,9 @@ export class PartialNetBlock extends Module {
     fused: boolean,
     nDiv = config.nDiv,
     label = 'block',
+    readonly splitShortcut = kind === 'pat_sf',
   ) {
     super();
-    // With autoDiv the kind still decides the shortcut: the official MLPBlock keeps the
-    // split shortcut of PAT_sf blocks (channel_type 'self') when the mixer is a DGConv2d.
     const mixer = config.autoDiv
       ? new DPConv(dim, { nDiv, preEpoch: config.preEpoch ?? 0, label: `${label}.spatial_mixing`, ...(config.gateInitScale !== undefined ? { gateInitScale: config.gateInitScale } : {}) })
       : kind === 'pat_sf'
@@ -43,7 +48,7 @@ export class PartialNetBlock extends Module {
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      if (this.kind === 'pat_sf') {
+      if (this.splitShortcut) {
         const mixed = tf.add(x, this.mixer.forward(x)) as tf.Tensor4D;
         return tf.add(mixed, dropPath(this.mlp.forward(mixed), this.dropPathRate, this.training)) as tf.Tensor4D;
       }

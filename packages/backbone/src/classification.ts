@@ -1,14 +1,6 @@
 import { tf } from '@partialnet/core';
 
 /**
- * Mean cross-entropy of logits [N, K] against soft targets [N, K] (rows sum to 1): timm's
- * SoftTargetCrossEntropy, used with mixup / cutmix.
- */
-export function softCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1))) as tf.Scalar);
-}
-
-/**
  * Counts of samples whose label is among the top-k logits, for each k in `ks`, computed on the host
  * from row-major logits [N, K]. Ties count against the sample (a label tied with others is ranked
  * after them), so constant logits never score.

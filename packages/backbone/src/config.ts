@@ -56,6 +56,24 @@ export function isVariant(name: string): name is PartialNetVariant {
   return Object.prototype.hasOwnProperty.call(PARTIALNET_PRESETS, name);
 }
 
+/** The preset names, smallest first (timm's list_models for this family). */
+export function listVariants(): PartialNetVariant[] {
+  return Object.keys(PARTIALNET_PRESETS) as PartialNetVariant[];
+}
+
+/** Every field a PartialNet config may hold; anything else is a typo and an error. */
+const CONFIG_KEYS: readonly (keyof PartialNetConfig)[] = [
+  'embedDim', 'depths', 'act', 'spatialAttn', 'channelAttn', 'numClasses', 'featureDim', 'mlpRatio', 'nDiv', 'dropPath', 'numHeads',
+  'autoDiv', 'preEpoch', 'gateInitScale', 'nDivPerBlock',
+];
+
+function rejectUnknownKeys(config: object, what: string): void {
+  const unknown = Object.keys(config).filter((k) => !(CONFIG_KEYS as readonly string[]).includes(k));
+  if (unknown.length > 0) {
+    throw new Error(`PartialNet config: ${what}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${CONFIG_KEYS.join(', ')})`);
+  }
+}
+
 /** Fills a partial config from a preset (default t0) and checks that the result can be built. */
 export function resolveConfig(base: PartialNetVariant | Partial<PartialNetConfig>, overrides: Partial<PartialNetConfig> = {}): PartialNetConfig {
   let preset: PartialNetConfig;
@@ -71,6 +89,8 @@ export function resolveConfig(base: PartialNetVariant | Partial<PartialNetConfig
     preset = PARTIALNET_PRESETS.t0;
     custom = base;
   }
+  rejectUnknownKeys(custom, 'config');
+  rejectUnknownKeys(overrides, 'options');
   const config: PartialNetConfig = { ...preset, ...custom, ...overrides, depths: [...(overrides.depths ?? custom.depths ?? preset.depths)] };
   const perBlock = overrides.nDivPerBlock ?? custom.nDivPerBlock;
   if (perBlock) config.nDivPerBlock = perBlock.map((row) => [...row]);

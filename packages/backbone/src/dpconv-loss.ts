@@ -1,4 +1,4 @@
-import { tf, type Module } from '@partialnet/core';
+import { addN, tf, type Module } from '@partialnet/core';
 import { dpconvLayers } from './dpconv.js';
 
 /**
@@ -70,11 +70,11 @@ export function dpconvLosses(model: Module, opts: DPConvLossOptions): DPConvLoss
       gSum += l.dim * l.dim;
     }
     const target = gSum / opts.b ** 2;
-    const complexity = tf.addN(layers.map(([, l]) => l.regularizer())) as tf.Scalar;
+    const complexity = addN(layers.map(([, l]) => l.regularizer()));
     const useComplexity = opts.complexity ?? true;
     const exponent = useComplexity ? complexityExponent(rHost, target, opts.alpha, opts.theta ?? 0) : 0;
     const factor = exponent === 0 ? tf.scalar(1) : (tf.pow(tf.div(target, complexity), exponent) as tf.Scalar);
-    const gateOrder = (opts.gateOrder ?? true) ? (tf.addN(layers.map(([, l]) => l.gateOrderLoss())) as tf.Scalar) : tf.scalar(0);
+    const gateOrder = (opts.gateOrder ?? true) ? addN(layers.map(([, l]) => l.gateOrderLoss())) : tf.scalar(0);
     return { complexity, target, exponent, factor, gateOrder, layers: layers.length };
   });
 }

@@ -1,4 +1,4 @@
-import { Conv2d, Module, conv2d, knownHostValues, readHostValues, rememberHostValues, tf } from '@partialnet/core';
+import { Conv2d, Module, Rng, absSignGrad, conv2d, exactSign, knownHostValues, readHostValues, rememberHostValues, tf } from '@partialnet/core';
 
 /**
  * DPConv, the dynamic partial convolution of PartialNet (the official `DGConv2d`): a 3x3 conv
@@ -53,12 +53,16 @@ export function assertDPConvWidth(dim: number, label = 'DPConv'): void {
   }
 }
 
-/** sign(g) forward; gradient passed unchanged where |g| < 1, zero elsewhere (official DcSign2). */
+/**
+ * sign(g) forward; gradient passed unchanged where |g| < 1, zero elsewhere (official DcSign2).
+ * The sign comes from comparisons (`exactSign`): tf.sign on wasm gives 0 for the +-1e-8 gates of
+ * the official init, which turned every gate into s = 0.5 there (issue 14).
+ */
 export const steSign: (g: tf.Tensor) => tf.Tensor = tf.customGrad((...args) => {
   const [g, save] = args as [tf.Tensor, (tensors: tf.Tensor[]) => void];
   save([g]);
   return {
-    value: tf.sign(g),
+    value: exactSign(g),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => tf.mul(dy, tf.cast(tf.less(tf.abs(saved[0]!), 1), 'float32'))),
   };
 }) as (g: tf.Tensor) => tf.Tensor;
@@ -159,14 +163,8 @@ export class DPConv extends Module {
       const identity = Math.round(Math.log2(this.nDiv));
       gates = Array.from({ length: this.K }, (_, k) => (k < identity ? -eps : eps));
     } else {
-      let state = (options.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
-      const next = () => {
-        state = (state + 0x6d2b79f5) >>> 0;
-        let t = Math.imul(state ^ (state >>> 15), state | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
-      gates = Array.from({ length: this.K }, () => (next() < 0.5 ? -eps : eps));
+      const rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+      gates = Array.from({ length: this.K }, () => (rng.next() < 0.5 ? -eps : eps));
     }
     // Registration order follows the official module: buffers I, one, c_div, one_channel, gate, conv.
     this.eye = this.addBuffer('I', tf.eye(2));
@@ -233,11 +231,14 @@ export class DPConv extends Module {
     return tf.tidy(() => tf.pow(tf.scalar(2), tf.add(this.K, tf.sum(this.stateTensor()))) as tf.Scalar);
   }
 
-  /** Sum of |g| from the first illegal gate on (0 for a legal order): the official loss_gate. */
+  /**
+   * Sum of |g| from the first illegal gate on (0 for a legal order): the official loss_gate. Its
+   * gradient is sign(g), 0 for a gate at exactly 0 as in PyTorch (tf.abs's would be -1).
+   */
   gateOrderLoss(): tf.Scalar {
     const idx = firstIllegalGate(this.states());
     if (idx < 0) return tf.scalar(0);
-    return tf.tidy(() => tf.sum(tf.abs(tf.slice(this.gate, [idx], [this.K - idx]))) as tf.Scalar);
+    return tf.tidy(() => tf.sum(absSignGrad(tf.slice(this.gate, [idx], [this.K - idx]))) as tf.Scalar);
   }
 
   #setSplit(cDiv: number): void {

@@ -58,6 +58,8 @@ export class PartialNet extends Module {
     readonly fused = false,
   ) {
     super();
+    // A saved config (e.g. a checkpoint's state.json) passes the same field check as a new one.
+    resolveConfig(config);
     const c = config;
     this.patchEmbed = this.addChild('patch_embed', new ConvNormDownsample('proj', 3, c.embedDim, 4, fused));
     const stages = this.addChild('stages', new ModuleList());
@@ -70,7 +72,8 @@ export class PartialNet extends Module {
       for (let j = 0; j < c.depths[i]!; j++) {
         // torch.linspace(0, rate, total): linearly growing stochastic depth.
         const rate = totalBlocks > 1 ? (c.dropPath * blockIndex) / (totalBlocks - 1) : 0;
-        blocks.push(new PartialNetBlock(dim, kind, c, rate, fused, blockNDiv(c, i, j), `stages.${2 * i}.blocks.${j}`));
+        // Stage 4 (the official channel_type 'self') always has the split shortcut (issue 14).
+        blocks.push(new PartialNetBlock(dim, kind, c, rate, fused, blockNDiv(c, i, j), `stages.${2 * i}.blocks.${j}`, i === 3));
         blockIndex++;
       }
       this.stages.push(stages.push(new Stage(blocks)) as Stage);

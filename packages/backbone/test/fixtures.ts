@@ -1,10 +1,27 @@
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf, type PartialNetConfig } from './deps.js';
 
-/** `../shared/fixtures/partialnet` beside the repository (present in CI). */
-export const FIXTURE_ROOT = fileURLToPath(new URL('../../../../shared/fixtures/partialnet/', import.meta.url));
-export const FIXTURES = ['tiny-gelu-sp-64x64', 'tiny-relu-96x128', 't0-224x224'] as const;
+/** The two small official-model fixtures live in the repository (test/fixtures, see its README). */
+export const LOCAL_ROOT = fileURLToPath(new URL('./fixtures/', import.meta.url));
+export const LOCAL_FIXTURES = ['tiny-gelu-sp-64x64', 'tiny-relu-96x128'] as const;
+
+/**
+ * The official T0 fixture is 19 MB, too big for git. It is read from `PARTIALNET_FIXTURES`
+ * (a folder holding `t0-224x224/`) or from `../shared/fixtures/partialnet` beside the repository;
+ * when neither has it, its tests are skipped with this reason.
+ */
+export const LARGE_FIXTURE = 't0-224x224';
+const largeRoots = [
+  process.env.PARTIALNET_FIXTURES,
+  fileURLToPath(new URL('../../../../shared/fixtures/partialnet/', import.meta.url)),
+].filter((r): r is string => !!r);
+const largeRoot = largeRoots.find((r) => existsSync(path.join(r, LARGE_FIXTURE, 'meta.json')));
+export const LARGE_FIXTURE_MISSING = largeRoot
+  ? undefined
+  : `${LARGE_FIXTURE} fixture (19 MB, not in git) not found; set PARTIALNET_FIXTURES to the folder holding it`;
+
 
 interface FileMeta {
   shape: number[];
@@ -29,11 +46,15 @@ export interface FixtureMeta {
 }
 
 export function fixturePath(name: string, file: string): string {
-  return `${FIXTURE_ROOT}${name}/${file}`;
+  const root = name === LARGE_FIXTURE ? largeRoot : LOCAL_ROOT;
+  if (!root) throw new Error(LARGE_FIXTURE_MISSING);
+  return path.join(root, name, file);
 }
 
 export function requireFixtures(): void {
-  if (!existsSync(FIXTURE_ROOT)) throw new Error(`PartialNet fixtures not found at ${FIXTURE_ROOT}`);
+  if (!existsSync(path.join(LOCAL_ROOT, LOCAL_FIXTURES[0], 'meta.json'))) {
+    throw new Error(`PartialNet fixtures not found at ${LOCAL_ROOT}`);
+  }
 }
 
 export function readMeta(name: string): FixtureMeta {

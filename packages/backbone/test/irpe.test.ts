@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IRPE, irpeBucket, irpeBucketIds } from '../src/index.js';
+import { IRPE, irpeBucket, irpeBucketIds } from '../src/layers.js';
 
 describe('iRPE buckets (euclidean, ratio 20)', () => {
   it('is the identity (shifted by beta) up to alpha', () => {

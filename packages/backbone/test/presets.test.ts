@@ -1,8 +1,14 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, it as itOn } from 'vitest';
 import { PartialNet, setupBackend, tf } from './deps.js';
 import { PARTIALNET_PRESETS, type PartialNetVariant } from '../src/index.js';
+import { TEST_BACKENDS } from './backends.js';
 
-// The official parameter counts (classification model, 1000 classes).
+/**
+ * Parameter counts of the official PyTorch models (haiduo/PartialNet, the repository the fixtures
+ * come from), per variant: the classification model with a 1000-class head, `sum(p.numel())`,
+ * without the dense-prediction model's norm0..6. T0's count is also the `param_counts.classification`
+ * of the official `t0-224x224` fixture (see test/fixtures/README.md).
+ */
 const OFFICIAL: Record<PartialNetVariant, number> = {
   t0: 3_486_160,
   t1: 6_144_552,
@@ -12,13 +18,14 @@ const OFFICIAL: Record<PartialNetVariant, number> = {
   l: 100_641_336,
 };
 
+// Parameter counts are host arithmetic on shapes: the same on every backend, checked on cpu.
 describe('presets', () => {
   beforeAll(async () => {
     await setupBackend('cpu');
   });
 
   for (const variant of Object.keys(PARTIALNET_PRESETS) as PartialNetVariant[]) {
-    it(`${variant} has the official parameter count`, () => {
+    it(`${variant}: ${OFFICIAL[variant].toLocaleString('en-US')} parameters, the official PyTorch ${variant} model's (1000 classes)`, () => {
       const before = tf.memory().numTensors;
       const net = PartialNet.create(variant, { numClasses: 1000 });
       const featureNorms = net.featureNorms.reduce((n, m) => n + m.numParameters(), 0);
@@ -27,6 +34,20 @@ describe('presets', () => {
       expect(tf.memory().numTensors).toBe(before);
     });
   }
+
+  it('rejects bad configurations with the field named', () => {
+    expect(() => PartialNet.create('x9' as PartialNetVariant)).toThrow(/unknown variant 'x9'/);
+    expect(() => PartialNet.create({ depths: [1, 2, 3] })).toThrow(/depths: expected 4 positive integers/);
+    expect(() => PartialNet.create({ act: 'swish' as 'relu' })).toThrow(/act: expected/);
+    expect(() => PartialNet.create({ embedDim: 20, numHeads: 7 })).toThrow(/numHeads/);
+  });
+});
+
+describe.each(TEST_BACKENDS)('feature maps on $name', ({ name: backend, skip }) => {
+  const it = itOn.skipIf(skip !== undefined);
+  beforeAll(async () => {
+    if (!skip) await setupBackend(backend);
+  });
 
   it('features() reports channels and strides and matches featureInfo()', () => {
     const net = PartialNet.create({ embedDim: 16, depths: [1, 1, 1, 1], numClasses: 0 });
@@ -48,5 +69,11 @@ describe('presets', () => {
     expect(() => PartialNet.create({ depths: [1, 2, 3] })).toThrow(/depths: expected 4 positive integers/);
     expect(() => PartialNet.create({ act: 'swish' as 'relu' })).toThrow(/act: expected/);
     expect(() => PartialNet.create({ embedDim: 20, numHeads: 7 })).toThrow(/numHeads/);
+  });
+
+  it('rejects unknown config fields, naming them and the known ones (no silent T0)', () => {
+    expect(() => PartialNet.create({ embed_dim: 64 } as never)).toThrow(/config: unknown field 'embed_dim' \(known: embedDim, depths, act, .*nDivPerBlock\)/);
+    expect(() => PartialNet.create('t0', { numClass: 10 } as never)).toThrow(/options: unknown field 'numClass'/);
+    expect(() => new PartialNet({ ...PARTIALNET_PRESETS.t0, depth: 3 } as never)).toThrow(/unknown field 'depth'/);
   });
 });

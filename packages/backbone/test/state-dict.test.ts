@@ -1,17 +1,19 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it as itOn } from 'vitest';
 import { PartialNet, loadSafetensors, saveSafetensors, setupBackend, tf } from './deps.js';
 import { configFromMeta, fixturePath, readMeta, requireFixtures } from './fixtures.js';
+import { TEST_BACKENDS } from './backends.js';
 
 const TINY = 'tiny-gelu-sp-64x64';
 
-describe('state dicts and bad input', () => {
+describe.each(TEST_BACKENDS)('state dicts and bad input on $name', ({ name: backend, skip }) => {
+  const it = itOn.skipIf(skip !== undefined);
   let dir: string;
   beforeAll(async () => {
     requireFixtures();
-    await setupBackend('cpu');
+    if (!skip) await setupBackend(backend);
     dir = mkdtempSync(join(tmpdir(), 'partialnet-sd-'));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

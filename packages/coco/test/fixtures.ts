@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** Absolute path of a file under shared/fixtures/coco (the shared folder sits beside the repo). */
+/** Absolute path of a file under test/fixtures (pycocotools' answers, copied into the repository). */
 export function fixturePath(rel: string): string {
-  return fileURLToPath(new URL(`../../../../shared/fixtures/coco/${rel}`, import.meta.url));
+  return fileURLToPath(new URL(`./fixtures/${rel}`, import.meta.url));
 }
 
 export function readFixture<T = any>(rel: string): T {

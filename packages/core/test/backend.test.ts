@@ -10,6 +10,10 @@ import {
 import { tf } from '../src/tf.js';
 
 const savedEnv = process.env.PARTIALNET_BACKEND;
+// What this machine has decides which checks apply; the others are skipped visibly, with the reason.
+const machine = await listBackends();
+const tfjsNodeAvailable = machine.find((p) => p.name === 'tfjs-node')!.available;
+const everyBackendAvailable = machine.every((p) => p.available);
 afterAll(async () => {
   if (savedEnv === undefined) delete process.env.PARTIALNET_BACKEND;
   else process.env.PARTIALNET_BACKEND = savedEnv;
@@ -43,17 +47,15 @@ describe('listBackends', () => {
     expect(probes.find((p) => p.name === 'wasm')!.available).toBe(true);
   });
 
-  it('is cached: a second call is cheap and gives the same answers', async () => {
+  it('is cached: a second call probes nothing and returns the same probe objects', async () => {
     const first = await listBackends();
-    const start = performance.now();
     const second = await listBackends();
-    expect(performance.now() - start).toBeLessThan(50);
-    expect(second).toEqual(first);
+    expect(second).toHaveLength(first.length);
+    second.forEach((p, i) => expect(p, p.name).toBe(first[i]));
   });
 
-  it('says why tfjs-node is unusable when its native addon is missing', async () => {
+  it.skipIf(tfjsNodeAvailable)(`says why tfjs-node is unusable when its native addon is missing${tfjsNodeAvailable ? ' (skipped: tfjs-node is installed here)' : ''}`, async () => {
     const node = (await listBackends()).find((p) => p.name === 'tfjs-node')!;
-    if (node.available) return; // a machine where libtensorflow did install
     expect(node.reason).toMatch(/not installed|native addon|tfjs_binding|libtensorflow/);
     expect(node.install).toMatch(/pnpm add @tensorflow\/tfjs-node/);
   });
@@ -89,9 +91,8 @@ describe('setupBackend', () => {
     checkArithmetic();
   });
 
-  it('forcing an unavailable backend throws with the reason and how to install it', async () => {
-    const missing = (await listBackends()).find((p) => !p.available);
-    if (!missing) return; // every backend works on this machine
+  it.skipIf(everyBackendAvailable)(`forcing an unavailable backend throws with the reason and how to install it${everyBackendAvailable ? ' (skipped: every backend works here)' : ''}`, async () => {
+    const missing = (await listBackends()).find((p) => !p.available)!;
     const active = tf.getBackend();
     await expect(setupBackend(missing.name)).rejects.toThrow(
       new RegExp(`backend '${missing.name}' is not available: .+\\.\\nTo use it: .+`),

@@ -13,8 +13,9 @@ import {
   serializeSafetensors,
 } from '../src/io/safetensors.js';
 
+// The official-model fixture kept with the backbone's tests (one copy in the repository).
 const FIXTURE = fileURLToPath(
-  new URL('../../../../shared/fixtures/partialnet/tiny-gelu-sp-64x64/weights.safetensors', import.meta.url),
+  new URL('../../backbone/test/fixtures/tiny-gelu-sp-64x64/weights.safetensors', import.meta.url),
 );
 
 /** Builds a safetensors file by hand: header object as given, raw data bytes, optional header padding. */

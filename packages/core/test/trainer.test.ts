@@ -144,12 +144,55 @@ describe('Trainer', () => {
     optimizer.dispose();
   });
 
-  it('accumulates gradients over batches into one step', async () => {
-    const { model, optimizer, trainer } = makeTrainer(tmp(), syntheticData(4), { accumulate: 2, epochs: 1 });
-    const result = await trainer.run();
-    expect(result.iters).toBe(2);
-    model.dispose();
-    optimizer.dispose();
+  it('accumulating 2 micro-batches of 2 takes the same steps as batches of 4', async () => {
+    // No BatchNorm or dropout here: with them, micro-batches legitimately differ from one big batch.
+    class Lin extends Module {
+      readonly fc = this.addChild('fc', new Linear(12, 4));
+      forward(x: tf.Tensor4D): tf.Tensor2D {
+        return this.fc.forward(tf.reshape(x, [x.shape[0], -1]) as tf.Tensor2D);
+      }
+    }
+    const micro = syntheticData(4);
+    // The same 8 samples of an epoch, in the same order, as 2 batches of 4.
+    const big: TrainData<Batch> = {
+      batchesPerEpoch: 2,
+      *batches(epoch, start) {
+        const small = [...micro.batches(epoch, 0)];
+        for (let i = start; i < 2; i++) {
+          const [a, b] = [small[2 * i]!, small[2 * i + 1]!];
+          yield { x: tf.concat([a.x, b.x]) as tf.Tensor4D, y: tf.concat([a.y, b.y]) as tf.Tensor1D };
+        }
+        for (const b of small) micro.disposeBatch!(b);
+      },
+      disposeBatch: (b) => tf.dispose([b.x, b.y]),
+      batchSize: () => 4,
+    };
+    const train = async (data: TrainData<Batch>, accumulate: number) => {
+      seedEverything(7);
+      const model = new Lin();
+      const optimizer = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+      const trainer = new Trainer<Batch>({
+        model, optimizer, data, epochs: 2, accumulate, schedule: { lr: 0.1 }, outDir: tmp(), progress: false,
+        lossFn: (b) => ({ cls: crossEntropy(model.forward(tf.slice(b.x, [0, 0, 0, 0], [-1, 2, 2, 3]) as tf.Tensor4D), b.y) }),
+      });
+      const result = await trainer.run();
+      const weights = Array.from(model.fc.weight.dataSync());
+      model.dispose();
+      optimizer.dispose();
+      return { iters: result.iters, weights };
+    };
+    const before = tf.memory().numTensors;
+    const accumulated = await train(micro, 2);
+    const oneBatch = await train(big, 1);
+    const unaccumulated = await train(micro, 1);
+    expect(accumulated.iters).toBe(4);
+    expect(oneBatch.iters).toBe(4);
+    const diff = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+    // Equal up to float32 summation order.
+    expect(diff(accumulated.weights, oneBatch.weights)).toBeLessThan(1e-5);
+    // And not trivially so: stepping after every micro-batch ends elsewhere.
+    expect(diff(unaccumulated.weights, oneBatch.weights)).toBeGreaterThan(1e-3);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('stops on a NaN loss, keeping the model from before the bad step', async () => {

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { decodeImage, encodeImage } from './decode.js';
 import { DataLoader } from './loader.js';
 import { RecordDataset } from './datasets.js';
-import { Rng } from './rng.js';
+import { Rng } from '@partialnet/core/random';
 import { renderShapesImage } from './synth.js';
 import { trainPipeline } from './transforms.js';
 import type { SampleRecord } from './types.js';

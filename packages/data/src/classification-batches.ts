@@ -7,7 +7,7 @@
 import type { ClassificationSource } from './classification-split.js';
 import { centerCropBox, randomClassificationView, renderClassificationSample, type ClassificationTrainTransform } from './classification-transforms.js';
 import { mixEnabled, mixImages, type MixOptions, type MixResult } from './mix.js';
-import { deriveSeed, Rng } from './rng.js';
+import { deriveSeed, Rng } from '@partialnet/core/random';
 import { epochBatches } from './sampler.js';
 import type { RgbImage } from './types.js';
 

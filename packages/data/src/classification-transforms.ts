@@ -4,7 +4,7 @@
  * normalised straight into a batch buffer.
  */
 import { normalizeTable, renderInto } from './kernels.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '@partialnet/core/random';
 import { IMAGENET_MEAN, IMAGENET_STD } from './transforms.js';
 import type { RgbImage } from './types.js';
 
@@ -36,7 +36,7 @@ export function randomResizedCropBox(width: number, height: number, rng: Rng, sc
     const aspect = Math.exp(rng.uniform(lr0, lr1));
     const w = Math.round(Math.sqrt(target * aspect));
     const h = Math.round(Math.sqrt(target / aspect));
-    if (w > 0 && h > 0 && w <= width && h <= height) return { x: rng.int(0, width - w), y: rng.int(0, height - h), w, h };
+    if (w > 0 && h > 0 && w <= width && h <= height) return { x: rng.intInclusive(0, width - w), y: rng.intInclusive(0, height - h), w, h };
   }
   const inRatio = width / height;
   let w = width;

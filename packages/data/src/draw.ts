@@ -2,7 +2,7 @@
  * Minimal raster drawing on RGB uint8 images for visual checks (`partialnet data show`): mask
  * overlays, box outlines and labels in a built-in 5x7 font, so nothing depends on system fonts.
  */
-import { polygonsToMask } from './coco-adapter.js';
+import { instanceBitmap } from './masks.js';
 import type { InstanceMask, RgbImage } from './types.js';
 
 // 5x7 glyphs, one number per row, bit 4 = leftmost column.
@@ -102,17 +102,6 @@ export function overlayMask(img: RgbImage, mask: Uint8Array, maskW: number, mask
   }
 }
 
-/** Rasterizes an instance mask at (width, height) (row-major 0/1). */
-export function instanceMaskBitmap(m: InstanceMask, width: number, height: number): Uint8Array {
-  if (m.kind === 'polygons') return polygonsToMask(m.polygons, height, width);
-  if (m.width === width && m.height === height) return m.data;
-  const out = new Uint8Array(width * height);
-  for (let y = 0; y < Math.min(height, m.height); y++) {
-    for (let x = 0; x < Math.min(width, m.width); x++) out[y * width + x] = m.data[y * m.width + x]!;
-  }
-  return out;
-}
-
 export interface DrawTargetsOptions {
   boxes: ArrayLike<number>;
   labels: ArrayLike<number>;
@@ -129,7 +118,7 @@ export function drawTargets(image: RgbImage, t: DrawTargetsOptions): RgbImage {
   if (t.masks) {
     for (let i = 0; i < n; i++) {
       const m = t.masks[i];
-      if (m) overlayMask(img, instanceMaskBitmap(m, img.width, img.height), img.width, img.height, labelColor(t.labels[i]!));
+      if (m) overlayMask(img, instanceBitmap(m, img.height, img.width), img.width, img.height, labelColor(t.labels[i]!));
     }
   }
   const ig = t.ignoreBoxes ?? [];

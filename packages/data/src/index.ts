@@ -1,19 +1,10 @@
-export type {
-  RgbImage,
-  RleLike,
-  RecordMask,
-  SampleRecord,
-  PolygonMask,
-  BitmapMask,
-  InstanceMask,
-  LabelMap,
-  Targets,
-  ImageMeta,
-  PhotometricParams,
-} from './types.js';
-export { Rng, deriveSeed } from './rng.js';
+// The user-facing API: datasets, the loader, the train / test pipelines, synthetic data sets and
+// pictures of samples. Lower-level pieces are under subpaths: '@partialnet/data/internals'
+// (kernels, per-sample transforms, samplers, worker pool, shape rendering, drawing primitives),
+// '@partialnet/data/boxes', '@partialnet/data/masks' and '@partialnet/data/tensor'. The seeded
+// generator is core's (`Rng`, `deriveSeed` from '@partialnet/core').
+export type { RgbImage, RleLike, RecordMask, SampleRecord, PolygonMask, BitmapMask, InstanceMask, LabelMap, Targets, ImageMeta } from './types.js';
 export { decodeImage, decodeLabelMap, encodeImage, encodeLabelMap, ImageLoadError, type DecodeContext } from './decode.js';
-export { renderInto, resizeRgb, resizeNearest, resizeLabelMap, flipMap, normalizeTable } from './kernels.js';
 export {
   IMAGENET_MEAN,
   IMAGENET_STD,
@@ -24,18 +15,7 @@ export {
   photometricDistortion,
   trainPipeline,
   testPipeline,
-  keepRatioSize,
-  resizeSample,
-  flipSample,
-  applyPhotometric,
-  applyTransforms,
-  renderFloat,
-  renderRgb,
-  boxesToOriginal,
   maskToOriginal,
-  type LazyImage,
-  type RenderedImage,
-  type Sample,
   type TransformSpec,
   type ResizeSpec,
   type FlipSpec,
@@ -44,11 +24,9 @@ export {
   type PhotometricSpec,
   type PipelineOptions,
 } from './transforms.js';
-export { loadSample, makeSample, recordTargets } from './sample.js';
-export { collate, type Batch, type CollateOptions } from './collate.js';
-export { epochBatches, aspectRatioGroups, type SamplerOptions } from './sampler.js';
+export { boxesToOriginal } from './boxes.js';
+export type { Batch, CollateOptions } from './collate.js';
 export { DataLoader, type Dataset, type DataLoaderOptions, type LoaderStats } from './loader.js';
-export { WorkerPool, workerEntry } from './pool.js';
 export {
   CocoDataset,
   SemanticDataset,
@@ -58,31 +36,11 @@ export {
   type CocoDatasetOptions,
   type SemanticDatasetOptions,
 } from './datasets.js';
-export { polygonsToMask, rleToMask, maskToRle } from './coco-adapter.js';
-export {
-  SHAPE_CATEGORIES,
-  shapePolygon,
-  renderShapesImage,
-  writeShapesDataset,
-  type ShapeName,
-  type ShapesOptions,
-  type ShapeInstance,
-  type ShapesImage,
-  type ShapesManifest,
-} from './synth.js';
+export { resolveSplit, type SplitFiles } from './splits.js';
+export { openCocoDir, drawBatch } from './show.js';
+export { drawTargets, type DrawTargetsOptions } from './draw.js';
+export { SHAPE_CATEGORIES, writeShapesDataset, type ShapeName, type ShapesOptions, type ShapesManifest } from './synth.js';
 export { writeShapesClassification, type ShapesClassificationOptions, type ShapesClassificationSummary } from './synth-classification.js';
-export {
-  randomResizedCropBox,
-  centerCropBox,
-  cropRgb,
-  randomClassificationView,
-  renderClassificationSample,
-  type CropBox,
-  type RandomResizedCropOptions,
-  type ClassificationView,
-  type ClassificationTrainTransform,
-} from './classification-transforms.js';
-export { mixImages, mixTargets, mixEnabled, sampleBeta, type MixOptions, type MixResult } from './mix.js';
 export { ClassificationSplit, type ClassificationSource } from './classification-split.js';
 export {
   classificationTrainBatches,
@@ -91,5 +49,4 @@ export {
   type ClassificationTrainOptions,
   type ClassificationEpochs,
 } from './classification-batches.js';
-export { drawTargets, drawBox, drawText, overlayMask, instanceMaskBitmap, labelColor, type Color, type DrawTargetsOptions } from './draw.js';
-export { openCocoDir, batchImageRgb, drawBatch } from './show.js';
+export { mixTargets, type MixOptions } from './mix.js';

@@ -1,7 +1,7 @@
 import { collate, type Batch } from './collate.js';
 import { ImageLoadError } from './decode.js';
 import { WorkerPool } from './pool.js';
-import { deriveSeed } from './rng.js';
+import { deriveSeed } from '@partialnet/core/random';
 import { loadSample } from './sample.js';
 import { aspectRatioGroups, epochBatches, type SamplerOptions } from './sampler.js';
 import type { Sample, TransformSpec } from './transforms.js';

@@ -3,7 +3,7 @@
  * reversed batch (sample i with n - 1 - i, timm's `x.flip(0)`), and the targets likewise with the
  * same weight, which for CutMix is corrected to the area of the box actually pasted.
  */
-import type { Rng } from './rng.js';
+import type { Rng } from '@partialnet/core/random';
 
 export interface MixOptions {
   /** Mixup Beta(alpha, alpha) parameter; 0 turns mixup off. */
@@ -80,8 +80,8 @@ export function mixImages(images: Float32Array, n: number, height: number, width
   const cut = Math.sqrt(1 - lam);
   const cw = Math.floor(width * cut);
   const ch = Math.floor(height * cut);
-  const cx = rng.int(0, width - 1);
-  const cy = rng.int(0, height - 1);
+  const cx = rng.intInclusive(0, width - 1);
+  const cy = rng.intInclusive(0, height - 1);
   const x1 = Math.max(cx - (cw >> 1), 0);
   const x2 = Math.min(cx + (cw >> 1), width);
   const y1 = Math.max(cy - (ch >> 1), 0);

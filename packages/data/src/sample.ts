@@ -1,6 +1,6 @@
-import { rleToMask } from './coco-adapter.js';
+import { rleToBitmap } from './masks.js';
 import { decodeImage, decodeLabelMap, ImageLoadError } from './decode.js';
-import { Rng } from './rng.js';
+import { Rng } from '@partialnet/core/random';
 import { applyTransforms, type Sample, type TransformSpec } from './transforms.js';
 import type { ImageMeta, InstanceMask, RgbImage, SampleRecord, Targets } from './types.js';
 
@@ -17,7 +17,7 @@ export function recordTargets(r: SampleRecord): Targets {
   if (r.masks) {
     t.masks = r.masks.map((m): InstanceMask => {
       if ('polygons' in m) return { kind: 'polygons', polygons: m.polygons.map((p) => [...p]) };
-      const d = rleToMask(m.rle);
+      const d = rleToBitmap(m.rle);
       return { kind: 'bitmap', data: d.data, width: d.width, height: d.height };
     });
   }

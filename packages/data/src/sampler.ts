@@ -1,4 +1,4 @@
-import { deriveSeed, Rng } from './rng.js';
+import { deriveSeed, Rng } from '@partialnet/core/random';
 
 export interface SamplerOptions {
   batchSize: number;

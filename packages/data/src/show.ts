@@ -1,32 +1,19 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Batch } from './collate.js';
-import { CocoDataset, exists, type CocoDatasetOptions } from './datasets.js';
+import { CocoDataset, type CocoDatasetOptions } from './datasets.js';
 import { drawTargets } from './draw.js';
+import { resolveSplit } from './splits.js';
 import type { ShapesManifest } from './synth.js';
 import type { RgbImage } from './types.js';
 
-/** Opens a data directory: a synthetic shapes set (shapes.json) or `annotations/instances_<split>.json` + `<split>/`. */
+/** Opens a split of a data directory (see `resolveSplit`): a shapes folder or a COCO layout. */
 export async function openCocoDir(
   dir: string,
   split = 'train',
   options?: CocoDatasetOptions,
 ): Promise<{ dataset: CocoDataset; manifest?: ShapesManifest; semanticDir?: string }> {
-  const manifestPath = join(dir, 'shapes.json');
-  if (await exists(manifestPath)) {
-    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ShapesManifest;
-    const s = manifest.splits[split as 'train' | 'val'];
-    if (!s) throw new Error(`${dir}: no split '${split}' (have ${Object.keys(manifest.splits).join(', ')})`);
-    const dataset = await CocoDataset.fromFile(join(dir, s.annotations), join(dir, s.images), options);
-    return { dataset, manifest, semanticDir: join(dir, s.semantic) };
-  }
-  for (const name of [`instances_${split}.json`, `instances_${split}2017.json`]) {
-    const ann = join(dir, 'annotations', name);
-    if (!(await exists(ann))) continue;
-    const imgDir = (await exists(join(dir, `${split}2017`))) ? join(dir, `${split}2017`) : join(dir, split);
-    return { dataset: await CocoDataset.fromFile(ann, imgDir, options) };
-  }
-  throw new Error(`${dir}: neither shapes.json nor annotations/instances_${split}.json found`);
+  const files = await resolveSplit(dir, split);
+  const dataset = await CocoDataset.fromFile(files.annotations, files.images, options);
+  return { dataset, ...(files.manifest ? { manifest: files.manifest } : {}), ...(files.semantic ? { semanticDir: files.semantic } : {}) };
 }
 
 /** Undoes the normalization of image i of a batch (padding included) into viewable RGB uint8. */

@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeImage } from './decode.js';
-import { deriveSeed, Rng } from './rng.js';
+import { deriveSeed, Rng } from '@partialnet/core/random';
 import { renderShapesImage, SHAPE_CATEGORIES } from './synth.js';
 
 export interface ShapesClassificationOptions {

@@ -11,9 +11,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { maskToRle, polygonsToMask } from './coco-adapter.js';
+import { bitmapToRle, polygonsToBitmap } from './masks.js';
 import { encodeImage, encodeLabelMap } from './decode.js';
-import { deriveSeed, Rng } from './rng.js';
+import { deriveSeed, Rng } from '@partialnet/core/random';
 import type { RgbImage, RleLike } from './types.js';
 
 export const SHAPE_CATEGORIES = ['circle', 'square', 'triangle', 'star', 'hexagon', 'cross'] as const;
@@ -83,7 +83,7 @@ function background(w: number, h: number, rng: Rng): Uint8Array {
   const angle = rng.uniform(0, Math.PI * 2);
   const dx = Math.cos(angle) / w;
   const dy = Math.sin(angle) / h;
-  const cell = rng.int(12, 40);
+  const cell = rng.intInclusive(12, 40);
   const gw = Math.ceil(w / cell) + 2;
   const gh = Math.ceil(h / cell) + 2;
   const grid = new Float32Array(gw * gh);
@@ -171,7 +171,7 @@ export function renderShapesImage(w: number, h: number, rng: Rng, o: Pick<Shapes
   const [nMin, nMax] = o.objects ?? [1, 5];
   const [rMin, rMax] = o.radius ?? [0.08, 0.22];
   const minDim = Math.min(w, h);
-  const count = rng.int(nMin, nMax);
+  const count = rng.intInclusive(nMin, nMax);
   const full: { mask: Uint8Array; area: number; category: ShapeName; polygon: number[] }[] = [];
   const visibleArea: number[] = [];
   for (let k = 0; k < count; k++) {
@@ -183,7 +183,7 @@ export function renderShapesImage(w: number, h: number, rng: Rng, o: Pick<Shapes
       const cx = rng.uniform(margin, w - margin);
       const cy = rng.uniform(margin, h - margin);
       const polygon = shapePolygon(category, cx, cy, r, rng.uniform(0, Math.PI * 2));
-      const mask = polygonsToMask([polygon], h, w);
+      const mask = polygonsToBitmap([polygon], h, w);
       let area = 0;
       const hidden = new Map<number, number>();
       for (let p = 0; p < mask.length; p++) {
@@ -327,7 +327,7 @@ export async function writeShapesDataset(out: string, o: ShapesOptions): Promise
           bbox: [x1, y1, x2 - x1, y2 - y1],
           area: inst.area,
           iscrowd: 0,
-          segmentation: inst.occluded ? maskToRle(inst.visible, h, w) : [inst.polygon],
+          segmentation: inst.occluded ? bitmapToRle(inst.visible, h, w) : [inst.polygon],
         });
       }
     }

@@ -9,7 +9,7 @@
  * their parameters and are carried out by that pass and by `collate`.
  */
 import { flipMap, normalizeTable, renderInto, resizeLabelMap, resizeNearest } from './kernels.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '@partialnet/core/random';
 import type { ImageMeta, InstanceMask, PhotometricParams, RgbImage, Targets } from './types.js';
 
 /** ImageNet statistics on the 0..255 scale, RGB order (mmdet / torchvision defaults). */
@@ -157,7 +157,7 @@ function chooseScale(spec: ResizeSpec, rng: Rng): [number, number] {
   const [a, b] = spec.scales as [[number, number], [number, number]];
   const longs = [Math.max(...a), Math.max(...b)].sort((p, q) => p - q) as [number, number];
   const shorts = [Math.min(...a), Math.min(...b)].sort((p, q) => p - q) as [number, number];
-  return [rng.int(longs[0], longs[1]), rng.int(shorts[0], shorts[1])];
+  return [rng.intInclusive(longs[0], longs[1]), rng.intInclusive(shorts[0], shorts[1])];
 }
 
 function scaleBoxes(boxes: Float32Array, sx: number, sy: number, w: number, h: number): void {
@@ -384,27 +384,6 @@ export function renderRgb(s: Sample): RgbImage {
 }
 
 // ---- inverse mapping ------------------------------------------------------------------------
-
-/**
- * Maps boxes [x1,y1,x2,y2]*N predicted on the transformed image (padding is only added on the
- * right and bottom, so padded coordinates are the same) back to the original image, clipped to it.
- */
-export function boxesToOriginal(boxes: ArrayLike<number>, meta: ImageMeta): Float32Array {
-  const out = new Float32Array(boxes.length);
-  const w = meta.imgShape[1];
-  const [sx, sy] = meta.scaleFactor;
-  const [oh, ow] = meta.oriShape;
-  for (let i = 0; i + 3 < boxes.length; i += 4) {
-    let x1 = boxes[i]!;
-    let x2 = boxes[i + 2]!;
-    if (meta.flip) [x1, x2] = [w - x2, w - x1];
-    out[i] = Math.min(Math.max(x1 / sx, 0), ow);
-    out[i + 1] = Math.min(Math.max(boxes[i + 1]! / sy, 0), oh);
-    out[i + 2] = Math.min(Math.max(x2 / sx, 0), ow);
-    out[i + 3] = Math.min(Math.max(boxes[i + 3]! / sy, 0), oh);
-  }
-  return out;
-}
 
 /**
  * Maps a row-major mask (or score map, values kept as uint8) predicted on the transformed image —

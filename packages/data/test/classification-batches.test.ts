@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  centerCropBox,
-  classificationEvalBatches,
-  classificationTrainBatches,
-  renderClassificationSample,
-  type ClassificationBatch,
-  type ClassificationSource,
-  type RgbImage,
-} from '../src/index.js';
+import { centerCropBox, renderClassificationSample } from '../src/internals.js';
+import { classificationEvalBatches, classificationTrainBatches, type ClassificationBatch, type ClassificationSource, type RgbImage } from '../src/index.js';
 import { testImage } from './helpers.js';
 
 /** An in-memory source: 10 images of varied sizes, labels i % 3. */

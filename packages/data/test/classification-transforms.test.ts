@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  centerCropBox,
-  cropRgb,
-  normalizeTable,
-  randomClassificationView,
-  randomResizedCropBox,
-  renderClassificationSample,
-  Rng,
-  type CropBox,
-} from '../src/index.js';
+import { Rng } from '@partialnet/core';
+import { centerCropBox, cropRgb, normalizeTable, randomClassificationView, randomResizedCropBox, renderClassificationSample, type CropBox } from '../src/internals.js';
 import { testImage } from './helpers.js';
 
 const inside = (b: CropBox, w: number, h: number) => b.x >= 0 && b.y >= 0 && b.w > 0 && b.h > 0 && b.x + b.w <= w && b.y + b.h <= h && Number.isInteger(b.x + b.y + b.w + b.h);

@@ -2,7 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataLoader, ImageFolderDataset, SemanticDataset, loadSample, resize, randomFlip, normalize, pad } from '../src/index.js';
+import { DataLoader, ImageFolderDataset, SemanticDataset, resize, randomFlip, normalize, pad } from '../src/index.js';
+import { loadSample } from '../src/internals.js';
 import { tempDir, testImage } from './helpers.js';
 
 let dir: string;

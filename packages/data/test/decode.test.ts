@@ -2,7 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataLoader, decodeImage, ImageLoadError, loadSample, RecordDataset, testPipeline } from '../src/index.js';
+import { DataLoader, decodeImage, ImageLoadError, RecordDataset, testPipeline } from '../src/index.js';
+import { loadSample } from '../src/internals.js';
 import { tempDir, testImage } from './helpers.js';
 
 let dir: string;

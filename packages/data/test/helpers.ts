@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeSample, type Sample, type InstanceMask, type RgbImage } from '../src/index.js';
+import { makeSample, type Sample } from '../src/internals.js';
+import { type InstanceMask, type RgbImage } from '../src/index.js';
 
 export async function tempDir(prefix = 'pn-data-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '@partialnet/core';
-import { CocoDataset, DataLoader, trainPipeline, WorkerPool, writeShapesDataset, type Batch } from '../src/index.js';
+import { CocoDataset, DataLoader, trainPipeline, writeShapesDataset, type Batch } from '../src/index.js';
+import { WorkerPool } from '../src/internals.js';
 import { batchToTensor } from '../src/tensor.js';
 import { tempDir } from './helpers.js';
 import { join } from 'node:path';

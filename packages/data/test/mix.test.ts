@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { mixEnabled, mixImages, mixTargets, Rng, sampleBeta, type MixOptions } from '../src/index.js';
+import { Rng } from '@partialnet/core';
+import { mixEnabled, mixImages, sampleBeta } from '../src/internals.js';
+import { mixTargets, type MixOptions } from '../src/index.js';
 
 const H = 12;
 const W = 16;

@@ -1,22 +1,11 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Rng } from '@partialnet/core';
 import { area, decode, frPoly, merge, toBbox } from '@partialnet/coco';
-import {
-  CocoDataset,
-  decodeLabelMap,
-  instanceMaskBitmap,
-  loadSample,
-  openCocoDir,
-  Rng,
-  renderShapesImage,
-  SHAPE_CATEGORIES,
-  writeShapesDataset,
-  drawBatch,
-  collate,
-  trainPipeline,
-  polygonsToMask,
-} from '../src/index.js';
+import { CocoDataset, decodeLabelMap, openCocoDir, SHAPE_CATEGORIES, writeShapesDataset, drawBatch, trainPipeline } from '../src/index.js';
+import { instanceBitmap, polygonsToBitmap } from '../src/masks.js';
+import { loadSample, renderShapesImage, collate } from '../src/internals.js';
 import { tempDir } from './helpers.js';
 
 let a: string;
@@ -111,7 +100,7 @@ describe('synthetic shapes', () => {
         let vis = 0;
         for (const v of inst.visible) vis += v;
         expect(vis).toBe(inst.area);
-        const full = polygonsToMask([inst.polygon], 96, 96).reduce((n, v) => n + v, 0);
+        const full = polygonsToBitmap([inst.polygon], 96, 96).reduce((n, v) => n + v, 0);
         expect(inst.area).toBeGreaterThanOrEqual(0.5 * full);
         expect(inst.occluded).toBe(inst.area < full);
       }
@@ -129,7 +118,7 @@ describe('synthetic shapes', () => {
     for (const s of samples) {
       const [h, w] = s.meta.imgShape;
       s.targets.masks!.forEach((m, k) => {
-        const bits = instanceMaskBitmap(m, w, h);
+        const bits = instanceBitmap(m, h, w);
         let x1 = w, y1 = h, x2 = -1, y2 = -1;
         bits.forEach((v, p) => {
           if (!v) return;

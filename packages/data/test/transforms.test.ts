@@ -1,30 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  applyTransforms,
-  boxesToOriginal,
-  collate,
-  flipSample,
-  instanceMaskBitmap,
-  keepRatioSize,
-  maskToOriginal,
-  normalize,
-  pad,
-  photometricDistortion,
-  randomFlip,
-  renderFloat,
-  renderInto,
-  renderRgb,
-  resize,
-  resizeSample,
-  Rng,
-  trainPipeline,
-  normalizeTable,
-  IMAGENET_MEAN,
-  IMAGENET_STD,
-  makeSample,
-  resizeNearest,
-  applyPhotometric,
-} from '../src/index.js';
+import { Rng } from '@partialnet/core';
+import { applyTransforms, collate, flipSample, keepRatioSize, renderFloat, renderInto, renderRgb, resizeSample, normalizeTable, makeSample, resizeNearest, applyPhotometric } from '../src/internals.js';
+import { boxesToOriginal, maskToOriginal, normalize, pad, photometricDistortion, randomFlip, resize, trainPipeline, IMAGENET_MEAN, IMAGENET_STD } from '../src/index.js';
+import { instanceBitmap } from '../src/masks.js';
 import { renderIntoScalar } from '../src/kernels.js';
 import { cloneSample, iou, richSample, testImage } from './helpers.js';
 
@@ -167,7 +145,7 @@ describe('Resize', () => {
     const bm = s.targets.masks![1]!;
     expect(bm.kind === 'bitmap' && [bm.width, bm.height]).toEqual([128, 96]);
     // The bitmap's extent is exactly twice the original rectangle (30..60 x 4..40).
-    const bits = instanceMaskBitmap(bm, 128, 96);
+    const bits = instanceBitmap(bm, 96, 128);
     let sum = 0;
     for (const v of bits) sum += v;
     expect(sum).toBe(60 * 72);
@@ -178,8 +156,8 @@ describe('Resize', () => {
   it('resize then inverse mapping recovers boxes within 1 px, for many scales and flips', () => {
     const rng = new Rng(5);
     for (let trial = 0; trial < 50; trial++) {
-      const w = rng.int(40, 700);
-      const h = rng.int(40, 700);
+      const w = rng.intInclusive(40, 700);
+      const h = rng.intInclusive(40, 700);
       const boxes: number[] = [];
       for (let i = 0; i < 5; i++) {
         const x1 = rng.uniform(0, w - 2);
@@ -213,11 +191,11 @@ describe('Resize', () => {
 
   it('maps a resized mask back to the original size', () => {
     const s = richSample(64, 48);
-    const original = instanceMaskBitmap(s.targets.masks![1]!, 64, 48);
+    const original = instanceBitmap(s.targets.masks![1]!, 48, 64);
     applyTransforms(s, [resize([100, 75]), randomFlip(1), pad(32)], new Rng(0));
     const [ph, pw] = s.meta.padShape;
     expect(ph % 32).toBe(0);
-    const padded = instanceMaskBitmap(s.targets.masks![1]!, pw, ph);
+    const padded = instanceBitmap(s.targets.masks![1]!, ph, pw);
     const back = maskToOriginal(padded, pw, ph, s.meta);
     expect(iou(back, original)).toBeGreaterThan(0.95);
   });
@@ -250,7 +228,7 @@ describe('RandomFlip', () => {
       for (let c = 0; c < 3; c++) expect(img1.data[(y * 64 + (63 - x)) * 3 + c]).toBe(img0.data[(y * 64 + x) * 3 + c]);
     }
     // Polygon (rasterized) and box agree after flipping.
-    const poly = instanceMaskBitmap(s.targets.masks![0]!, 64, 48);
+    const poly = instanceBitmap(s.targets.masks![0]!, 48, 64);
     let minX = 64, maxX = -1;
     poly.forEach((v, i) => {
       if (!v) return;

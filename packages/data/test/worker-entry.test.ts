@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { workerEntry } from '../src/index.js';
+import { workerEntry } from '../src/internals.js';
 
 const run = promisify(execFile);
 const distPool = fileURLToPath(new URL('../dist/pool.js', import.meta.url));
@@ -24,7 +24,8 @@ describe('worker entry', () => {
   it('from dist/, plain node runs a 1-worker loader and exits cleanly', async () => {
     if (!distFresh) throw new Error('packages/data/dist is missing or older than src/: run `pnpm build` first');
     const script = `
-      import { DataLoader, writeShapesDataset, openCocoDir, trainPipeline, workerEntry } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      import { DataLoader, writeShapesDataset, openCocoDir, trainPipeline } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      import { workerEntry } from ${JSON.stringify(new URL('../dist/internals.js', import.meta.url).href)};
       import { mkdtempSync } from 'node:fs'; import { tmpdir } from 'node:os'; import { join } from 'node:path';
       const dir = mkdtempSync(join(tmpdir(), 'pn-dist-'));
       await writeShapesDataset(dir, { images: 4, width: 64, height: 48, seed: 1 });

@@ -1,4 +1,4 @@
-import { boxOverlaps, numBoxes } from './boxes.js';
+import { boxOverlaps, numBoxes } from '@partialnet/data/boxes';
 
 export interface MaxIoUAssignerOptions {
   posIouThr: number;

@@ -1,6 +1,10 @@
-import { tf } from '@partialnet/core';
+import { absSignGrad, softCrossEntropy, tf } from '@partialnet/core';
 
-/** Elementwise binary cross-entropy with logits, stable for large |x|: max(x, 0) - x t + log(1 + e^-|x|). */
+/**
+ * Elementwise binary cross-entropy with logits, stable for large |x|: max(x, 0) - x t + log(1 + e^-|x|).
+ * Its gradient at x = 0 is right (sigmoid(0) - t) because relu'(0) = 0 and tf.abs'(0) = -1 make up
+ * for each other: absSignGrad here would make it -t.
+ */
 export function bceWithLogits(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.add(tf.sub(tf.relu(logits), tf.mul(logits, targets)), tf.softplus(tf.neg(tf.abs(logits)))));
 }
@@ -66,10 +70,13 @@ export function sigmoidFocalLoss(logits: tf.Tensor, targets: tf.Tensor, weights:
   return op(logits) as tf.Scalar;
 }
 
-/** sum(|pred - target| * weights) / avgFactor (mmdet's L1Loss with avg_factor). */
+/**
+ * sum(|pred - target| * weights) / avgFactor (mmdet's L1Loss with avg_factor). |.| has torch.abs's
+ * gradient, 0 where pred equals target (tf.abs's is -1 there).
+ */
 export function l1Loss(pred: tf.Tensor, target: tf.Tensor, weights: tf.Tensor | null, avgFactor: number): tf.Scalar {
   return tf.tidy(() => {
-    let d = tf.abs(tf.sub(pred, target));
+    let d = absSignGrad(tf.sub(pred, target));
     if (weights) d = tf.mul(d, weights);
     return tf.div(tf.sum(d), Math.max(avgFactor, 1e-12)) as tf.Scalar;
   });
@@ -85,8 +92,7 @@ export function weightedCrossEntropy(logits: tf.Tensor2D, labels: Int32Array, we
     const [n, k] = logits.shape;
     const onehot = new Float32Array(n * k);
     for (let i = 0; i < n; i++) onehot[i * k + labels[i]!] = weights ? weights[i]! : 1;
-    const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), tf.tensor2d(onehot, [n, k]))));
-    return tf.div(nll, Math.max(avgFactor, 1e-12)) as tf.Scalar;
+    return softCrossEntropy(logits, tf.tensor2d(onehot, [n, k]), avgFactor);
   });
 }
 

@@ -1,24 +1,4 @@
-import { decode, frPoly, merge } from '@partialnet/coco';
-import type { InstanceMask } from '@partialnet/data';
 import { roiAlignForwardHost } from './roi-align.js';
-
-/** A gt instance mask as a row-major 0/1 bitmap of the current image. */
-export function instanceBitmap(mask: InstanceMask, height: number, width: number): Uint8Array {
-  if (mask.kind === 'bitmap') {
-    if (mask.width === width && mask.height === height) return mask.data;
-    // A bitmap of another size (e.g. the padded batch): take its top-left image region.
-    const out = new Uint8Array(height * width);
-    for (let y = 0; y < Math.min(height, mask.height); y++) out.set(mask.data.subarray(y * mask.width, y * mask.width + Math.min(width, mask.width)), y * width);
-    return out;
-  }
-  const polys = mask.polygons.filter((p) => p.length >= 6).map((p) => [...p]);
-  const out = new Uint8Array(height * width);
-  if (polys.length === 0) return out;
-  const rles = frPoly(polys, height, width);
-  const col = decode(rles.length === 1 ? rles[0]! : merge(rles));
-  for (let x = 0; x < width; x++) for (let y = 0; y < height; y++) out[y * width + x] = col[x * height + y]!;
-  return out;
-}
 
 /**
  * Mask targets as mmdet's mask_target / BitmapMasks.crop_and_resize: each positive proposal

@@ -1,4 +1,4 @@
-import { numBoxes } from './boxes.js';
+import { boxIntersection, numBoxes } from '@partialnet/data/boxes';
 
 /** Indices of boxes sorted by descending score; equal scores keep their input order. */
 export function argsortDesc(scores: ArrayLike<number>): Int32Array {
@@ -8,12 +8,8 @@ export function argsortDesc(scores: ArrayLike<number>): Int32Array {
 }
 
 function iou(b: ArrayLike<number>, i: number, j: number, areaI: number, areaJ: number): number {
-  const w = Math.min(b[4 * i + 2]!, b[4 * j + 2]!) - Math.max(b[4 * i]!, b[4 * j]!);
-  if (w <= 0) return 0;
-  const h = Math.min(b[4 * i + 3]!, b[4 * j + 3]!) - Math.max(b[4 * i + 1]!, b[4 * j + 1]!);
-  if (h <= 0) return 0;
-  const inter = w * h;
-  return inter / (areaI + areaJ - inter);
+  const inter = boxIntersection(b, i, b, j);
+  return inter === 0 ? 0 : inter / (areaI + areaJ - inter);
 }
 
 /**

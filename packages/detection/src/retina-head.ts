@@ -2,7 +2,7 @@ import { Conv2d, Module, ModuleList, tf } from '@partialnet/core';
 import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
-import { boxesToOriginalImage, selectBoxes } from './boxes.js';
+import { boxesToOriginal, selectBoxes } from '@partialnet/data/boxes';
 import { flattenLevels, levelSizes, levelTopK, type LevelTopK } from './dense-utils.js';
 import { l1Loss, sigmoidFocalLoss } from './losses.js';
 import { batchedNms } from './nms.js';
@@ -166,7 +166,7 @@ export class RetinaHead extends Module {
           lb.push(keep[j]! % K);
         }
       });
-      const mapped = rescale ? boxesToOriginalImage(boxes, meta) : Float32Array.from(boxes);
+      const mapped = rescale ? boxesToOriginal(boxes, meta) : Float32Array.from(boxes);
       const kept = batchedNms(mapped, sc, lb, t.iouThr, t.maxPerImg);
       out.push({ boxes: selectBoxes(mapped, kept), scores: Float32Array.from(kept, (i) => sc[i]!), labels: Int32Array.from(kept, (i) => lb[i]!) });
     }

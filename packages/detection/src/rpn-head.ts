@@ -2,7 +2,7 @@ import { Conv2d, Module, tf } from '@partialnet/core';
 import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
-import { selectBoxes } from './boxes.js';
+import { selectBoxes } from '@partialnet/data/boxes';
 import { flattenLevels, levelSizes, levelTopK, type LevelTopK } from './dense-utils.js';
 import { bceWithLogits, l1Loss } from './losses.js';
 import { batchedNms } from './nms.js';

@@ -1,5 +1,5 @@
 import type { AssignResult } from './assigner.js';
-import { SeededRng } from './rng.js';
+import { Rng } from '@partialnet/core';
 
 export interface RandomSamplerOptions {
   /** Samples per image. */
@@ -26,13 +26,13 @@ export class RandomSampler {
   readonly num: number;
   readonly posFraction: number;
   readonly negPosUb: number;
-  readonly rng: SeededRng;
+  readonly rng: Rng;
 
   constructor(options: RandomSamplerOptions) {
     this.num = options.num;
     this.posFraction = options.posFraction;
     this.negPosUb = options.negPosUb ?? -1;
-    this.rng = new SeededRng(options.seed ?? 0);
+    this.rng = new Rng(options.seed ?? 0);
   }
 
   sample(assign: AssignResult): SamplingResult {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AnchorGenerator, maskRcnnFpn1x, retinanetFpn1x } from '../src/index.js';
+import { AnchorGenerator } from '../src/ops.js';
+import { maskRcnnFpn1x, retinanetFpn1x } from '../src/index.js';
 
 const close = (a: ArrayLike<number>, b: number[], tol = 1e-3) => {
   expect(a.length).toBe(b.length);

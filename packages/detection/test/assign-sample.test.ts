@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MaxIoUAssigner, RandomSampler } from '../src/index.js';
+import { MaxIoUAssigner, RandomSampler } from '../src/ops.js';
 
 const bboxes = [0, 0, 10, 10, 10, 10, 20, 20, 5, 5, 15, 15, 32, 32, 38, 42];
 const gts = [0, 0, 10, 9, 0, 10, 10, 19];

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '@partialnet/core';
-import { AnchorGenerator, DeltaXYWHCoder, MaxIoUAssigner, RetinaHead, retinanetFpn1x, selectBoxes } from '../src/index.js';
+import { selectBoxes } from '@partialnet/data/boxes';
+import { AnchorGenerator, DeltaXYWHCoder, MaxIoUAssigner } from '../src/ops.js';
+import { RetinaHead } from '../src/layers.js';
+import { retinanetFpn1x } from '../src/index.js';
 
 describe('RetinaHead targets and losses', () => {
   const K = 3;

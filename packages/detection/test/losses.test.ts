@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '@partialnet/core';
-import { bceWithLogits, l1Loss, sigmoidFocalLoss, totalLoss, weightedCrossEntropy } from '../src/index.js';
+import { bceWithLogits, l1Loss, sigmoidFocalLoss, weightedCrossEntropy } from '../src/layers.js';
+import { totalLoss } from '../src/index.js';
 
 describe('losses', () => {
   beforeAll(async () => {
@@ -54,5 +55,22 @@ describe('losses', () => {
     expect(weighted).toBeCloseTo(Math.log(3), 5);
     const total = tf.tidy(() => totalLoss({ a: tf.scalar(1), b: tf.scalar(2.5) }).dataSync()[0]!);
     expect(total).toBe(3.5);
+  });
+
+  it('L1 gives a prediction equal to its target a zero gradient, as torch.abs does (tf.abs: -1)', () => {
+    const target = tf.tensor2d([0.5, 0, -1, 2], [2, 2]);
+    const g = tf.grad((p: tf.Tensor) => l1Loss(p, target, null, 1))(tf.tensor2d([0.5, 1, -1, 1], [2, 2]));
+    expect(Array.from(g.dataSync())).toEqual([0, 1, 0, -1]);
+    tf.dispose([target, g]);
+  });
+
+  it('BCE with logits has the gradient sigmoid(x) - t, also at x = 0', () => {
+    // relu'(0) = 0 and tf.abs'(0) = -1 together give sigmoid(0) - t there: keep tf.abs in it.
+    const t = tf.tensor1d([1, 0, 1, 0]);
+    const g = tf.grad((x: tf.Tensor) => tf.sum(bceWithLogits(x, t)))(tf.tensor1d([0, 0, 2, -3]));
+    const sig = (x: number) => 1 / (1 + Math.exp(-x));
+    const expected = [sig(0) - 1, sig(0), sig(2) - 1, sig(-3)];
+    Array.from(g.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 6));
+    tf.dispose([t, g]);
   });
 });

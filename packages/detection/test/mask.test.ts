@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { decode } from '@partialnet/coco';
-import { instanceBitmap, maskTargets, masksToRle, pasteMask, pasteMasks } from '../src/index.js';
+import { decode, frPyObjects, merge } from '@partialnet/coco';
+import { instanceBitmap } from '@partialnet/data/masks';
+import { detectionMasksToRle } from '../src/index.js';
+import { maskTargets, pasteMask, pasteMasks } from '../src/ops.js';
 import { rectMask } from './helpers.js';
 
 /** mmdet's _do_paste_mask over every pixel (grid_sample, align_corners = false, zero padding), column-major. */
@@ -53,7 +55,7 @@ describe('mask paste-back', () => {
 
   it('encodes pasted masks as COCO RLE', () => {
     const masks = pasteMasks(new Float32Array(2 * 28 * 28).fill(1), 28, [1, 1, 5, 6, 0, 0, 2, 2], 10, 12);
-    const rles = masksToRle({ boxes: new Float32Array(8), scores: new Float32Array(2), labels: new Int32Array(2), masks, maskShape: [10, 12] });
+    const rles = detectionMasksToRle({ boxes: new Float32Array(8), scores: new Float32Array(2), labels: new Int32Array(2), masks, maskShape: [10, 12] });
     expect(rles).toHaveLength(2);
     expect(Array.from(decode(rles[0]!))).toEqual(Array.from(masks[0]!));
   });
@@ -73,12 +75,28 @@ describe('mask targets', () => {
     }
   });
 
-  it('rasterises polygons like the COCO mask API', () => {
-    const m = instanceBitmap({ kind: 'polygons', polygons: [[2, 2, 10, 2, 10, 8, 2, 8]] }, 12, 14);
-    let count = 0;
-    for (const v of m) count += v;
-    expect(count).toBeGreaterThanOrEqual(8 * 6);
-    expect(m[5 * 14 + 6]).toBe(1);
-    expect(m[0]).toBe(0);
+  it('rasterises gt polygons exactly as the COCO mask API (frPyObjects + merge + decode), transposed to row-major', () => {
+    // Non-square image (h 23, w 31) so swapped height and width would show; fractional vertices,
+    // a concave ring, a ring crossing the border, and two rings of one instance merged.
+    const [h, w] = [23, 31];
+    const cases = [
+      [[2.3, 2.1, 10.6, 2.4, 10.2, 8.7, 2.5, 8.1]],
+      [[4, 3, 26, 5, 15, 9, 25, 18, 3, 20]],
+      [[20, -3, 40, 4, 28, 30]],
+      [[1, 1, 6, 1, 6, 6], [12.5, 14, 22, 14.5, 17, 21.7]],
+    ];
+    for (const polygons of cases) {
+      const mine = instanceBitmap({ kind: 'polygons', polygons }, h, w);
+      const rles = frPyObjects(polygons, h, w);
+      const coco = decode(rles.length === 1 ? rles[0]! : merge(rles)); // column-major
+      let set = 0;
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          expect(mine[y * w + x], `(${x}, ${y}) of ${JSON.stringify(polygons)}`).toBe(coco[x * h + y]);
+          set += mine[y * w + x]!;
+        }
+      }
+      expect(set).toBeGreaterThan(10);
+    }
   });
 });

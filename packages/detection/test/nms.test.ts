@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchedNms, nms } from '../src/index.js';
+import { batchedNms, nms } from '../src/ops.js';
 
 describe('NMS', () => {
   it('suppresses IoU > thr, keeps IoU == thr, returns descending scores', () => {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listBackends, setupBackend, tf } from '@partialnet/core';
-import { mapRoiLevels, multiLevelRoiAlign, roiAlignBackwardHost, roiAlignForwardHost, type RoiAlignOptions } from '../src/index.js';
+import { mapRoiLevels, multiLevelRoiAlign, roiAlignBackwardHost, roiAlignForwardHost, type RoiAlignOptions } from '../src/ops.js';
 
 /** mmcv's roi_align_forward, sample by sample (no separability), as the reference. */
 function reference(f: Float32Array, [, H, W, C]: number[], rois: number[], o: RoiAlignOptions): Float32Array {

@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { drawText, encodeImage, labelColor, type Color, type RgbImage } from '@partialnet/data';
+import { drawText, labelColor, type Color } from '@partialnet/data/internals';
+import { encodeImage, type RgbImage } from '@partialnet/data';
 
 /** One line of a chart. */
 export interface CurveSeries {

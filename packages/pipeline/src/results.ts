@@ -1,9 +1,10 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import type { CompressedRle } from '@partialnet/coco';
-import { masksToRle, type Detections } from '@partialnet/detection';
+import type { CompressedRle, IouType } from '@partialnet/coco';
+import { detectionMasksToRle, type Detections } from '@partialnet/detection';
 
-export type IouType = 'bbox' | 'segm';
+// COCO's IouType ('bbox' | 'segm'), re-exported for the pipeline's users.
+export type { IouType };
 
 /** One entry of a COCO results file. */
 export interface CocoResultEntry {
@@ -29,7 +30,7 @@ const round = (v: number, digits = 4): number => {
 export function detectionsToCoco(dets: Detections, imageId: number, labelToCategoryId: readonly number[], iouType: IouType): CocoResultEntry[] {
   const n = dets.scores.length;
   if (iouType === 'segm' && (!dets.masks || !dets.maskShape)) throw new Error(`image ${imageId}: segm results need masks, and these detections have none`);
-  const rles = iouType === 'segm' ? masksToRle(dets) : [];
+  const rles = iouType === 'segm' ? detectionMasksToRle(dets) : [];
   const out: CocoResultEntry[] = [];
   for (let i = 0; i < n; i++) {
     const label = dets.labels[i]!;

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import type { IouType } from '@partialnet/coco';
 import { getPreset, listPresets, type DetectorConfig } from '@partialnet/detection';
 
 /**
@@ -270,6 +271,6 @@ export function resolveRunConfig(config: DetectionRunConfig, numClasses: number)
 }
 
 /** The IoU types a model's detections can be evaluated with. */
-export function iouTypesOf(model: DetectorConfig): ('bbox' | 'segm')[] {
+export function iouTypesOf(model: DetectorConfig): IouType[] {
   return model.kind === 'mask-rcnn' && model.roi.mask ? ['bbox', 'segm'] : ['bbox'];
 }

@@ -1,8 +1,8 @@
 import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInstances, type CocoGroundTruth } from '@partialnet/coco';
-import { Trainer, findLatestCheckpoint, seedEverything, tf, type TrainResult } from '@partialnet/core';
-import { CocoDataset, deriveSeed } from '@partialnet/data';
+import { Trainer, deriveSeed, findLatestCheckpoint, seedEverything, tf, type TrainResult } from '@partialnet/core';
+import { CocoDataset } from '@partialnet/data';
 import { MaskRCNN, type DetectionBatch } from '@partialnet/detection';
 import { buildDetector, buildOptimizer, buildSchedule, setTrainMode, warmupItersFor, type AnyDetector } from './build.js';
 import { readRunInfo, type DetectionRunInfo } from './checkpoint.js';

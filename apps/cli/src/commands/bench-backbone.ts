@@ -1,38 +1,27 @@
 import { AdamW, crossEntropy, setupBackend, tf } from '@partialnet/core';
-import { PartialNet, isVariant, type PartialNetVariant } from '@partialnet/backbone';
-import { backendFlag, numberFlag, numberListFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { PartialNet, listVariants, type PartialNetVariant } from '@partialnet/backbone';
+import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
 import { round2, timeIt } from '../timing.js';
 
-const usage = `usage: partialnet bench backbone [--variant t0] [--batch 1,16] [--size 224] [--train]
-                                 [--iters N] [--warmup N] [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu]
-
-Times PartialNet inference (unfused and fused) and, with --train, one training step
-(forward, cross-entropy, backward, AdamW) per batch size. Prints one JSON line per measurement.`;
-
-
-export const benchBackboneCommand: Command = {
+export const benchBackboneCommand = defineCommand({
   name: 'bench backbone',
   summary: 'time PartialNet inference (fused and unfused) and training steps',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      variant: { type: 'string', default: 't0' },
-      batch: { type: 'string' },
-      size: { type: 'string' },
-      train: { type: 'boolean', default: false },
-      iters: { type: 'string' },
-      warmup: { type: 'string' },
-      backend: { type: 'string' },
-    });
-    const variant = values.variant!.toLowerCase();
-    if (!isVariant(variant)) throw new UsageError(`--variant: unknown variant '${values.variant}'`);
-    const batches = numberListFlag('batch', values.batch, [1, 16]);
-    const size = numberFlag('size', values.size, 224);
-    const iters = numberFlag('iters', values.iters, 5);
-    const warmup = numberFlag('warmup', values.warmup, 1);
-    const report = await setupBackend(backendFlag(values.backend));
+  description: `Times PartialNet inference (unfused and fused) and, with --train, one training step
+(forward, cross-entropy, backward, AdamW) per batch size. Prints one JSON line per measurement.`,
+  options: {
+    variant: { type: 'string', default: 't0', choices: listVariants(), help: 'PartialNet variant' },
+    batch: { type: 'integers', arg: 'B1,B2,...', default: [1, 16], min: 1, help: 'batch sizes' },
+    size: { type: 'integer', arg: 'PX', default: 224, min: 32, help: 'input side' },
+    train: { type: 'boolean', help: 'also time a training step' },
+    iters: { type: 'integer', default: 5, min: 1, help: 'timed iterations (median)' },
+    warmup: { type: 'integer', default: 1, min: 0, help: 'untimed iterations first' },
+    backend: BACKEND_OPTION,
+  },
+  async run(values) {
+    const variant = values.variant as PartialNetVariant;
+    const { batch: batches, size, iters, warmup } = values;
+    const report = await setupBackend(values.backend);
     const common = { bench: 'backbone', variant, size, backend: report.name, machine: machineInfo() };
 
     const net = PartialNet.create(variant as PartialNetVariant, { numClasses: 1000 });
@@ -69,5 +58,4 @@ export const benchBackboneCommand: Command = {
     net.dispose();
     return 0;
   },
-};
-
+});

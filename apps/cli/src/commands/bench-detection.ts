@@ -1,22 +1,10 @@
 import { AdamW, countTransfers, setupBackend, tf } from '@partialnet/core';
 import type { ImageMeta, InstanceMask, Targets } from '@partialnet/data';
 import { createDetector, getPreset, listPresets, totalLoss, type DetectorConfig } from '@partialnet/detection';
-import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
 import { round2, timeIt } from '../timing.js';
-
-const usage = `usage: partialnet bench detection [--preset retinanet-t0,mask-rcnn-t0] [--size 512] [--batch 2] [--iters 3]
-                                  [--warmup 1] [--classes 80] [--score-thr 0] [--backend auto|wasm|cpu|webgpu|...]
-
-Times one training step (forward with losses, backward, AdamW) and inference (predict, with
-post-processing and mask paste-back) of each preset on SIZE x SIZE images with 3 synthetic instances
-per image. Prints one JSON line per measurement: msPerIter (median), imgPerSec, backend, machine.
-Untrained heads score everything low, so --score-thr (default 0) replaces the test score threshold to
-time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.
-hostToDeviceBytes / deviceToHostBytes: tensor data that crossed between host and device in one
-training step (one inference batch), the image batch already on the device.`;
-
 
 /** Three boxes of different sizes and classes per image (height x width), with filled-rectangle masks. */
 export function syntheticTargets(batch: number, size: number, numClasses: number, width = size): { targets: Targets[]; metas: ImageMeta[] } {
@@ -45,34 +33,32 @@ function withScoreThr(c: DetectorConfig, thr: number): DetectorConfig {
   return c.kind === 'retinanet' ? { ...c, head: { ...c.head, test: { ...c.head.test, scoreThr: thr } } } : { ...c, roi: { ...c.roi, test: { ...c.roi.test, scoreThr: thr } } };
 }
 
-export const benchDetectionCommand: Command = {
+export const benchDetectionCommand = defineCommand({
   name: 'bench detection',
   summary: 'time detector training steps and inference (RetinaNet, Mask R-CNN)',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      preset: { type: 'string', default: 'retinanet-t0,mask-rcnn-t0' },
-      size: { type: 'string' },
-      batch: { type: 'string' },
-      iters: { type: 'string' },
-      warmup: { type: 'string' },
-      classes: { type: 'string' },
-      'score-thr': { type: 'string' },
-      backend: { type: 'string' },
-    });
-    const presets = values.preset!.split(',').map((p) => p.trim());
+  description: `Times one training step (forward with losses, backward, AdamW) and inference (predict, with
+post-processing and mask paste-back) of each preset on SIZE x SIZE images with 3 synthetic instances
+per image. Prints one JSON line per measurement: msPerIter (median), imgPerSec, backend, machine.
+Untrained heads score everything low, so --score-thr (default 0) replaces the test score threshold to
+time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.
+hostToDeviceBytes / deviceToHostBytes: tensor data that crossed between host and device in one
+training step (one inference batch), the image batch already on the device.`,
+  options: {
+    preset: { type: 'string', arg: 'P1,P2,...', default: 'retinanet-t0,mask-rcnn-t0', help: 'detection presets (train --list-presets)' },
+    size: { type: 'integer', arg: 'PX', default: 512, min: 64, help: 'image side, a multiple of 32' },
+    batch: { type: 'integer', default: 2, min: 1, help: 'images per step' },
+    iters: { type: 'integer', default: 3, min: 1, help: 'timed iterations (median)' },
+    warmup: { type: 'integer', default: 1, min: 0, help: 'untimed iterations first' },
+    classes: { type: 'integer', default: 80, min: 1, help: 'number of classes of the heads' },
+    'score-thr': { type: 'number', default: 0, min: 0, max: 1, help: 'test score threshold' },
+    backend: BACKEND_OPTION,
+  },
+  async run(values) {
+    const presets = values.preset.split(',').map((p) => p.trim());
     for (const p of presets) if (!listPresets().includes(p)) throw new UsageError(`--preset: unknown preset '${p}' (known: ${listPresets().join(', ')})`);
-    const size = numberFlag('size', values.size, 512);
-    if (!(Number.isInteger(size) && size >= 64 && size % 32 === 0)) throw new UsageError(`--size: a multiple of 32, at least 64, got ${size}`);
-    const batch = numberFlag('batch', values.batch, 2);
-    const iters = numberFlag('iters', values.iters, 3);
-    const warmup = numberFlag('warmup', values.warmup, 1);
-    const numClasses = numberFlag('classes', values.classes, 80);
-    const scoreThr = numberFlag('score-thr', values['score-thr'], 0);
-    for (const [name, v] of [['batch', batch], ['iters', iters], ['classes', numClasses]] as const) {
-      if (!(Number.isInteger(v) && v >= 1)) throw new UsageError(`--${name}: expected a positive integer, got ${v}`);
-    }
-    const report = await setupBackend(backendFlag(values.backend));
+    const { size, batch, iters, warmup, classes: numClasses, 'score-thr': scoreThr } = values;
+    if (size % 32 !== 0) throw new UsageError(`--size: a multiple of 32, at least 64, got ${size}`);
+    const report = await setupBackend(values.backend);
     const { targets, metas } = syntheticTargets(batch, size, numClasses);
 
     for (const preset of presets) {
@@ -110,7 +96,7 @@ export const benchDetectionCommand: Command = {
     }
     return 0;
   },
-};
+});
 
 /**
  * Host<->device bytes of one more run of `step` (the image batch is already on the device, as a

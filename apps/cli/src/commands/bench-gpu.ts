@@ -1,8 +1,7 @@
 import { AdamW, crossEntropy, setupBackend, tf, type BackendName } from '@partialnet/core';
 import { PartialNet, type PartialNetVariant } from '@partialnet/backbone';
 import { createDetector, getPreset, totalLoss, type DetectionBatch } from '@partialnet/detection';
-import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
-import type { Command } from '../command.js';
+import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
 import { round2, timeIt } from '../timing.js';
 import { countedRun, syntheticTargets } from './bench-detection.js';
@@ -16,33 +15,29 @@ export const PYTORCH_H200 = {
   t0TrainStepMs64x224: 39.7,
 };
 
-const usage = `usage: partialnet bench gpu [--quick] [--backend webgpu|tfjs-node-gpu|...] [--iters N] [--warmup N]
-
-The GPU benchmark, one script (under 5 minutes on a GPU): PartialNet T0/T1/S/M/L fused inference
+export const benchGpuCommand = defineCommand({
+  name: 'bench gpu',
+  summary: 'the GPU benchmark: PartialNet T0-L inference, T0 training, detectors at 800x1333, vs PyTorch on an H200',
+  description: `The GPU benchmark, one script (under 5 minutes on a GPU): PartialNet T0/T1/S/M/L fused inference
 at 224 x 224, batch 256; a T0 training step at 64 x 224; RetinaNet-T0 and Mask R-CNN-T0 (80
-classes) training step and inference at 800 x 1333 (padded to 1344), batch 2. Prints one JSON line per measurement
-with the PyTorch H200 figure and our ratio to it (inference: our img/s / theirs, goal >= 0.5;
-training: our ms / theirs, goal <= 4). Default backend webgpu.
+classes) training step and inference at 800 x 1333 (padded to 1344), batch 2. Prints one JSON line
+per measurement with the PyTorch H200 figure and our ratio to it (inference: our img/s / theirs,
+goal >= 0.5; training: our ms / theirs, goal <= 4). Default backend webgpu.
 
 --quick runs the same code at tiny sizes (32 x 32 images, batch 2; detectors at 64 x 96, batch 1):
 a check that everything runs (e.g. on a software adapter), not a measurement; its lines carry
-"quick": true and no ratios.`;
-
-export const benchGpuCommand: Command = {
-  name: 'bench gpu',
-  summary: 'the GPU benchmark: PartialNet T0-L inference, T0 training, detectors at 800x1333, vs PyTorch on an H200',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      quick: { type: 'boolean', default: false },
-      backend: { type: 'string' },
-      iters: { type: 'string' },
-      warmup: { type: 'string' },
-    });
-    const quick = values.quick!;
-    const iters = numberFlag('iters', values.iters, quick ? 1 : 5);
-    const warmup = numberFlag('warmup', values.warmup, 1);
-    const requested: BackendName | 'auto' = backendFlag(values.backend) ?? 'webgpu';
+"quick": true and no ratios.`,
+  options: {
+    quick: { type: 'boolean', help: 'tiny sizes: a smoke run, not a measurement' },
+    iters: { type: 'integer', min: 1, help: 'timed iterations (median); default 5, 1 with --quick' },
+    warmup: { type: 'integer', default: 1, min: 0, help: 'untimed iterations first (shader compilation)' },
+    backend: { ...BACKEND_OPTION, help: 'compute backend (default webgpu)' },
+  },
+  async run(values) {
+    const quick = values.quick;
+    const iters = values.iters ?? (quick ? 1 : 5);
+    const warmup = values.warmup;
+    const requested: BackendName | 'auto' = values.backend ?? 'webgpu';
     const report = await setupBackend(requested);
     const common = { bench: 'gpu', backend: report.name, adapter: report.gpuAdapter ?? null, machine: machineInfo(), ...(quick ? { quick: true } : {}) };
     const print = (line: Record<string, unknown>) => console.log(JSON.stringify({ ...common, ...line }));
@@ -144,4 +139,4 @@ export const benchGpuCommand: Command = {
     print({ workload: 'total', seconds: round2((performance.now() - started) / 1000) });
     return 0;
   },
-};
+});

@@ -1,43 +1,29 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataLoader, drawBatch, encodeImage, openCocoDir, trainPipeline } from '@partialnet/data';
-import { numberFlag, numberListFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { defineCommand } from '../options.js';
 
-const usage = `usage: partialnet data show --data DIR --out DIR2 [--n 8] [--split train|val] [--seed S]
-                         [--scale LONG,SHORT] [--no-flip] [--photometric]
-
-Writes PNGs of the first N training samples of DIR (a "shapes" set from \`data synth\`, or a COCO
-layout DIR/annotations/instances_<split>.json + DIR/<split>/) after the training transforms
-(resize keeping ratio, random flip, normalize, pad 32; optional photometric distortion), with
-their instance masks, boxes, labels and dashed crowd/ignore boxes drawn: what the model sees.
---scale defaults to the image size of a shapes set (so only flip and padding show) and to
-1333,800 otherwise.`;
-
-export const dataShowCommand: Command = {
+export const dataShowCommand = defineCommand({
   name: 'data show',
   summary: 'draw training samples (boxes, labels, masks after transforms) to PNGs',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      data: { type: 'string' },
-      out: { type: 'string' },
-      n: { type: 'string' },
-      split: { type: 'string', default: 'train' },
-      seed: { type: 'string' },
-      scale: { type: 'string' },
-      'no-flip': { type: 'boolean', default: false },
-      photometric: { type: 'boolean', default: false },
-    });
-    if (!values.data) throw new UsageError('--data DIR is required');
-    if (!values.out) throw new UsageError('--out DIR2 is required');
-    const n = numberFlag('n', values.n, 8);
-    if (!(n >= 1 && Number.isInteger(n))) throw new UsageError(`--n: expected a positive integer, got '${values.n}'`);
-    const seed = numberFlag('seed', values.seed, 0);
+  description: `Writes PNGs of the first N training samples of DIR (a "shapes" set from \`data synth\`, or a COCO
+layout DIR/annotations/instances_<split>.json + DIR/<split>/) after the training transforms
+(resize keeping ratio, random flip, normalize, pad 32; optional photometric distortion), with
+their instance masks, boxes, labels and dashed crowd/ignore boxes drawn: what the model sees.`,
+  options: {
+    data: { type: 'string', arg: 'DIR', required: true, help: 'a shapes folder or a COCO layout' },
+    out: { type: 'string', arg: 'DIR2', required: true, help: 'folder for the PNGs' },
+    n: { type: 'integer', default: 8, min: 1, help: 'samples to draw' },
+    split: { type: 'string', default: 'train', help: 'split to draw from' },
+    seed: { type: 'integer', default: 0, min: 0, help: 'random seed of the transforms' },
+    scale: { type: 'integers', arg: 'LONG,SHORT', count: 2, min: 1, help: "resize scale (default: a shapes set's image size, so only flip and padding show; else 1333,800)" },
+    'no-flip': { type: 'boolean', help: 'no random horizontal flip' },
+    photometric: { type: 'boolean', help: 'apply the photometric distortion' },
+  },
+  async run(values) {
+    const { n, seed } = values;
     const { dataset, manifest } = await openCocoDir(values.data, values.split);
-    const fallback: [number, number] = manifest ? [manifest.width, manifest.height] : [1333, 800];
-    const scale = numberListFlag('scale', values.scale, fallback);
-    if (scale.length !== 2) throw new UsageError(`--scale: expected LONG,SHORT, got '${values.scale}'`);
+    const scale = values.scale ?? (manifest ? [manifest.width, manifest.height] : [1333, 800]);
     const pipeline = trainPipeline({
       scale: [scale[0]!, scale[1]!],
       flipProb: values['no-flip'] ? 0 : 0.5,
@@ -61,4 +47,4 @@ export const dataShowCommand: Command = {
     if (loader.stats.badImages) console.log(`${loader.stats.badImages} bad images skipped`);
     return 0;
   },
-};
+});

@@ -2,45 +2,35 @@ import { join } from 'node:path';
 import { setupBackend } from '@partialnet/core';
 import { formatSplitTable } from '@partialnet/backbone';
 import { ClassificationSplit } from '@partialnet/data';
-import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { evaluateClassifier, openClsCheckpoint } from './train-cls.js';
 
-const usage = `usage: partialnet eval-cls --checkpoint PATH --data ROOT [--split val] [--batch N] [--size PX]
-                        [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--json]
-
-Evaluates a train-cls checkpoint (a run folder: its latest checkpoint; or one checkpoint folder)
-on ROOT/<split>/<class>/* and prints top-1 / top-5 (%) and the mean cross-entropy. The class
-folders must be those the model was trained on. DPConv models are evaluated as the official code
-does (partial conv with the learned split) and their split table is printed.
-Defaults: --split val --batch 64 --size (the training size).`;
-
-export const evalClsCommand: Command = {
+export const evalClsCommand = defineCommand({
   name: 'eval-cls',
   summary: 'top-1 / top-5 of a train-cls checkpoint on an image folder',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      checkpoint: { type: 'string' },
-      data: { type: 'string' },
-      split: { type: 'string', default: 'val' },
-      batch: { type: 'string' },
-      size: { type: 'string' },
-      backend: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    });
-    if (!values.checkpoint) throw new UsageError('--checkpoint PATH is required (a train-cls run folder or checkpoint folder)');
-    if (!values.data) throw new UsageError('--data ROOT is required');
-    const batch = numberFlag('batch', values.batch, 64);
-    if (!(Number.isInteger(batch) && batch >= 1)) throw new UsageError(`--batch: expected a positive integer, got ${values.batch}`);
-    const backend = await setupBackend(backendFlag(values.backend));
+  description: `Evaluates a train-cls checkpoint (a run folder: its latest checkpoint; or one checkpoint folder)
+on ROOT/<split>/<class>/* and prints top-1 / top-5 (%) and the mean cross-entropy. The class
+folders must be those the model was trained on. DPConv models are evaluated as the official code
+does (partial conv with the learned split) and their split table is printed.`,
+  options: {
+    checkpoint: { type: 'string', arg: 'PATH', required: true, help: 'a train-cls run folder or checkpoint folder' },
+    data: { type: 'string', arg: 'ROOT', required: true, help: 'image-folder root (ROOT/<split>/<class>/*)' },
+    split: { type: 'string', default: 'val', help: 'split folder under ROOT' },
+    batch: { type: 'integer', default: 64, min: 1, help: 'images per batch' },
+    size: { type: 'integer', arg: 'PX', min: 32, help: 'input size (default: the training size)' },
+    backend: BACKEND_OPTION,
+    json: { type: 'boolean', help: 'print one JSON line' },
+  },
+  async run(values) {
+    const { batch } = values;
+    const backend = await setupBackend(values.backend);
     const { dir, info, model } = await openClsCheckpoint(values.checkpoint);
-    const size = numberFlag('size', values.size, info.size);
-    const split = await ClassificationSplit.open(join(values.data, values.split!));
+    const size = values.size ?? info.size;
+    const split = await ClassificationSplit.open(join(values.data, values.split));
     if (split.classNames.join('\n') !== info.classNames.join('\n')) {
       model.dispose();
       throw new Error(
-        `eval-cls: the class folders of ${join(values.data, values.split!)} (${split.classNames.length}: ${split.classNames.slice(0, 5).join(', ')}...) ` +
+        `eval-cls: the class folders of ${join(values.data, values.split)} (${split.classNames.length}: ${split.classNames.slice(0, 5).join(', ')}...) ` +
           `are not the ${info.classNames.length} classes the model was trained on (${info.classNames.slice(0, 5).join(', ')}...)`,
       );
     }
@@ -57,4 +47,4 @@ export const evalClsCommand: Command = {
     model.dispose();
     return 0;
   },
-};
+});

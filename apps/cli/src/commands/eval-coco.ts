@@ -1,38 +1,23 @@
 import { writeFile } from 'node:fs/promises';
 import { COCOeval, CocoFormatError, formatCategoryTable, JsonSyntaxError, loadInstances, loadResults, STAT_NAMES, type IouType } from '@partialnet/coco';
-import { parseCommandArgs } from '../args.js';
-import { type Command, UsageError } from '../command.js';
-
-const usage = `usage: partialnet eval coco --gt instances.json --results results.json --iou-type bbox|segm [--json out.json] [--per-class]
-
-Evaluates a COCO results file against ground truth with pycocotools' COCOeval semantics and prints
-its summary (the 12 AP / AR numbers) with load and evaluation times.
-
-options:
-  --gt <file>          ground-truth instances file (COCO format)
-  --results <file>     results file: a JSON array of {image_id, category_id, score, bbox | segmentation}
-  --iou-type <type>    bbox (default) or segm
-  --json <file>        also write { "stats": [12 numbers], "perCategory": { id: {...} } } to this file
-  --per-class          print AP / AR per category`;
+import { defineCommand } from '../options.js';
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)}s`;
 
-export const evalCocoCommand: Command = {
+export const evalCocoCommand = defineCommand({
   name: 'eval coco',
   summary: 'COCO bbox / segm evaluation of a results file (pycocotools-exact)',
-  usage,
-  async run(argv: string[]): Promise<number> {
-    const { values } = parseCommandArgs(argv, {
-      gt: { type: 'string' },
-      results: { type: 'string' },
-      'iou-type': { type: 'string', default: 'bbox' },
-      json: { type: 'string' },
-      'per-class': { type: 'boolean', default: false },
-    });
-    if (!values.gt) throw new UsageError('--gt is required');
-    if (!values.results) throw new UsageError('--results is required');
-    const iouType = values['iou-type'];
-    if (iouType !== 'bbox' && iouType !== 'segm') throw new UsageError(`--iou-type: expected bbox or segm, got '${iouType}'`);
+  description: `Evaluates a COCO results file against ground truth with pycocotools' COCOeval semantics and prints
+its summary (the 12 AP / AR numbers) with load and evaluation times.`,
+  options: {
+    gt: { type: 'string', arg: 'FILE', required: true, help: 'ground-truth instances file (COCO format)' },
+    results: { type: 'string', arg: 'FILE', required: true, help: 'results file: a JSON array of {image_id, category_id, score, bbox | segmentation}' },
+    'iou-type': { type: 'string', default: 'bbox', choices: ['bbox', 'segm'], help: 'what to evaluate' },
+    json: { type: 'string', arg: 'FILE', help: 'also write { "stats": [12 numbers], "perCategory": { id: {...} } } to this file' },
+    'per-class': { type: 'boolean', help: 'print AP / AR per category' },
+  },
+  async run(values): Promise<number> {
+    const iouType = values['iou-type'] as IouType;
 
     try {
       console.log('loading annotations into memory...');
@@ -80,4 +65,4 @@ export const evalCocoCommand: Command = {
       throw err;
     }
   },
-};
+});

@@ -3,36 +3,29 @@ import { join } from 'node:path';
 import { STAT_NAMES, formatCategoryTable } from '@partialnet/coco';
 import { setupBackend } from '@partialnet/core';
 import { evaluateDetections, flatMetrics, formatApTable, iouTypesOf, openDetectionCheckpoint, openDetectionSplit, type IouType } from '@partialnet/pipeline';
-import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, NO_PROGRESS_OPTION, defineCommand } from '../options.js';
 
-const usage = `usage: partialnet eval --checkpoint RUN|CHECKPOINT [--data DIR] [--split val] [--iou-type bbox,segm]
-                       [--batch N] [--workers N] [--out DIR] [--backend auto|wasm|cpu|webgpu|...] [--no-progress]
-
-Runs a trained detector over a split (default: the run's data folder, split val), writes COCO results
-(results.bbox.json, results.segm.json) and metrics.json into the run folder (or --out), and prints
-pycocotools' 12-line summary and the AP per class for each IoU type.
-RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/iter_N).
-Defaults: --iou-type bbox for RetinaNet, bbox,segm for Mask R-CNN; --batch as in training.`;
-
-export const evalCommand: Command = {
+export const evalCommand = defineCommand({
   name: 'eval',
   summary: 'COCO AP of a trained detector on a split (writes results JSON, prints the summary)',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      checkpoint: { type: 'string' },
-      data: { type: 'string' },
-      split: { type: 'string' },
-      'iou-type': { type: 'string' },
-      batch: { type: 'string' },
-      workers: { type: 'string' },
-      out: { type: 'string' },
-      backend: { type: 'string' },
-      'no-progress': { type: 'boolean', default: false },
-    });
-    if (!values.checkpoint) throw new UsageError('--checkpoint RUN is required');
-    const report = await setupBackend(backendFlag(values.backend));
+  description: `Runs a trained detector over a split (default: the run's data folder, split val), writes COCO results
+(results.bbox.json, results.segm.json) and metrics.json into the run folder (or --out), and prints
+pycocotools' 12-line summary and the AP per class for each IoU type.
+RUN is a \`partialnet train\` folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/iter_N).`,
+  options: {
+    checkpoint: { type: 'string', arg: 'RUN|CHECKPOINT', required: true, help: 'a train run folder or one checkpoint folder' },
+    data: { type: 'string', arg: 'DIR', help: "data folder (default: the run's)" },
+    split: { type: 'string', help: "split to evaluate (default: the run's val split)" },
+    'iou-type': { type: 'string', arg: 'bbox,segm', help: 'IoU types (default: bbox for RetinaNet, bbox,segm for Mask R-CNN)' },
+    batch: { type: 'integer', min: 1, help: 'images per batch (default: as in training)' },
+    workers: { type: 'integer', min: 0, help: 'decoding worker threads (default: as in training)' },
+    out: { type: 'string', arg: 'DIR', help: 'folder for results and metrics.json (default: the run folder)' },
+    backend: BACKEND_OPTION,
+    'no-progress': NO_PROGRESS_OPTION,
+  },
+  async run(values) {
+    const report = await setupBackend(values.backend);
     const ckpt = await openDetectionCheckpoint(values.checkpoint);
     try {
       const { config } = ckpt.info;
@@ -48,8 +41,8 @@ export const evalCommand: Command = {
       if (split.categoryIds.join() !== ckpt.info.categoryIds.join()) {
         throw new Error(`${split.files.annotations}: categories [${split.categoryIds.join(', ')}] differ from the model's [${ckpt.info.categoryIds.join(', ')}] (trained on other data?)`);
       }
-      const batch = numberFlag('batch', values.batch, config.evalBatchSize);
-      const workers = numberFlag('workers', values.workers, config.workers);
+      const batch = values.batch ?? config.evalBatchSize;
+      const workers = values.workers ?? config.workers;
       const outDir = values.out ?? ckpt.runDir;
       console.log(
         `eval: ${config.preset ?? config.model.kind} at iteration ${ckpt.iter} (${ckpt.dir}), ${split.dataset.length} images of ${split.files.annotations}, scale ${config.scale.join('x')}, backend ${report.name}`,
@@ -88,4 +81,4 @@ export const evalCommand: Command = {
       ckpt.model.dispose();
     }
   },
-};
+});

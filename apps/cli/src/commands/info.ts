@@ -1,16 +1,7 @@
 import os from 'node:os';
 import { listBackends, packageVersion, parseBackendName, setupBackend, tf, type BackendReport } from '@partialnet/core';
-import { parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
-
-const usage = `usage: partialnet info [--backend auto|tfjs-node-gpu|webgpu|tfjs-node|wasm|cpu] [--json]
-
-Shows the TensorFlow.js backends this machine can use, the one that would be chosen (or the one
-forced with --backend / PARTIALNET_BACKEND), versions, the GPU adapter if any, and the machine.
-Exit code 1 when a forced backend is not available.
-
-  --backend NAME  backend to select (default: $PARTIALNET_BACKEND or auto)
-  --json          print one JSON object instead of text`;
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, defineCommand } from '../options.js';
 
 const PACKAGES = [
   '@tensorflow/tfjs-core',
@@ -26,18 +17,20 @@ function gib(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 }
 
-export const infoCommand: Command = {
+export const infoCommand = defineCommand({
   name: 'info',
   summary: 'backends found, the one chosen, versions, GPU adapter, machine',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      backend: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    });
+  description: `Shows the TensorFlow.js backends this machine can use, the one that would be chosen (or the one
+forced with --backend / PARTIALNET_BACKEND), versions, the GPU adapter if any, and the machine.
+Exit code 1 when a forced backend is not available.`,
+  options: {
+    backend: BACKEND_OPTION,
+    json: { type: 'boolean', help: 'print one JSON object instead of text' },
+  },
+  async run(values) {
     let requested;
     try {
-      requested = parseBackendName(values.backend ?? (process.env.PARTIALNET_BACKEND || 'auto'));
+      requested = values.backend ?? parseBackendName(process.env.PARTIALNET_BACKEND || 'auto');
     } catch (err) {
       throw new UsageError(err instanceof Error ? err.message : String(err));
     }
@@ -119,4 +112,4 @@ export const infoCommand: Command = {
     }
     return 0;
   },
-};
+});

@@ -4,20 +4,10 @@ import { basename, extname, join, resolve } from 'node:path';
 import { area as rleArea } from '@partialnet/coco';
 import { setupBackend, tf } from '@partialnet/core';
 import { RecordDataset, decodeImage, encodeImage } from '@partialnet/data';
-import { masksToRle } from '@partialnet/detection';
+import { detectionMasksToRle } from '@partialnet/detection';
 import { detectionTestLoader, drawDetections, filterDetections, openDetectionCheckpoint } from '@partialnet/pipeline';
-import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
-
-const usage = `usage: partialnet predict --checkpoint RUN|CHECKPOINT IMAGE|DIR... --out DIR [--score 0.3] [--batch 1]
-                          [--upscale 512] [--workers N] [--backend auto|wasm|cpu|webgpu|...]
-
-Runs a trained detector on images (files, or every .jpg/.jpeg/.png/.webp/.tif in a folder) and writes
-DIR/<image name>.png with the masks, boxes, class names and scores drawn, and DIR/predictions.json: a
-COCO-format file (images, categories, and the detections as annotations with a "score", masks as RLE)
-that COCO tools read as they are (e.g. as pseudo-labels). Detections below --score are left out.
-Pictures of images smaller than --upscale pixels (long side) are enlarged by a whole factor so that
-labels stay readable (0: original size); the JSON is always in original image pixels.`;
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, defineCommand } from '../options.js';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff']);
 
@@ -47,38 +37,37 @@ function outputNames(files: string[]): string[] {
   });
 }
 
-export const predictCommand: Command = {
+export const predictCommand = defineCommand({
   name: 'predict',
   summary: 'draw a trained detector\'s detections on images and write them as COCO JSON',
-  usage,
-  async run(argv) {
-    const { values, positionals } = parseCommandArgs(
-      argv,
-      {
-        checkpoint: { type: 'string' },
-        out: { type: 'string' },
-        score: { type: 'string' },
-        batch: { type: 'string' },
-        workers: { type: 'string' },
-        upscale: { type: 'string' },
-        backend: { type: 'string' },
-      },
-      true,
-    );
-    if (!values.checkpoint) throw new UsageError('--checkpoint RUN is required');
-    if (!values.out) throw new UsageError('--out DIR is required');
+  synopsis: '--checkpoint RUN|CHECKPOINT --out DIR [options] IMAGE|DIR...',
+  description: `Runs a trained detector on images (files, or every .jpg/.jpeg/.png/.webp/.tif in a folder) and writes
+DIR/<image name>.png with the masks, boxes, class names and scores drawn, and DIR/predictions.json: a
+COCO-format file (images, categories, and the detections as annotations with a "score", masks as RLE)
+that COCO tools read as they are (e.g. as pseudo-labels). Detections below --score are left out.
+Pictures of images smaller than --upscale pixels (long side) are enlarged by a whole factor so that
+labels stay readable (0: original size); the JSON is always in original image pixels.`,
+  options: {
+    checkpoint: { type: 'string', arg: 'RUN', required: true, help: 'a train run folder (its newest checkpoint) or one checkpoint folder' },
+    out: { type: 'string', arg: 'DIR', required: true, help: 'folder for the pictures and predictions.json' },
+    score: { type: 'number', default: 0.3, min: 0, max: 1, help: 'lowest score kept' },
+    batch: { type: 'integer', default: 1, min: 1, help: 'images per batch' },
+    workers: { type: 'integer', default: 0, min: 0, help: 'decoding worker threads' },
+    upscale: { type: 'integer', arg: 'PX', default: 512, min: 0, help: 'enlarge pictures smaller than this (long side); 0: never' },
+    backend: BACKEND_OPTION,
+  },
+  positionals: true,
+  async run(values, positionals) {
     if (positionals.length === 0) throw new UsageError('give at least one image or folder');
-    const score = numberFlag('score', values.score, 0.3);
-    if (!(score >= 0 && score <= 1)) throw new UsageError(`--score: expected 0..1, got ${score}`);
-    const upscale = numberFlag('upscale', values.upscale, 512);
+    const { score, upscale } = values;
     const files = await listImages(positionals);
-    const report = await setupBackend(backendFlag(values.backend));
+    const report = await setupBackend(values.backend);
     const ckpt = await openDetectionCheckpoint(values.checkpoint);
     const { config, classNames, categoryIds } = ckpt.info;
     await mkdir(values.out, { recursive: true });
     const names = outputNames(files);
     const dataset = new RecordDataset(files.map((file, i) => ({ index: i, imageId: i + 1, file })));
-    const loader = detectionTestLoader(dataset, { scale: config.scale, batchSize: numberFlag('batch', values.batch, 1), workers: numberFlag('workers', values.workers, 0) });
+    const loader = detectionTestLoader(dataset, { scale: config.scale, batchSize: values.batch, workers: values.workers });
     const images: { id: number; file_name: string; width: number; height: number }[] = [];
     const annotations: Record<string, unknown>[] = [];
     let detected = 0;
@@ -99,7 +88,7 @@ export const predictCommand: Command = {
           const out = join(values.out, names[meta.index]!);
           await writeFile(out, await encodeImage(drawDetections(original, d, classNames, { upscaleTo: upscale }), 'png'));
           images.push({ id: meta.imageId, file_name: meta.file, width: original.width, height: original.height });
-          const rles = masksToRle(d);
+          const rles = detectionMasksToRle(d);
           for (let k = 0; k < d.scores.length; k++) {
             const [x1, y1, x2, y2] = d.boxes.subarray(4 * k, 4 * k + 4);
             const bbox = [x1!, y1!, x2! - x1!, y2! - y1!].map((v) => Math.round(v * 100) / 100);
@@ -129,4 +118,4 @@ export const predictCommand: Command = {
     console.log(`${files.length} image(s), ${detected} detection(s) with score >= ${score} in ${seconds.toFixed(1)} s on ${report.name}; ${json}`);
     return 0;
   },
-};
+});

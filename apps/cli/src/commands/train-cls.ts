@@ -8,6 +8,7 @@ import {
   loadCheckpoint,
   seedEverything,
   setupBackend,
+  softCrossEntropy,
   tf,
   type TrainData,
 } from '@partialnet/core';
@@ -15,15 +16,15 @@ import {
   PartialNet,
   dpconvLossTerms,
   formatSplitTable,
-  isVariant,
+  listVariants,
   learnedSplits,
   setDPConvEpoch,
   syncDPConv,
   smoothOneHot,
-  softCrossEntropy,
   topKCorrect,
   type DPConvLossOptions,
   type PartialNetConfig,
+  type PartialNetVariant,
 } from '@partialnet/backbone';
 import {
   ClassificationSplit,
@@ -33,7 +34,7 @@ import {
   type ClassificationSource,
   type ClassificationTrainOptions,
 } from '@partialnet/data';
-import { backendFlag, numberFlag, numberListFlag, parseCommandArgs } from '../args.js';
+import { BACKEND_OPTION, NO_PROGRESS_OPTION, formatOptions, parseOptions, type OptionSpecs } from '../options.js';
 import { UsageError, type Command } from '../command.js';
 
 // ---- data ------------------------------------------------------------------------------------
@@ -116,13 +117,41 @@ export interface ClsRunInfo {
   dpconv?: DPConvLossOptions;
 }
 
-const usage = `usage: partialnet train-cls --data ROOT --out DIR [--variant t0] [--dpconv] [--epochs N] [--batch N] [--lr LR]
-                         [--size PX] [--weight-decay W] [--warmup-epochs N] [--min-lr LR] [--smoothing S]
-                         [--crop-scale MIN,MAX] [--mixup A] [--cutmix A] [--embed-dim N] [--depths a,b,c,d]
-                         [--dpconv-b B] [--dpconv-alpha=A] [--dpconv-theta T] [--gate-alpha A] [--pre-epoch N]
-                         [--gate-init S] [--gate-lr-scale F]
-                         [--eval-every N] [--checkpoint-every N] [--resume] [--seed S] [--cache on|off]
-                         [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--no-progress]
+const options = {
+  data: { type: 'string', arg: 'ROOT', required: true, help: 'image folders ROOT/train/<class>/..., ROOT/val/<class>/...' },
+  out: { type: 'string', arg: 'DIR', required: true, help: 'run folder' },
+  variant: { type: 'string', default: 't0', choices: listVariants(), help: 'PartialNet variant' },
+  dpconv: { type: 'boolean', help: 'DPConv split search (the official auto_div) with its loss terms' },
+  epochs: { type: 'integer', default: 30, min: 1, help: 'training epochs' },
+  batch: { type: 'integer', default: 64, min: 1, help: 'images per step' },
+  lr: { type: 'number', arg: 'LR', default: 1e-3, above: 0, help: 'peak learning rate' },
+  size: { type: 'integer', arg: 'PX', default: 224, min: 32, help: "input side (at least 32, the backbone's minimum)" },
+  'weight-decay': { type: 'number', arg: 'W', default: 0.05, min: 0, help: 'AdamW weight decay (not on 1-D parameters)' },
+  'warmup-epochs': { type: 'number', default: 1, min: 0, help: 'linear warmup length' },
+  'min-lr': { type: 'number', arg: 'LR', default: 1e-5, min: 0, help: 'cosine floor' },
+  smoothing: { type: 'number', arg: 'S', default: 0.1, min: 0, below: 1, help: 'label smoothing' },
+  'crop-scale': { type: 'numbers', arg: 'MIN,MAX', default: [0.08, 1], count: 2, above: 0, max: 1, help: 'RandomResizedCrop area range' },
+  mixup: { type: 'number', arg: 'A', default: 0, min: 0, help: 'mixup alpha (0: off)' },
+  cutmix: { type: 'number', arg: 'A', default: 0, min: 0, help: 'cutmix alpha (0: off)' },
+  'embed-dim': { type: 'integer', min: 1, help: 'custom stage-1 width (overrides the variant)' },
+  depths: { type: 'integers', arg: 'a,b,c,d', count: 4, min: 1, help: 'custom blocks per stage (overrides the variant)' },
+  'dpconv-b': { type: 'number', arg: 'B', default: 2, above: 0, help: 'DPConv complexity budget b' },
+  'dpconv-alpha': { type: 'number', arg: 'A', default: -1, help: 'DPConv penalize_alpha (negative penalises complexity above the budget)' },
+  'dpconv-theta': { type: 'number', arg: 'T', default: 0, min: 0, help: 'DPConv band theta' },
+  'gate-alpha': { type: 'number', arg: 'A', default: 0.1, min: 0, help: 'weight of the gate-order loss' },
+  'pre-epoch': { type: 'integer', default: 0, min: 0, help: 'epoch at which the DPConv search starts' },
+  'gate-init': { type: 'number', arg: 'S', above: 0, below: 1, help: '|g| of the DPConv gates at init (official 1e-8)' },
+  'gate-lr-scale': { type: 'number', arg: 'F', default: 1, min: 0, help: 'lr multiplier of the DPConv gates' },
+  'eval-every': { type: 'integer', default: 1, min: 0, help: 'evaluate every N epochs' },
+  'checkpoint-every': { type: 'integer', default: 0, min: 0, help: 'checkpoint every N iterations besides each epoch end' },
+  resume: { type: 'boolean', help: "continue the run's newest checkpoint" },
+  seed: { type: 'integer', arg: 'S', default: 0, min: 0, help: 'random seed' },
+  cache: { type: 'string', choices: ['auto', 'on', 'off'], default: 'auto', help: 'keep decoded images in memory' },
+  backend: BACKEND_OPTION,
+  'no-progress': NO_PROGRESS_OPTION,
+} as const satisfies OptionSpecs;
+
+const usage = `usage: partialnet train-cls --data ROOT --out DIR [options]
 
 Trains a PartialNet classifier on an ImageNet-style folder: ROOT/train/<class>/*.jpg and
 ROOT/val/<class>/*.jpg (the same class folders). The official recipe pieces that matter at small
@@ -139,84 +168,37 @@ the budget of the static n_div = 4; a larger b asks for sparser (larger c_div) s
 values with '=' (--dpconv-alpha=-2). Gates start in the order that encodes n_div = 4 with |g| =
 --gate-init (official 1e-8: the first steps decide every sign); --gate-lr-scale multiplies their lr.
 
-Defaults: --variant t0 --epochs 30 --batch 64 --lr 1e-3 --size 224 --weight-decay 0.05
---warmup-epochs 1 --min-lr 1e-5 --smoothing 0.1 --crop-scale 0.08,1 --mixup 0 --cutmix 0
---dpconv-b 2 --dpconv-alpha=-1 --dpconv-theta 0 --gate-alpha 0.1 --pre-epoch 0 --gate-init 1e-8
---gate-lr-scale 1 --eval-every 1 --seed 0`;
+options:
+${formatOptions(options)}`;
 
 export const trainClsCommand: Command = {
   name: 'train-cls',
   summary: 'train a PartialNet classifier (optionally with DPConv split search) on image folders',
   usage,
   async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      data: { type: 'string' },
-      out: { type: 'string' },
-      variant: { type: 'string', default: 't0' },
-      dpconv: { type: 'boolean', default: false },
-      epochs: { type: 'string' },
-      batch: { type: 'string' },
-      lr: { type: 'string' },
-      size: { type: 'string' },
-      'weight-decay': { type: 'string' },
-      'warmup-epochs': { type: 'string' },
-      'min-lr': { type: 'string' },
-      smoothing: { type: 'string' },
-      'crop-scale': { type: 'string' },
-      mixup: { type: 'string' },
-      cutmix: { type: 'string' },
-      'embed-dim': { type: 'string' },
-      depths: { type: 'string' },
-      'dpconv-b': { type: 'string' },
-      'dpconv-alpha': { type: 'string' },
-      'dpconv-theta': { type: 'string' },
-      'gate-alpha': { type: 'string' },
-      'pre-epoch': { type: 'string' },
-      'gate-init': { type: 'string' },
-      'gate-lr-scale': { type: 'string' },
-      'eval-every': { type: 'string' },
-      'checkpoint-every': { type: 'string' },
-      resume: { type: 'boolean', default: false },
-      seed: { type: 'string' },
-      cache: { type: 'string' },
-      backend: { type: 'string' },
-      'no-progress': { type: 'boolean', default: false },
-    });
-    if (!values.data) throw new UsageError('--data ROOT is required (ROOT/train/<class>/..., ROOT/val/<class>/...)');
-    if (!values.out) throw new UsageError('--out DIR is required');
-    const variant = values.variant!.toLowerCase();
-    if (!isVariant(variant)) throw new UsageError(`--variant: unknown variant '${values.variant}'`);
-    const positiveInt = (name: string, v: number) => {
-      if (!(Number.isInteger(v) && v >= 1)) throw new UsageError(`--${name}: expected a positive integer, got ${v}`);
-      return v;
-    };
-    const epochs = positiveInt('epochs', numberFlag('epochs', values.epochs, 30));
-    const batch = positiveInt('batch', numberFlag('batch', values.batch, 64));
-    const lr = numberFlag('lr', values.lr, 1e-3);
-    const size = positiveInt('size', numberFlag('size', values.size, 224));
-    if (size < 32) throw new UsageError(`--size: at least 32 (the backbone's minimum input), got ${size}`);
-    const seed = numberFlag('seed', values.seed, 0);
-    const cropScale = numberListFlag('crop-scale', values['crop-scale'], [0.08, 1]);
-    if (cropScale.length !== 2 || !(cropScale[0]! > 0 && cropScale[0]! <= cropScale[1]! && cropScale[1]! <= 1)) throw new UsageError(`--crop-scale: expected MIN,MAX in (0, 1], got '${values['crop-scale']}'`);
-    const smoothing = numberFlag('smoothing', values.smoothing, 0.1);
+    const { values } = parseOptions(argv, options);
+    const variant = values.variant as PartialNetVariant;
+    const { epochs, batch, lr, size, seed, smoothing } = values;
+    const cropScale = values['crop-scale'];
+    if (!(cropScale[0]! <= cropScale[1]!)) throw new UsageError(`--crop-scale: expected MIN <= MAX, got '${cropScale.join(',')}'`);
     const aug: ClassificationTrainOptions = {
       size,
       batchSize: batch,
       seed,
       scale: [cropScale[0]!, cropScale[1]!],
       flipProb: 0.5,
-      mix: { mixup: numberFlag('mixup', values.mixup, 0), cutmix: numberFlag('cutmix', values.cutmix, 0), switchProb: 0.5 },
+      mix: { mixup: values.mixup, cutmix: values.cutmix, switchProb: 0.5 },
     };
     const dpconv: DPConvLossOptions | undefined = values.dpconv
       ? {
-          b: numberFlag('dpconv-b', values['dpconv-b'], 2),
-          alpha: numberFlag('dpconv-alpha', values['dpconv-alpha'], -1),
-          theta: numberFlag('dpconv-theta', values['dpconv-theta'], 0),
-          gateAlpha: numberFlag('gate-alpha', values['gate-alpha'], 0.1),
+          b: values['dpconv-b'],
+          alpha: values['dpconv-alpha'],
+          theta: values['dpconv-theta'],
+          gateAlpha: values['gate-alpha'],
         }
       : undefined;
 
-    const report = await setupBackend(backendFlag(values.backend));
+    const report = await setupBackend(values.backend);
     seedEverything(seed);
     const cache = values.cache === 'off' ? false : values.cache === 'on' ? true : 'auto';
     const train = await ClassificationSplit.open(join(values.data, 'train'), cache);
@@ -231,10 +213,10 @@ export const trainClsCommand: Command = {
       const dir = await findLatestCheckpoint(values.out);
       if (dir) config = ((await loadCheckpoint(dir)).state.extra as Partial<ClsRunInfo>).config;
     }
-    const overrides: Partial<PartialNetConfig> = { numClasses: train.classNames.length, autoDiv: values.dpconv, preEpoch: numberFlag('pre-epoch', values['pre-epoch'], 0) };
-    if (values['gate-init'] !== undefined) overrides.gateInitScale = numberFlag('gate-init', values['gate-init'], 1e-8);
-    if (values['embed-dim'] !== undefined) overrides.embedDim = numberFlag('embed-dim', values['embed-dim'], 0);
-    if (values.depths !== undefined) overrides.depths = numberListFlag('depths', values.depths, []);
+    const overrides: Partial<PartialNetConfig> = { numClasses: train.classNames.length, autoDiv: values.dpconv, preEpoch: values['pre-epoch'] };
+    if (values['gate-init'] !== undefined) overrides.gateInitScale = values['gate-init'];
+    if (values['embed-dim'] !== undefined) overrides.embedDim = values['embed-dim'];
+    if (values.depths !== undefined) overrides.depths = values.depths;
     const model = config ? new PartialNet(config) : PartialNet.create(variant, overrides);
     model.train();
     const info: ClsRunInfo = { task: 'classification', config: model.config, classNames: [...train.classNames], size, ...(dpconv ? { dpconv } : {}) };
@@ -243,27 +225,27 @@ export const trainClsCommand: Command = {
     const noDecay: tf.Variable[] = [];
     const gates: tf.Variable[] = [];
     for (const [name, v] of model.namedParameters()) (name.endsWith('spatial_mixing.gate') ? gates : v.rank <= 1 ? noDecay : decay).push(v);
-    const gateLrScale = numberFlag('gate-lr-scale', values['gate-lr-scale'], 1);
+    const gateLrScale = values['gate-lr-scale'];
     const optimizer = new AdamW(
       [
         { params: decay },
         { params: noDecay, weightDecay: 0 },
         ...(gates.length > 0 ? [{ params: gates, weightDecay: 0, lrScale: gateLrScale }] : []),
       ],
-      { weightDecay: numberFlag('weight-decay', values['weight-decay'], 0.05) },
+      { weightDecay: values['weight-decay'] },
     );
     const data = trainData(train, aug, smoothing);
     const maxIters = data.batchesPerEpoch * epochs;
-    const warmupIters = Math.min(Math.round(numberFlag('warmup-epochs', values['warmup-epochs'], 1) * data.batchesPerEpoch), maxIters - 1);
-    const evalEvery = numberFlag('eval-every', values['eval-every'], 1);
+    const warmupIters = Math.min(Math.round(values['warmup-epochs'] * data.batchesPerEpoch), maxIters - 1);
+    const evalEvery = values['eval-every'];
     const trainer = new Trainer<ClsBatch>({
       model,
       optimizer,
       data,
       epochs,
       outDir: values.out,
-      schedule: { lr, policy: { type: 'cosine', maxIters, minLr: numberFlag('min-lr', values['min-lr'], 1e-5) }, ...(warmupIters > 0 ? { warmup: { iters: warmupIters, ratio: 1e-3 } } : {}) },
-      checkpointEvery: numberFlag('checkpoint-every', values['checkpoint-every'], 0),
+      schedule: { lr, policy: { type: 'cosine', maxIters, minLr: values['min-lr'] }, ...(warmupIters > 0 ? { warmup: { iters: warmupIters, ratio: 1e-3 } } : {}) },
+      checkpointEvery: values['checkpoint-every'],
       evalEvery,
       evaluate: async () => {
         await syncDPConv(model);

@@ -2,17 +2,14 @@ import { setupBackend } from '@partialnet/core';
 import { formatCategoryTable } from '@partialnet/coco';
 import { getPreset, listPresets } from '@partialnet/detection';
 import { formatApTable, readRunConfig, trainDetector, type DetectionRunConfig } from '@partialnet/pipeline';
-import { backendFlag, numberFlag, numberListFlag, parseCommandArgs } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { BACKEND_OPTION, NO_PROGRESS_OPTION, configOverrides, defineCommand } from '../options.js';
 
-const usage = `usage: partialnet train (--preset NAME | --config FILE.json) --data DIR --out RUN [--epochs N] [--batch N]
-                        [--lr LR] [--optimizer adamw|sgd] [--schedule step|cosine] [--scale LONG,SHORT]
-                        [--frozen-stages K] [--bn train|eval|frozen] [--backbone-weights FILE.safetensors]
-                        [--eval-every N] [--checkpoint-every N] [--workers N] [--seed S] [--resume]
-                        [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--no-progress]
-       partialnet train --list-presets
-
-Trains a RetinaNet or Mask R-CNN with a PartialNet backbone on a COCO-format data set: DIR is a
+export const trainCommand = defineCommand({
+  name: 'train',
+  summary: 'train a RetinaNet / Mask R-CNN detector (PartialNet backbone) on COCO-format data',
+  synopsis: ['(--preset NAME | --config FILE.json) --data DIR --out RUN [options]', '--list-presets'],
+  description: `Trains a RetinaNet or Mask R-CNN with a PartialNet backbone on a COCO-format data set: DIR is a
 \`partialnet data synth\` folder or DIR/annotations/instances_{train,val}.json + DIR/{train,val}/.
 Evaluates COCO AP on the val split every --eval-every epochs and at the end, and prints the AP table.
 
@@ -26,36 +23,31 @@ newest one exactly), results.bbox.json / results.segm.json (the last evaluation)
 Defaults (the PartialNet detection recipe, mmdet 1x): AdamW lr 2e-4 wd 1e-4 (SGD: momentum 0.9, lr
 0.02 * batch / 16), 12 epochs, batch 2, linear warmup 500 iterations (at most a third of the run) from
 0.001 x lr, lr x 0.1 at epochs 8 and 11 (scaled to --epochs), scale 1333,800, flip 0.5, BN trained
-(eval mode with --backbone-weights), gradient clipping 35 for RetinaNet, --eval-every 1, seed 0.`;
-
-export const trainCommand: Command = {
-  name: 'train',
-  summary: 'train a RetinaNet / Mask R-CNN detector (PartialNet backbone) on COCO-format data',
-  usage,
-  async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      preset: { type: 'string' },
-      config: { type: 'string' },
-      data: { type: 'string' },
-      out: { type: 'string' },
-      epochs: { type: 'string' },
-      batch: { type: 'string' },
-      lr: { type: 'string' },
-      optimizer: { type: 'string' },
-      schedule: { type: 'string' },
-      scale: { type: 'string' },
-      'frozen-stages': { type: 'string' },
-      bn: { type: 'string' },
-      'backbone-weights': { type: 'string' },
-      'eval-every': { type: 'string' },
-      'checkpoint-every': { type: 'string' },
-      workers: { type: 'string' },
-      seed: { type: 'string' },
-      resume: { type: 'boolean', default: false },
-      backend: { type: 'string' },
-      'no-progress': { type: 'boolean', default: false },
-      'list-presets': { type: 'boolean', default: false },
-    });
+(eval mode with --backbone-weights), gradient clipping 35 for RetinaNet, --eval-every 1, seed 0.`,
+  options: {
+    preset: { type: 'string', arg: 'NAME', help: 'detection preset (--list-presets)', config: 'preset' },
+    config: { type: 'string', arg: 'FILE.json', help: 'run config file; flags override its fields' },
+    data: { type: 'string', arg: 'DIR', help: 'a shapes folder or a COCO layout', config: 'data' },
+    out: { type: 'string', arg: 'RUN', help: 'run folder' },
+    epochs: { type: 'integer', min: 1, help: 'training epochs', config: 'epochs' },
+    batch: { type: 'integer', min: 1, help: 'images per step', config: 'batchSize' },
+    lr: { type: 'number', arg: 'LR', above: 0, help: 'base learning rate', config: 'lr' },
+    optimizer: { type: 'string', choices: ['adamw', 'sgd'], help: 'optimizer', config: 'optimizer' },
+    schedule: { type: 'string', choices: ['step', 'cosine'], help: 'learning-rate schedule', config: 'schedule' },
+    scale: { type: 'integers', arg: 'LONG,SHORT', count: 2, min: 32, help: 'resize scale', config: 'scale' },
+    'frozen-stages': { type: 'integer', arg: 'K', min: -1, help: 'backbone stages kept frozen (-1: none)', config: 'frozenStages' },
+    bn: { type: 'string', choices: ['train', 'eval', 'frozen'], help: 'BatchNorm mode', config: 'bnMode' },
+    'backbone-weights': { type: 'string', arg: 'FILE.safetensors', help: 'ImageNet weights of the backbone', config: 'backboneWeights' },
+    'eval-every': { type: 'integer', min: 0, help: 'evaluate every N epochs (0: only at the end)', config: 'evalEvery' },
+    'checkpoint-every': { type: 'integer', min: 0, help: 'checkpoint every N iterations besides each epoch end', config: 'checkpointEvery' },
+    workers: { type: 'integer', min: 0, help: 'decoding worker threads', config: 'workers' },
+    seed: { type: 'integer', arg: 'S', min: 0, help: 'random seed', config: 'seed' },
+    resume: { type: 'boolean', help: "continue the run's newest checkpoint exactly" },
+    backend: BACKEND_OPTION,
+    'no-progress': NO_PROGRESS_OPTION,
+    'list-presets': { type: 'boolean', help: 'list the presets and exit' },
+  },
+  async run(values) {
     if (values['list-presets']) {
       const width = Math.max(...listPresets().map((n) => n.length));
       for (const name of listPresets()) {
@@ -71,40 +63,10 @@ export const trainCommand: Command = {
     if (!values.preset && !values.config && !values.resume) throw new UsageError(`--preset NAME or --config FILE is required (presets: ${listPresets().join(', ')})`);
     if (values.preset && !listPresets().includes(values.preset)) throw new UsageError(`--preset: unknown preset '${values.preset}' (known: ${listPresets().join(', ')})`);
 
-    const config: DetectionRunConfig = { ...file, ...(values.preset ? { preset: values.preset } : {}) };
-    const int = (name: string, v: string | undefined, min = 1): number | undefined => {
-      if (v === undefined) return undefined;
-      const n = numberFlag(name, v, NaN);
-      if (!(Number.isInteger(n) && n >= min)) throw new UsageError(`--${name}: expected an integer >= ${min}, got '${v}'`);
-      return n;
-    };
-    const set = <K extends keyof DetectionRunConfig>(key: K, v: DetectionRunConfig[K] | undefined) => {
-      if (v !== undefined) config[key] = v;
-    };
-    set('data', values.data);
-    set('epochs', int('epochs', values.epochs));
-    set('batchSize', int('batch', values.batch));
-    set('lr', values.lr === undefined ? undefined : numberFlag('lr', values.lr, NaN));
-    if (values.optimizer !== undefined && values.optimizer !== 'adamw' && values.optimizer !== 'sgd') throw new UsageError(`--optimizer: adamw or sgd, got '${values.optimizer}'`);
-    set('optimizer', values.optimizer as 'adamw' | 'sgd' | undefined);
-    if (values.schedule !== undefined && values.schedule !== 'step' && values.schedule !== 'cosine') throw new UsageError(`--schedule: step or cosine, got '${values.schedule}'`);
-    set('schedule', values.schedule as 'step' | 'cosine' | undefined);
-    if (values.scale !== undefined) {
-      const s = numberListFlag('scale', values.scale, []);
-      if (s.length !== 2 || !s.every((v) => Number.isInteger(v) && v >= 32)) throw new UsageError(`--scale: expected LONG,SHORT such as 1333,800 (integers >= 32), got '${values.scale}'`);
-      config.scale = [s[0]!, s[1]!];
-    }
-    set('frozenStages', int('frozen-stages', values['frozen-stages'], -1));
-    if (values.bn !== undefined && !['train', 'eval', 'frozen'].includes(values.bn)) throw new UsageError(`--bn: train, eval or frozen, got '${values.bn}'`);
-    set('bnMode', values.bn as DetectionRunConfig['bnMode']);
-    set('backboneWeights', values['backbone-weights']);
-    set('evalEvery', int('eval-every', values['eval-every'], 0));
-    set('checkpointEvery', int('checkpoint-every', values['checkpoint-every'], 0));
-    set('workers', int('workers', values.workers, 0));
-    set('seed', int('seed', values.seed, 0));
+    const config: DetectionRunConfig = { ...file, ...(configOverrides(trainCommand.options, values) as DetectionRunConfig) };
     if (!config.data && !values.resume) throw new UsageError('--data DIR is required (a `partialnet data synth` folder or a COCO layout)');
 
-    const report = await setupBackend(backendFlag(values.backend));
+    const report = await setupBackend(values.backend);
     const r = await trainDetector(config, { outDir: values.out, resume: values.resume, progress: !values['no-progress'], print: (m) => console.log(m) });
     console.log(`done: ${r.train.iters} iters in ${r.train.seconds.toFixed(1)} s on ${report.name}; checkpoint ${r.train.checkpoint}; curve ${r.curve}`);
     if (r.eval) {
@@ -118,4 +80,4 @@ export const trainCommand: Command = {
     }
     return 0;
   },
-};
+});

@@ -1,4 +1,5 @@
 import { hostTensor, type StateDict } from '../host-tensor.js';
+import { addN } from '../ops/add-n.js';
 import { tf } from '../tf.js';
 import type { NamedTensorMap, Tensor, Variable } from '../tf.js';
 
@@ -250,7 +251,7 @@ export class SGD extends Optimizer {
 export async function clipGradNorm(grads: NamedTensorMap, maxNorm: number): Promise<{ grads: NamedTensorMap; norm: number }> {
   const names = Object.keys(grads);
   if (names.length === 0) return { grads: {}, norm: 0 };
-  const normT = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
+  const normT = tf.tidy(() => tf.sqrt(addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
   const norm = (await normT.data())[0]!;
   normT.dispose();
   const factor = Math.min(1, maxNorm / (norm + 1e-6));

@@ -454,8 +454,8 @@ export async function setupBackend(requested: BackendName | 'auto' = defaultRequ
   await listBackends();
   for (const name of candidates) {
     let p = await probe(name);
-    if (p.available && p.software && requested === 'auto') {
-      failures.push(`${name}: a software adapter (auto never picks one)`);
+    if (requested === 'auto' && p.software) {
+      failures.push(`${name}: only a software adapter (slower than wasm; force --backend webgpu to use it)`);
       continue;
     }
     if (p.available) {

@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Module } from '../module/module.js';
+import { addN } from '../ops/add-n.js';
 import { clipGradNorm, type Optimizer } from '../optim/optimizer.js';
 import { lrSchedule, type LrScheduleConfig } from '../optim/schedule.js';
 import { getRandomState, setRandomState } from '../random.js';
@@ -150,7 +151,7 @@ export class Trainer<B> {
       const names = Object.keys(terms);
       if (names.length === 0) throw new Error('Trainer: lossFn returned no loss terms');
       kept = Object.fromEntries(names.map((n) => [n, tf.keep(terms[n]!)]));
-      return tf.addN(names.map((n) => terms[n]!)) as tf.Scalar;
+      return addN(names.map((n) => terms[n]!));
     }, params);
     // One read for all terms: each read waits for the device.
     const names = Object.keys(kept);

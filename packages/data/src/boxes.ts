@@ -1,8 +1,10 @@
-import type { DetectionMeta } from './types.js';
+import type { ImageMeta } from './types.js';
 
 /**
- * Host-side box utilities. Boxes are [x1, y1, x2, y2] in absolute pixels, packed 4 per box in a
- * Float32Array; widths are x2 - x1 (mmdet v2, no +1).
+ * Host-side box utilities, the one implementation for the data and model packages. Boxes are
+ * [x1, y1, x2, y2] in absolute pixels, packed 4 per box; widths are x2 - x1 (mmdet v2, no +1).
+ * Loads no image decoder: `@partialnet/data/boxes`. (COCO evaluation keeps pycocotools' own
+ * [x, y, w, h] IoU in @partialnet/coco.)
  */
 
 export function numBoxes(boxes: ArrayLike<number>): number {
@@ -17,6 +19,15 @@ export function boxArea(boxes: ArrayLike<number>): Float32Array {
   return out;
 }
 
+/** Intersection area of box i of `a` and box j of `b`; 0 when they do not overlap. */
+export function boxIntersection(a: ArrayLike<number>, i: number, b: ArrayLike<number>, j: number): number {
+  const w = Math.min(a[4 * i + 2]!, b[4 * j + 2]!) - Math.max(a[4 * i]!, b[4 * j]!);
+  if (w <= 0) return 0;
+  const h = Math.min(a[4 * i + 3]!, b[4 * j + 3]!) - Math.max(a[4 * i + 1]!, b[4 * j + 1]!);
+  if (h <= 0) return 0;
+  return w * h;
+}
+
 /**
  * Pairwise overlaps [n, m] row-major: IoU, or IoF (intersection over the area of the box of `a`,
  * which is what ignore regions use: how much of a candidate lies inside a crowd box).
@@ -27,14 +38,10 @@ export function boxOverlaps(a: ArrayLike<number>, b: ArrayLike<number>, mode: 'i
   const out = new Float32Array(n * m);
   const areaB = boxArea(b);
   for (let i = 0; i < n; i++) {
-    const ax1 = a[4 * i]!, ay1 = a[4 * i + 1]!, ax2 = a[4 * i + 2]!, ay2 = a[4 * i + 3]!;
-    const areaA = (ax2 - ax1) * (ay2 - ay1);
+    const areaA = (a[4 * i + 2]! - a[4 * i]!) * (a[4 * i + 3]! - a[4 * i + 1]!);
     for (let j = 0; j < m; j++) {
-      const w = Math.min(ax2, b[4 * j + 2]!) - Math.max(ax1, b[4 * j]!);
-      if (w <= 0) continue;
-      const h = Math.min(ay2, b[4 * j + 3]!) - Math.max(ay1, b[4 * j + 1]!);
-      if (h <= 0) continue;
-      const inter = w * h;
+      const inter = boxIntersection(a, i, b, j);
+      if (inter === 0) continue;
       // mmdet clamps the union / area from below by eps so degenerate boxes give 0, not NaN.
       const denom = mode === 'iou' ? areaA + areaB[j]! - inter : areaA;
       out[i * m + j] = inter / Math.max(denom, 1e-6);
@@ -72,11 +79,12 @@ export function selectBoxes(boxes: ArrayLike<number>, indices: ArrayLike<number>
 }
 
 /**
- * Maps boxes of the transformed (resized, maybe flipped) image back to the original image: the
- * same arithmetic as `@partialnet/data`'s boxesToOriginal, kept here so that inference does not
- * load the image decoder. Without `scaleFactor` / `oriShape` the boxes stay as they are.
+ * Maps boxes [x1,y1,x2,y2]*N predicted on the transformed (resized, maybe flipped) image back to
+ * the original image, clipped to it. Padding is only added on the right and bottom, so padded
+ * coordinates are the same. Without `scaleFactor` / `oriShape` the boxes are only unflipped and
+ * clipped to the image.
  */
-export function boxesToOriginalImage(boxes: ArrayLike<number>, meta: DetectionMeta): Float32Array {
+export function boxesToOriginal(boxes: ArrayLike<number>, meta: Pick<ImageMeta, 'imgShape'> & Partial<Pick<ImageMeta, 'oriShape' | 'scaleFactor' | 'flip'>>): Float32Array {
   const out = new Float32Array(boxes.length);
   const w = meta.imgShape[1];
   const [sx, sy] = meta.scaleFactor ?? [1, 1];
