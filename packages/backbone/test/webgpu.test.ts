@@ -1,40 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crossEntropy, listBackends, seedEverything } from '@partialnet/core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { crossEntropy, listBackends, seedEverything, type HostTensor } from '@partialnet/core';
 import { PartialNet, setupBackend, tf, type PartialNetConfig } from './deps.js';
-import { FIXTURES, configFromMeta, fixturePath, nchwToNhwc, readBin, readMeta, requireFixtures } from './fixtures.js';
-import { loadSafetensors } from './deps.js';
 
 // The WebGPU suite: runs wherever a WebGPU adapter can be used (CI: Mesa's lavapipe with
 // PARTIALNET_ALLOW_SOFTWARE_GPU=1, see .ci/install-lavapipe), and is skipped visibly elsewhere.
+// Official-checkpoint parity on webgpu is in parity.test.ts (every backbone suite runs on webgpu).
 const gpu = (await listBackends()).find((p) => p.name === 'webgpu')!;
 const suite = gpu.available ? 'WebGPU: backbone' : `WebGPU suite skipped: ${gpu.reason}`;
 
-// Official-output parity: the same bar as on wasm and cpu.
-const PARITY_TOLERANCE = 1e-4;
 // One training step against wasm: float32 sums in a different order (tiled GPU kernels vs XNNPACK).
 // Measured on lavapipe: the loss agrees to float32 rounding, each gradient to 2.2e-5 of its
 // largest value; the bars leave a margin of 10x and more.
 const LOSS_RTOL = 1e-5;
 const GRAD_RTOL = 1e-3;
 
-async function maxAbs(t: tf.Tensor): Promise<number> {
-  const m = tf.tidy(() => tf.max(tf.abs(t)));
-  const v = (await m.data())[0]!;
-  m.dispose();
-  return v;
-}
-
-async function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
-  const d = tf.tidy(() => tf.sub(a, b));
-  const v = await maxAbs(d);
-  d.dispose();
-  return v;
-}
-
 const TINY: Partial<PartialNetConfig> = { embedDim: 16, depths: [1, 1, 1, 1], spatialAttn: true, act: 'gelu', numClasses: 5, featureDim: 32, dropPath: 0 };
 
 /** One forward + backward on the active backend: the loss and every gradient, on the host. */
-async function trainStep(weights: Map<string, import('@partialnet/core').HostTensor> | undefined): Promise<{ loss: number; grads: Map<string, Float32Array>; weights: Map<string, import('@partialnet/core').HostTensor> }> {
+async function trainStep(weights: Map<string, HostTensor> | undefined): Promise<{ loss: number; grads: Map<string, Float32Array>; weights: Map<string, HostTensor> }> {
   seedEverything(11);
   const net = PartialNet.create(TINY);
   if (weights) net.loadStateDict(weights);
@@ -54,37 +37,6 @@ async function trainStep(weights: Map<string, import('@partialnet/core').HostTen
 describe.skipIf(!gpu.available)(suite, () => {
   afterAll(async () => {
     await setupBackend('wasm');
-  });
-
-  describe('official-checkpoint parity on webgpu', () => {
-    beforeAll(async () => {
-      requireFixtures();
-      await setupBackend('webgpu');
-    });
-    for (const name of FIXTURES.filter((f) => f !== 't0-224x224')) {
-      it(`${name}: logits and the four feature maps within ${PARITY_TOLERANCE}`, async () => {
-        const meta = readMeta(name);
-        const before = tf.memory().numTensors;
-        const net = PartialNet.create(configFromMeta(meta));
-        net.loadStateDict(await loadSafetensors(fixturePath(name, 'weights.safetensors')));
-        net.eval();
-        const input = nchwToNhwc(readBin(name, 'input.bin'), meta.input.shape);
-        const logits = net.forward(input);
-        const expected = tf.tensor2d(readBin(name, 'output.bin'), meta.classification.shape as [number, number]);
-        const diffs = [await maxAbsDiff(logits, expected)];
-        const feats = net.features(input);
-        for (let k = 0; k < feats.length; k++) {
-          const file = `fork_feat/feat${k}.bin`;
-          const ref = nchwToNhwc(readBin(name, file), meta.fork_feat.files[file]!.shape);
-          diffs.push(await maxAbsDiff(feats[k]!, ref));
-          ref.dispose();
-        }
-        tf.dispose([logits, expected, input, ...feats]);
-        net.dispose();
-        for (const d of diffs) expect(d).toBeLessThanOrEqual(PARITY_TOLERANCE);
-        expect(tf.memory().numTensors).toBe(before);
-      });
-    }
   });
 
   it(`one training step equals wasm's (loss rtol ${LOSS_RTOL}, gradients ${GRAD_RTOL} of their scale)`, async () => {
