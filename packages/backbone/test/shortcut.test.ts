@@ -3,7 +3,9 @@ import { activation } from '@partialnet/core';
 import { PartialNet, setupBackend, tf } from './deps.js';
 import { TEST_BACKENDS } from './backends.js';
 import { relDiff } from './compare.js';
-import { bakeSplits, dpconvLayers, type PartialNetBlock } from '../src/index.js';
+import { bakeSplits } from '../src/index.js';
+import { dpconvLayers } from '../src/dpconv-internals.js';
+import type { PartialNetBlock } from '../src/layers.js';
 
 /**
  * The official MLPBlock (models/partialnet.py) sets `split_shortcut = channel_type == "self"`, and
