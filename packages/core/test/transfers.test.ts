@@ -21,6 +21,18 @@ describe('countTransfers', () => {
     expect(counter.counts.uploads).toBe(2);
     expect(counter.counts.toHost).toBe(400);
     expect(counter.counts.reads).toBe(1);
+    expect(counter.counts.syncReads).toBe(0);
+  });
+
+  it('counts wasm kernels that copy an input out of wasm memory as synchronous reads', async () => {
+    await setupBackend('wasm');
+    const a = tf.tensor1d(new Float32Array(100));
+    const counter = countTransfers();
+    const s = tf.slice(a, [10], [20]); // wasm's Slice reads its whole input
+    counter.stop();
+    tf.dispose([a, s]);
+    expect(counter.counts.syncReadBytes).toBe(400);
+    expect(counter.counts.toHost).toBe(0);
   });
 
   it('counts nothing on cpu, which has no device', async () => {
@@ -30,7 +42,7 @@ describe('countTransfers', () => {
     await a.data();
     counter.stop();
     a.dispose();
-    expect(counter.counts).toEqual({ toDevice: 0, toHost: 0, uploads: 0, reads: 0 });
+    expect(counter.counts).toEqual({ toDevice: 0, toHost: 0, uploads: 0, reads: 0, syncReadBytes: 0, syncReads: 0 });
   });
 
   it.skipIf(!gpu.available)(gpu.available ? 'counts uploads into and reads out of GPU buffers on webgpu' : `WebGPU suite skipped: ${gpu.reason}`, async () => {

@@ -42,7 +42,8 @@ per image. Prints one JSON line per measurement: msPerIter (median), imgPerSec, 
 Untrained heads score everything low, so --score-thr (default 0) replaces the test score threshold to
 time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.
 hostToDeviceBytes / deviceToHostBytes: tensor data that crossed between host and device in one
-training step (one inference batch), the image batch already on the device.`,
+training step (one inference batch), the image batch already on the device; kernelSyncReadBytes:
+inputs that backend kernels copy out of device memory themselves (wasm's Slice / Concat / Gather).`,
   options: {
     preset: { type: 'string', arg: 'P1,P2,...', default: 'retinanet-t0,mask-rcnn-t0', help: 'detection presets (train --list-presets)' },
     size: { type: 'integer', arg: 'PX', default: 512, min: 64, help: 'image side, a multiple of 32' },
@@ -102,7 +103,9 @@ training step (one inference batch), the image batch already on the device.`,
  * Host<->device bytes of one more run of `step` (the image batch is already on the device, as a
  * data loader's upload is not part of the step). Bytes per step, as the bench fields say.
  */
-export async function countedRun(step: () => Promise<void>): Promise<{ hostToDeviceBytes: number; deviceToHostBytes: number; uploads: number; reads: number }> {
+export async function countedRun(
+  step: () => Promise<void>,
+): Promise<{ hostToDeviceBytes: number; deviceToHostBytes: number; uploads: number; reads: number; kernelSyncReadBytes: number }> {
   const counter = countTransfers();
   try {
     await step();
@@ -110,5 +113,5 @@ export async function countedRun(step: () => Promise<void>): Promise<{ hostToDev
     counter.stop();
   }
   const c = counter.counts;
-  return { hostToDeviceBytes: c.toDevice, deviceToHostBytes: c.toHost, uploads: c.uploads, reads: c.reads };
+  return { hostToDeviceBytes: c.toDevice, deviceToHostBytes: c.toHost, uploads: c.uploads, reads: c.reads, kernelSyncReadBytes: c.syncReadBytes };
 }

@@ -4,10 +4,17 @@ import { tf } from '../tf.js';
 export interface TransferCounts {
   /** Host -> device: uploads of tensor values (tensors made from host arrays). */
   toDevice: number;
-  /** Device -> host: reads of tensor values (`data()`, and any synchronous read). */
+  /** Device -> host: reads of tensor values with `data()`. */
   toHost: number;
   uploads: number;
   reads: number;
+  /**
+   * Synchronous reads (`readSync`). Library code makes none (webgpu refuses them); on wasm these
+   * are its own kernels copying an input out of wasm memory (Slice, Concat, GatherV2 do, whole
+   * inputs each time).
+   */
+  syncReadBytes: number;
+  syncReads: number;
 }
 
 interface TensorData {
@@ -43,7 +50,7 @@ function byteSize(data: TensorData | undefined): number {
  * it. cpu has no device: nothing is counted. Uniforms and shader constants are not counted.
  */
 export function countTransfers(): { counts: TransferCounts; stop(): void } {
-  const counts: TransferCounts = { toDevice: 0, toHost: 0, uploads: 0, reads: 0 };
+  const counts: TransferCounts = { toDevice: 0, toHost: 0, uploads: 0, reads: 0, syncReadBytes: 0, syncReads: 0 };
   const name = tf.getBackend();
   const backend = tf.backend() as unknown as PatchableBackend;
   const own: (keyof PatchableBackend)[] = [];
@@ -92,8 +99,8 @@ export function countTransfers(): { counts: TransferCounts; stop(): void } {
     });
     patch('readSync', (original) => (dataId: object, ...rest: unknown[]) => {
       if (!inRead && !onHost(dataId)) {
-        counts.toHost += byteSize(info(dataId));
-        counts.reads++;
+        counts.syncReadBytes += byteSize(info(dataId));
+        counts.syncReads++;
       }
       return original(dataId, ...rest);
     });
