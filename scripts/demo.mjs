@@ -13,10 +13,14 @@ if (!existsSync(cli)) {
   console.error('apps/cli is not built: run `pnpm build` first');
   process.exit(1);
 }
+const args = process.argv.slice(2);
+if (args[0] === 'seg') {
+  await import('./demo-seg.mjs');
+  process.exit(0);
+}
 const out = join(root, 'runs/demo');
 const data = join(out, 'data');
 const run = join(out, 'run');
-const args = process.argv.slice(2);
 const fresh = !args.includes('--resume');
 if (fresh) rmSync(out, { recursive: true, force: true });
 
@@ -46,4 +50,4 @@ const samples = readdirSync(valDir).sort().slice(0, 6).map((f) => join(valDir, f
 times.predict = partialnet('predict', ['predict', '--checkpoint', run, ...samples, '--out', join(out, 'predictions'), '--score', '0.3']);
 const total = (performance.now() - began) / 1000;
 console.log(`\ndemo finished in ${(total / 60).toFixed(1)} min (${Object.entries(times).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ')})`);
-console.log(`run folder: ${run} (log.jsonl, curve.png, results.*.json); pictures: ${join(out, 'predictions')}`);
+console.log(`run folder: ${run} (log.jsonl, events.out.tfevents.*, curve.png, results.val.*.json); pictures: ${join(out, 'predictions')}`);

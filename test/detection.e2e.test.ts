@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onnxRuntimeAvailable } from '@partialnet/core';
 
 // The built command line, as a user runs it (`pnpm test` builds first).
 const CLI = fileURLToPath(new URL('../apps/cli/dist/main.js', import.meta.url));
@@ -30,6 +31,7 @@ function ok(args: string[]): string {
   return r.stdout;
 }
 
+const onnxAvailable = await onnxRuntimeAvailable();
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as unknown;
 const jsonLines = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 
@@ -92,14 +94,23 @@ describe('detection end to end: data synth -> train -> eval -> resume -> predict
     expect(state.extra.config.model).toMatchObject({ kind: 'mask-rcnn', numClasses: 6 });
     expect(state.extra.classNames).toHaveLength(6);
     expect([...readFileSync(join(run, 'curve.png')).subarray(0, 4)]).toEqual([137, 80, 78, 71]);
+    expect(readdirSync(run).filter((n) => n.startsWith('events.out.tfevents.'))).toHaveLength(1);
+  });
+
+  it('train refuses an --out that holds a run unless --resume or --overwrite, and leaves it untouched', () => {
+    const log = readFileSync(join(run, 'log.jsonl'), 'utf8');
+    const again = partialnet(['train', '--config', config, '--data', data, '--out', run, '--no-progress']);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/run folder is not empty.*--resume.*--overwrite/s);
+    expect(readFileSync(join(run, 'log.jsonl'), 'utf8')).toBe(log);
   });
 
   it('eval writes valid COCO results and prints the 12-line summaries and per-class AP', () => {
-    rmSync(join(run, 'results.bbox.json'));
+    rmSync(join(run, 'results.val.bbox.json'));
     const out = ok(['eval', '--checkpoint', run, '--no-progress']);
     for (const t of ['bbox', 'segm']) {
       expect(out).toContain(`Evaluate annotation type *${t}*`);
-      const results = readJson(join(run, `results.${t}.json`)) as Record<string, unknown>[];
+      const results = readJson(join(run, `results.val.${t}.json`)) as Record<string, unknown>[];
       expect(Array.isArray(results)).toBe(true);
       for (const r of results) {
         expect(Number.isInteger(r.image_id)).toBe(true);
@@ -114,11 +125,24 @@ describe('detection end to end: data synth -> train -> eval -> resume -> predict
     expect(out.match(/^ Average Recall/gm)).toHaveLength(12);
     expect(out).toMatch(/^category +id +AP +AP50/m);
     expect(out).toMatch(/^circle +1 /m);
-    const metrics = readJson(join(run, 'metrics.json')) as { bbox: { stats: number[] }; segm: { stats: number[] } };
+    const metrics = readJson(join(run, 'metrics.val.json')) as { bbox: { stats: number[] }; segm: { stats: number[] } };
     for (const t of ['bbox', 'segm'] as const) {
       expect(metrics[t].stats).toHaveLength(12);
       expect(metrics[t].stats.every((v) => Number.isFinite(v) && v >= -1 && v <= 1)).toBe(true);
     }
+  });
+
+  it.skipIf(!onnxAvailable)('export onnx --checkpoint, then eval --runtime onnx gives the tfjs numbers to 3 decimals (onnxruntime-node installed)', () => {
+    const file = join(dir, 'tiny.onnx');
+    expect(ok(['export', 'onnx', '--checkpoint', run, '--out', file])).toMatch(/tiny\.onnx: .* outputs p2, rpn_cls_p2, rpn_reg_p2/);
+    const onnxOut = join(dir, 'eval-onnx');
+    const out = ok(['eval', '--checkpoint', run, '--runtime', 'onnx', '--onnx', file, '--threads', '1', '--out', onnxOut, '--no-progress']);
+    expect(out).toMatch(/onnxruntime-node [\d.]+ \(cpu, 1 threads\), post-processing on wasm/);
+    const tfjs = readJson(join(run, 'metrics.val.json')) as { bbox: { stats: number[] }; segm: { stats: number[] } };
+    const onnx = readJson(join(onnxOut, 'metrics.val.json')) as typeof tfjs;
+    for (const t of ['bbox', 'segm'] as const) expect(onnx[t].stats.map((v) => v.toFixed(3)), t).toEqual(tfjs[t].stats.map((v) => v.toFixed(3)));
+    const tfjsResults = readJson(join(run, 'results.val.bbox.json')) as unknown[];
+    expect((readJson(join(onnxOut, 'results.val.bbox.json')) as unknown[]).length).toBe(tfjsResults.length);
   });
 
   it('--resume continues an interrupted run to the same weights', () => {

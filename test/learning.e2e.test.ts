@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '@partialnet/core';
 import { writeShapesDataset } from '@partialnet/data';
-import { trainDetector, type DetectionRunConfig } from '@partialnet/detection';
+import { trainDetector, type DetectionRunConfig } from '@partialnet/pipeline';
 
 /**
  * Detectors learn: a short, seeded run on a small synthetic shapes set (96 train / 24 val images of
@@ -47,7 +47,9 @@ async function train(name: string, config: DetectionRunConfig) {
 
 describe('detectors learn the synthetic shapes (fixed seed, 4 epochs)', () => {
   it('RetinaNet-T0 (64-channel FPN and head, 2 convs): val bbox AP50 >= 0.15', async () => {
-    const r = await train('retinanet', { preset: 'retinanet-t0', model: { neck: { outChannels: 64 }, head: { featChannels: 64, stackedConvs: 2 } } as never });
+    // The thresholds were measured with clipping 35, RetinaNet's former default; the default is now
+    // mmdet's (none), which this short lr-1e-3 run does not tolerate as well: keep the clip explicit.
+    const r = await train('retinanet', { preset: 'retinanet-t0', clipGradNorm: 35, model: { neck: { outChannels: 64 }, head: { featChannels: 64, stackedConvs: 2 } } as never });
     expect(r.eval?.bbox?.stats[1]).toBeGreaterThanOrEqual(0.15);
   }, 900_000);
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { UsageError } from './command.js';
+import { commandOwnsThreads, takeThreadsFlag } from './threads-flag.js';
 import { commands, findCommand } from './registry.js';
 
 function printHelp(): void {
@@ -7,6 +8,8 @@ function printHelp(): void {
   console.log('usage: partialnet <command> [options]\n\ncommands:');
   for (const c of commands) console.log(`  ${c.name.padEnd(width)}  ${c.summary}`);
   console.log('\n`partialnet <command> --help` shows the options of one command.');
+  console.log('Every command takes --threads N|all: threads for the CPU backends (default PARTIALNET_THREADS, else all cores);');
+  console.log('commands with --runtime onnx and the benchmarks declare their own --threads (see their --help).');
 }
 
 /** Extra advice for failures whose own message does not say what to do. */
@@ -35,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await command.run(rest);
+    return await command.run(commandOwnsThreads(command) ? rest : takeThreadsFlag(rest));
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`partialnet ${command.name}: ${err.message}\n\n${command.usage}`);

@@ -72,7 +72,9 @@ type ValueOf<S extends OptionSpec> = S extends BooleanOption
         ? [number, number]
         : S extends BackendOption
           ? BackendName | 'auto'
-          : string;
+          : S extends { choices: readonly (infer C extends string)[] }
+            ? C
+            : string;
 type Always<S> = S extends BooleanOption ? true : S extends { required: true } ? true : S extends { default: unknown } ? true : false;
 
 /** Parsed, validated values: options with a default, required ones and switches are never undefined. */
@@ -187,7 +189,7 @@ function joinNegativeValues(argv: readonly string[], specs: OptionSpecs): string
 }
 
 /** Parses and validates argv against the declared options; unknown or malformed flags are UsageErrors. */
-export function parseOptions<O extends OptionSpecs>(argv: readonly string[], specs: O, allowPositionals = false): { values: OptionValues<O>; positionals: string[] } {
+export function parseOptions<const O extends OptionSpecs>(argv: readonly string[], specs: O, allowPositionals = false): { values: OptionValues<O>; positionals: string[] } {
   const config = Object.fromEntries(Object.entries(specs).map(([name, s]) => [name, { type: s.type === 'boolean' ? ('boolean' as const) : ('string' as const) }]));
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
@@ -259,7 +261,7 @@ export interface CommandDefinition<O extends OptionSpecs> {
 }
 
 /** A Command whose parsing, checks and usage text come from its option declarations. */
-export function defineCommand<O extends OptionSpecs>(def: CommandDefinition<O>): Command & { readonly options: O } {
+export function defineCommand<const O extends OptionSpecs>(def: CommandDefinition<O>): Command & { readonly options: O } {
   const required = Object.entries(def.options)
     .filter(([, s]) => s.required)
     .map(([n, s]) => `--${n} ${placeholder(s)}`);
@@ -275,5 +277,29 @@ export function defineCommand<O extends OptionSpecs>(def: CommandDefinition<O>):
       const { values, positionals } = parseOptions(argv, def.options, def.positionals ?? false);
       return def.run(values, positionals);
     },
+  };
+}
+
+/** Options of commands that can run a model on ONNX Runtime instead of tfjs. */
+export const RUNTIME_OPTIONS = {
+  runtime: { type: 'string', default: 'tfjs', choices: ['tfjs', 'onnx'], help: 'inference runtime: tfjs, or ONNX Runtime (onnxruntime-node, optional dependency)' },
+  onnx: { type: 'string', arg: 'M.onnx', help: "with --runtime onnx: a model from 'partialnet export onnx' (default: exported in memory)" },
+  threads: { type: 'integer', min: 1, help: 'with --runtime onnx: intra-op threads (default: the number of cores)' },
+  provider: { type: 'string', default: 'auto', choices: ['auto', 'cpu', 'cuda'], help: 'with --runtime onnx: execution provider (auto: CUDA where it loads, else CPU)' },
+} as const satisfies OptionSpecs;
+
+/** The runtime choice from RUNTIME_OPTIONS' values; --onnx / --threads without --runtime onnx are errors. */
+export function runtimeChoice(values: { runtime: string; onnx: string | undefined; threads: number | undefined; provider: string }): {
+  runtime: 'tfjs' | 'onnx';
+  onnxFile?: string;
+  threads?: number;
+  provider: 'auto' | 'cpu' | 'cuda';
+} {
+  if (values.runtime === 'tfjs' && (values.onnx !== undefined || values.threads !== undefined)) throw new UsageError('--onnx and --threads need --runtime onnx');
+  return {
+    runtime: values.runtime as 'tfjs' | 'onnx',
+    provider: values.provider as 'auto' | 'cpu' | 'cuda',
+    ...(values.onnx !== undefined ? { onnxFile: values.onnx } : {}),
+    ...(values.threads !== undefined ? { threads: values.threads } : {}),
   };
 }

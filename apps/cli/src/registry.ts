@@ -2,16 +2,24 @@ import type { Command } from './command.js';
 import { benchBackboneCommand } from './commands/bench-backbone.js';
 import { benchDetectionCommand } from './commands/bench-detection.js';
 import { benchGpuCommand } from './commands/bench-gpu.js';
+import { convertCommand } from './commands/convert.js';
+import { exportMmdetCommand } from './commands/export-mmdet.js';
+import { importMmdetCommand } from './commands/import-mmdet.js';
 import { dataShowCommand } from './commands/data-show.js';
 import { dataSynthCommand } from './commands/data-synth.js';
 import { dataSynthClsCommand } from './commands/data-synth-cls.js';
 import { evalClsCommand } from './commands/eval-cls.js';
 import { evalCommand } from './commands/eval.js';
+import { evalMergeCommand } from './commands/eval-merge.js';
 import { evalCocoCommand } from './commands/eval-coco.js';
+import { exportOnnxCommand } from './commands/export-onnx.js';
 import { infoCommand } from './commands/info.js';
 import { predictCommand } from './commands/predict.js';
 import { trainCommand } from './commands/train.js';
 import { trainClsCommand } from './commands/train-cls.js';
+import { trainSegCommand } from './commands/train-seg.js';
+import { evalSegCommand } from './commands/eval-seg.js';
+import { predictSegCommand } from './commands/predict-seg.js';
 
 /** Every command of the CLI. */
 export const commands: readonly Command[] = [
@@ -27,7 +35,15 @@ export const commands: readonly Command[] = [
   evalClsCommand,
   trainCommand,
   evalCommand,
+  evalMergeCommand,
   predictCommand,
+  exportOnnxCommand,
+  convertCommand,
+  importMmdetCommand,
+  exportMmdetCommand,
+  trainSegCommand,
+  evalSegCommand,
+  predictSegCommand,
 ];
 
 /** Finds the command whose words are the longest prefix of argv. */

@@ -1,10 +1,11 @@
-import { Module, dropPath, tf } from '@partialnet/core';
+import { Module, addSameShape, dropPath, tf, type OnnxGraph } from '@partialnet/core';
 import type { PartialNetConfig } from './config.js';
 import { DPConv } from './dpconv.js';
 import { Mlp } from './mlp.js';
 import { PartialConv } from './partial-conv.js';
 import { PatChannel } from './pat-ch.js';
 import { PatSelfAttention } from './pat-sf.js';
+import type { OnnxMapSize } from './partial-conv.js';
 
 export type MixerKind = 'pconv' | 'pat_ch' | 'pat_sf';
 
@@ -49,10 +50,21 @@ export class PartialNetBlock extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       if (this.splitShortcut) {
-        const mixed = tf.add(x, this.mixer.forward(x)) as tf.Tensor4D;
-        return tf.add(mixed, dropPath(this.mlp.forward(mixed), this.dropPathRate, this.training)) as tf.Tensor4D;
+        const mixed = addSameShape(x, this.mixer.forward(x));
+        return addSameShape(mixed, dropPath(this.mlp.forward(mixed), this.dropPathRate, this.training));
       }
-      return tf.add(x, dropPath(this.mlp.forward(this.mixer.forward(x)), this.dropPathRate, this.training)) as tf.Tensor4D;
+      // addSameShape: the residual sum keeps no tensor for the backward pass (tf.add keeps both)
+      return addSameShape(x, dropPath(this.mlp.forward(this.mixer.forward(x)), this.dropPathRate, this.training));
     });
+  }
+
+  /** ONNX (NCHW, inference: no drop path). `size` fixes the map size where the export has one. */
+  exportOnnx(g: OnnxGraph, x: string, size?: OnnxMapSize): string {
+    if (this.mixer instanceof DPConv) throw new Error('PartialNetBlock.exportOnnx: a DPConv (autoDiv) block has no export; bakeSplits() the model into a static PartialNet first');
+    if (this.splitShortcut) {
+      const mixed = g.op('Add', [x, this.mixer.exportOnnx(g, x, size)]);
+      return g.op('Add', [mixed, this.mlp.exportOnnx(g, mixed)]);
+    }
+    return g.op('Add', [x, this.mlp.exportOnnx(g, this.mixer.exportOnnx(g, x, size))]);
   }
 }

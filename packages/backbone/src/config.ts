@@ -35,7 +35,19 @@ export interface PartialNetConfig {
   nDivPerBlock?: readonly (readonly number[])[];
 }
 
-export type PartialNetVariant = 't0' | 't1' | 't2' | 's' | 'm' | 'l';
+/**
+ * `t0`..`l`: the official classification cfgs. `s-det`, `m-det`, `l-det`: the official repository's
+ * detection backbones (`detection/backbones/partialnet.py`, `PartialNet_s/m/l`), which differ from
+ * the classification S/M/L: wider and deeper (embed 128/144/192, depths 1-2-13-2 and 3-4-18-3),
+ * PAT_sp on (the model's default `use_spatial_attn=True`, which those builders do not override),
+ * drop path 0.15/0.2/0.3. Checkpoints of the official mmdet configs load into these 1:1.
+ */
+export type PartialNetVariant = 't0' | 't1' | 't2' | 's' | 'm' | 'l' | 's-det' | 'm-det' | 'l-det';
+
+/** The classification variants (official ImageNet cfgs). */
+export const CLASSIFICATION_VARIANTS = ['t0', 't1', 't2', 's', 'm', 'l'] as const satisfies readonly PartialNetVariant[];
+/** The official detection backbones. */
+export const DETECTION_BACKBONE_VARIANTS = ['s-det', 'm-det', 'l-det'] as const satisfies readonly PartialNetVariant[];
 
 const COMMON = { numClasses: 1000, featureDim: 1280, mlpRatio: 2, nDiv: 4, channelAttn: true, numHeads: 4 } as const;
 
@@ -50,7 +62,16 @@ export const PARTIALNET_PRESETS: Readonly<Record<PartialNetVariant, PartialNetCo
   s: { ...COMMON, embedDim: 96, depths: [2, 2, 9, 4], act: 'relu', spatialAttn: false, dropPath: 0.1 },
   m: { ...COMMON, embedDim: 128, depths: [2, 3, 16, 4], act: 'relu', spatialAttn: false, dropPath: 0.2 },
   l: { ...COMMON, embedDim: 160, depths: [2, 3, 20, 4], act: 'relu', spatialAttn: false, dropPath: 0.3 },
+  's-det': { ...COMMON, embedDim: 128, depths: [1, 2, 13, 2], act: 'relu', spatialAttn: true, dropPath: 0.15 },
+  'm-det': { ...COMMON, embedDim: 144, depths: [3, 4, 18, 3], act: 'relu', spatialAttn: true, dropPath: 0.2 },
+  'l-det': { ...COMMON, embedDim: 192, depths: [3, 4, 18, 3], act: 'relu', spatialAttn: true, dropPath: 0.3 },
 };
+
+/** Every field a PartialNet config may hold; anything else is a typo and an error. */
+export const PARTIALNET_CONFIG_FIELDS: readonly (keyof PartialNetConfig)[] = [
+  'embedDim', 'depths', 'act', 'spatialAttn', 'channelAttn', 'numClasses', 'featureDim', 'mlpRatio', 'nDiv', 'dropPath', 'numHeads',
+  'autoDiv', 'preEpoch', 'gateInitScale', 'nDivPerBlock',
+];
 
 export function isVariant(name: string): name is PartialNetVariant {
   return Object.prototype.hasOwnProperty.call(PARTIALNET_PRESETS, name);
@@ -61,16 +82,10 @@ export function listVariants(): PartialNetVariant[] {
   return Object.keys(PARTIALNET_PRESETS) as PartialNetVariant[];
 }
 
-/** Every field a PartialNet config may hold; anything else is a typo and an error. */
-const CONFIG_KEYS: readonly (keyof PartialNetConfig)[] = [
-  'embedDim', 'depths', 'act', 'spatialAttn', 'channelAttn', 'numClasses', 'featureDim', 'mlpRatio', 'nDiv', 'dropPath', 'numHeads',
-  'autoDiv', 'preEpoch', 'gateInitScale', 'nDivPerBlock',
-];
-
 function rejectUnknownKeys(config: object, what: string): void {
-  const unknown = Object.keys(config).filter((k) => !(CONFIG_KEYS as readonly string[]).includes(k));
+  const unknown = Object.keys(config).filter((k) => !(PARTIALNET_CONFIG_FIELDS as readonly string[]).includes(k));
   if (unknown.length > 0) {
-    throw new Error(`PartialNet config: ${what}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${CONFIG_KEYS.join(', ')})`);
+    throw new Error(`PartialNet config: ${what}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${PARTIALNET_CONFIG_FIELDS.join(', ')})`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { tf } from '@partialnet/core';
+import { tf, type OnnxGraph } from '@partialnet/core';
 
 /**
  * iRPE ("Rethinking and Improving Relative Position Encoding for Vision Transformer", Wu et al.
@@ -73,4 +73,38 @@ export function irpeBias(table: tf.Tensor2D, h: number, w: number): tf.Tensor3D 
     return { value, gradFunc };
   });
   return lookup(table) as tf.Tensor3D;
+}
+
+/**
+ * iRPE bucket ids [L, L] (int64) of an NCHW map, computed in the graph with irpeBucket's float32
+ * arithmetic (ONNX Round is half-to-even, like torch.round). Shared by the blocks of a stage.
+ */
+export function irpeBucketIdsOnnx(g: OnnxGraph, shapeOf: string): string {
+  const key = `irpe-ids:${shapeOf}`;
+  const cached = g.shared.get(key);
+  if (cached) return cached;
+  const shape = g.op('Shape', [shapeOf]);
+  const { alpha, beta, gamma } = IRPE;
+  const scalarOf = (start: number) => g.op('Squeeze', [g.op('Slice', [shape, g.ints([start], 'start'), g.ints([start + 1], 'end')]), g.ints([0], 'axes')]);
+  const h = scalarOf(2);
+  const w = scalarOf(3);
+  const zero = g.op('Squeeze', [g.ints([0], 'zero'), g.ints([0], 'axes')]);
+  const one = g.op('Squeeze', [g.ints([1], 'one'), g.ints([0], 'axes')]);
+  const pixel = g.op('Range', [zero, g.op('Mul', [h, w]), one]);
+  const coord = (c: string) => {
+    const col = g.op('Unsqueeze', [c, g.ints([1], 'axes')]);
+    const row = g.op('Unsqueeze', [c, g.ints([0], 'axes')]);
+    const diff = g.op('Sub', [col, row]);
+    return g.op('Mul', [diff, diff]);
+  };
+  const dy2 = coord(g.op('Div', [pixel, w]));
+  const dx2 = coord(g.op('Mod', [pixel, w]));
+  const distance = g.op('Round', [g.op('Sqrt', [g.op('Cast', [g.op('Add', [dy2, dx2])], { to: 1 })])]);
+  const near = g.op('Add', [distance, g.scalar(beta)]);
+  const logRatio = g.op('Log', [g.op('Div', [distance, g.scalar(alpha)])]);
+  const scaled = g.op('Mul', [g.op('Div', [logRatio, g.scalar(Math.fround(Math.log(gamma / alpha)))]), g.scalar(beta - alpha)]);
+  const far = g.op('Add', [g.op('Min', [g.op('Round', [g.op('Add', [scaled, g.scalar(alpha)])]), g.scalar(beta)]), g.scalar(beta)]);
+  const ids = g.op('Cast', [g.op('Where', [g.op('LessOrEqual', [distance, g.scalar(alpha)]), near, far])], { to: 7 });
+  g.shared.set(key, ids);
+  return ids;
 }

@@ -7,5 +7,6 @@ export { PatChannel, StyleChannelAttention } from './pat-ch.js';
 export { PatSelfAttention, RpeAttention } from './pat-sf.js';
 export { PatSpatial } from './pat-sp.js';
 export { Mlp } from './mlp.js';
-export { IRPE, irpeBucket, irpeBucketIds, irpeBias } from './irpe.js';
+export { IRPE, irpeBucket, irpeBucketIds, irpeBias, irpeBucketIdsOnnx } from './irpe.js';
+export type { OnnxMapSize } from './partial-conv.js';
 export { fuseStateDict } from './fuse.js';

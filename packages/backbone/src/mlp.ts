@@ -1,4 +1,4 @@
-import { BatchNorm2d, Conv2d, Module, activation, tf, type ActivationName } from '@partialnet/core';
+import { BatchNorm2d, Conv2d, Module, activation, activationOnnx, tf, type ActivationName, type OnnxGraph } from '@partialnet/core';
 import { PatSpatial } from './pat-sp.js';
 
 /**
@@ -32,5 +32,12 @@ export class Mlp extends Module {
       y = this.fc2.forward(activation(this.act, y));
       return this.spatial ? this.spatial.forward(y) : y;
     });
+  }
+
+  exportOnnx(g: OnnxGraph, x: string): string {
+    let y = this.fc1.exportOnnx(g, x);
+    if (this.bn) y = this.bn.exportOnnx(g, y);
+    y = this.fc2.exportOnnx(g, activationOnnx(g, this.act, y));
+    return this.spatial ? this.spatial.exportOnnx(g, y) : y;
   }
 }

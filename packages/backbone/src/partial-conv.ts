@@ -1,4 +1,10 @@
-import { Conv2d, Module, tf } from '@partialnet/core';
+import { Conv2d, Module, tf, type OnnxGraph } from '@partialnet/core';
+
+/**
+ * The spatial size of a map in an ONNX export: fixed [h, w] when the export fixes the input size,
+ * or the name of an NCHW value whose height and width are the map's (dynamic sizes).
+ */
+export type OnnxMapSize = readonly [number, number] | string;
 
 /** A 3x3 convolution over the first `dim / nDiv` channels; the others pass through (PConv). */
 export class PartialConv extends Module {
@@ -22,5 +28,16 @@ export class PartialConv extends Module {
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => tf.concat(this.splitConv(x), 3));
+  }
+
+  /** ONNX (NCHW): Split, Conv on the first part, and the untouched rest, as PyTorch's exporter emits. */
+  protected splitConvOnnx(g: OnnxGraph, x: string): [string, string] {
+    const [head, rest] = g.node('Split', [x, g.ints([this.convChannels, this.dim - this.convChannels], 'split')], { attributes: { axis: 1 }, count: 2 });
+    return [this.partialConv.exportOnnx(g, head!), rest!];
+  }
+
+  /** ONNX: Split + Conv + Concat (`_size`: see OnnxMapSize; unused here). */
+  exportOnnx(g: OnnxGraph, x: string, _size?: OnnxMapSize): string {
+    return g.op('Concat', this.splitConvOnnx(g, x), { axis: 1 });
   }
 }

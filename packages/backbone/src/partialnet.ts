@@ -1,4 +1,4 @@
-import { BatchNorm2d, ChannelAffine, Conv2d, Linear, Module, ModuleList, activation, tf, type LoadStateDictOptions, type LoadStateDictResult, type StateDict } from '@partialnet/core';
+import { BatchNorm2d, ChannelAffine, Conv2d, Linear, Module, ModuleList, activation, activationOnnx, tf, type LoadStateDictOptions, type LoadStateDictResult, type OnnxGraph, type StateDict } from '@partialnet/core';
 import { PartialNetBlock, type MixerKind } from './block.js';
 import { blockNDiv, resolveConfig, stageWidth, type PartialNetConfig, type PartialNetVariant } from './config.js';
 import { fuseStateDict } from './fuse.js';
@@ -28,6 +28,18 @@ class Stage extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => this.blocks.items.reduce((y, block) => block.forward(y), x));
   }
+
+  /** ONNX: the blocks in turn; without a fixed size they read the map size from the stage input. */
+  exportOnnx(g: OnnxGraph, x: string, size: readonly [number, number] | undefined, name: string): string {
+    return this.blocks.items.reduce((y, block, j) => g.scope(`${name}.blocks.${j}`, () => block.exportOnnx(g, y, size ?? x)), x);
+  }
+}
+
+/** What `PartialNet.exportOnnx` emits: logits, or the four normalised stage maps. */
+export interface PartialNetOnnxOptions {
+  features?: boolean;
+  /** Fixed input [height, width]; the graph is then specialised (iRPE bias folded) to that size. */
+  size?: readonly [number, number];
 }
 
 export interface CreateOptions extends Partial<PartialNetConfig> {
@@ -127,6 +139,36 @@ export class PartialNet extends Module {
       const pooled = tf.mean(last, [1, 2], true) as tf.Tensor4D;
       const feat = activation(this.config.act, preHead.forward(pooled)).reshape([x.shape[0], this.config.featureDim]);
       return head.forward(feat) as tf.Tensor2D;
+    });
+  }
+
+  /**
+   * ONNX nodes for this model on the NCHW value `x`: the logits, or (`features`) the four
+   * normalised stage maps. Export the fused model (`fuse()`) for a graph without BatchNorms.
+   */
+  exportOnnx(g: OnnxGraph, x: string, options: PartialNetOnnxOptions = {}): string[] {
+    const { size } = options;
+    // Map sizes per stage when the input size is fixed: stem 4x4/4, merges 2x2/2, no padding.
+    const sizes = [0, 1, 2, 3].map((i) => (size ? ([Math.floor(size[0] / 4 / 2 ** i), Math.floor(size[1] / 4 / 2 ** i)] as const) : undefined));
+    if (size) {
+      const [h, w] = size;
+      // floor(floor(h/4)/2) == floor(h/8): the nested floors above are exact.
+      if (h < MIN_INPUT_SIZE || w < MIN_INPUT_SIZE) throw new Error(`PartialNet.exportOnnx: size ${h}x${w}: height and width must be at least ${MIN_INPUT_SIZE}`);
+    }
+    const outs: string[] = [];
+    let y = g.scope('patch_embed', () => this.patchEmbed.exportOnnx(g, x));
+    for (let i = 0; i < 4; i++) {
+      y = this.stages[i]!.exportOnnx(g, y, sizes[i], `stages.${2 * i}`);
+      outs.push(y);
+      if (i < 3) y = g.scope(`stages.${2 * i + 1}`, () => this.merges[i]!.exportOnnx(g, y));
+    }
+    if (options.features) return outs.map((o, i) => g.scope(FEATURE_NORMS[i]!, () => this.featureNorms[i]!.exportOnnx(g, o)));
+    if (!this.preHead || !this.head) throw new Error('PartialNet.exportOnnx: this model has no classification head (numClasses is 0); export its features');
+    const { preHead, head } = this;
+    return g.scope('head', () => {
+      const pooled = g.op('ReduceMean', [outs[3]!], { axes: [2, 3], keepdims: 1 });
+      const feat = activationOnnx(g, this.config.act, preHead.exportOnnx(g, pooled));
+      return [head.exportOnnx(g, g.op('Flatten', [feat], { axis: 1 }))];
     });
   }
 

@@ -1,5 +1,5 @@
-import { BatchNorm2d, ChannelAffine, Conv2d, Module, hardSigmoid, tf } from '@partialnet/core';
-import { PartialConv } from './partial-conv.js';
+import { BatchNorm2d, ChannelAffine, Conv2d, Module, hardSigmoid, hardSigmoidOnnx, tf, type OnnxGraph } from '@partialnet/core';
+import { PartialConv, type OnnxMapSize } from './partial-conv.js';
 
 /**
  * SRM-style channel attention: per-channel (mean, unbiased std) mixed across channels by a dense
@@ -35,6 +35,31 @@ export class StyleChannelAttention extends Module {
       return hardSigmoid(z);
     });
   }
+
+  /**
+   * ONNX: the gate [N, C, 1, 1] of an NCHW value. (mean, unbiased std) side by side make an
+   * [N, C, 1, 2] map, so cfc1 is the ordinary Conv it is in PyTorch. The std's pixel count comes
+   * from the input's shape, so the graph keeps a dynamic height and width.
+   */
+  gateOnnx(g: OnnxGraph, x: string, size?: OnnxMapSize): string {
+    const mean = g.op('ReduceMean', [x], { axes: [2, 3], keepdims: 1 });
+    const centred = g.op('Sub', [x, mean]);
+    const biasedVar = g.op('ReduceMean', [g.op('Mul', [centred, centred])], { axes: [2, 3], keepdims: 1 });
+    let correction: string;
+    if (typeof size === 'object') {
+      const n = size[0] * size[1];
+      correction = g.scalar(n / (n - 1));
+    } else {
+      const hw = g.op('Slice', [g.op('Shape', [x]), g.ints([2], 'start'), g.ints([4], 'end')]);
+      const n = g.op('Cast', [g.op('ReduceProd', [hw], { keepdims: 0 })], { to: 1 });
+      correction = g.op('Div', [n, g.op('Sub', [n, g.scalar(1)])]);
+    }
+    // torch.std is unbiased: mean of squares times n / (n - 1).
+    const std = g.op('Sqrt', [g.op('Mul', [biasedVar, correction])]);
+    let z = this.cfc1.exportOnnx(g, g.op('Concat', [mean, std], { axis: 3 }));
+    if (this.bn) z = this.bn.exportOnnx(g, z);
+    return hardSigmoidOnnx(g, z);
+  }
 }
 
 /** PAT_ch: partial 3x3 conv on the first channels, channel attention then BatchNorm on the rest. */
@@ -62,5 +87,20 @@ export class PatChannel extends PartialConv {
       const gated = tf.mul(rest, gate.reshape([n, 1, 1, c])) as tf.Tensor4D;
       return tf.concat([head, this.norm.forward(gated)], 3);
     });
+  }
+
+  /** ONNX: Split, Conv on the head; gate, then norm (fused: the gate absorbs the norm's scale). */
+  override exportOnnx(g: OnnxGraph, x: string, size?: OnnxMapSize): string {
+    const [head, rest] = this.splitConvOnnx(g, x);
+    const gate = this.attn.gateOnnx(g, rest, size);
+    let out: string;
+    if (this.norm instanceof ChannelAffine) {
+      const c = this.norm.numChannels;
+      const scaled = g.op('Mul', [gate, g.weight(this.norm.scale, 'same', [c, 1, 1])]);
+      out = g.op('Add', [g.op('Mul', [rest, scaled]), g.weight(this.norm.shift, 'same', [c, 1, 1])]);
+    } else {
+      out = this.norm.exportOnnx(g, g.op('Mul', [rest, gate]));
+    }
+    return g.op('Concat', [head, out], { axis: 1 });
   }
 }

@@ -1,6 +1,6 @@
-import { LayerNorm2d, Linear, Module, dropout, tf } from '@partialnet/core';
-import { IRPE, irpeBias } from './irpe.js';
-import { PartialConv } from './partial-conv.js';
+import { LayerNorm2d, Linear, Module, dropout, tf, type OnnxGraph } from '@partialnet/core';
+import { IRPE, irpeBias, irpeBucketIds, irpeBucketIdsOnnx } from './irpe.js';
+import { PartialConv, type OnnxMapSize } from './partial-conv.js';
 
 /** The iRPE table of one attention layer (`rpe_k.lookup_table_bias`, [heads, buckets]). */
 class RpeKeyBias extends Module {
@@ -50,6 +50,45 @@ export class RpeAttention extends Module {
       return dropout(this.proj.forward(out), this.dropRate, this.training).reshape([b, h, w, c]) as tf.Tensor4D;
     });
   }
+
+  /**
+   * ONNX on tokens [B, L, C] of an h x w map; returns tokens. With a fixed `size` the iRPE bias
+   * [heads, L, L] is folded into a constant; otherwise the bucket ids are computed in the graph
+   * from the shape of the NCHW value `size` names, so any input size works.
+   */
+  exportOnnx(g: OnnxGraph, tokens: string, size: OnnxMapSize): string {
+    const heads = this.numHeads;
+    const d = this.headDim;
+    const qkv = g.op('Transpose', [g.op('Reshape', [this.qkv.exportOnnx(g, tokens), g.ints([0, 0, 3, heads, d], 'shape')])], { perm: [2, 0, 3, 1, 4] });
+    const [q, k, v] = g
+      .node('Split', [qkv, g.ints([1, 1, 1], 'split')], { attributes: { axis: 0 }, count: 3 })
+      .map((t) => g.op('Squeeze', [t, g.ints([0], 'axes')])) as [string, string, string];
+    const kT = g.op('Transpose', [k], { perm: [0, 1, 3, 2] });
+    let attn = g.op('MatMul', [g.op('Mul', [q, g.scalar(this.scale)]), kT]);
+    attn = g.op('Add', [attn, this.#biasOnnx(g, size)]);
+    const out = g.op('MatMul', [g.op('Softmax', [attn], { axis: -1 }), v]);
+    const merged = g.op('Reshape', [g.op('Transpose', [out], { perm: [0, 2, 1, 3] }), g.ints([0, 0, this.dim], 'shape')]);
+    return this.proj.exportOnnx(g, merged);
+  }
+
+  #biasOnnx(g: OnnxGraph, size: OnnxMapSize): string {
+    const table = this.rpeK.table;
+    const heads = this.numHeads;
+    if (typeof size === 'object') {
+      const [h, w] = size;
+      const L = h * w;
+      const ids = irpeBucketIds(h, w);
+      const values = g.hostData(table);
+      const bias = new Float32Array(heads * L * L);
+      for (let hh = 0; hh < heads; hh++) {
+        const row = values.subarray(hh * IRPE.numBuckets, (hh + 1) * IRPE.numBuckets);
+        const out = bias.subarray(hh * L * L, (hh + 1) * L * L);
+        for (let i = 0; i < L * L; i++) out[i] = row[ids[i]!]!;
+      }
+      return g.constFloat(bias, [heads, L, L], 'irpe_bias');
+    }
+    return g.op('Gather', [g.weight(table), irpeBucketIdsOnnx(g, size)], { axis: 1 });
+  }
 }
 
 /** PAT_sf: partial 3x3 conv on the first channels, LayerNorm then self-attention on the rest. */
@@ -69,5 +108,14 @@ export class PatSelfAttention extends PartialConv {
       const [head, rest] = this.splitConv(x);
       return tf.concat([head, this.attn.forward(this.norm.forward(rest))], 3);
     });
+  }
+
+  /** ONNX (NCHW): Split, Conv on the head; the rest goes to tokens, LayerNorm, attention and back. */
+  override exportOnnx(g: OnnxGraph, x: string, size?: OnnxMapSize): string {
+    const [head, rest] = this.splitConvOnnx(g, x);
+    const tokens = g.op('Transpose', [g.op('Reshape', [rest, g.ints([0, 0, -1], 'shape')])], { perm: [0, 2, 1] });
+    const attended = this.attn.exportOnnx(g, this.norm.exportOnnx(g, tokens), size ?? rest);
+    const back = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1] }), g.op('Shape', [rest])]);
+    return g.op('Concat', [head, back], { axis: 1 });
   }
 }

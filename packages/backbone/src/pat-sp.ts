@@ -1,4 +1,4 @@
-import { BatchNorm2d, ChannelAffine, Conv2d, Module, hardSigmoid, tf } from '@partialnet/core';
+import { BatchNorm2d, ChannelAffine, Conv2d, Module, hardSigmoid, hardSigmoidOnnx, tf, type OnnxGraph } from '@partialnet/core';
 
 /**
  * PAT_sp, appended to the MLP: the first half of the channels is gated by a hard-sigmoid spatial
@@ -31,5 +31,14 @@ export class PatSpatial extends Module {
       const second = this.conv.forward(this.norm2 ? this.norm2.forward(mixed) : mixed);
       return tf.concat([first, second], 3);
     });
+  }
+
+  /** ONNX (NCHW): Split; gate and norm the first part, conv the second; Concat. */
+  exportOnnx(g: OnnxGraph, x: string): string {
+    const [gated, mixed] = g.node('Split', [x, g.ints([this.gatedChannels, this.convChannels], 'split')], { attributes: { axis: 1 }, count: 2 }) as [string, string];
+    const weight = hardSigmoidOnnx(g, this.convAttn.exportOnnx(g, gated));
+    const first = this.norm.exportOnnx(g, g.op('Mul', [gated, weight]));
+    const second = this.conv.exportOnnx(g, this.norm2 ? this.norm2.exportOnnx(g, mixed) : mixed);
+    return g.op('Concat', [first, second], { axis: 1 });
   }
 }

@@ -1,4 +1,4 @@
-import { BatchNorm2d, Conv2d, Module, tf } from '@partialnet/core';
+import { BatchNorm2d, Conv2d, Module, tf, type OnnxGraph } from '@partialnet/core';
 
 /**
  * A strided non-overlapping conv followed by BatchNorm: the stem (4x4/4, `proj`) and the patch
@@ -19,5 +19,10 @@ export class ConvNormDownsample extends Module {
       const y = this.conv.forward(x);
       return this.norm ? this.norm.forward(y) : y;
     });
+  }
+
+  exportOnnx(g: OnnxGraph, x: string): string {
+    const y = this.conv.exportOnnx(g, x);
+    return this.norm ? this.norm.exportOnnx(g, y) : y;
   }
 }

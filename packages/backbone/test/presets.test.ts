@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it, it as itOn } from 'vitest';
 import { PartialNet, setupBackend, tf } from './deps.js';
-import { PARTIALNET_PRESETS, type PartialNetVariant } from '../src/index.js';
+import { CLASSIFICATION_VARIANTS, DETECTION_BACKBONE_VARIANTS, PARTIALNET_PRESETS, type PartialNetVariant } from '../src/index.js';
 import { TEST_BACKENDS } from './backends.js';
 
 /**
@@ -9,7 +9,7 @@ import { TEST_BACKENDS } from './backends.js';
  * without the dense-prediction model's norm0..6. T0's count is also the `param_counts.classification`
  * of the official `t0-224x224` fixture (see test/fixtures/README.md).
  */
-const OFFICIAL: Record<PartialNetVariant, number> = {
+const OFFICIAL: Record<(typeof CLASSIFICATION_VARIANTS)[number], number> = {
   t0: 3_486_160,
   t1: 6_144_552,
   t2: 12_269_816,
@@ -24,7 +24,30 @@ describe('presets', () => {
     await setupBackend('cpu');
   });
 
-  for (const variant of Object.keys(PARTIALNET_PRESETS) as PartialNetVariant[]) {
+  it('every preset is either a classification variant or an official detection backbone', () => {
+    expect(Object.keys(PARTIALNET_PRESETS).sort()).toEqual([...CLASSIFICATION_VARIANTS, ...DETECTION_BACKBONE_VARIANTS].sort());
+  });
+
+  // The official detection configs' neck in_channels (detection/configs/partialnet/mask_rcnn_partialnet_*_fpn_1x_coco.py).
+  const OFFICIAL_NECK_IN: Record<(typeof DETECTION_BACKBONE_VARIANTS)[number], number[]> = {
+    's-det': [128, 256, 512, 1024],
+    'm-det': [144, 288, 576, 1152],
+    'l-det': [192, 384, 768, 1536],
+  };
+  for (const variant of DETECTION_BACKBONE_VARIANTS) {
+    it(`${variant} (official detection backbone) has the feature widths of the official mmdet config and PAT_sp blocks`, async () => {
+      const before = tf.memory().numTensors;
+      const net = PartialNet.create(variant, { numClasses: 0 });
+      expect(net.featureInfo().map((f) => f.channels)).toEqual(OFFICIAL_NECK_IN[variant]);
+      const names = [...(await net.stateDict()).keys()];
+      expect(names.some((n) => /^stages\.0\.blocks\.0\.mlp\.4\./.test(n))).toBe(true); // PAT_sp after the MLP
+      expect(names.some((n) => n.startsWith('head.'))).toBe(false);
+      net.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  for (const variant of CLASSIFICATION_VARIANTS) {
     it(`${variant}: ${OFFICIAL[variant].toLocaleString('en-US')} parameters, the official PyTorch ${variant} model's (1000 classes)`, () => {
       const before = tf.memory().numTensors;
       const net = PartialNet.create(variant, { numClasses: 1000 });

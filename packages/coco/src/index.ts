@@ -9,3 +9,4 @@ export { defaultParams, type Params } from './eval/params.js';
 export { COCOeval, type Accumulated, type EvalTimings } from './eval/cocoeval.js';
 export { formatCategoryTable, STAT_NAMES, type CategoryRow, type Summary } from './eval/summarize.js';
 export { ConfusionMatrix, type SemSegMetrics } from './semseg/confusion.js';
+export { mmsegMetrics, formatSegTable, segMetricsJson, type SegMetrics, type SegClassMetrics } from './semseg/mmseg-metrics.js';

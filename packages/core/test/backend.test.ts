@@ -8,6 +8,7 @@ import {
   currentBackend,
 } from '../src/runtime/backend.js';
 import { tf } from '../src/tf.js';
+import { requestedThreads, WASM_MAX_THREADS } from '../src/runtime/threads.js';
 
 const savedEnv = process.env.PARTIALNET_BACKEND;
 // What this machine has decides which checks apply; the others are skipped visibly, with the reason.
@@ -62,13 +63,13 @@ describe('listBackends', () => {
 });
 
 describe('setupBackend', () => {
-  it('forcing wasm gives wasm with SIMD, verified with tf.getBackend()', async () => {
+  it('forcing wasm gives wasm with SIMD and the requested threads (at most 8), verified with tf.getBackend()', async () => {
     const report = await setupBackend('wasm');
     expect(report.name).toBe('wasm');
     expect(report.tfjsName).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
     expect(report.wasm?.simd).toBe(true);
-    expect(report.wasm?.threads).toBe(1);
+    expect(report.wasm?.threads).toBe(Math.min(requestedThreads(), WASM_MAX_THREADS));
     expect(report.available).toContain('wasm');
     checkArithmetic();
   });

@@ -260,6 +260,17 @@ describe('learning-rate schedules', () => {
     expect(f(250)).toBeCloseTo(0.1, 12);
   });
 
+  it("poly as mmcv: (lr - minLr)(1 - iter/max)^0.9 + minLr, minLr after the end", () => {
+    const f = lrSchedule({ lr: 2e-4, policy: { type: 'poly', maxIters: 40000 } });
+    expect(f(0)).toBeCloseTo(2e-4, 15);
+    expect(f(20000)).toBeCloseTo(2e-4 * 0.5 ** 0.9, 15);
+    expect(f(40000)).toBe(0);
+    const g = lrSchedule({ lr: 1, policy: { type: 'poly', maxIters: 10, power: 2, minLr: 0.1 } });
+    expect(g(5)).toBeCloseTo(0.9 * 0.25 + 0.1, 12);
+    expect(g(99)).toBeCloseTo(0.1, 12);
+    expect(() => lrSchedule({ lr: 0.1, policy: { type: 'poly', maxIters: 0 } })).toThrow(/poly needs maxIters > 0/);
+  });
+
   it('constant by default and validates its config', () => {
     expect(lrAt({ lr: 0.3 }, 12345)).toBe(0.3);
     expect(() => lrSchedule({ lr: 0.1, policy: { type: 'cosine', maxIters: 0 } })).toThrow(/cosine needs maxIters > 0/);

@@ -192,7 +192,7 @@ describe('errors name the file and the problem', () => {
       [{ w: { dtype: 'F32', shape: [4], data_offsets: [0] } }, /tensor 'w': invalid data_offsets \[0\]/],
       [{ w: { dtype: 'F32', shape: [4], data_offsets: [16, 0] } }, /tensor 'w': data_offsets \[16, 0\] are reversed/],
       [{ w: 3 }, /tensor 'w': entry is not an object/],
-      [{ w: { dtype: 'U8', shape: [16], data_offsets: [0, 16] } }, /tensor 'w': unsupported dtype U8/],
+      [{ w: { dtype: 'U16', shape: [8], data_offsets: [0, 16] } }, /tensor 'w': unsupported dtype U16/],
       [{ __metadata__: { n: 1 }, ...good }, /__metadata__\.n is not a string/],
     ];
     for (const [header, message] of cases) expect(() => parseSafetensors(build(header, four), 'f.st')).toThrow(message);

@@ -30,6 +30,17 @@ export interface CocoDatasetOptions {
   crowdAsIgnore?: boolean;
   /** Drop instances whose box is narrower or lower than this many pixels. Default 1 (mmdet). */
   minBoxSize?: number;
+  /** Where the annotations come from (a file name), for messages. */
+  source?: string;
+  /** Told once, after loading, which annotations were dropped and why (default: console.warn). */
+  onWarning?: (message: string) => void;
+}
+
+/** An annotation the dataset could not use. */
+export interface DroppedAnnotation {
+  id: number;
+  imageId: number;
+  reason: string;
 }
 
 /**
@@ -42,6 +53,8 @@ export class CocoDataset implements Dataset {
   readonly classNames: readonly string[];
   private readonly idToLabel: Map<number, number>;
   private readonly records: SampleRecord[];
+  /** Annotations left out because their mask cannot be used (reported once through `onWarning`). */
+  readonly dropped: DroppedAnnotation[] = [];
 
   /** `coco` is a parsed instances JSON or a validated `CocoGroundTruth` from @partialnet/coco. */
   constructor(
@@ -91,7 +104,11 @@ export class CocoDataset implements Dataset {
         if (label === undefined) throw new Error(`annotation ${a.id}: unknown category id ${a.category_id}`);
         if (withMasks) {
           const m = toRecordMask(a.segmentation, img.height, img.width);
-          if (!m) continue; // an instance without a usable mask is unusable for mask training
+          if (typeof m === 'string') {
+            // An instance without a usable mask is unusable for mask training.
+            this.dropped.push({ id: a.id, imageId: img.id, reason: m });
+            continue;
+          }
           r.masks!.push(m);
         }
         r.boxes!.push(...box);
@@ -102,6 +119,14 @@ export class CocoDataset implements Dataset {
       r.index = this.records.length;
       this.records.push(r);
     }
+    if (this.dropped.length > 0) {
+      const shown = this.dropped.slice(0, 20).map((d) => `${d.id} (${d.reason})`);
+      const more = this.dropped.length > shown.length ? `, and ${this.dropped.length - shown.length} more (CocoDataset.dropped lists all)` : '';
+      const n = this.dropped.length;
+      (options.onWarning ?? ((m: string) => console.warn(m)))(
+        `${options.source ?? imageRoot}: ${n} annotation${n === 1 ? '' : 's'} without a usable mask dropped, by id: ${shown.join(', ')}${more}`,
+      );
+    }
   }
 
   /**
@@ -109,7 +134,7 @@ export class CocoDataset implements Dataset {
    * the file and the offending entries); image paths are relative to imageRoot.
    */
   static async fromFile(annotationFile: string, imageRoot: string, options?: CocoDatasetOptions): Promise<CocoDataset> {
-    return new CocoDataset(await loadInstances(annotationFile), imageRoot, options);
+    return new CocoDataset(await loadInstances(annotationFile), imageRoot, { source: annotationFile, ...options });
   }
 
   get length(): number {
@@ -155,17 +180,18 @@ function* annotationsOf(coco: CocoInstancesLike | CocoGroundTruth, withMasks: bo
   }
 }
 
-function toRecordMask(seg: unknown, h: number, w: number): RecordMask | undefined {
+/** The record mask of a segmentation, or why there is none. */
+function toRecordMask(seg: unknown, h: number, w: number): RecordMask | string {
   if (Array.isArray(seg)) {
     const polys = (seg as number[][]).filter((p) => Array.isArray(p) && p.length >= 6);
-    return polys.length ? { polygons: polys } : undefined;
+    return polys.length ? { polygons: polys } : 'no polygon with 3 or more points';
   }
   if (seg && typeof seg === 'object' && 'counts' in seg && 'size' in seg) {
     const r = seg as RleLike;
-    if (r.size[0] !== h || r.size[1] !== w) return undefined;
+    if (r.size[0] !== h || r.size[1] !== w) return `RLE size ${r.size[1]}x${r.size[0]}, image ${w}x${h}`;
     return { rle: r };
   }
-  return undefined;
+  return 'no segmentation';
 }
 
 // ---- semantic segmentation ------------------------------------------------------------------
@@ -175,8 +201,10 @@ const IMAGE_EXTS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.jpe', '.jfif', '
 export interface SemanticDatasetOptions {
   imageDir: string;
   labelDir: string;
-  /** Class names, index = label id; 255 is ignore. */
+  /** Class names, index = label id (after reduceZeroLabel); 255 is ignore. */
   classNames?: readonly string[];
+  /** mmseg's reduce_zero_label (ADE20K): 0 is ignored and the other labels move down by one. */
+  reduceZeroLabel?: boolean;
 }
 
 /** Pairs `imageDir/<name>.<ext>` with `labelDir/<name>.png` (one channel of class ids; 255 = ignore). */
@@ -187,6 +215,9 @@ export class SemanticDataset implements Dataset {
   ) {}
 
   static async create(o: SemanticDatasetOptions): Promise<SemanticDataset> {
+    for (const [what, d] of [['image', o.imageDir], ['label', o.labelDir]] as const) {
+      if (!(await exists(d))) throw new Error(`SemanticDataset: ${what} folder ${d} not found`);
+    }
     const imgs = (await readdir(o.imageDir)).filter((f) => IMAGE_EXTS.has(extname(f).toLowerCase())).sort();
     const labels = new Set(await readdir(o.labelDir));
     const records: SampleRecord[] = [];
@@ -198,6 +229,7 @@ export class SemanticDataset implements Dataset {
         imageId: records.length,
         file: resolve(o.imageDir, f),
         semanticFile: resolve(o.labelDir, `${stem}.png`),
+        ...(o.reduceZeroLabel ? { reduceZeroLabel: true } : {}),
       });
     }
     return new SemanticDataset(records, o.classNames);

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { decodePngIndices, isPng, PngIndexError } from './png-indices.js';
 import type { LabelMap, RgbImage } from './types.js';
 
 /** A missing, unreadable or corrupt image; names the file and the image id. */
@@ -59,10 +60,25 @@ export async function decodeImage(input: string | Uint8Array, ctx: DecodeContext
   }
 }
 
-/** Decodes a single-channel label PNG (class ids; 255 = ignore). Palette PNGs yield their indices. */
+/**
+ * Decodes a label map (class ids; 255 = ignore) to the values the file stores: a palette PNG gives
+ * its palette indices (not its colours), a grayscale PNG its levels. Other files (RGB PNGs,
+ * interlaced PNGs, other formats) go through libvips and give their first channel.
+ */
 export async function decodeLabelMap(file: string, ctx: DecodeContext = {}): Promise<LabelMap> {
   const c: DecodeContext = { file, imageId: ctx.imageId };
   const bytes = await readInput(file, c);
+  if (isPng(bytes)) {
+    try {
+      const { data, width, height } = decodePngIndices(bytes);
+      return { data, width, height };
+    } catch (err) {
+      if (!(err instanceof PngIndexError && err.unsupported)) {
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new ImageLoadError(`cannot decode label map ${describe(c)}: ${msg.trim()}`, file, ctx.imageId, 'corrupt');
+      }
+    }
+  }
   try {
     const img = sharp(bytes, { failOn: 'error' });
     const { data, info } = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });

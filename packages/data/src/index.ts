@@ -9,6 +9,8 @@ export {
   IMAGENET_MEAN,
   IMAGENET_STD,
   resize,
+  randomResizeRatio,
+  randomCrop,
   randomFlip,
   normalize,
   pad,
@@ -18,6 +20,7 @@ export {
   maskToOriginal,
   type TransformSpec,
   type ResizeSpec,
+  type CropSpec,
   type FlipSpec,
   type NormalizeSpec,
   type PadSpec,
@@ -26,6 +29,9 @@ export {
 } from './transforms.js';
 export { boxesToOriginal } from './boxes.js';
 export type { Batch, CollateOptions } from './collate.js';
+export { reduceZeroLabel } from './sample.js';
+export { segTrainPipeline, segTestPipeline, type SegPipelineOptions } from './semantic-pipeline.js';
+export { openSemanticSplit, detectSemanticLayout, ADE20K_CLASSES, type SemanticSplit, type SemanticLayout, type OpenSemanticOptions } from './semantic-layouts.js';
 export { DataLoader, type Dataset, type DataLoaderOptions, type LoaderStats } from './loader.js';
 export {
   CocoDataset,
@@ -34,6 +40,7 @@ export {
   RecordDataset,
   type CocoInstancesLike,
   type CocoDatasetOptions,
+  type DroppedAnnotation,
   type SemanticDatasetOptions,
 } from './datasets.js';
 export { resolveSplit, type SplitFiles } from './splits.js';

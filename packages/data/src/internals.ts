@@ -1,6 +1,7 @@
 // '@partialnet/data/internals': the pieces the loader and pipelines are built from, for code that
 // builds its own pipeline or draws its own pictures.
 export type { PhotometricParams } from './types.js';
+export { decodePngIndices, isPng, PngIndexError, type PngHeader, type PngIndices } from './png-indices.js';
 export { renderInto, resizeRgb, resizeNearest, resizeLabelMap, flipMap, normalizeTable } from './kernels.js';
 export {
   keepRatioSize,
@@ -8,6 +9,9 @@ export {
   flipSample,
   applyPhotometric,
   applyTransforms,
+  chooseCrop,
+  cropSample,
+  type CropWindow,
   renderFloat,
   renderRgb,
   type LazyImage,

@@ -1,8 +1,11 @@
 import { rleToBitmap } from './masks.js';
 import { decodeImage, decodeLabelMap, ImageLoadError } from './decode.js';
 import { Rng } from '@partialnet/core/random';
+import { makeSample } from './make-sample.js';
 import { applyTransforms, type Sample, type TransformSpec } from './transforms.js';
-import type { ImageMeta, InstanceMask, RgbImage, SampleRecord, Targets } from './types.js';
+import type { InstanceMask, SampleRecord, Targets } from './types.js';
+
+export { makeSample } from './make-sample.js';
 
 /** Builds targets (in original image coordinates) from a record. */
 export function recordTargets(r: SampleRecord): Targets {
@@ -26,20 +29,13 @@ export function recordTargets(r: SampleRecord): Targets {
   return t;
 }
 
-/** A sample at its original size with no transform applied. */
-export function makeSample(r: SampleRecord, image: RgbImage, targets: Targets): Sample {
-  const meta: ImageMeta = {
-    index: r.index,
-    imageId: r.imageId,
-    file: r.file,
-    oriShape: [image.height, image.width],
-    imgShape: [image.height, image.width],
-    padShape: [image.height, image.width],
-    scaleFactor: [1, 1],
-    flip: false,
-    padDivisor: 1,
-  };
-  return { image: { kind: 'lazy', source: image, width: image.width, height: image.height, flip: false }, targets, meta };
+/** mmseg's reduce_zero_label in place: 0 -> 255, k -> k - 1, 255 stays 255. */
+export function reduceZeroLabel(labels: Uint8Array): Uint8Array {
+  for (let i = 0; i < labels.length; i++) {
+    const v = labels[i]!;
+    labels[i] = v === 0 || v === 255 ? 255 : v - 1;
+  }
+  return labels;
 }
 
 /**
@@ -69,6 +65,7 @@ export async function loadSample(r: SampleRecord, specs: readonly TransformSpec[
         'mismatch',
       );
     }
+    if (r.reduceZeroLabel) reduceZeroLabel(semantic.data);
     targets.semantic = semantic;
   }
   for (const m of targets.masks ?? []) {

@@ -26,9 +26,11 @@ export async function resolveSplit(dir: string, split: string): Promise<SplitFil
     try {
       manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ShapesManifest;
     } catch (err) {
-      throw new Error(`${manifestPath}: unreadable manifest (${(err as Error).message})`);
+      throw new Error(`${manifestPath}: unreadable manifest, not valid JSON (${(err as Error).message})`);
     }
-    const s = (manifest.splits as Record<string, { annotations?: unknown; images?: unknown; semantic?: unknown } | undefined>)?.[split];
+    const splits = (manifest as { splits?: unknown } | null)?.splits;
+    if (typeof splits !== 'object' || splits === null) throw new Error(`${manifestPath}: field 'splits': expected an object of splits ({ "train": { "annotations", "images" } ...})`);
+    const s = (splits as Record<string, { annotations?: unknown; images?: unknown; semantic?: unknown } | undefined>)[split];
     if (!s) throw new Error(`${manifestPath}: field 'splits': no split '${split}' (have ${Object.keys(manifest.splits ?? {}).join(', ')})`);
     if (typeof s.annotations !== 'string' || typeof s.images !== 'string') throw new Error(`${manifestPath}: field 'splits.${split}': expected 'annotations' and 'images' paths`);
     const files: SplitFiles = { annotations: join(dir, s.annotations), images: join(dir, s.images), manifest };

@@ -8,9 +8,9 @@
  * normalize, see kernels.ts) straight into the batch buffer. Normalize and Pad likewise record
  * their parameters and are carried out by that pass and by `collate`.
  */
-import { flipMap, normalizeTable, renderInto, resizeLabelMap, resizeNearest } from './kernels.js';
+import { flipMap, normalizeTable, renderInto, resizeLabelMap, resizeNearest, resizeRgb } from './kernels.js';
 import type { Rng } from '@partialnet/core/random';
-import type { ImageMeta, InstanceMask, PhotometricParams, RgbImage, Targets } from './types.js';
+import type { ImageMeta, InstanceMask, LabelMap, PhotometricParams, RgbImage, Targets } from './types.js';
 
 /** ImageNet statistics on the 0..255 scale, RGB order (mmdet / torchvision defaults). */
 export const IMAGENET_MEAN: [number, number, number] = [123.675, 116.28, 103.53];
@@ -51,6 +51,22 @@ export interface ResizeSpec {
   keepRatio: boolean;
   /** 'choice': pick one of `scales`; 'range': two scales bound a random one (mmdet's 'range'). */
   multiscaleMode: 'choice' | 'range';
+  /**
+   * mmseg's RandomResize ratio_range: the (single) scale is multiplied by a ratio drawn uniformly
+   * from this range (and truncated to integers, as mmseg does) before the keep-ratio resize.
+   */
+  ratioRange?: [number, number];
+}
+/**
+ * mmseg's RandomCrop: a crop of at most `size` ([height, width]) at a uniformly random offset;
+ * with catMaxRatio < 1 it draws again (up to 10 times) while a single class covers catMaxRatio or
+ * more of the crop's labelled pixels, or only one class is present.
+ */
+export interface CropSpec {
+  type: 'crop';
+  size: [number, number];
+  catMaxRatio: number;
+  ignoreIndex: number;
 }
 export interface FlipSpec {
   type: 'flip';
@@ -64,6 +80,8 @@ export interface NormalizeSpec {
 export interface PadSpec {
   type: 'pad';
   divisor: number;
+  /** Pad to at least this [height, width] (mmseg's data preprocessor pads crops to crop_size). */
+  size?: [number, number];
 }
 export interface PhotometricSpec {
   type: 'photometric';
@@ -73,7 +91,7 @@ export interface PhotometricSpec {
   /** In OpenCV hue units (half degrees), as mmdet: 18 means +-36 degrees. */
   hueDelta: number;
 }
-export type TransformSpec = ResizeSpec | FlipSpec | NormalizeSpec | PadSpec | PhotometricSpec;
+export type TransformSpec = ResizeSpec | CropSpec | FlipSpec | NormalizeSpec | PadSpec | PhotometricSpec;
 
 // ---- factories ------------------------------------------------------------------------------
 
@@ -89,6 +107,19 @@ export function resize(
   return { type: 'resize', scales, keepRatio: options.keepRatio ?? true, multiscaleMode: mode };
 }
 
+/** mmseg's RandomResize(scale, ratio_range, keep_ratio=True). */
+export function randomResizeRatio(scale: [number, number], ratioRange: [number, number] = [0.5, 2.0]): ResizeSpec {
+  if (!(ratioRange[0] > 0 && ratioRange[1] >= ratioRange[0])) throw new Error(`randomResizeRatio: bad ratio range ${JSON.stringify(ratioRange)}`);
+  return { ...resize(scale), ratioRange: [ratioRange[0], ratioRange[1]] };
+}
+
+/** mmseg's RandomCrop(crop_size=[h, w], cat_max_ratio) for label maps with `ignoreIndex`. */
+export function randomCrop(size: [number, number], catMaxRatio = 0.75, ignoreIndex = 255): CropSpec {
+  if (!(size[0] >= 1 && size[1] >= 1 && Number.isInteger(size[0]) && Number.isInteger(size[1]))) throw new Error(`randomCrop: size must be two positive integers, got ${JSON.stringify(size)}`);
+  if (!(catMaxRatio > 0 && catMaxRatio <= 1)) throw new Error(`randomCrop: catMaxRatio must be in (0, 1], got ${catMaxRatio}`);
+  return { type: 'crop', size: [size[0], size[1]], catMaxRatio, ignoreIndex };
+}
+
 export function randomFlip(prob = 0.5): FlipSpec {
   return { type: 'flip', prob };
 }
@@ -97,9 +128,9 @@ export function normalize(mean = IMAGENET_MEAN, std = IMAGENET_STD): NormalizeSp
   return { type: 'normalize', mean: [...mean], std: [...std] };
 }
 
-export function pad(divisor = 32): PadSpec {
+export function pad(divisor = 32, size?: [number, number]): PadSpec {
   if (!(divisor >= 1 && Number.isInteger(divisor))) throw new Error(`pad: divisor must be a positive integer, got ${divisor}`);
-  return { type: 'pad', divisor };
+  return size ? { type: 'pad', divisor, size: [size[0], size[1]] } : { type: 'pad', divisor };
 }
 
 export function photometricDistortion(options: Partial<Omit<PhotometricSpec, 'type'>> = {}): PhotometricSpec {
@@ -152,6 +183,12 @@ export function keepRatioSize(width: number, height: number, scale: readonly [nu
 }
 
 function chooseScale(spec: ResizeSpec, rng: Rng): [number, number] {
+  if (spec.ratioRange) {
+    const [lo, hi] = spec.ratioRange;
+    const r = rng.next() * (hi - lo) + lo;
+    const [a, b] = spec.scales[0]!;
+    return [Math.trunc(a * r), Math.trunc(b * r)];
+  }
   if (spec.scales.length === 1) return spec.scales[0]!;
   if (spec.multiscaleMode === 'choice') return rng.pick(spec.scales);
   const [a, b] = spec.scales as [[number, number], [number, number]];
@@ -227,6 +264,80 @@ export function flipSample(s: Sample): void {
   if (t.semantic) t.semantic = { data: flipMap(t.semantic.data, w, h), width: w, height: h };
   s.image.flip = !s.image.flip;
   s.meta.flip = !s.meta.flip;
+}
+
+// ---- crop -----------------------------------------------------------------------------------
+
+/** A crop window [y1, x1, height, width] inside the current image. */
+export type CropWindow = [number, number, number, number];
+
+function drawCrop(h: number, w: number, size: [number, number], rng: Rng): CropWindow {
+  // mmseg: offset = randint(0, margin + 1); the crop is clipped at the image's border.
+  const y = rng.intInclusive(0, Math.max(h - size[0], 0));
+  const x = rng.intInclusive(0, Math.max(w - size[1], 0));
+  return [y, x, Math.min(size[0], h - y), Math.min(size[1], w - x)];
+}
+
+/** The largest class share of a crop's labelled pixels, and how many classes it has. */
+function classShare(map: LabelMap, win: CropWindow, ignore: number): { classes: number; maxShare: number } {
+  const counts = new Float64Array(256);
+  const [y0, x0, ch, cw] = win;
+  for (let y = y0; y < y0 + ch; y++) {
+    const row = y * map.width;
+    for (let x = x0; x < x0 + cw; x++) counts[map.data[row + x]!]!++;
+  }
+  counts[ignore] = 0;
+  let total = 0;
+  let max = 0;
+  let classes = 0;
+  for (const c of counts) {
+    if (c === 0) continue;
+    classes++;
+    total += c;
+    if (c > max) max = c;
+  }
+  return { classes, maxShare: total > 0 ? max / total : 1 };
+}
+
+/** mmseg RandomCrop's choice: up to 10 redraws while the crop is dominated by one class. */
+export function chooseCrop(s: Sample, spec: CropSpec, rng: Rng): CropWindow {
+  const [h, w] = s.meta.imgShape;
+  let win = drawCrop(h, w, spec.size, rng);
+  const map = s.targets.semantic;
+  if (spec.catMaxRatio < 1 && map) {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const { classes, maxShare } = classShare(map, win, spec.ignoreIndex);
+      if (classes > 1 && maxShare < spec.catMaxRatio) break;
+      win = drawCrop(h, w, spec.size, rng);
+    }
+  }
+  return win;
+}
+
+/**
+ * Crops the sample to `win`. The pending resize and flip are rendered first (uint8, as mmseg's
+ * pipeline holds the resized image), so the crop is exact; the result is a lazy image again.
+ * Instance targets are not cropped: semantic segmentation only.
+ */
+export function cropSample(s: Sample, win: CropWindow): void {
+  if (s.image.kind !== 'lazy') throw new Error('cropSample: pixels already rendered');
+  if (s.targets.labels.length > 0 || (s.targets.masks?.length ?? 0) > 0) throw new Error('crop: samples with instance targets cannot be cropped (semantic segmentation only)');
+  const [y0, x0, ch, cw] = win;
+  const [h, w] = s.meta.imgShape;
+  if (!(y0 >= 0 && x0 >= 0 && ch >= 1 && cw >= 1 && y0 + ch <= h && x0 + cw <= w)) throw new Error(`crop: window ${JSON.stringify(win)} outside the ${w}x${h} image`);
+  const img = s.image;
+  const full = img.source.width === w && img.source.height === h && !img.flip ? img.source : resizeRgb(img.source, w, h, img.flip);
+  const data = new Uint8Array(ch * cw * 3);
+  for (let y = 0; y < ch; y++) data.set(full.data.subarray(((y0 + y) * w + x0) * 3, ((y0 + y) * w + x0 + cw) * 3), y * cw * 3);
+  s.image = { kind: 'lazy', source: { data, width: cw, height: ch }, width: cw, height: ch, flip: false };
+  const sem = s.targets.semantic;
+  if (sem) {
+    const out = new Uint8Array(ch * cw);
+    for (let y = 0; y < ch; y++) out.set(sem.data.subarray((y0 + y) * w + x0, (y0 + y) * w + x0 + cw), y * cw);
+    s.targets.semantic = { data: out, width: cw, height: ch };
+  }
+  s.meta.imgShape = [ch, cw];
+  s.meta.padShape = [ch, cw];
 }
 
 // ---- photometric ----------------------------------------------------------------------------
@@ -308,6 +419,9 @@ export function applyTransforms(s: Sample, specs: readonly TransformSpec[], rng:
         resizeSample(s, nw, nh);
         break;
       }
+      case 'crop':
+        cropSample(s, chooseCrop(s, spec, rng));
+        break;
       case 'flip':
         if (rng.chance(spec.prob)) flipSample(s);
         break;
@@ -316,7 +430,9 @@ export function applyTransforms(s: Sample, specs: readonly TransformSpec[], rng:
         break;
       case 'pad': {
         s.meta.padDivisor = spec.divisor;
-        const [h, w] = s.meta.imgShape;
+        const [h0, w0] = s.meta.imgShape;
+        const h = Math.max(h0, spec.size?.[0] ?? 0);
+        const w = Math.max(w0, spec.size?.[1] ?? 0);
         s.meta.padShape = [Math.ceil(h / spec.divisor) * spec.divisor, Math.ceil(w / spec.divisor) * spec.divisor];
         break;
       }

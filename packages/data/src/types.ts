@@ -45,6 +45,11 @@ export interface SampleRecord {
   annotationIds?: number[];
   /** Semantic label image (PNG, one channel of class ids; 255 = ignore). */
   semanticFile?: string;
+  /**
+   * mmseg's reduce_zero_label: label 0 ("other", as in ADE20K) becomes 255 (ignored) and every
+   * other label moves down by one.
+   */
+  reduceZeroLabel?: boolean;
   /** Image-level class for classification datasets. */
   classLabel?: number;
 }

@@ -1,11 +1,17 @@
-import type { PartialNetVariant } from '@partialnet/backbone';
+import type { PartialNetConfig, PartialNetVariant } from '@partialnet/backbone';
 import type { FpnConfig } from './fpn.js';
 import type { RetinaHeadConfig } from './retina-head.js';
 import type { RoiHeadConfig } from './roi-head.js';
 import type { RpnHeadConfig } from './rpn-head.js';
 
 export interface BackboneConfig {
+  /** The preset the backbone starts from: a classification variant or an official detection backbone (`s-det` ...). */
   variant: PartialNetVariant;
+  /**
+   * Any PartialNet config fields, applied over the variant's: a custom width and depth, PAT_sp,
+   * a DPConv-baked `nDivPerBlock` (what `bakeSplits` writes). `numClasses` is always 0 here.
+   */
+  config?: Partial<PartialNetConfig>;
   /** Stochastic depth rate; default: the variant's. */
   dropPath?: number;
   /**
@@ -66,8 +72,9 @@ export function retinanetFpn1x(options: PresetOptions = {}): RetinaNetConfig {
 }
 
 /**
- * mmdet's mask_rcnn_r50_fpn_1x settings on a PartialNet backbone, with the proposal counts of the
- * issue (2000 after NMS in training, 1000 in testing; mmdet v2 keeps 1000 in both).
+ * mmdet's mask_rcnn_r50_fpn_1x settings on a PartialNet backbone (the base of the official
+ * PartialNet detection configs). RPN proposals as mmdet 2.x: 2000 boxes per level before NMS and
+ * 1000 after it in training, 1000 / 1000 in testing.
  */
 export function maskRcnnFpn1x(options: PresetOptions = {}): MaskRcnnConfig {
   return {
@@ -81,7 +88,7 @@ export function maskRcnnFpn1x(options: PresetOptions = {}): MaskRcnnConfig {
       assigner: { posIouThr: 0.7, negIouThr: 0.3, minPosIou: 0.3, matchLowQuality: true, ignoreIofThr: -1 },
       sampler: { num: 256, posFraction: 0.5, negPosUb: -1, seed: 0 },
       coder: { means: [0, 0, 0, 0], stds: [1, 1, 1, 1] },
-      train: { nmsPre: 2000, maxPerImg: 2000, iouThr: 0.7 },
+      train: { nmsPre: 2000, maxPerImg: 1000, iouThr: 0.7 },
       test: { nmsPre: 1000, maxPerImg: 1000, iouThr: 0.7 },
     },
     roi: {
@@ -130,15 +137,25 @@ export function maskRcnnLite(options: PresetOptions = {}): MaskRcnnConfig {
 }
 
 const VARIANTS: PartialNetVariant[] = ['t0', 't1', 't2', 's', 'm', 'l'];
+/** The official repository's detection backbones (its mmdet configs train Mask R-CNN on them). */
+const DETECTION_VARIANTS: PartialNetVariant[] = ['s-det', 'm-det', 'l-det'];
 
-/** Every named preset: `retinanet-<variant>`, `mask-rcnn-<variant>` and `mask-rcnn-lite-<variant>`. */
-export const DETECTION_PRESETS: Readonly<Record<string, (options?: Omit<PresetOptions, 'backbone'>) => DetectorConfig>> = Object.fromEntries(
-  VARIANTS.flatMap((v) => [
+/**
+ * Every named preset: `retinanet-<variant>`, `mask-rcnn-<variant>` and `mask-rcnn-lite-<variant>`
+ * for the classification variants, and `mask-rcnn-<v>-det` / `retinanet-<v>-det` on the official
+ * detection backbones (`mask-rcnn-s-det` is the official `mask_rcnn_partialnet_s_fpn_1x_coco`).
+ */
+export const DETECTION_PRESETS: Readonly<Record<string, (options?: Omit<PresetOptions, 'backbone'>) => DetectorConfig>> = Object.fromEntries([
+  ...VARIANTS.flatMap((v) => [
     [`retinanet-${v}`, (o: Omit<PresetOptions, 'backbone'> = {}) => retinanetFpn1x({ ...o, backbone: v })],
     [`mask-rcnn-${v}`, (o: Omit<PresetOptions, 'backbone'> = {}) => maskRcnnFpn1x({ ...o, backbone: v })],
     [`mask-rcnn-lite-${v}`, (o: Omit<PresetOptions, 'backbone'> = {}) => maskRcnnLite({ ...o, backbone: v })],
   ]),
-);
+  ...DETECTION_VARIANTS.flatMap((v) => [
+    [`retinanet-${v}`, (o: Omit<PresetOptions, 'backbone'> = {}) => retinanetFpn1x({ ...o, backbone: v })],
+    [`mask-rcnn-${v}`, (o: Omit<PresetOptions, 'backbone'> = {}) => maskRcnnFpn1x({ ...o, backbone: v })],
+  ]),
+]);
 
 export function listPresets(): string[] {
   return Object.keys(DETECTION_PRESETS).sort();

@@ -1,4 +1,4 @@
-import { Module, tf } from '@partialnet/core';
+import { Module, tf, type OnnxGraph } from '@partialnet/core';
 import { PartialNet } from '@partialnet/backbone';
 import type { BackboneConfig } from './config.js';
 import { FPN, type FpnConfig } from './fpn.js';
@@ -24,7 +24,7 @@ export abstract class Detector extends Module {
     super();
     const k = backbone.frozenStages ?? -1;
     this.frozenPrefixes = k < 0 ? [] : ['backbone.patch_embed.', ...Array.from({ length: Math.max(2 * k - 1, 0) }, (_, j) => `backbone.stages.${j}.`)];
-    this.backbone = this.addChild('backbone', PartialNet.create(backbone.variant, { numClasses: 0, ...(backbone.dropPath !== undefined ? { dropPath: backbone.dropPath } : {}) }));
+    this.backbone = this.addChild('backbone', PartialNet.create(backbone.variant, { ...backbone.config, numClasses: 0, ...(backbone.dropPath !== undefined ? { dropPath: backbone.dropPath } : {}) }));
     this.neck = this.addChild('neck', new FPN(this.backbone.featureInfo(), neck));
   }
 
@@ -44,6 +44,13 @@ export abstract class Detector extends Module {
     return this;
   }
 
+  /**
+   * Restarts every random stream the model draws from in training (samplers), from `seed`. The
+   * runner calls it before each step with a seed derived from the step's position, so a resumed
+   * run draws what an uninterrupted one would. Models without such streams ignore it.
+   */
+  reseed(_seed: number): void {}
+
   /** FPN maps of a batch, finest first. The caller disposes them. */
   extractFeatures(images: tf.Tensor4D): tf.Tensor4D[] {
     return tf.tidy(() => this.neck.forward(this.backbone.features(images)));
@@ -58,6 +65,20 @@ export abstract class Detector extends Module {
 
   abstract forward(batch: DetectionBatch): LossDict;
   abstract predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options?: PredictOptions): Promise<Detections[]>;
+
+  /**
+   * ONNX: the dense part after the neck (heads' raw outputs, and the FPN maps where the
+   * post-processing needs them), as output name -> NCHW value. `exportDetectorOnnx` adds the
+   * backbone and neck in front.
+   */
+  abstract denseOnnx(g: OnnxGraph, fpn: readonly string[]): Record<string, string>;
+
+  /**
+   * Detections from the dense outputs that `denseOnnx` names, given as NHWC tensors (what the
+   * tfjs path computes itself): the TypeScript post-processing, shared by both runtimes. Does not
+   * dispose `dense`.
+   */
+  abstract predictFromDense(dense: Readonly<Record<string, tf.Tensor4D>>, metas: readonly DetectionMeta[], options?: PredictOptions): Promise<Detections[]>;
 
   protected checkBatch(batch: DetectionBatch): void {
     const n = batch.images.shape[0];

@@ -1,4 +1,4 @@
-import { Module, ModuleList, tf } from '@partialnet/core';
+import { Module, ModuleList, tf, type OnnxGraph } from '@partialnet/core';
 import type { FeatureInfo } from '@partialnet/backbone';
 import { ConvModule, subsample2, xavierUniformInit } from './nn.js';
 
@@ -82,5 +82,27 @@ export class FPN extends Module {
       }
       return outs;
     });
+  }
+
+  /**
+   * ONNX (NCHW). The top-down path is Resize to the finer map's size, nearest with floor and
+   * asymmetric coordinates (tf.image.resizeNearestNeighbor's and F.interpolate's rule); the
+   * 'maxpool' extra level is MaxPool with a 1x1 kernel and stride 2.
+   */
+  exportOnnx(g: OnnxGraph, inputs: readonly string[]): string[] {
+    const used = inputs.slice(this.config.startLevel);
+    const laterals = used.map((x, i) => g.scope(`lateral_convs.${i}`, () => this.lateralConvs.items[i]!.exportOnnx(g, x)));
+    for (let i = laterals.length - 1; i > 0; i--) {
+      const prev = laterals[i - 1]!;
+      const up = g.op('Resize', [laterals[i]!, '', '', g.op('Shape', [prev])], { mode: 'nearest', nearest_mode: 'floor', coordinate_transformation_mode: 'asymmetric' });
+      laterals[i - 1] = g.op('Add', [prev, up]);
+    }
+    const outs = laterals.map((l, i) => g.scope(`fpn_convs.${i}`, () => this.fpnConvs.items[i]!.exportOnnx(g, l)));
+    for (let i = outs.length; i < this.config.numOuts; i++) {
+      const last = outs[outs.length - 1]!;
+      if (this.config.extra === 'maxpool') outs.push(g.op('MaxPool', [last], { kernel_shape: [1, 1], strides: [2, 2] }));
+      else outs.push(g.scope(`fpn_convs.${i}`, () => this.fpnConvs.items[i]!.exportOnnx(g, i === used.length ? used[used.length - 1]! : last)));
+    }
+    return outs;
   }
 }

@@ -25,3 +25,4 @@ export {
 } from './config.js';
 export { totalLoss } from './losses.js';
 export { detectionMasksToRle } from './rle.js';
+export { exportDetectorOnnx, denseOutputsToNhwc, predictWithOnnx, type DetectorOnnx } from './onnx.js';

@@ -1,4 +1,4 @@
-import { getRandomState, setRandomState, tf } from '@partialnet/core';
+import { deriveSeed, getRandomState, setRandomState, tf, type OnnxGraph } from '@partialnet/core';
 import type { MaskRcnnConfig } from './config.js';
 import { Detector, type PredictOptions } from './detector.js';
 import { RoiHead } from './roi-head.js';
@@ -18,6 +18,12 @@ export class MaskRCNN extends Detector {
     const ch = config.neck.outChannels;
     this.rpnHead = this.addChild('rpn_head', new RpnHead({ ...config.rpn, inChannels: ch }));
     this.roiHead = this.addChild('roi_head', new RoiHead({ ...config.roi, numClasses: config.numClasses, inChannels: ch }));
+  }
+
+  /** The RPN and RoI samplers restart from two streams of `seed`. */
+  override reseed(seed: number): void {
+    this.rpnHead.sampler.rng.reseed(deriveSeed(seed, 1));
+    this.roiHead.sampler.rng.reseed(deriveSeed(seed, 2));
   }
 
   /**
@@ -55,6 +61,27 @@ export class MaskRCNN extends Detector {
       const rpnLosses = this.rpnHead.loss(cls, reg, batch.targets, batch.metas);
       return { ...rpnLosses, ...this.roiHead.loss(feats, proposals, batch.targets, batch.metas) };
     });
+  }
+
+  /**
+   * The FPN maps `p2..p6` (the RoI heads pool from them) and the RPN's `rpn_cls_p2..` objectness
+   * logits and `rpn_reg_p2..` deltas; proposals, RoIAlign and the RoI heads run in TypeScript.
+   */
+  denseOnnx(g: OnnxGraph, fpn: readonly string[]): Record<string, string> {
+    const { cls, reg } = g.scope('rpn_head', () => this.rpnHead.exportOnnx(g, fpn));
+    const out: Record<string, string> = {};
+    this.neck.outputInfo.forEach((f, i) => {
+      out[f.name] = fpn[i]!;
+      out[`rpn_cls_${f.name}`] = cls[i]!;
+      out[`rpn_reg_${f.name}`] = reg[i]!;
+    });
+    return out;
+  }
+
+  async predictFromDense(dense: Readonly<Record<string, tf.Tensor4D>>, metas: readonly DetectionMeta[], options: PredictOptions = {}): Promise<Detections[]> {
+    const pick = (prefix: string) => this.neck.outputInfo.map((f) => dense[`${prefix}${f.name}`]!);
+    const proposals = await this.rpnHead.proposals(pick('rpn_cls_'), pick('rpn_reg_'), metas, false);
+    return await this.roiHead.predict(pick(''), proposals, metas, options.rescale ?? true);
   }
 
   async predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options: PredictOptions = {}): Promise<Detections[]> {

@@ -1,4 +1,4 @@
-import { Conv2d, Linear, Module, linear, nextSeed, tf } from '@partialnet/core';
+import { Conv2d, Linear, Module, linear, nextSeed, reluKeepingOutput, tf, type OnnxGraph } from '@partialnet/core';
 
 /** Fills a conv's (HWIO) or linear's ([in, out]) weight; biases get `bias`. */
 function fill(layer: Conv2d | Linear, weight: tf.Tensor, bias = 0): void {
@@ -58,8 +58,13 @@ export class ConvModule extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const y = this.conv.forward(x);
-      return this.relu ? tf.relu(y) : y;
+      return this.relu ? reluKeepingOutput(y) : y;
     });
+  }
+
+  exportOnnx(g: OnnxGraph, x: string): string {
+    const y = this.conv.exportOnnx(g, x);
+    return this.relu ? g.op('Relu', [y]) : y;
   }
 }
 

@@ -1,10 +1,10 @@
-import { Conv2d, Module, ModuleList, tf } from '@partialnet/core';
+import { Conv2d, Module, ModuleList, tf, type OnnxGraph } from '@partialnet/core';
 import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
 import { boxesToOriginal, selectBoxes } from '@partialnet/data/boxes';
 import { flattenLevels, levelSizes, levelTopK, type LevelTopK } from './dense-utils.js';
-import { l1Loss, sigmoidFocalLoss } from './losses.js';
+import { l1Loss, sigmoidFocalLossByLabels } from './losses.js';
 import { batchedNms } from './nms.js';
 import { ConvModule, normalInit } from './nn.js';
 import type { Detections, DetectionMeta, DetectionTargets, LossDict } from './types.js';
@@ -81,6 +81,17 @@ export class RetinaHead extends Module {
     });
   }
 
+  /** ONNX (NCHW): per level the raw class logits [B, A * K, H, W] and deltas [B, A * 4, H, W]. */
+  exportOnnx(g: OnnxGraph, feats: readonly string[]): { cls: string[]; reg: string[] } {
+    const cls: string[] = [];
+    const reg: string[] = [];
+    for (const x of feats) {
+      cls.push(this.retinaCls.exportOnnx(g, this.clsConvs.items.reduce((y, m) => m.exportOnnx(g, y), x)));
+      reg.push(this.retinaReg.exportOnnx(g, this.regConvs.items.reduce((y, m) => m.exportOnnx(g, y), x)));
+    }
+    return { cls, reg };
+  }
+
   /**
    * Focal loss over every valid, non-ignored anchor and L1 over the positives, both divided by
    * the number of positives (each image counting at least one, as mmdet).
@@ -122,14 +133,37 @@ export class RetinaHead extends Module {
       }
     }
     return tf.tidy(() => {
-      const clsFlat = flattenLevels(cls, K);
+      const lossCls = this.levelFocalLoss(cls, sizes, labels, labelWeights, n, numPos);
       const regFlat = flattenLevels(reg, 4);
-      // Background rows (label K) become all-zero targets.
-      const onehot = tf.slice(tf.oneHot(tf.tensor1d(labels, 'int32'), K + 1), [0, 0], [B * n, K]);
-      const lossCls = sigmoidFocalLoss(clsFlat, tf.cast(onehot, 'float32'), tf.tensor2d(labelWeights, [B * n, 1]), numPos, this.config.focal);
       const lossBox = l1Loss(regFlat, tf.tensor2d(boxTargets, [B * n, 4]), tf.tensor2d(boxWeights, [B * n, 1]), numPos);
       return { loss_cls: lossCls, loss_bbox: lossBox };
     });
+  }
+
+  /**
+   * The focal loss summed level by level on each level's own logits: no [all anchors, K] concat
+   * (and no gradient of one). Rows of level l are (image, pixel, anchor); `labels` / `weights`
+   * are per image in allAnchors order (level-major), n anchors per image.
+   */
+  private levelFocalLoss(cls: readonly tf.Tensor4D[], sizes: [number, number][], labels: Int32Array, weights: Float32Array, n: number, numPos: number): tf.Scalar {
+    const K = this.config.numClasses;
+    const A = this.anchors.numBaseAnchors;
+    const B = cls[0]!.shape[0];
+    let total: tf.Scalar | null = null;
+    let offset = 0;
+    sizes.forEach(([h, w], l) => {
+      const m = h * w * A;
+      const lab = new Int32Array(B * m);
+      const wt = new Float32Array(B * m);
+      for (let b = 0; b < B; b++) {
+        lab.set(labels.subarray(b * n + offset, b * n + offset + m), b * m);
+        wt.set(weights.subarray(b * n + offset, b * n + offset + m), b * m);
+      }
+      const loss = sigmoidFocalLossByLabels(tf.reshape(cls[l]!, [B * m, K]) as tf.Tensor2D, lab, wt, numPos, this.config.focal);
+      total = total ? (tf.add(total, loss) as tf.Scalar) : loss;
+      offset += m;
+    });
+    return total!;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { tf } from '@partialnet/core';
+import { tf, type OnnxGraph } from '@partialnet/core';
 import type { RetinaNetConfig } from './config.js';
 import { Detector, type PredictOptions } from './detector.js';
 import { RetinaHead } from './retina-head.js';
@@ -20,6 +20,22 @@ export class RetinaNet extends Detector {
       const { cls, reg } = this.bboxHead.forward(this.extractFeatures(batch.images));
       return this.bboxHead.loss(cls, reg, batch.targets, batch.metas);
     });
+  }
+
+  /** `cls_p3..` [B, A * K, H, W] class logits and `reg_p3..` [B, A * 4, H, W] deltas per level. */
+  denseOnnx(g: OnnxGraph, fpn: readonly string[]): Record<string, string> {
+    const { cls, reg } = g.scope('bbox_head', () => this.bboxHead.exportOnnx(g, fpn));
+    const out: Record<string, string> = {};
+    this.neck.outputInfo.forEach((f, i) => {
+      out[`cls_${f.name}`] = cls[i]!;
+      out[`reg_${f.name}`] = reg[i]!;
+    });
+    return out;
+  }
+
+  async predictFromDense(dense: Readonly<Record<string, tf.Tensor4D>>, metas: readonly DetectionMeta[], options: PredictOptions = {}): Promise<Detections[]> {
+    const pick = (prefix: string) => this.neck.outputInfo.map((f) => dense[`${prefix}_${f.name}`]!);
+    return await this.bboxHead.predict(pick('cls'), pick('reg'), metas, options.rescale ?? true);
   }
 
   async predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options: PredictOptions = {}): Promise<Detections[]> {

@@ -1,4 +1,4 @@
-import { Conv2d, Module, tf } from '@partialnet/core';
+import { Conv2d, Module, reluKeepingOutput, tf, type OnnxGraph } from '@partialnet/core';
 import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
@@ -69,12 +69,24 @@ export class RpnHead extends Module {
       const cls: tf.Tensor4D[] = [];
       const reg: tf.Tensor4D[] = [];
       for (const x of feats) {
-        const y = tf.relu(this.rpnConv.forward(x));
+        const y = reluKeepingOutput(this.rpnConv.forward(x));
         cls.push(this.rpnCls.forward(y));
         reg.push(this.rpnReg.forward(y));
       }
       return { cls, reg };
     });
+  }
+
+  /** ONNX (NCHW): per level the objectness logits [B, A, H, W] and deltas [B, A * 4, H, W]. */
+  exportOnnx(g: OnnxGraph, feats: readonly string[]): { cls: string[]; reg: string[] } {
+    const cls: string[] = [];
+    const reg: string[] = [];
+    for (const x of feats) {
+      const y = g.op('Relu', [this.rpnConv.exportOnnx(g, x)]);
+      cls.push(this.rpnCls.exportOnnx(g, y));
+      reg.push(this.rpnReg.exportOnnx(g, y));
+    }
+    return { cls, reg };
   }
 
   /** BCE over the sampled anchors and L1 over the sampled positives, both / number sampled (mmdet). */

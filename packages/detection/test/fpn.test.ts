@@ -123,7 +123,7 @@ describe('presets', () => {
     expect(m.kind).toBe('mask-rcnn');
     expect(m.backbone.variant).toBe('s');
     if (m.kind !== 'mask-rcnn') return;
-    expect(m.rpn.train.maxPerImg).toBe(2000);
+    expect(m.rpn.train).toEqual({ nmsPre: 2000, maxPerImg: 1000, iouThr: 0.7 }); // mmdet 2.x rpn_proposal in train_cfg
     expect(m.rpn.test.maxPerImg).toBe(1000);
     expect(m.roi.bbox.coder.stds).toEqual([0.1, 0.1, 0.2, 0.2]);
     const r = retinanetFpn1x({ backbone: 't0', numClasses: 5 });

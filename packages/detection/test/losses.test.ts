@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '@partialnet/core';
-import { bceWithLogits, l1Loss, sigmoidFocalLoss, weightedCrossEntropy } from '../src/layers.js';
+import { bceWithLogits, l1Loss, sigmoidFocalLoss, sigmoidFocalLossByLabels, weightedCrossEntropy } from '../src/layers.js';
 import { totalLoss } from '../src/index.js';
 
 describe('losses', () => {
@@ -36,6 +36,27 @@ describe('losses', () => {
       minus[i]! -= e;
       expect(g[i]!).toBeCloseTo((val(plus) - val(minus)) / (2 * e), 3);
     });
+  });
+
+  it('focal loss from host labels, in pieces of rows, equals the one-hot focal loss in value and gradient', () => {
+    const n = 37;
+    const k = 5;
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const x = Float32Array.from({ length: n * k }, () => (rand() - 0.5) * 8);
+    const labels = Int32Array.from({ length: n }, () => Math.floor(rand() * (k + 1))); // k: background
+    const weights = Float32Array.from({ length: n }, () => (rand() < 0.2 ? 0 : 1));
+    const onehot = new Float32Array(n * k);
+    labels.forEach((c, i) => c < k && (onehot[i * k + c] = 1));
+    const before = tf.memory().numTensors;
+    const ref = (v: tf.Tensor) => sigmoidFocalLoss(v, tf.tensor2d(onehot, [n, k]), tf.tensor2d(weights, [n, 1]), 6);
+    const ours = (v: tf.Tensor) => sigmoidFocalLossByLabels(v as tf.Tensor2D, labels, weights, 6, {}, 8);
+    const [refVal, refGrad] = tf.tidy(() => [ref(tf.tensor2d(x, [n, k])).dataSync()[0]!, tf.grad(ref)(tf.tensor2d(x, [n, k])).dataSync()] as const);
+    const [val, grad] = tf.tidy(() => [ours(tf.tensor2d(x, [n, k])).dataSync()[0]!, tf.grad(ours)(tf.tensor2d(x, [n, k])).dataSync()] as const);
+    expect(val).toBeCloseTo(refVal, 5);
+    expect(grad.length).toBe(refGrad.length);
+    for (let i = 0; i < grad.length; i++) expect(Math.abs(grad[i]! - refGrad[i]!)).toBeLessThan(1e-6);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('BCE with logits is stable for large logits', () => {

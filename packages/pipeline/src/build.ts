@@ -1,6 +1,7 @@
-import { AdamW, BatchNorm2d, SGD, loadSafetensors, type LrScheduleConfig, type Optimizer, type StateDict, type tf } from '@partialnet/core';
+import { BatchNorm2d, loadWeights, type LrScheduleConfig, type Optimizer, type ParamGroup, type StateDict, type tf } from '@partialnet/core';
 import { createDetector, type MaskRCNN, type RetinaNet } from '@partialnet/detection';
 import type { BnMode, ResolvedRunConfig } from './run-config.js';
+import { optimizerFor } from './runner.js';
 
 export type AnyDetector = RetinaNet | MaskRCNN;
 
@@ -10,14 +11,15 @@ const WRAPPER_PREFIXES = ['state_dict.', 'model.', 'module.', 'backbone.'];
 const CLASSIFIER = /^(head|avgpool_pre_head)\./;
 
 /**
- * Loads ImageNet-style PartialNet weights (safetensors, official names) into `model.backbone`.
+ * Loads ImageNet-style PartialNet weights (official names) into `model.backbone`: safetensors, or
+ * PyTorch `.pth` / `.ckpt` (plain state dicts, the `state_dict` of mmdet and Lightning checkpoints).
  * The classifier is dropped; names wrapped by mmdet or DataParallel are unwrapped. Anything else
  * that does not fit fails with the mismatching names.
  */
 export async function loadBackboneWeights(model: AnyDetector, path: string): Promise<{ loaded: number; missing: string[] }> {
   let dict: StateDict;
   try {
-    dict = await loadSafetensors(path);
+    dict = await loadWeights(path);
   } catch (err) {
     throw new Error(`${path}: cannot read backbone weights (${(err as Error).message})`);
   }
@@ -67,18 +69,19 @@ export async function buildDetector(config: ResolvedRunConfig): Promise<AnyDetec
 }
 
 /**
- * AdamW or SGD over the model's trainable parameters. With `noDecayNormBias`, parameters of rank
+ * The model's trainable parameters as optimizer groups. With `noDecayNormBias`, parameters of rank
  * <= 1 (norm scales and shifts, biases) form a group without weight decay.
  */
-export function buildOptimizer(model: AnyDetector, config: ResolvedRunConfig): Optimizer {
-  const params = model.parameters();
+export function detectionParamGroups(model: AnyDetector, config: ResolvedRunConfig): ParamGroup[] {
   const decay: tf.Variable[] = [];
   const noDecay: tf.Variable[] = [];
-  for (const v of params) (config.noDecayNormBias && v.rank <= 1 ? noDecay : decay).push(v);
-  const groups = [{ params: decay }, ...(noDecay.length > 0 ? [{ params: noDecay, weightDecay: 0 }] : [])];
-  return config.optimizer === 'adamw'
-    ? new AdamW(groups, { lr: config.lr, weightDecay: config.weightDecay })
-    : new SGD(groups, { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
+  for (const v of model.parameters()) (config.noDecayNormBias && v.rank <= 1 ? noDecay : decay).push(v);
+  return [{ params: decay }, ...(noDecay.length > 0 ? [{ params: noDecay, weightDecay: 0 }] : [])];
+}
+
+/** AdamW or SGD over `detectionParamGroups`. */
+export function buildOptimizer(model: AnyDetector, config: ResolvedRunConfig): Optimizer {
+  return optimizerFor(detectionParamGroups(model, config), config);
 }
 
 /** mmdet's 500 warmup iterations, shortened to a third of a short run so that it trains at all. */

@@ -4,16 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { findLatestCheckpoint, loadSafetensors, type TrainingState } from '@partialnet/core';
 import { createDetector } from '@partialnet/detection';
 import type { AnyDetector } from './build.js';
-import type { ResolvedRunConfig } from './run-config.js';
+import { parseRunInfo, type DetectionRunInfo } from './run-info.js';
 
-/** What a detection run saves in every checkpoint's `state.json` (`extra`). */
-export interface DetectionRunInfo {
-  task: 'detection';
-  config: ResolvedRunConfig;
-  /** Contiguous label -> class name and COCO category id, from the training annotations. */
-  classNames: string[];
-  categoryIds: number[];
-}
+export type { DetectionRunInfo } from './run-info.js';
 
 export interface OpenedCheckpoint {
   /** The checkpoint folder (`<run>/checkpoints/iter_N`). */
@@ -41,17 +34,13 @@ export async function resolveCheckpointDir(path: string): Promise<{ dir: string;
 /** The training state of a checkpoint folder and its detection run info (checked), without the weights. */
 export async function readRunInfo(dir: string): Promise<{ state: TrainingState; info: DetectionRunInfo }> {
   const where = join(dir, 'state.json');
-  let state: TrainingState;
+  let state: unknown;
   try {
-    state = JSON.parse(await readFile(where, 'utf8')) as TrainingState;
+    state = JSON.parse(await readFile(where, 'utf8'));
   } catch (err) {
     throw new Error(`${where}: cannot read the training state (${(err as Error).message})`);
   }
-  const info = (state.extra ?? {}) as Partial<DetectionRunInfo>;
-  if (info.task !== 'detection') throw new Error(`${where}: field 'extra.task': expected 'detection', got ${JSON.stringify(info.task)} (not a detection run)`);
-  if (!info.config?.model?.kind) throw new Error(`${where}: field 'extra.config.model': no detector config saved`);
-  if (!Array.isArray(info.categoryIds) || !Array.isArray(info.classNames)) throw new Error(`${where}: fields 'extra.classNames' / 'extra.categoryIds' missing`);
-  return { state, info: info as DetectionRunInfo };
+  return parseRunInfo(state, where);
 }
 
 /** Reads a detection checkpoint: the run's config from `state.json`, the model rebuilt from it with its weights. */

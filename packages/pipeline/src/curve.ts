@@ -55,7 +55,7 @@ export function curvesFromLog(text: string): TrainingCurves {
   };
   return {
     losses: series(train, (k) => k === 'loss' || k.startsWith('loss_')),
-    metrics: series(evals, (k) => /^(bbox|segm)_mAP(_50)?$/.test(k)),
+    metrics: series(evals, (k) => /^((bbox|segm)_mAP(_50)?|mIoU)$/.test(k)),
   };
 }
 

@@ -1,26 +1,18 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { COCOeval, loadResults, type CategoryRow, type CocoGroundTruth } from '@partialnet/coco';
+import type { CocoGroundTruth } from '@partialnet/coco';
 import { Progress, tf } from '@partialnet/core';
 import type { Dataset, ImageMeta } from '@partialnet/data';
 import type { Detections } from '@partialnet/detection';
 import { batchToTensor } from '@partialnet/data/tensor';
+import { CocoEvaluator, METRIC_SUFFIXES, type IouTypeMetrics } from './coco-evaluator.js';
 import { detectionTestLoader } from './data.js';
-import { ResultsWriter, detectionsToCoco, type IouType } from './results.js';
+import type { IouType } from './results.js';
 
-/** What the evaluator calls per batch: a detector's `predict`, or anything shaped like it (tests). */
+/**
+ * What the evaluator calls per batch: a detector's `predict`, `predictWithOnnx` over an ONNX
+ * Runtime session, or anything shaped like them (tests).
+ */
 export type Predictor = (images: tf.Tensor4D, metas: readonly ImageMeta[]) => Detections[] | Promise<Detections[]>;
-
-export interface IouTypeMetrics {
-  /** pycocotools' 12 numbers (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl). */
-  stats: number[];
-  /** The 12 lines pycocotools prints. */
-  summary: string;
-  perCategory: CategoryRow[];
-  resultsFile: string;
-  numResults: number;
-  warnings: readonly string[];
-}
 
 export interface DetectionEvalResult {
   images: number;
@@ -29,6 +21,8 @@ export interface DetectionEvalResult {
   imgPerSec: number;
   bbox?: IouTypeMetrics;
   segm?: IouTypeMetrics;
+  /** The results file of each IoU type (also when `score` is false). */
+  resultsFiles?: Partial<Record<IouType, string>>;
 }
 
 export interface EvaluateOptions {
@@ -39,17 +33,18 @@ export interface EvaluateOptions {
   /** Contiguous label -> COCO category id. */
   labelToCategoryId: readonly number[];
   iouTypes: readonly IouType[];
-  /** Where `results.<iouType>.json` go (the run folder). */
+  /** Where `results.<split>.<iouType>.json` go (the run folder). */
   outDir: string;
+  /** The split's name, in the results files' names (default `val`). */
+  split?: string;
   scale: [number, number];
   batchSize?: number;
   workers?: number;
   /** Progress bar on stderr (default true). */
   progress?: boolean;
+  /** Score the results (default true); false only writes them (a shard of a split). */
+  score?: boolean;
 }
-
-/** mmdet's log names for the 12 numbers: `bbox_mAP`, `bbox_mAP_50`, ... */
-export const METRIC_SUFFIXES = ['mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l', 'AR_1', 'AR_10', 'AR_100', 'AR_s', 'AR_m', 'AR_l'] as const;
 
 /** The evaluation as flat numbers for log.jsonl (`bbox_mAP`, `segm_mAP_50`, ...). */
 export function flatMetrics(result: DetectionEvalResult): Record<string, number> {
@@ -59,51 +54,47 @@ export function flatMetrics(result: DetectionEvalResult): Record<string, number>
 }
 
 /**
- * Runs `predict` over a split in batches (original-image coordinates), streams COCO results files
- * into `outDir`, and evaluates them with pycocotools' rules. No tensors are left behind.
+ * Runs `predict` over a split in batches (original-image coordinates) into a `CocoEvaluator`: the
+ * results files `results.<split>.<iouType>.json` in `outDir` are replaced only when every image is
+ * done, then scored with pycocotools' rules. No tensors are left behind.
  */
 export async function evaluateDetections(o: EvaluateOptions): Promise<DetectionEvalResult> {
   const started = performance.now();
   await mkdir(o.outDir, { recursive: true });
-  const writers = new Map(o.iouTypes.map((t) => [t, new ResultsWriter(join(o.outDir, `results.${t}.json`))]));
+  const evaluator = new CocoEvaluator({ gt: o.gt, labelToCategoryId: o.labelToCategoryId, iouTypes: o.iouTypes, outDir: o.outDir, split: o.split ?? 'val' });
+  await evaluator.reset();
   const loader = detectionTestLoader(o.dataset, { scale: o.scale, batchSize: o.batchSize ?? 1, workers: o.workers ?? 0 });
   const progress = o.progress === false ? undefined : new Progress({ total: o.dataset.length, label: 'eval', unit: 'img' });
-  let images = 0;
+  let complete = false;
   try {
     for await (const batch of loader.epoch(0)) {
-      const metas = batch.metas;
       const x = batchToTensor(batch);
       let dets: Detections[];
       try {
-        dets = await o.predict(x, metas);
+        dets = await o.predict(x, batch.metas);
       } finally {
         x.dispose();
       }
-      if (dets.length !== metas.length) throw new Error(`evaluate: the predictor returned ${dets.length} results for a batch of ${metas.length} images`);
-      for (const [t, w] of writers) await w.write(dets.flatMap((d, i) => detectionsToCoco(d, batch.metas[i]!.imageId, o.labelToCategoryId, t)));
-      images += metas.length;
-      progress?.tick(metas.length);
+      await evaluator.process(batch.metas, dets);
+      progress?.tick(batch.metas.length);
     }
+    complete = true;
   } finally {
     progress?.done();
     await loader.close();
-    await Promise.all([...writers.values()].map((w) => w.close()));
+    // Only a complete evaluation replaces the results files: a partial list would score lower silently.
+    if (!complete) await evaluator.abort();
   }
   const inferenceSeconds = (performance.now() - started) / 1000;
-  const result: DetectionEvalResult = { images, seconds: 0, imgPerSec: images / Math.max(inferenceSeconds, 1e-9) };
-  for (const [t, w] of writers) result[t] = await scoreResults(o.gt, w.path, t);
-  result.seconds = (performance.now() - started) / 1000;
-  return result;
-}
-
-/** COCOeval of a results file: the 12 numbers, the printed summary and per-category AP. */
-export async function scoreResults(gt: CocoGroundTruth, resultsFile: string, iouType: IouType): Promise<IouTypeMetrics> {
-  const dt = await loadResults(gt, resultsFile);
-  const E = new COCOeval(gt, dt, iouType);
-  E.evaluate();
-  E.accumulate();
-  const s = E.summarize();
-  return { stats: s.stats, summary: s.text, perCategory: E.perCategory(), resultsFile, numResults: dt.count, warnings: dt.warnings };
+  const images = evaluator.images;
+  const imgPerSec = images / Math.max(inferenceSeconds, 1e-9);
+  if (o.score === false) {
+    const resultsFiles = await evaluator.finish();
+    return { images, seconds: (performance.now() - started) / 1000, imgPerSec, resultsFiles };
+  }
+  await evaluator.evaluate();
+  const resultsFiles = Object.fromEntries(Object.entries(evaluator.results).map(([t, m]) => [t, m.resultsFile]));
+  return { images, seconds: (performance.now() - started) / 1000, imgPerSec, ...evaluator.results, resultsFiles };
 }
 
 /** A short AP table of one evaluation: one row per IoU type (AP, AP50, AP75, APs, APm, APl). */

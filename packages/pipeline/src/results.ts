@@ -1,5 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { CompressedRle, IouType } from '@partialnet/coco';
 import { detectionMasksToRle, type Detections } from '@partialnet/detection';
 
@@ -44,26 +46,46 @@ export function detectionsToCoco(dets: Detections, imageId: number, labelToCateg
   return out;
 }
 
+let writerCount = 0;
+
+export interface JsonArrayWriterOptions {
+  /** Text before the array's first entry (default `[`): e.g. `{"annotations":[` for an object. */
+  prefix?: string;
+  /** Text after the last entry, asked for at `close()` (default `]`). */
+  suffix?: () => string;
+}
+
 /**
  * Writes a JSON array one entry at a time, so results of a large val set never sit in memory as one
- * string. `close()` finishes the array and resolves once the file is complete.
+ * string. Entries go to a temporary file beside `path`; `close()` finishes the array and renames it
+ * to `path`, so `path` only ever holds a complete file (the previous one until then). `abort()`
+ * deletes the temporary file and leaves `path` as it was.
  */
-export class ResultsWriter {
+export class JsonArrayWriter<T = CocoResultEntry> {
+  readonly tmpPath: string;
   readonly #out: WriteStream;
   #count = 0;
   #error: Error | undefined;
 
-  constructor(readonly path: string) {
-    this.#out = createWriteStream(path);
+  readonly #suffix: () => string;
+
+  constructor(
+    readonly path: string,
+    options: JsonArrayWriterOptions = {},
+  ) {
+    // Unique per writer, so two evaluators of one process (shards) never share a temporary file.
+    this.tmpPath = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${++writerCount}`);
+    this.#suffix = options.suffix ?? (() => ']');
+    this.#out = createWriteStream(this.tmpPath);
     this.#out.on('error', (err) => (this.#error = err));
-    this.#out.write('[');
+    this.#out.write(options.prefix ?? '[');
   }
 
   get count(): number {
     return this.#count;
   }
 
-  async write(entries: readonly CocoResultEntry[]): Promise<void> {
+  async write(entries: readonly T[]): Promise<void> {
     if (this.#error) throw new Error(`${this.path}: ${this.#error.message}`);
     if (entries.length === 0) return;
     const text = entries.map((e, i) => `${this.#count + i === 0 ? '\n' : ',\n'}${JSON.stringify(e)}`).join('');
@@ -71,9 +93,23 @@ export class ResultsWriter {
     if (!this.#out.write(text)) await once(this.#out, 'drain');
   }
 
-  async close(): Promise<void> {
-    this.#out.end(this.#count === 0 ? ']\n' : '\n]\n');
+  /** Completes the file and moves it to `path` (or to `target`). */
+  async close(target = this.path): Promise<void> {
+    this.#out.end(`${this.#count === 0 ? '' : '\n'}${this.#suffix()}\n`);
     if (!this.#out.closed) await once(this.#out, 'close');
     if (this.#error) throw new Error(`${this.path}: ${this.#error.message}`);
+    await rename(this.tmpPath, target);
+  }
+
+  /** Drops what was written; `path` keeps its previous content. */
+  async abort(): Promise<void> {
+    if (!this.#out.closed) {
+      this.#out.destroy();
+      await once(this.#out, 'close');
+    }
+    await rm(this.tmpPath, { force: true });
   }
 }
+
+/** The COCO results file writer (a JSON array of `CocoResultEntry`). */
+export class ResultsWriter extends JsonArrayWriter<CocoResultEntry> {}

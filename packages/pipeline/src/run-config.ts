@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { PARTIALNET_CONFIG_FIELDS, type PartialNetConfig } from '@partialnet/backbone';
 import type { IouType } from '@partialnet/coco';
 import { getPreset, listPresets, type DetectorConfig } from '@partialnet/detection';
 
@@ -34,7 +35,7 @@ export interface DetectionRunConfig {
   /** Batches whose gradients make one optimizer step. Default 1. */
   accumulate?: number;
   optimizer?: 'adamw' | 'sgd';
-  /** Default: AdamW 2e-4 (the PartialNet detection recipe), SGD 0.02 * images per step / 16. */
+  /** Default (`defaultLr`): AdamW 2e-4, 1e-4 for M / L backbones (official configs); SGD 0.02 (Mask R-CNN) / 0.01 (RetinaNet) * images per step / 16. */
   lr?: number;
   weightDecay?: number;
   /** SGD momentum. */
@@ -49,13 +50,13 @@ export interface DetectionRunConfig {
   warmupRatio?: number;
   /** Final lr of the cosine schedule, as a fraction of lr. */
   minLrRatio?: number;
-  /** Clip the global gradient norm; 0 = off. Default: 35 for RetinaNet (mmdet), off for Mask R-CNN. */
+  /** Clip the global gradient norm; 0 = off (the default, as mmdet 2.x 1x configs and the official ones). */
   clipGradNorm?: number;
   /** mmdet frozen_stages (-1 none, 0 stem, k stem + stages 1..k). */
   frozenStages?: number;
-  /** Default: `eval` when ImageNet weights are loaded, `train` when training from scratch. */
+  /** Default `train`: the official backbone ignores norm_eval and trains with batch statistics. */
   bnMode?: BnMode;
-  /** ImageNet-style backbone weights (safetensors, official PartialNet names). */
+  /** ImageNet-style backbone weights (safetensors, .pth or .ckpt; official PartialNet names). */
   backboneWeights?: string;
   seed?: number;
   /** Optimizer steps between checkpoints (0: at the end of each epoch only). */
@@ -181,11 +182,31 @@ export function mergeOverrides<T>(base: T, override: unknown, path = 'model'): T
         out[k] = v;
         continue;
       }
+      if (path === 'model.backbone' && k === 'config') {
+        out[k] = checkBackboneConfig(v);
+        continue;
+      }
       throw new Error(`${path}.${k}: unknown field (known: ${Object.keys(base).join(', ')})`);
+    }
+    if (path === 'model.backbone' && k === 'config') {
+      // PartialNet config fields are all optional: merged without the base's key list, checked by name.
+      out[k] = { ...(base[k] as object), ...checkBackboneConfig(v) };
+      continue;
     }
     out[k] = isPlainObject(v) && isPlainObject(base[k]) ? mergeOverrides(base[k], v, `${path}.${k}`) : v;
   }
   return out as T;
+}
+
+/** A `model.backbone.config` object: known PartialNet fields only (values are checked when the model is built). */
+function checkBackboneConfig(v: unknown): Partial<PartialNetConfig> {
+  if (!isPlainObject(v)) throw new Error(`model.backbone.config: expected an object of PartialNet config fields, got ${JSON.stringify(v)}`);
+  for (const k of Object.keys(v)) {
+    if (!(PARTIALNET_CONFIG_FIELDS as readonly string[]).includes(k)) {
+      throw new Error(`model.backbone.config.${k}: unknown field (known: ${PARTIALNET_CONFIG_FIELDS.join(', ')})`);
+    }
+  }
+  return v as Partial<PartialNetConfig>;
 }
 
 const positiveInt = (name: string, v: number) => {
@@ -223,12 +244,14 @@ export function resolveRunConfig(config: DetectionRunConfig, numClasses: number)
   if (optimizer !== 'adamw' && optimizer !== 'sgd') throw new Error(`run config: field 'optimizer': expected 'adamw' or 'sgd', got '${optimizer}'`);
   const schedule = c.schedule ?? 'step';
   if (schedule !== 'step' && schedule !== 'cosine') throw new Error(`run config: field 'schedule': expected 'step' or 'cosine', got '${schedule}'`);
-  const bnMode = c.bnMode ?? (c.backboneWeights ? 'eval' : 'train');
+  // The official PartialNet detection configs pass norm_eval to a backbone that ignores it: its
+  // BatchNorms train with batch statistics, with or without ImageNet weights. So does the default here.
+  const bnMode = c.bnMode ?? 'train';
   if (!['train', 'eval', 'frozen'].includes(bnMode)) throw new Error(`run config: field 'bnMode': expected 'train', 'eval' or 'frozen', got '${bnMode}'`);
   const epochs = positiveInt('epochs', c.epochs ?? 12);
   const batchSize = positiveInt('batchSize', c.batchSize ?? 2);
   const accumulate = positiveInt('accumulate', c.accumulate ?? 1);
-  const lr = c.lr ?? (optimizer === 'adamw' ? 2e-4 : (0.02 * batchSize * accumulate) / 16);
+  const lr = c.lr ?? defaultLr(model, optimizer, batchSize * accumulate);
   if (!(lr > 0)) throw new Error(`run config: field 'lr': expected a positive number, got ${lr}`);
   const flipProb = c.flipProb ?? 0.5;
   if (!(flipProb >= 0 && flipProb <= 1)) throw new Error(`run config: field 'flipProb': expected 0..1, got ${flipProb}`);
@@ -257,7 +280,8 @@ export function resolveRunConfig(config: DetectionRunConfig, numClasses: number)
     ...(c.warmupIters !== undefined ? { warmupIters: nonNegativeInt('warmupIters', c.warmupIters) } : {}),
     warmupRatio,
     minLrRatio: c.minLrRatio ?? 0,
-    clipGradNorm: c.clipGradNorm ?? (model.kind === 'retinanet' ? 35 : 0),
+    // Neither mmdet 2.x's retinanet / mask_rcnn 1x nor the official PartialNet configs clip gradients.
+    clipGradNorm: c.clipGradNorm ?? 0,
     frozenStages,
     bnMode,
     ...(c.backboneWeights !== undefined ? { backboneWeights: c.backboneWeights } : {}),
@@ -268,6 +292,16 @@ export function resolveRunConfig(config: DetectionRunConfig, numClasses: number)
     workers: nonNegativeInt('workers', c.workers ?? 0),
     evalBatchSize: positiveInt('evalBatchSize', c.evalBatchSize ?? batchSize),
   };
+}
+
+/**
+ * The reference learning rates. AdamW: the official PartialNet detection configs, 2e-4 for S and
+ * 1e-4 for M and L (smaller variants take S's). SGD: mmdet 2.x's 1x configs, 0.02 per 16 images for
+ * Mask R-CNN and 0.01 per 16 images for RetinaNet, scaled linearly to the images per step.
+ */
+export function defaultLr(model: DetectorConfig, optimizer: 'adamw' | 'sgd', imagesPerStep: number): number {
+  if (optimizer === 'adamw') return ['m', 'l', 'm-det', 'l-det'].includes(model.backbone.variant) ? 1e-4 : 2e-4;
+  return ((model.kind === 'retinanet' ? 0.01 : 0.02) * imagesPerStep) / 16;
 }
 
 /** The IoU types a model's detections can be evaluated with. */

@@ -1,208 +1,222 @@
 import { appendFileSync, existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadInstances, type CocoGroundTruth } from '@partialnet/coco';
-import { Trainer, deriveSeed, findLatestCheckpoint, seedEverything, tf, type TrainResult } from '@partialnet/core';
-import { CocoDataset } from '@partialnet/data';
-import { MaskRCNN, type DetectionBatch } from '@partialnet/detection';
-import { buildDetector, buildOptimizer, buildSchedule, setTrainMode, warmupItersFor, type AnyDetector } from './build.js';
-import { readRunInfo, type DetectionRunInfo } from './checkpoint.js';
+import { AdamW, SGD, Trainer, deriveSeed, findLatestCheckpoint, type Optimizer, type ParamGroup, type TrainResult, type TrainingState, type tf } from '@partialnet/core';
 import { writeTrainingCurve } from './curve.js';
-import { detectionTrainData, detectionTrainLoader, resolveSplit, type SplitFiles } from './data.js';
-import { evaluateDetections, flatMetrics, type DetectionEvalResult } from './evaluate.js';
-import { iouTypesOf, resolveRunConfig, type DetectionRunConfig, type ResolvedRunConfig } from './run-config.js';
+import { prepareRunDir } from './run-dir.js';
+import { parseSavedRun } from './run-info.js';
+import type { EvalOutcome, RunInfo, RunOverrideRecord, RunSettings, TaskDefinition } from './task.js';
+import { TensorBoardWriter, scalarsOfLogRecord } from './tensorboard.js';
 
-/** Run-time settings that a resumed run may change without changing what it computes. */
-export const RUNTIME_FIELDS = ['data', 'workers', 'checkpointEvery', 'evalEvery', 'logEvery', 'evalBatchSize'] as const;
+/**
+ * Fields a resumed run may change, recorded as overrides (log.jsonl and state.json): the advice of
+ * the NaN guard (lower the lr, clip gradients) must be something a user can follow.
+ */
+export const OVERRIDE_FIELDS = ['lr', 'clipGradNorm'] as const;
 
-export interface TrainDetectorOptions {
-  /** Run folder: checkpoints/, log.jsonl, results.*.json, curve.png. */
+export interface RunOptions {
+  /** Run folder: checkpoints/, log.jsonl, events.out.tfevents.*, results, curve.png. */
   outDir: string;
   /**
-   * Continue the newest checkpoint of outDir with the config saved in it; only the RUNTIME_FIELDS
-   * of `config` apply then.
+   * Continue the newest checkpoint of outDir with the config saved in it. The task's runtime fields
+   * and OVERRIDE_FIELDS of the given config apply; any other field that differs is refused.
    */
   resume?: boolean;
+  /** Start a new run in a folder that is not empty, deleting what it holds. */
+  overwrite?: boolean;
+  /**
+   * On resume, start the optimizer's state (moments, momentum) afresh instead of loading it: the way
+   * to continue a checkpoint whose optimizer.safetensors is lost. Recorded as an override.
+   */
+  resetOptimizer?: boolean;
   /** Progress bars on stderr (default true). */
   progress?: boolean;
-  /** Evaluate after training when the Trainer did not (default true, needs a val split). */
+  /** Evaluate after training when the last epoch was not evaluated (default true). */
   finalEval?: boolean;
   /** Messages for the user (default: none). */
   print?: (message: string) => void;
+  /** Every record written to log.jsonl. */
   onLog?: (record: Record<string, unknown>) => void;
 }
 
-export interface TrainDetectorResult {
-  config: ResolvedRunConfig;
+export interface RunResult<C> {
+  config: C;
+  info: RunInfo<C>;
   train: TrainResult;
-  /** The last evaluation (during or after training), when there is a val split. */
-  eval?: DetectionEvalResult;
+  /** The last evaluation (during or after training), when the task has val data. */
+  eval?: EvalOutcome;
+  /** The iteration of that evaluation. */
+  evalIter?: number;
   curve: string;
+  tensorboard: string;
   resumedFrom?: string;
 }
 
-interface Split {
-  files: SplitFiles;
-  gt: CocoGroundTruth;
+/** AdamW or SGD over parameter groups, as a run's settings say. */
+export function optimizerFor(groups: ParamGroup[] | tf.Variable[], s: Pick<RunSettings, 'optimizer' | 'lr' | 'weightDecay' | 'momentum'>): Optimizer {
+  return s.optimizer === 'adamw' ? new AdamW(groups, { lr: s.lr, weightDecay: s.weightDecay }) : new SGD(groups, { lr: s.lr, momentum: s.momentum, weightDecay: s.weightDecay });
 }
 
-async function openSplit(dir: string, split: string): Promise<Split> {
-  const files = await resolveSplit(dir, split);
-  return { files, gt: await loadInstances(files.annotations) };
+/** The training state and run info of a checkpoint folder, checked to be of `task`. */
+export async function readSavedRun<C>(dir: string, task: string): Promise<{ state: TrainingState; info: RunInfo<C> }> {
+  const where = join(dir, 'state.json');
+  let state: unknown;
+  try {
+    state = JSON.parse(await readFile(where, 'utf8'));
+  } catch (err) {
+    throw new Error(`${where}: cannot read the training state (${(err as Error).message})`);
+  }
+  return parseSavedRun<C>(state, where, task);
 }
 
-function categoriesOf(gt: CocoGroundTruth): { ids: number[]; names: string[] } {
-  const cats = [...gt.categories].sort((a, b) => a.id - b.id);
-  return { ids: cats.map((c) => c.id), names: cats.map((c) => c.name) };
-}
-
-/** The config a run continues with: the checkpoint's, with the run-time fields of `given`. */
-async function resumedConfig(
-  outDir: string,
-  given: DetectionRunConfig,
-  print: (m: string) => void,
-): Promise<{ config: DetectionRunConfig; from?: string; categoryIds?: number[]; classNames?: string[] }> {
-  const dir = await findLatestCheckpoint(outDir);
-  if (!dir) return { config: given };
-  const { info } = await readRunInfo(dir);
-  const config: DetectionRunConfig = { ...info.config };
-  for (const k of RUNTIME_FIELDS) if (given[k] !== undefined) (config as Record<string, unknown>)[k] = given[k];
-  const saved = info.config as unknown as Record<string, unknown>;
-  const ignored = Object.entries(given).filter(([k, v]) => v !== undefined && k !== 'model' && !(RUNTIME_FIELDS as readonly string[]).includes(k) && JSON.stringify(v) !== JSON.stringify(saved[k]));
-  if (ignored.length > 0) print(`resume: continuing with the run's saved config; ignoring ${ignored.map(([k, v]) => `${k}=${JSON.stringify(v)} (saved ${JSON.stringify(saved[k])})`).join(', ')}`);
-  return { config, from: dir, categoryIds: info.categoryIds, classNames: info.classNames };
-}
-
-/** Samplers draw from the step's position, so a resumed run samples what an uninterrupted one would. */
-function reseedSamplers(model: AnyDetector, seed: number, iter: number, batchInEpoch: number): void {
-  if (!(model instanceof MaskRCNN)) return;
-  model.rpnHead.sampler.rng.reseed(deriveSeed(seed, iter, batchInEpoch, 1));
-  model.roiHead.sampler.rng.reseed(deriveSeed(seed, iter, batchInEpoch, 2));
+/** Whether every value `given` sets (deeply) equals the one in `saved`. */
+function agrees(given: unknown, saved: unknown): boolean {
+  if (typeof given === 'object' && given !== null && !Array.isArray(given)) {
+    if (typeof saved !== 'object' || saved === null || Array.isArray(saved)) return false;
+    return Object.entries(given).every(([k, v]) => v === undefined || agrees(v, (saved as Record<string, unknown>)[k]));
+  }
+  return JSON.stringify(given) === JSON.stringify(saved);
 }
 
 /**
- * Trains a detector as a run config says, on the shared Trainer: data from a COCO-layout or
- * shapes folder, the model (with ImageNet backbone weights if given), AdamW / SGD, warmup + step /
- * cosine, evaluation on the val split every `evalEvery` epochs, checkpoints with the resolved
- * config, and `curve.png` at the end.
+ * The config a resumed run continues with: the saved one, with the runtime fields and overrides of
+ * `given`. Any other given field that disagrees with the run is an error (a resumed run is the
+ * same run, exactly).
  */
-export async function trainDetector(given: DetectionRunConfig, o: TrainDetectorOptions): Promise<TrainDetectorResult> {
-  const print = o.print ?? (() => {});
-  const resumed = o.resume ? await resumedConfig(o.outDir, given, print) : undefined;
-  const { config: requested, from } = resumed ?? { config: given };
-  if (!requested.data) throw new Error('train: no data folder given (--data or the config\'s \'data\' field)');
-  const train = await openSplit(requested.data, requested.trainSplit ?? 'train');
-  const cats = categoriesOf(train.gt);
-  if (cats.ids.length === 0) throw new Error(`${train.files.annotations}: field 'categories': empty, nothing to train`);
-  // Resuming on other data with the same class count would silently swap the classes' meaning.
-  if (resumed?.categoryIds && JSON.stringify(resumed.categoryIds) !== JSON.stringify(cats.ids)) {
+export function resumedConfig<G extends object>(
+  saved: G,
+  given: G,
+  runtimeFields: readonly string[],
+  iter: number,
+  where: string,
+): { config: G; overrides: RunOverrideRecord[] } {
+  const config = { ...saved } as Record<string, unknown>;
+  const overrides: RunOverrideRecord[] = [];
+  const conflicts: string[] = [];
+  for (const [k, v] of Object.entries(given)) {
+    if (v === undefined) continue;
+    if (runtimeFields.includes(k)) config[k] = v;
+    else if ((OVERRIDE_FIELDS as readonly string[]).includes(k)) {
+      if (JSON.stringify(v) !== JSON.stringify(config[k])) overrides.push({ iter, field: k, from: config[k], to: v });
+      config[k] = v;
+    } else if (!agrees(v, config[k])) conflicts.push(`${k}: given ${JSON.stringify(v)}, the run has ${JSON.stringify(config[k])}`);
+  }
+  if (conflicts.length > 0) {
     throw new Error(
-      `train --resume: ${train.files.annotations} has categories [${cats.ids.join(', ')}] (${cats.names.join(', ')}), ` +
-        `but the run in ${o.outDir} was trained on [${resumed.categoryIds.join(', ')}] (${(resumed.classNames ?? []).join(', ')})`,
+      `resume: ${where} continues with its saved config; these settings differ from it:\n  ${conflicts.join('\n  ')}\n` +
+        `Leave them out to continue the run, or start a new run (another --out, or --overwrite). ` +
+        `A resumed run may change ${[...runtimeFields, ...OVERRIDE_FIELDS].join(', ')}.`,
     );
   }
-  const config = resolveRunConfig(requested, cats.ids.length);
-  const iouTypes = iouTypesOf(config.model);
+  return { config: config as G, overrides };
+}
 
-  let val: Split | undefined;
-  const wantVal = config.evalEvery > 0 || o.finalEval !== false;
-  if (wantVal) {
-    try {
-      val = await openSplit(config.data!, config.valSplit);
-    } catch (err) {
-      if (config.evalEvery > 0) throw err;
-      print(`no evaluation: ${(err as Error).message}`);
+/**
+ * Trains one run of any task on core's Trainer: the run folder rule (never into a folder holding
+ * something else), exact resume with checked configs, the optimizer from the adapter's parameter
+ * groups, per-step model reseeding, log.jsonl + TensorBoard events, checkpoints before evaluation,
+ * a final evaluation and `curve.png`.
+ */
+export async function runTraining<G extends object, C extends RunSettings & G, B>(task: TaskDefinition<G, C, B>, given: G, o: RunOptions): Promise<RunResult<C>> {
+  const print = o.print ?? (() => {});
+  await prepareRunDir(o.outDir, { resume: o.resume ?? false, overwrite: o.overwrite ?? false });
+  let requested = given;
+  let resumed: RunInfo<C> | undefined;
+  let newOverrides: RunOverrideRecord[] = [];
+  if (o.resume) {
+    const dir = await findLatestCheckpoint(o.outDir, { warn: print });
+    if (dir) {
+      const saved = await readSavedRun<C>(dir, task.task);
+      resumed = saved.info;
+      const r = resumedConfig(saved.info.config as unknown as G, given, task.runtimeFields, saved.state.iter, o.outDir);
+      requested = r.config;
+      newOverrides = r.overrides;
+      if (o.resetOptimizer) newOverrides.push({ iter: saved.state.iter, field: 'optimizerState', from: 'saved', to: 'reset' });
     }
   }
-  if (val) {
-    const v = categoriesOf(val.gt);
-    if (v.ids.join() !== cats.ids.join() || v.names.join('\n') !== cats.names.join('\n')) {
-      throw new Error(`${train.files.annotations} and ${val.files.annotations} have different categories (${cats.names.join(', ')} vs ${v.names.join(', ')})`);
-    }
-  }
-  const trainSet = new CocoDataset(train.gt, train.files.images, { filterEmpty: true, withMasks: iouTypes.includes('segm') });
-  if (trainSet.length === 0) throw new Error(`${train.files.annotations}: no image has a usable annotation`);
-  const valSet = val ? new CocoDataset(val.gt, val.files.images, { withMasks: false }) : undefined;
-
-  seedEverything(config.seed);
-  const model = await buildDetector(config);
-  const optimizer = buildOptimizer(model, config);
-  const loader = detectionTrainLoader(trainSet, { scale: config.scale, flipProb: config.flipProb, batchSize: config.batchSize, seed: config.seed, workers: config.workers });
-  const data = detectionTrainData(loader);
-  const itersPerEpoch = Math.floor(data.batchesPerEpoch / config.accumulate);
-  const info: DetectionRunInfo = { task: 'detection', config, classNames: cats.names, categoryIds: cats.ids };
-
-  let lastEval: DetectionEvalResult | undefined;
-  let lastEvalIter = -1;
-  const evaluate = async (iter: number): Promise<DetectionEvalResult> => {
-    model.eval();
-    try {
-      lastEval = await evaluateDetections({
-        predict: (x, metas) => model.predict(x, metas),
-        dataset: valSet!,
-        gt: val!.gt,
-        labelToCategoryId: cats.ids,
-        iouTypes,
-        outDir: o.outDir,
-        scale: config.scale,
-        batchSize: config.evalBatchSize,
-        workers: config.workers,
-        progress: o.progress !== false,
-      });
-      lastEvalIter = iter;
-      return lastEval;
-    } finally {
-      setTrainMode(model, config.bnMode);
-    }
-  };
-
-  // Everything from here on owns tensors or worker threads: released whatever happens.
+  const adapter = await task.setup(requested, { outDir: o.outDir, ...(resumed ? { resumed } : {}), progress: o.progress !== false, print });
+  let optimizer: Optimizer | undefined;
+  let tb: TensorBoardWriter | undefined;
   try {
-    const trainer = new Trainer<DetectionBatch>({
+    const config = adapter.config;
+    const overrides = [...(resumed?.overrides ?? []), ...newOverrides];
+    const info: RunInfo<C> = { ...adapter.info, ...(overrides.length > 0 ? { overrides } : {}) };
+    optimizer = optimizerFor(adapter.paramGroups?.() ?? adapter.model.parameters(), config);
+    const logPath = join(o.outDir, 'log.jsonl');
+    const onLog = (record: Record<string, unknown>) => {
+      if (typeof record.iter === 'number') tb?.add(record.iter, scalarsOfLogRecord(record));
+      o.onLog?.(record);
+    };
+    const appendLog = (record: Record<string, unknown>) => {
+      const line = { time: new Date().toISOString(), ...record };
+      appendFileSync(logPath, `${JSON.stringify(line)}\n`);
+      onLog(line);
+    };
+    let lastEval: EvalOutcome | undefined;
+    let lastEvalIter = -1;
+    const evaluate = adapter.evaluate?.bind(adapter);
+    const model = adapter.model;
+    const trainer = new Trainer<B>({
       model,
       optimizer,
-      data,
+      data: adapter.data,
       epochs: config.epochs,
       accumulate: config.accumulate,
-      schedule: buildSchedule(config, itersPerEpoch),
+      schedule: adapter.schedule(Math.floor(adapter.data.batchesPerEpoch / config.accumulate)),
       outDir: o.outDir,
       checkpointEvery: config.checkpointEvery,
       logEvery: config.logEvery,
-      evalEvery: valSet ? config.evalEvery : 0,
+      evalEvery: evaluate ? config.evalEvery : 0,
       ...(config.clipGradNorm > 0 ? { clipGradNorm: config.clipGradNorm } : {}),
-      evaluate: async (ctx) => flatMetrics(await evaluate(ctx.iter)),
-      beforeStep: (batch) => model.prepare(batch),
+      ...(evaluate
+        ? {
+            evaluate: async (ctx) => {
+              lastEval = await evaluate(ctx.iter);
+              lastEvalIter = ctx.iter;
+              return lastEval.metrics;
+            },
+          }
+        : {}),
+      ...(adapter.beforeStep ? { beforeStep: adapter.beforeStep.bind(adapter) } : {}),
       lossFn: (batch, ctx) => {
-        reseedSamplers(model, config.seed, ctx.iter, ctx.batchInEpoch);
-        return model.forward(batch);
+        // Samplers draw from the step's position, so a resumed run samples what an uninterrupted one would.
+        model.reseed?.(deriveSeed(config.seed, ctx.iter, ctx.batchInEpoch));
+        return adapter.lossFn(batch, ctx);
       },
       extra: info as unknown as Record<string, unknown>,
       progress: o.progress !== false,
-      ...(o.onLog ? { onLog: o.onLog } : {}),
+      onLog,
     });
-    const resumedFrom = o.resume ? await trainer.resume() : undefined;
-    const maxIters = itersPerEpoch * config.epochs;
-    const warmup = warmupItersFor(config, maxIters);
-    print(
-      `train: ${config.preset ?? config.model.kind} (${(model.numParameters() / 1e6).toFixed(2)} M params), ${trainSet.length} train / ${valSet?.length ?? 0} val images, ` +
-        `${cats.ids.length} classes, scale ${config.scale.join('x')}, batch ${config.batchSize}${config.accumulate > 1 ? ` x ${config.accumulate}` : ''}, ` +
-        `${config.epochs} epochs (${maxIters} iters), ${config.optimizer} lr ${config.lr} (${config.schedule}, warmup ${warmup}), BN ${config.bnMode}, backend ${tf.getBackend()}` +
-        `${resumedFrom ?? from ? `, resumed from ${resumedFrom ?? from}` : ''}`,
-    );
+    const resumedFrom = o.resume ? await trainer.resume({ resetOptimizer: o.resetOptimizer ?? false, warn: print }) : undefined;
+    // Only now, once the run is known to go ahead: a refused resume leaves no new file behind.
+    tb = new TensorBoardWriter(o.outDir);
+    for (const r of newOverrides) {
+      appendLog({ type: 'override', iter: r.iter, field: r.field, from: r.from, to: r.to });
+      print(`resume: ${r.field} ${JSON.stringify(r.from)} -> ${JSON.stringify(r.to)} from iteration ${r.iter} (recorded in log.jsonl and state.json)`);
+    }
+    print(`${adapter.describe()}${resumedFrom ? `, resumed from ${resumedFrom}` : ''}`);
     const ran = await trainer.run();
     // A resumed run that had already finished trains nothing and writes no checkpoint.
     const result = ran.checkpoint ? ran : { ...ran, checkpoint: resumedFrom ?? '' };
-    if (valSet && o.finalEval !== false && lastEvalIter !== result.iters) {
-      const r = await evaluate(result.iters);
-      const record = { time: new Date().toISOString(), type: 'eval', iter: result.iters, epoch: config.epochs - 1, ...flatMetrics(r) };
-      appendFileSync(join(o.outDir, 'log.jsonl'), `${JSON.stringify(record)}\n`);
-      o.onLog?.(record);
+    if (evaluate && o.finalEval !== false && lastEvalIter !== result.iters) {
+      lastEval = await evaluate(result.iters);
+      lastEvalIter = result.iters;
+      appendLog({ type: 'eval', iter: result.iters, epoch: config.epochs - 1, ...lastEval.metrics });
     }
     const curve = join(o.outDir, 'curve.png');
-    if (existsSync(join(o.outDir, 'log.jsonl'))) await writeTrainingCurve(join(o.outDir, 'log.jsonl'), curve);
-    return { config, train: result, ...(lastEval ? { eval: lastEval } : {}), curve, ...(resumedFrom ? { resumedFrom } : {}) };
+    if (existsSync(logPath)) await writeTrainingCurve(logPath, curve);
+    return {
+      config,
+      info,
+      train: result,
+      ...(lastEval ? { eval: lastEval, evalIter: lastEvalIter } : {}),
+      curve,
+      tensorboard: tb.path,
+      ...(resumedFrom ? { resumedFrom } : {}),
+    };
   } finally {
-    await loader.close();
-    optimizer.dispose();
-    model.dispose();
+    tb?.close();
+    optimizer?.dispose();
+    await adapter.close();
   }
 }

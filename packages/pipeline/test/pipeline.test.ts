@@ -41,10 +41,15 @@ describe('run config', () => {
     expect(c).toMatchObject({ optimizer: 'adamw', lr: 2e-4, weightDecay: 1e-4, epochs: 12, batchSize: 2, steps: [8, 11], warmupRatio: 0.001, bnMode: 'train', clipGradNorm: 0 });
     expect(c.model.numClasses).toBe(6);
     const sgd = resolveRunConfig({ preset: 'retinanet-t0', optimizer: 'sgd', batchSize: 4, epochs: 24 }, 3);
-    expect(sgd.lr).toBeCloseTo((0.02 * 4) / 16, 12);
+    // mmdet 2.x retinanet_r50_fpn_1x: SGD lr 0.01 for 16 images, no gradient clipping.
+    expect(sgd.lr).toBeCloseTo((0.01 * 4) / 16, 12);
     expect(sgd.steps).toEqual([16, 22]);
-    expect(sgd.clipGradNorm).toBe(35);
-    expect(resolveRunConfig({ preset: 'retinanet-t0', backboneWeights: 'x.safetensors' }, 3).bnMode).toBe('eval');
+    expect(sgd.clipGradNorm).toBe(0);
+    expect(resolveRunConfig({ preset: 'mask-rcnn-t0', optimizer: 'sgd', batchSize: 4 }, 3).lr).toBeCloseTo((0.02 * 4) / 16, 12);
+    // The official backbone ignores norm_eval: batch statistics even with ImageNet weights.
+    expect(resolveRunConfig({ preset: 'retinanet-t0', backboneWeights: 'x.safetensors' }, 3).bnMode).toBe('train');
+    // The official configs' AdamW lr: 2e-4 for S, 1e-4 for M and L.
+    expect(['mask-rcnn-s-det', 'mask-rcnn-m-det', 'mask-rcnn-l-det'].map((p) => resolveRunConfig({ preset: p }, 3).lr)).toEqual([2e-4, 1e-4, 1e-4]);
 
     // 10 iterations per epoch, 12 epochs: steps at 80 and 110, warmup 500 capped at a third.
     const s = buildSchedule(resolveRunConfig({ preset: 'retinanet-t0' }, 3), 10);
@@ -189,8 +194,8 @@ describe('evaluator', () => {
     });
     expect(tf.memory().numTensors).toBe(before);
     expect(r.images).toBe(split.dataset.length);
-    const bbox = JSON.parse(readFileSync(join(out, 'results.bbox.json'), 'utf8')) as Record<string, unknown>[];
-    const segm = JSON.parse(readFileSync(join(out, 'results.segm.json'), 'utf8')) as { segmentation: { size: number[]; counts: string } }[];
+    const bbox = JSON.parse(readFileSync(join(out, 'results.val.bbox.json'), 'utf8')) as Record<string, unknown>[];
+    const segm = JSON.parse(readFileSync(join(out, 'results.val.segm.json'), 'utf8')) as { segmentation: { size: number[]; counts: string } }[];
     expect(bbox.length).toBe(split.gt.annotations.count);
     expect(segm.length).toBe(bbox.length);
     for (const e of bbox) {
@@ -225,7 +230,7 @@ describe('evaluator', () => {
       scale: [64, 64],
       progress: false,
     });
-    expect(JSON.parse(readFileSync(join(root, 'eval-empty', 'results.bbox.json'), 'utf8'))).toEqual([]);
+    expect(JSON.parse(readFileSync(join(root, 'eval-empty', 'results.val.bbox.json'), 'utf8'))).toEqual([]);
     expect(r.bbox!.stats[0]).toBe(0);
   });
 });
@@ -345,7 +350,7 @@ describe('checkpoint resume', () => {
       for (const a of json.annotations) a.category_id += 10;
       writeFileSync(file, JSON.stringify(json));
     }
-    await expect(trainDetector({ data: other, epochs: 2 }, { outDir: out, resume: true, progress: false, finalEval: false })).rejects.toThrow(
+    await expect(trainDetector({ data: other }, { outDir: out, resume: true, progress: false, finalEval: false })).rejects.toThrow(
       /instances_train\.json has categories \[11, 12, .*but the run in .*run-cats was trained on \[1, 2, /,
     );
   });

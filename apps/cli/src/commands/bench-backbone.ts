@@ -1,14 +1,33 @@
-import { AdamW, crossEntropy, setupBackend, tf } from '@partialnet/core';
-import { PartialNet, listVariants, type PartialNetVariant } from '@partialnet/backbone';
+import { AdamW, OnnxSession, crossEntropy, requestedThreads, setThreads, setupBackend, tf } from '@partialnet/core';
+import { PartialNet, exportPartialNetOnnx, listVariants, type PartialNetVariant } from '@partialnet/backbone';
+import { UsageError } from '../command.js';
 import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
-import { round2, timeIt } from '../timing.js';
+import { profileOps } from '../profile.js';
+import { compareToReference, loadReference } from '../reference.js';
+import { round2, timeIt, timeItWithCpu } from '../timing.js';
+
+/** The issue's reference: official PartialNet-T0 exported from PyTorch, onnxruntime-node 1.30, ms. */
+const ONNX_REFERENCE_T0_224: Record<number, Record<number, number>> = {
+  1: { 1: 3.46, 16: 48.9 },
+  2: { 1: 2.3, 16: 26.4 },
+};
 
 export const benchBackboneCommand = defineCommand({
   name: 'bench backbone',
   summary: 'time PartialNet inference (fused and unfused) and training steps',
   description: `Times PartialNet inference (unfused and fused) and, with --train, one training step
-(forward, cross-entropy, backward, AdamW) per batch size. Prints one JSON line per measurement.`,
+(forward, cross-entropy, backward, AdamW) per batch size. Prints one JSON line per measurement.
+--runtime onnx exports the fused model (fixed input size, unless --dynamic-size) and times it in
+ONNX Runtime (onnxruntime-node) once per --threads value (default: PARTIALNET_THREADS, else the cores), next to
+the reference: the official PyTorch T0 exported by torch.onnx.export in onnxruntime-node 1.30 on
+a 2-core AMD EPYC (Zen 5) VM. --runtime tfjs,onnx times both in one run (compare them as ratios;
+cpuMsPerIter, the process CPU time, is steadier than wall time on a busy machine). Every line
+carries the thread count; --threads also sets the tfjs CPU backends' threads (the first value;
+default PARTIALNET_THREADS, else all cores). --reference adds referenceMs and ratio (ours /
+reference) to the tfjs lines from a file of PyTorch figures (apps/cli/reference/
+pytorch-1.13-1thread.json is one). --profile adds, per batch, a line with the top ops by kernel
+time of one fused inference and one training step.`,
   options: {
     variant: { type: 'string', default: 't0', choices: listVariants(), help: 'PartialNet variant' },
     batch: { type: 'integers', arg: 'B1,B2,...', default: [1, 16], min: 1, help: 'batch sizes' },
@@ -17,25 +36,75 @@ export const benchBackboneCommand = defineCommand({
     iters: { type: 'integer', default: 5, min: 1, help: 'timed iterations (median)' },
     warmup: { type: 'integer', default: 1, min: 0, help: 'untimed iterations first' },
     backend: BACKEND_OPTION,
+    runtime: { type: 'string', default: 'tfjs', arg: 'tfjs|onnx|tfjs,onnx', help: 'runtimes to time' },
+    threads: { type: 'integers', arg: 'N1,N2,...', min: 1, help: 'ONNX Runtime intra-op threads, each timed; the first also for tfjs (default: PARTIALNET_THREADS, else all cores)' },
+    provider: { type: 'string', default: 'auto', choices: ['auto', 'cpu', 'cuda'], help: 'ONNX Runtime execution provider' },
+    'dynamic-size': { type: 'boolean', help: 'export with dynamic height and width (default: fixed to --size)' },
+    reference: { type: 'string', arg: 'FILE.json', help: 'PyTorch figures to compare with (ratio = ours / reference)' },
+    profile: { type: 'boolean', help: 'also print the top ops by kernel time' },
   },
   async run(values) {
     const variant = values.variant as PartialNetVariant;
     const { batch: batches, size, iters, warmup } = values;
+    const runtimes = values.runtime.split(',').map((r) => r.trim());
+    for (const r of runtimes) if (r !== 'tfjs' && r !== 'onnx') throw new UsageError(`--runtime: expected tfjs, onnx or tfjs,onnx, got '${r}'`);
+    const threadCounts = values.threads ?? [requestedThreads()];
+    if (values.threads) setThreads(values.threads[0]!);
+    const provider = values.provider as 'auto' | 'cpu' | 'cuda';
+    const referenceFile = values.reference === undefined ? undefined : loadReference(values.reference);
     const report = await setupBackend(values.backend);
-    const common = { bench: 'backbone', variant, size, backend: report.name, machine: machineInfo() };
+    const common = { bench: 'backbone', variant, size, backend: report.name, threads: report.wasm?.threads ?? 1, machine: machineInfo() };
 
     const net = PartialNet.create(variant as PartialNetVariant, { numClasses: 1000 });
     net.eval();
     const fused = await net.fuse();
-    for (const batch of batches) {
+    if (runtimes.includes('onnx')) {
+      const exported = await exportPartialNetOnnx(fused, values['dynamic-size'] ? {} : { size: [size, size] });
+      const bytes = Buffer.concat(exported.chunks);
+      for (const threads of threadCounts) {
+        const session = await OnnxSession.fromBytes(bytes, `${variant} (exported in memory)`, { threads, provider });
+        for (const batch of batches) {
+          const data = new Float32Array(batch * 3 * size * size).map(() => Math.random() - 0.5);
+          const { ms, cpuMs } = await timeItWithCpu(async () => {
+            await session.run({ input: { data, dims: [batch, 3, size, size] } });
+          }, warmup, iters);
+          const reference = variant === 't0' && size === 224 ? ONNX_REFERENCE_T0_224[threads]?.[batch] : undefined;
+          console.log(
+            JSON.stringify({
+              ...common,
+              backend: `onnxruntime-node ${session.version} (${session.provider})`,
+              mode: 'onnx',
+              inputSize: values['dynamic-size'] ? 'dynamic' : 'fixed',
+              threads,
+              batch,
+              msPerIter: round2(ms),
+              cpuMsPerIter: round2(cpuMs),
+              imgPerSec: round2((1000 * batch) / ms),
+              ...(reference !== undefined ? { referenceMs: reference, reference: 'official T0, torch.onnx.export, onnxruntime-node 1.30, 2-core EPYC Zen 5', ratio: round2(ms / reference) } : {}),
+            }),
+          );
+        }
+        await session.dispose();
+      }
+    }
+    for (const batch of runtimes.includes('tfjs') ? batches : []) {
       const x = tf.randomNormal([batch, size, size, 3]) as tf.Tensor4D;
       for (const [mode, model] of [['infer', net], ['infer-fused', fused]] as const) {
-        const ms = await timeIt(async () => {
+        const { ms, cpuMs } = await timeItWithCpu(async () => {
           const y = model.forward(x);
           await y.data();
           y.dispose();
         }, warmup, iters);
-        console.log(JSON.stringify({ ...common, mode, batch, msPerIter: round2(ms), imgPerSec: round2((1000 * batch) / ms) }));
+        const ref = compareToReference(referenceFile, 'backbone', `${mode}@${batch}`, ms, { size });
+        console.log(JSON.stringify({ ...common, mode, batch, msPerIter: round2(ms), cpuMsPerIter: round2(cpuMs), imgPerSec: round2((1000 * batch) / ms), ...ref }));
+      }
+      if (values.profile) {
+        const p = await profileOps(async () => {
+          const y = fused.forward(x);
+          await y.data();
+          y.dispose();
+        });
+        console.log(JSON.stringify({ ...common, mode: 'profile', target: 'infer-fused', batch, ...p }));
       }
       if (values.train) {
         net.train();
@@ -47,7 +116,17 @@ export const benchBackboneCommand = defineCommand({
           await value.data();
           tf.dispose([value, grads]);
         }, warmup, iters);
-        console.log(JSON.stringify({ ...common, mode: 'train', batch, msPerIter: round2(ms), imgPerSec: round2((1000 * batch) / ms) }));
+        const ref = compareToReference(referenceFile, 'backbone', `train@${batch}`, ms, { size });
+        console.log(JSON.stringify({ ...common, mode: 'train', batch, msPerIter: round2(ms), imgPerSec: round2((1000 * batch) / ms), ...ref }));
+        if (values.profile) {
+          const p = await profileOps(async () => {
+            const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), labels, 0.1), net.parameters());
+            optimizer.step(grads);
+            await value.data();
+            tf.dispose([value, grads]);
+          });
+          console.log(JSON.stringify({ ...common, mode: 'profile', target: 'train', batch, ...p }));
+        }
         optimizer.dispose();
         labels.dispose();
         net.eval();

@@ -1,10 +1,12 @@
-import { AdamW, countTransfers, setupBackend, tf } from '@partialnet/core';
+import { AdamW, OnnxSession, countTransfers, requestedThreads, setThreads, setupBackend, tf } from '@partialnet/core';
 import type { ImageMeta, InstanceMask, Targets } from '@partialnet/data';
-import { createDetector, getPreset, listPresets, totalLoss, type DetectorConfig } from '@partialnet/detection';
+import { createDetector, exportDetectorOnnx, getPreset, listPresets, predictWithOnnx, totalLoss, type DetectorConfig } from '@partialnet/detection';
 import { UsageError } from '../command.js';
 import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
-import { round2, timeIt } from '../timing.js';
+import { profileOps } from '../profile.js';
+import { compareToReference, loadReference } from '../reference.js';
+import { round2, timeIt, timeItWithCpu } from '../timing.js';
 
 /** Three boxes of different sizes and classes per image (height x width), with filled-rectangle masks. */
 export function syntheticTargets(batch: number, size: number, numClasses: number, width = size): { targets: Targets[]; metas: ImageMeta[] } {
@@ -43,7 +45,14 @@ Untrained heads score everything low, so --score-thr (default 0) replaces the te
 time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.
 hostToDeviceBytes / deviceToHostBytes: tensor data that crossed between host and device in one
 training step (one inference batch), the image batch already on the device; kernelSyncReadBytes:
-inputs that backend kernels copy out of device memory themselves (wasm's Slice / Concat / Gather).`,
+inputs that backend kernels copy out of device memory themselves (wasm's Slice / Concat / Gather).
+--runtime onnx times inference with the dense part (backbone, FPN, heads) exported to ONNX Runtime:
+'dense-onnx' (the session alone) and 'infer-onnx' (with the TypeScript post-processing); no training.
+Each line carries the thread count (--threads sets both ONNX Runtime's and the tfjs CPU backends';
+default PARTIALNET_THREADS, else all cores). --reference adds referenceMs and ratio (ours /
+reference) from a file of PyTorch figures (apps/cli/reference/pytorch-1.13-1thread.json is one);
+--profile adds a line with the top ops by kernel time of one training step and one inference per
+preset.`,
   options: {
     preset: { type: 'string', arg: 'P1,P2,...', default: 'retinanet-t0,mask-rcnn-t0', help: 'detection presets (train --list-presets)' },
     size: { type: 'integer', arg: 'PX', default: 512, min: 64, help: 'image side, a multiple of 32' },
@@ -53,20 +62,53 @@ inputs that backend kernels copy out of device memory themselves (wasm's Slice /
     classes: { type: 'integer', default: 80, min: 1, help: 'number of classes of the heads' },
     'score-thr': { type: 'number', default: 0, min: 0, max: 1, help: 'test score threshold' },
     backend: BACKEND_OPTION,
+    runtime: { type: 'string', default: 'tfjs', arg: 'tfjs|onnx|tfjs,onnx', help: 'runtimes to time' },
+    threads: { type: 'integer', min: 1, help: 'threads of ONNX Runtime and the tfjs CPU backends (default: PARTIALNET_THREADS, else all cores)' },
+    reference: { type: 'string', arg: 'FILE.json', help: 'PyTorch figures to compare with (ratio = ours / reference)' },
+    profile: { type: 'boolean', help: 'also print the top ops by kernel time' },
   },
   async run(values) {
+    const runtimes = values.runtime.split(',').map((r) => r.trim());
+    for (const r of runtimes) if (r !== 'tfjs' && r !== 'onnx') throw new UsageError(`--runtime: expected tfjs, onnx or tfjs,onnx, got '${r}'`);
+    if (values.threads) setThreads(values.threads);
+    const threads = values.threads ?? requestedThreads();
     const presets = values.preset.split(',').map((p) => p.trim());
     for (const p of presets) if (!listPresets().includes(p)) throw new UsageError(`--preset: unknown preset '${p}' (known: ${listPresets().join(', ')})`);
     const { size, batch, iters, warmup, classes: numClasses, 'score-thr': scoreThr } = values;
     if (size % 32 !== 0) throw new UsageError(`--size: a multiple of 32, at least 64, got ${size}`);
+    const reference = values.reference === undefined ? undefined : loadReference(values.reference);
     const report = await setupBackend(values.backend);
     const { targets, metas } = syntheticTargets(batch, size, numClasses);
 
     for (const preset of presets) {
       const config = withScoreThr(getPreset(preset, { numClasses }), scoreThr);
       const model = createDetector(config);
-      const common = { bench: 'detection', preset, size, batch, numClasses, backend: report.name, machine: machineInfo() };
+      const common = { bench: 'detection', preset, size, batch, numClasses, backend: report.name, threads: report.wasm?.threads ?? 1, machine: machineInfo() };
       const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+      if (runtimes.includes('onnx')) {
+        model.eval();
+        const session = await OnnxSession.fromBytes(Buffer.concat((await exportDetectorOnnx(model)).chunks), `${preset} (exported in memory)`, { threads });
+        const nchw = tf.transpose(x, [0, 3, 1, 2]);
+        const input = { data: (await nchw.data()) as Float32Array, dims: [batch, 3, size, size] };
+        nchw.dispose();
+        const onnxCommon = { ...common, backend: `onnxruntime-node ${session.version} (${session.provider})`, threads };
+        const dense = await timeItWithCpu(async () => {
+          await session.run({ input });
+        }, warmup, iters);
+        console.log(JSON.stringify({ ...onnxCommon, mode: 'dense-onnx', msPerIter: round2(dense.ms), cpuMsPerIter: round2(dense.cpuMs), imgPerSec: round2((1000 * batch) / dense.ms) }));
+        let dets = 0;
+        const full = await timeIt(async () => {
+          const out = await predictWithOnnx(model, session, x, metas);
+          dets = out.reduce((a, d) => a + d.scores.length, 0) / batch;
+        }, warmup, iters);
+        console.log(JSON.stringify({ ...onnxCommon, mode: 'infer-onnx', scoreThr, postProcessingBackend: report.name, msPerIter: round2(full), imgPerSec: round2((1000 * batch) / full), detsPerImg: dets }));
+        await session.dispose();
+        if (!runtimes.includes('tfjs')) {
+          x.dispose();
+          model.dispose();
+          continue;
+        }
+      }
 
       model.train();
       const optimizer = new AdamW([{ params: model.parameters() }], { lr: 1e-4, weightDecay: 1e-4 });
@@ -80,7 +122,9 @@ inputs that backend kernels copy out of device memory themselves (wasm's Slice /
       };
       const trainMs = await timeIt(trainStep, warmup, iters);
       const trainBytes = await countedRun(trainStep);
-      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), imgPerSec: round2((1000 * batch) / trainMs), ...trainBytes }));
+      const trainRef = compareToReference(reference, 'detection', `${preset}/train`, trainMs, { size, batch });
+      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), imgPerSec: round2((1000 * batch) / trainMs), ...trainBytes, ...trainRef }));
+      if (values.profile) console.log(JSON.stringify({ ...common, mode: 'profile', target: 'train', ...(await profileOps(trainStep)) }));
       optimizer.dispose();
 
       model.eval();
@@ -91,7 +135,9 @@ inputs that backend kernels copy out of device memory themselves (wasm's Slice /
       };
       const inferMs = await timeIt(inferStep, warmup, iters);
       const inferBytes = await countedRun(inferStep);
-      console.log(JSON.stringify({ ...common, mode: 'infer', scoreThr, msPerIter: round2(inferMs), imgPerSec: round2((1000 * batch) / inferMs), detsPerImg: dets, ...inferBytes }));
+      const inferRef = compareToReference(reference, 'detection', `${preset}/infer`, inferMs, { size, batch });
+      console.log(JSON.stringify({ ...common, mode: 'infer', scoreThr, msPerIter: round2(inferMs), imgPerSec: round2((1000 * batch) / inferMs), detsPerImg: dets, ...inferBytes, ...inferRef }));
+      if (values.profile) console.log(JSON.stringify({ ...common, mode: 'profile', target: 'infer', ...(await profileOps(inferStep)) }));
       x.dispose();
       model.dispose();
     }

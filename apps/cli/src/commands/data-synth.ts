@@ -24,7 +24,7 @@ DIR/shapes.json. The same --seed always gives the same files.`,
     const [lo, hi] = o.objects as [number, number];
     if (lo > hi) throw new UsageError(`--objects: expected MIN <= MAX, got '${lo},${hi}'`);
     const t0 = performance.now();
-    const m = await writeShapesDataset(o.out, { images: o.images, width, height, seed: o.seed, valFraction: o['val-fraction'], objects: [lo, hi], format: o.format as 'jpeg' | 'png' });
+    const m = await writeShapesDataset(o.out, { images: o.images, width, height, seed: o.seed, valFraction: o['val-fraction'], objects: [lo, hi], format: o.format });
     console.log(
       `wrote ${m.splits.train.count} train + ${m.splits.val.count} val images (${width}x${height}, seed ${o.seed}, ` +
         `${m.categories.length} categories) to ${o.out} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,

@@ -17,7 +17,7 @@ its summary (the 12 AP / AR numbers) with load and evaluation times.`,
     'per-class': { type: 'boolean', help: 'print AP / AR per category' },
   },
   async run(values): Promise<number> {
-    const iouType = values['iou-type'] as IouType;
+    const iouType: IouType = values['iou-type'];
 
     try {
       console.log('loading annotations into memory...');

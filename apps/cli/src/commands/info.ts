@@ -11,6 +11,8 @@ const PACKAGES = [
   'webgpu',
   '@tensorflow/tfjs-node',
   '@tensorflow/tfjs-node-gpu',
+  // ONNX Runtime, for `--runtime onnx` (optional).
+  'onnxruntime-node',
 ];
 
 function gib(bytes: number): string {

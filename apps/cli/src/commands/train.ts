@@ -13,17 +13,25 @@ export const trainCommand = defineCommand({
 \`partialnet data synth\` folder or DIR/annotations/instances_{train,val}.json + DIR/{train,val}/.
 Evaluates COCO AP on the val split every --eval-every epochs and at the end, and prints the AP table.
 
-RUN gets log.jsonl (losses, lr, img/s, tensor count per logged step; every evaluation),
-checkpoints/iter_N/ (weights, optimizer, state.json with the resolved config; --resume continues the
-newest one exactly), results.bbox.json / results.segm.json (the last evaluation) and curve.png.
+RUN gets log.jsonl (losses, lr, img/s, tensor count per logged step; every evaluation), TensorBoard
+events (events.out.tfevents.*), checkpoints/iter_N/ (weights, optimizer, state.json with the resolved
+config), results.val.bbox.json / results.val.segm.json (the last evaluation) and curve.png.
+A RUN folder that holds anything is refused unless --resume (continue it) or --overwrite (delete it).
+--resume continues the newest checkpoint exactly with the saved config; only --data, --workers,
+--eval-every, --checkpoint-every may change, and --lr / --clip-grad as overrides recorded in log.jsonl
+and state.json; other flags that differ from the run are refused. A checkpoint without its
+optimizer.safetensors is refused unless --reset-optimizer. --clip-grad N clips the global gradient
+norm (0: off).
 
 --config FILE.json holds a run config (see the README): { "preset": "mask-rcnn-t0", "model": { overrides },
 "epochs": 12, "batchSize": 2, "scale": [1333, 800], ... }; flags override its fields.
 
-Defaults (the PartialNet detection recipe, mmdet 1x): AdamW lr 2e-4 wd 1e-4 (SGD: momentum 0.9, lr
-0.02 * batch / 16), 12 epochs, batch 2, linear warmup 500 iterations (at most a third of the run) from
+Defaults (the official PartialNet detection recipe, mmdet 1x): AdamW lr 2e-4 (1e-4 for M and L
+backbones) wd 1e-4 (SGD: momentum 0.9, lr 0.02 * batch / 16 for Mask R-CNN, 0.01 * batch / 16 for
+RetinaNet), 12 epochs, batch 2, linear warmup 500 iterations (at most a third of the run) from
 0.001 x lr, lr x 0.1 at epochs 8 and 11 (scaled to --epochs), scale 1333,800, flip 0.5, BN trained
-(eval mode with --backbone-weights), gradient clipping 35 for RetinaNet, --eval-every 1, seed 0.`,
+with batch statistics (as the official backbone, also with --backbone-weights), no gradient
+clipping, --eval-every 1, seed 0.`,
   options: {
     preset: { type: 'string', arg: 'NAME', help: 'detection preset (--list-presets)', config: 'preset' },
     config: { type: 'string', arg: 'FILE.json', help: 'run config file; flags override its fields' },
@@ -37,12 +45,15 @@ Defaults (the PartialNet detection recipe, mmdet 1x): AdamW lr 2e-4 wd 1e-4 (SGD
     scale: { type: 'integers', arg: 'LONG,SHORT', count: 2, min: 32, help: 'resize scale', config: 'scale' },
     'frozen-stages': { type: 'integer', arg: 'K', min: -1, help: 'backbone stages kept frozen (-1: none)', config: 'frozenStages' },
     bn: { type: 'string', choices: ['train', 'eval', 'frozen'], help: 'BatchNorm mode', config: 'bnMode' },
-    'backbone-weights': { type: 'string', arg: 'FILE.safetensors', help: 'ImageNet weights of the backbone', config: 'backboneWeights' },
+    'backbone-weights': { type: 'string', arg: 'FILE', help: 'ImageNet weights of the backbone (.safetensors, .pth or .ckpt)', config: 'backboneWeights' },
     'eval-every': { type: 'integer', min: 0, help: 'evaluate every N epochs (0: only at the end)', config: 'evalEvery' },
     'checkpoint-every': { type: 'integer', min: 0, help: 'checkpoint every N iterations besides each epoch end', config: 'checkpointEvery' },
     workers: { type: 'integer', min: 0, help: 'decoding worker threads', config: 'workers' },
     seed: { type: 'integer', arg: 'S', min: 0, help: 'random seed', config: 'seed' },
-    resume: { type: 'boolean', help: "continue the run's newest checkpoint exactly" },
+    'clip-grad': { type: 'number', arg: 'N', min: 0, help: 'clip the gradient norm at N (0: off); allowed with --resume', config: 'clipGradNorm' },
+    resume: { type: 'boolean', help: "continue the run's newest checkpoint exactly (--lr and --clip-grad may change)" },
+    'reset-optimizer': { type: 'boolean', help: "with --resume: start the optimizer's state afresh (when optimizer.safetensors is lost)" },
+    overwrite: { type: 'boolean', help: 'start a new run in a non-empty --out, deleting what it holds' },
     backend: BACKEND_OPTION,
     'no-progress': NO_PROGRESS_OPTION,
     'list-presets': { type: 'boolean', help: 'list the presets and exit' },
@@ -64,10 +75,19 @@ Defaults (the PartialNet detection recipe, mmdet 1x): AdamW lr 2e-4 wd 1e-4 (SGD
     if (values.preset && !listPresets().includes(values.preset)) throw new UsageError(`--preset: unknown preset '${values.preset}' (known: ${listPresets().join(', ')})`);
 
     const config: DetectionRunConfig = { ...file, ...(configOverrides(trainCommand.options, values) as DetectionRunConfig) };
+    if (values.resume && values.overwrite) throw new UsageError('--resume continues the run in --out, --overwrite deletes it: give one');
+    if (values['reset-optimizer'] && !values.resume) throw new UsageError('--reset-optimizer applies to --resume only');
     if (!config.data && !values.resume) throw new UsageError('--data DIR is required (a `partialnet data synth` folder or a COCO layout)');
 
     const report = await setupBackend(values.backend);
-    const r = await trainDetector(config, { outDir: values.out, resume: values.resume, progress: !values['no-progress'], print: (m) => console.log(m) });
+    const r = await trainDetector(config, {
+      outDir: values.out,
+      resume: values.resume,
+      overwrite: values.overwrite,
+      resetOptimizer: values['reset-optimizer'],
+      progress: !values['no-progress'],
+      print: (m) => console.log(m),
+    });
     console.log(`done: ${r.train.iters} iters in ${r.train.seconds.toFixed(1)} s on ${report.name}; checkpoint ${r.train.checkpoint}; curve ${r.curve}`);
     if (r.eval) {
       for (const t of ['bbox', 'segm'] as const) {

@@ -4,7 +4,7 @@ import { type CocoGroundTruth, SegKind } from '../format/dataset.js';
 import { toRunsForImage, type CocoResults } from '../format/results.js';
 import type { IouType } from '../format/types.js';
 import { defaultParams, type Params, uniqueSorted } from './params.js';
-import { searchLeft } from './numpy.js';
+import { argsortDescStable, searchLeft } from './numpy.js';
 import { perCategory, summarize, type CategoryRow, type Summary } from './summarize.js';
 
 /** np.spacing(1): the epsilon pycocotools adds to tp + fp. */
@@ -103,7 +103,7 @@ export class COCOeval {
     const keptTmp = new Int32Array(dtGroups.list.length);
     let nKept = 0;
     const score = dt.score;
-    let scratch: number[] = [];
+    let keys = new Float64Array(64);
     for (let q = 0; q < nPairs; q++) {
       keptStart[q] = nKept;
       const s = dtGroups.start[q * S]!;
@@ -125,9 +125,10 @@ export class COCOeval {
       } else {
         // ties keep the group's order (category, then file order when useCats is off), as mergesort does
         const group = dtGroups.list.subarray(s, e);
-        scratch = Array.from({ length: n }, (_, j) => j);
-        scratch.sort((a, b) => score[group[b]!]! - score[group[a]!]! || a - b);
-        for (let j = 0; j < n; j++) keptTmp[nKept + j] = group[scratch[j]!]!;
+        if (keys.length < n) keys = new Float64Array(n * 2);
+        for (let j = 0; j < n; j++) keys[j] = score[group[j]!]!;
+        const order = argsortDescStable(keys, n);
+        for (let j = 0; j < n; j++) keptTmp[nKept + j] = group[order[j]!]!;
       }
       nKept += Math.min(n, maxDet);
     }
@@ -244,6 +245,9 @@ export class COCOeval {
     const fpc = new Int32Array(AT);
     const nT = new Int32Array(AT);
     const cOff = new Int32Array(AT);
+    // kept detections of one category and their scores, for the sort
+    const all = new Int32Array(nKept);
+    const allScore = new Float64Array(nKept);
     let ev = new Int32Array(0);
     let rcT = new Float64Array(0);
     let prT = new Float64Array(0);
@@ -265,13 +269,18 @@ export class COCOeval {
         prT = new Float64Array(capacity * 2);
       }
       // every kept detection of category k, in image order (kept indices grow with the image index)
-      const all: number[] = [];
+      let nAll = 0;
       for (let i = 0; i < nI; i++) {
         const q = i * K + k;
-        for (let x = keptStart[q]!; x < keptStart[q + 1]!; x++) all.push(x);
+        for (let x = keptStart[q]!; x < keptStart[q + 1]!; x++) {
+          all[nAll] = x;
+          allScore[nAll++] = score[kept[x]!]!;
+        }
       }
       // one stable sort by score serves every maxDets: filtering a sorted list keeps it sorted
-      const sorted = all.sort((a, b) => score[kept[b]!]! - score[kept[a]!]! || a - b);
+      const order = argsortDescStable(allScore, nAll);
+      const sorted = new Int32Array(nAll);
+      for (let j = 0; j < nAll; j++) sorted[j] = all[order[j]!]!;
       const sub = new Int32Array(sorted.length);
       for (let m = 0; m < M; m++) {
         const maxDet = p.maxDets[m]!;
@@ -457,6 +466,10 @@ function sampleCurve(
   for (let i = n - 1; i > 0; i--) if (prT[i]! > prT[i - 1]!) prT[i - 1] = prT[i]!;
   const R = recThrs.length;
   let r = 0;
+  // searchsorted-left position of the previous threshold: rcT rises, so for rising thresholds
+  // the next position is found by stepping on from there
+  let i = 0;
+  let prevThr = -Infinity;
   for (; r < R; r++) {
     const thr = recThrs[r]!;
     let pv: number;
@@ -466,7 +479,9 @@ function sampleCurve(
       pv = n > 0 && prT[0]! > 0 ? prT[0]! : 0;
       sv = firstScore;
     } else {
-      const i = searchLeft(rcT, n, thr);
+      if (thr < prevThr) i = searchLeft(rcT, n, thr);
+      else while (i < n && rcT[i]! < thr) i++;
+      prevThr = thr;
       if (i >= n) break;
       pv = prT[i]!;
       sv = score[kept[sub[ev[3 * (off + i)]!]!]!]!;
@@ -526,7 +541,6 @@ class IouComputer {
   private dtBoxes = new Float64Array(64);
   private crowd = new Uint8Array(16);
   private gtRle: (Rle | undefined)[] = [];
-  private dtRle: (Rle | undefined)[] = [];
 
   constructor(
     readonly ev: COCOeval,
@@ -555,17 +569,33 @@ class IouComputer {
     }
     const gr: Rle[] = [];
     for (let g = 0; g < G; g++) gr.push(this.gtMask(gtIdx[g]!));
-    const dr: Rle[] = [];
+    const gb = boxesOf(gr);
     const dt = this.ev.cocoDt;
     if (this.dtBoxes.length < D * 4) this.dtBoxes = new Float64Array(D * 8);
+    const dr: Rle[] = [];
     for (let d = 0; d < D; d++) {
       const r = kept[ks + d]!;
-      dr.push(this.dtMask(r));
       // loadRes already computed toBbox of masks given without a box: reuse it for the pre-check
-      if (dt.bboxFromMask[r]) for (let c = 0; c < 4; c++) this.dtBoxes[d * 4 + c] = dt.bbox[r * 4 + c]!;
-      else rleToBbox(dr[d]!, this.dtBoxes, d * 4);
+      if (dt.bboxFromMask[r]) {
+        for (let c = 0; c < 4; c++) this.dtBoxes[d * 4 + c] = dt.bbox[r * 4 + c]!;
+        dr.push(NOT_DECODED);
+      } else {
+        dr.push(this.dtMask(r));
+        rleToBbox(dr[d]!, this.dtBoxes, d * 4);
+      }
     }
-    rleIou(dr, gr, this.crowd, this.out, 0, this.dtBoxes, boxesOf(gr));
+    // rleIou repeats this box pre-check; masks are decoded only where some box overlaps
+    bbIou(this.dtBoxes, gb, D, G, this.crowd, this.out);
+    for (let d = 0; d < D; d++) {
+      if (dr[d] !== NOT_DECODED) continue;
+      for (let g = 0; g < G; g++) {
+        if (this.out[d * G + g]! > 0) {
+          dr[d] = this.dtMask(kept[ks + d]!);
+          break;
+        }
+      }
+    }
+    rleIou(dr, gr, this.crowd, this.out, 0, this.dtBoxes, gb);
     return this.out;
   }
 
@@ -603,27 +633,22 @@ class IouComputer {
     return r;
   }
 
-  /** annToRLE for a result: its mask, or its box as a polygon when it has none (loadRes). */
+  /** annToRLE for a result: its mask, or its box as a polygon when it has none (loadRes). Not cached: each result is in one pair. */
   private dtMask(i: number): Rle {
-    let r = this.dtRle[i];
-    if (r) return r;
     const dt = this.ev.cocoDt;
-    r = dt.rles?.[i];
-    if (!r) {
-      const im = this.ev.cocoGt.image(dt.imageId[i]!)!;
-      const seg = dt.segmentation?.[i];
-      if (seg !== undefined) r = toRunsForImage(seg, im.height, im.width);
-      else {
-        const b = dt.bbox;
-        const x1 = b[i * 4]!;
-        const y1 = b[i * 4 + 1]!;
-        const x2 = x1 + b[i * 4 + 2]!;
-        const y2 = y1 + b[i * 4 + 3]!;
-        r = rleMerge([rleFrPoly([x1, y1, x1, y2, x2, y2, x2, y1], 4, im.height, im.width)], false);
-      }
-    }
-    this.dtRle[i] = r;
-    return r;
+    const r = dt.rles?.[i];
+    if (r) return r;
+    const im = this.ev.cocoGt.image(dt.imageId[i]!)!;
+    const seg = dt.segmentation?.[i];
+    if (seg !== undefined) return toRunsForImage(seg, im.height, im.width);
+    const b = dt.bbox;
+    const x1 = b[i * 4]!;
+    const y1 = b[i * 4 + 1]!;
+    const x2 = x1 + b[i * 4 + 2]!;
+    const y2 = y1 + b[i * 4 + 3]!;
+    return rleMerge([rleFrPoly([x1, y1, x1, y2, x2, y2, x2, y1], 4, im.height, im.width)], false);
   }
 }
 
+/** Placeholder for a detection whose box overlaps no ground truth: rleIou never reads its runs. */
+const NOT_DECODED: Rle = { h: -1, w: -1, cnts: new Uint32Array(0) };

@@ -75,3 +75,24 @@ export function searchLeft(a: ArrayLike<number>, n: number, v: number): number {
   }
   return lo;
 }
+
+/**
+ * np.argsort(-key[0, n), kind='mergesort'): positions by key descending, equal keys (0 and -0
+ * included) in position order. The distinct keys are sorted natively and the positions placed by
+ * a counting sort on their rank, which avoids a comparator call per comparison.
+ */
+export function argsortDescStable(key: Float64Array, n: number, out: Int32Array = new Int32Array(n)): Int32Array {
+  const u = key.slice(0, n).sort();
+  let U = 0;
+  for (let i = 0; i < n; i++) if (U === 0 || u[i] !== u[U - 1]) u[U++] = u[i]!;
+  const rank = new Int32Array(n);
+  const start = new Int32Array(U + 1);
+  for (let i = 0; i < n; i++) {
+    const r = U - 1 - searchLeft(u, U, key[i]!);
+    rank[i] = r;
+    start[r + 1]!++;
+  }
+  for (let r = 0; r < U; r++) start[r + 1]! += start[r]!;
+  for (let i = 0; i < n; i++) out[start[rank[i]!]!++] = i;
+  return out;
+}

@@ -1,5 +1,5 @@
 import type { RleObject } from '../mask/api.js';
-import { type Rle, rleFrString, rleLength } from '../mask/rle.js';
+import { rleStringSummary } from '../mask/rle.js';
 import { IssueList, show } from './errors.js';
 import { GrowF64, GrowI32, GrowU8 } from './grow.js';
 import { PolygonStore } from './polygons.js';
@@ -335,8 +335,11 @@ function duplicates(ids: number[], key: string, issues: IssueList): Map<number, 
   return index;
 }
 
-/** Checks an RLE object's shape and that its runs cover exactly h*w pixels. */
-export function checkRleObject(seg: Record<string, unknown>, keep?: (r: Rle) => void): { field: string; message: string } | null {
+/**
+ * Checks an RLE object's shape and that its runs cover exactly h*w pixels. For a compressed string,
+ * `summary` (when given) receives rleStringSummary's [x, y, w, h, area, total].
+ */
+export function checkRleObject(seg: Record<string, unknown>, summary?: Float64Array): { field: string; message: string } | null {
   const size = seg.size;
   if (!Array.isArray(size) || size.length !== 2 || !isCount(size[0]) || !isCount(size[1])) {
     return { field: '.size', message: `expected [height, width] as two integers >= 0, got ${show(size)}` };
@@ -346,14 +349,13 @@ export function checkRleObject(seg: Record<string, unknown>, keep?: (r: Rle) => 
   const counts = seg.counts;
   let total = 0;
   if (typeof counts === 'string') {
-    let r: Rle;
+    const out = summary ?? scratchSummary;
     try {
-      r = rleFrString(counts, h, w);
+      rleStringSummary(counts, h, w, out);
     } catch (e) {
       return { field: '.counts', message: (e as Error).message };
     }
-    total = rleLength(r);
-    keep?.(r);
+    total = out[5]!;
   } else if (Array.isArray(counts)) {
     for (let i = 0; i < counts.length; i++) {
       const c = counts[i];
@@ -366,6 +368,8 @@ export function checkRleObject(seg: Record<string, unknown>, keep?: (r: Rle) => 
   if (total !== h * w) return { field: '.counts', message: `runs cover ${total} pixels, expected height*width = ${h * w}` };
   return null;
 }
+
+const scratchSummary = new Float64Array(6);
 
 function isCount(v: unknown): boolean {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0;

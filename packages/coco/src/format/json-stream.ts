@@ -4,7 +4,7 @@
  * boundaries, and batches of whole elements go to JSON.parse, so V8's fast parser does the number
  * work while memory stays proportional to one batch plus what the sink keeps.
  */
-import { open } from 'node:fs/promises';
+import { open } from '#platform';
 
 export interface JsonSink {
   /** Whether the array value of this top-level key is delivered in batches ('' is a root array). */
@@ -63,8 +63,9 @@ export class JsonSyntaxError extends Error {
   override name = 'JsonSyntaxError';
 }
 
-const CUT_SPACED = Buffer.from('}, {');
-const CUT_TIGHT = Buffer.from('},{');
+// Plain bytes, not Buffers: this module must load in a browser (the mask API bundles with it).
+const CUT_SPACED = new TextEncoder().encode('}, {');
+const CUT_TIGHT = new TextEncoder().encode('},{');
 
 const NONFINITE_TOKEN = /"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g;
 const SENTINEL = '\u0000nonfinite:';

@@ -1,4 +1,4 @@
-import { basename } from 'node:path';
+import { basename } from '#platform';
 import { CocoGroundTruth, GroundTruthBuilder } from './dataset.js';
 import { CocoFormatError } from './errors.js';
 import { readJsonBuffer, readJsonFile, type JsonSink } from './json-stream.js';

@@ -1,4 +1,4 @@
-import { basename } from 'node:path';
+import { basename } from '#platform';
 import { isRleObject, type RleObject } from '../mask/api.js';
 import { rleFrPoly } from '../mask/polygon.js';
 import { type Rle, rleArea, rleFrString, rleMerge, rleToBbox } from '../mask/rle.js';
@@ -31,7 +31,10 @@ export interface CocoResults {
   readonly segmentation: readonly (RleObject | number[][] | undefined)[] | null;
   /** 1 where `bbox` was computed from the mask (toBbox), so it equals the mask's box exactly. */
   readonly bboxFromMask: Uint8Array;
-  /** Masks already decoded into runs while computing areas (segm mode), by result index. */
+  /**
+   * Masks already decoded into runs while computing areas (segm mode), by result index: polygons
+   * and uncompressed RLEs; compressed strings are summarized without keeping their runs (undefined).
+   */
   readonly rles: readonly (Rle | undefined)[] | null;
   /** Non-fatal notes: empty list, unknown category ids (ignored, as pycocotools does). */
   readonly warnings: readonly string[];
@@ -57,10 +60,8 @@ class ResultsBuilder {
   private unknownImages = new Map<number, number>();
   private unknownCats = new Map<number, number>();
   private sawTopLevel = false;
-  private decoded: Rle | undefined;
-  private readonly keep = (r: Rle): void => {
-    this.decoded = r;
-  };
+  /** rleStringSummary of the current result's compressed mask: box, area, total. */
+  private readonly summary = new Float64Array(6);
 
   constructor(
     readonly gt: CocoGroundTruth,
@@ -111,13 +112,13 @@ class ResultsBuilder {
       bad('bbox', `missing (results[0] has a box, so every result needs one, as in pycocotools)`);
     }
     const seg = v.segmentation;
-    let rle: Rle | undefined;
+    let summarized = false;
     if (seg !== undefined) {
       if (isRleObject(seg)) {
-        // decoded once here: the runs are both checked and kept for areas and evaluation
-        this.decoded = undefined;
-        const m = checkRleObject(seg as unknown as Record<string, unknown>, this.keep);
-        rle = this.decoded;
+        // a compressed mask is decoded once here, for its check, area and box; its runs are not
+        // kept (evaluation decodes again only the masks whose boxes overlap a ground truth)
+        const m = checkRleObject(seg as unknown as Record<string, unknown>, this.summary);
+        summarized = typeof seg.counts === 'string';
         if (m) bad(`segmentation${m.field}`, m.message);
         else if (im && (seg.size[0] !== im.height || seg.size[1] !== im.width)) {
           bad('segmentation.size', `${show(seg.size)} disagrees with image ${im.id} (height ${im.height}, width ${im.width})`);
@@ -142,11 +143,14 @@ class ResultsBuilder {
       this.anySegm = true;
       this.segm[idx] = seg as RleObject | number[][];
     }
-    let box = hasBox ? (v.bbox as number[]) : null;
+    let box: ArrayLike<number> | null = hasBox ? (v.bbox as number[]) : null;
     if (this.mode === 'bbox') {
       this.area.push(box![2]! * box![3]!);
+    } else if (summarized) {
+      this.area.push(this.summary[4]!);
+      box ??= this.summary;
     } else {
-      rle ??= toRunsForImage(seg as RleObject | number[][], im.height, im.width);
+      const rle = toRunsForImage(seg as RleObject | number[][], im.height, im.width);
       this.rles[idx] = rle;
       this.area.push(rleArea(rle));
       if (!box) box = rleToBbox(rle, [0, 0, 0, 0]) as number[];

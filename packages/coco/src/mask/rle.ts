@@ -60,12 +60,16 @@ export function rleLength(r: Rle): number {
 
 /** [x, y, w, h] of the set pixels, computed the way rleToBbox does (a run spanning columns covers all rows). */
 export function rleToBbox(r: Rle, out: Float64Array | number[] = new Float64Array(4), o = 0): Float64Array | number[] {
-  const h = r.h;
-  const w = r.w;
-  const m = r.cnts.length - (r.cnts.length % 2);
+  runsBbox(r.cnts, r.cnts.length, r.h, r.w, out, o);
+  return out;
+}
+
+/** rleToBbox over the first k runs of cnts. */
+function runsBbox(cnts: Uint32Array, k: number, h: number, w: number, out: Float64Array | number[], o: number): void {
+  const m = k - (k % 2);
   if (m === 0 || h === 0) {
     out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
-    return out;
+    return;
   }
   let xs = w;
   let ys = h;
@@ -74,7 +78,7 @@ export function rleToBbox(r: Rle, out: Float64Array | number[] = new Float64Arra
   let cc = 0;
   let xp = 0;
   for (let j = 0; j < m; j++) {
-    cc = (cc + r.cnts[j]!) >>> 0;
+    cc = (cc + cnts[j]!) >>> 0;
     // unsigned arithmetic as in C: t wraps when a run of ones is empty at the very start
     const t = (cc - (j % 2)) >>> 0;
     const y = t % h;
@@ -93,7 +97,6 @@ export function rleToBbox(r: Rle, out: Float64Array | number[] = new Float64Arra
   out[o + 2] = xe - xs + 1;
   out[o + 1] = ys;
   out[o + 3] = ye - ys + 1;
-  return out;
 }
 
 /** Union (or intersection) of RLEs of the same size; a size mismatch gives an empty 0x0 RLE as in maskApi.c. */
@@ -223,6 +226,60 @@ export function rleIntersection(A: Uint32Array, B: Uint32Array): { inter: number
 }
 
 /**
+ * Pixels set in both masks, from their intervals of ones only, stopping when either mask has no
+ * more. Equals rleIntersection's count when both RLEs are plain (see isPlainRle); it visits half
+ * the runs (and fewer still when one mask ends early), so rleIou uses it where it can.
+ */
+export function rleOverlap(A: Uint32Array, B: Uint32Array): number {
+  const ka = A.length;
+  const kb = B.length;
+  if (ka < 2 || kb < 2) return 0;
+  let ia = 1;
+  let ib = 1;
+  let as = A[0]!;
+  let ae = as + A[1]!;
+  let bs = B[0]!;
+  let be = bs + B[1]!;
+  let inter = 0;
+  for (;;) {
+    const lo = as > bs ? as : bs;
+    const hi = ae < be ? ae : be;
+    if (hi > lo) inter += hi - lo;
+    if (ae <= be) {
+      if (ia + 2 >= ka) break;
+      as = ae + A[ia + 1]!;
+      ae = as + A[ia + 2]!;
+      ia += 2;
+    } else {
+      if (ib + 2 >= kb) break;
+      bs = be + B[ib + 1]!;
+      be = bs + B[ib + 2]!;
+      ib += 2;
+    }
+  }
+  return inter;
+}
+
+/**
+ * Area of an RLE when it is plain: its runs sum to h*w and no run after the first is empty. For
+ * two plain RLEs of one size, rleIntersection's walk visits every pixel, so its union is exactly
+ * areaA + areaB - inter. Returns -1 otherwise (an empty inner run can end that walk early in
+ * maskApi.c, a quirk that only the walk itself reproduces).
+ */
+export function plainArea(r: Rle): number {
+  const c = r.cnts;
+  let total = c.length > 0 ? c[0]! : 0;
+  let area = 0;
+  for (let j = 1; j < c.length; j++) {
+    const n = c[j]!;
+    if (n === 0) return -1;
+    total += n;
+    if (j & 1) area += n;
+  }
+  return total === r.h * r.w ? area : -1;
+}
+
+/**
  * rleIou: a box pre-check (zero box IoU means zero), then exact run intersection; -1 where sizes
  * differ. dtBb/gtBb are the rleToBbox boxes. Writes o[d * n + g].
  */
@@ -241,6 +298,9 @@ export function rleIou(
   const db = dtBb ?? boxesOf(dt);
   const gb = gtBb ?? boxesOf(gt);
   bbIou(db, gb, m, n, iscrowd, o, oOff);
+  // plain areas, computed when a pair first needs them (NaN: not yet)
+  const gArea = new Float64Array(n).fill(NaN);
+  const dArea = new Float64Array(m).fill(NaN);
   for (let g = 0; g < n; g++) {
     const G = gt[g]!;
     const crowd = iscrowd !== null && !!iscrowd[g];
@@ -252,11 +312,23 @@ export function rleIou(
         o[idx] = -1;
         continue;
       }
-      const r = rleIntersection(D.cnts, G.cnts);
-      let u = r.union;
-      if (r.inter === 0) u = 1;
+      let ga = gArea[g]!;
+      if (ga !== ga) ga = gArea[g] = plainArea(G);
+      let da = dArea[d]!;
+      if (da !== da) da = dArea[d] = plainArea(D);
+      let inter: number;
+      let u: number;
+      if (ga >= 0 && da >= 0) {
+        inter = rleOverlap(D.cnts, G.cnts);
+        u = da + ga - inter;
+      } else {
+        const r = rleIntersection(D.cnts, G.cnts);
+        inter = r.inter;
+        u = r.union;
+      }
+      if (inter === 0) u = 1;
       else if (crowd) u = dtArea ? dtArea[d]! : rleArea(D);
-      o[idx] = r.inter / u;
+      o[idx] = inter / u;
     }
   }
 }
@@ -299,44 +371,82 @@ function bytesToString(codes: number[]): string {
 let scratch = new Uint32Array(1024);
 
 export function rleFrString(s: string, h: number, w: number): Rle {
-  // decode into a reused buffer and copy once: allocation dominates for short strings
+  const m = decodeString(s);
+  return { h, w, cnts: scratch.slice(0, m) };
+}
+
+/**
+ * What validation and loadRes need from a compressed mask without keeping its runs:
+ * out[o..o+3] = toBbox, out[o+4] = area, out[o+5] = the sum of the runs (h*w when well formed).
+ * Throws like rleFrString on a corrupt string.
+ */
+export function rleStringSummary(s: string, h: number, w: number, out: Float64Array, o = 0): void {
+  const m = decodeString(s);
+  const c = scratch;
+  let total = 0;
+  let area = 0;
+  for (let j = 0; j < m; j++) {
+    const n = c[j]!;
+    total += n;
+    if (j & 1) area += n;
+  }
+  runsBbox(c, m, h, w, out, o);
+  out[o + 4] = area;
+  out[o + 5] = total;
+}
+
+/** Decodes into the shared scratch buffer (allocation dominates for short strings); returns the run count. */
+function decodeString(s: string): number {
   if (scratch.length < s.length) scratch = new Uint32Array(s.length * 2);
   const cnts = scratch;
   let m = 0;
   let p = 0;
   const len = s.length;
+  // the two previous counts, as int32: all arithmetic is modulo 2^32 like the C code's uint
+  let prev2 = 0;
+  let prev1 = 0;
   while (p < len) {
+    let c = s.charCodeAt(p) - 48;
     let x = 0;
-    let k = 0;
-    let more = 1;
-    // up to 6 characters (30 bits) fit int32 arithmetic, which is all real masks need
-    while (more && k < 6) {
-      if (p >= len) throw new RangeError(`RLE string ends inside a count at character ${p}`);
-      const c = s.charCodeAt(p) - 48;
-      if (c < 0 || c > 63) throw new RangeError(`RLE string has character '${s[p]}' (code ${c + 48}) outside 48..111 at ${p}`);
-      x |= (c & 0x1f) << (5 * k);
-      more = c & 0x20;
+    if (c >>> 0 < 32) {
+      // one character, no continuation (the usual case): 5 bits, sign in bit 4
+      x = (c ^ 16) - 16;
       p++;
-      k++;
-      if (!more && c & 0x10) x |= -1 << (5 * k);
-    }
-    if (more) {
-      // longer counts: continue in float arithmetic (exact below 2^53)
-      let mul = 2 ** (5 * k);
-      while (more) {
+    } else {
+      let k = 0;
+      let more = 1;
+      // up to 6 characters (30 bits) fit int32 arithmetic, which is all real masks need
+      while (more && k < 6) {
         if (p >= len) throw new RangeError(`RLE string ends inside a count at character ${p}`);
-        const c = s.charCodeAt(p) - 48;
+        c = s.charCodeAt(p) - 48;
         if (c < 0 || c > 63) throw new RangeError(`RLE string has character '${s[p]}' (code ${c + 48}) outside 48..111 at ${p}`);
-        x += (c & 0x1f) * mul;
+        x |= (c & 0x1f) << (5 * k);
         more = c & 0x20;
         p++;
-        mul *= 32;
-        if (!more && c & 0x10) x -= mul;
+        k++;
+        if (!more && c & 0x10) x |= -1 << (5 * k);
+      }
+      if (more) {
+        // longer counts: continue in float arithmetic (exact below 2^53)
+        let mul = 2 ** (5 * k);
+        while (more) {
+          if (p >= len) throw new RangeError(`RLE string ends inside a count at character ${p}`);
+          c = s.charCodeAt(p) - 48;
+          if (c < 0 || c > 63) throw new RangeError(`RLE string has character '${s[p]}' (code ${c + 48}) outside 48..111 at ${p}`);
+          x += (c & 0x1f) * mul;
+          more = c & 0x20;
+          p++;
+          mul *= 32;
+          if (!more && c & 0x10) x -= mul;
+        }
       }
     }
-    if (m > 2) x += cnts[m - 2]!;
-    // the C code stores into uint: wrap modulo 2^32
-    cnts[m++] = x >>> 0 === x ? x : ((x % 4294967296) + 4294967296) % 4294967296;
+    if (m > 2) x += prev2;
+    // the C code stores into uint: ToInt32 here and the typed-array store wrap modulo 2^32 alike
+    x |= 0;
+    cnts[m++] = x;
+    prev2 = prev1;
+    prev1 = x;
   }
-  return { h, w, cnts: cnts.slice(0, m) };
+  return m;
 }

@@ -1,40 +1,45 @@
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { rename, unlink, writeFile } from '#platform';
+import { readSource, sourceLabel, type BytesSource } from './read-source.js';
 import { hostTensor, shapeSize, type HostTensor, type StateDict } from '../host-tensor.js';
+import { RAW_DTYPES, RawTensor, rawDTypeFromSafetensors, toHostTensor } from './raw-tensor.js';
 
 /**
  * safetensors (https://github.com/huggingface/safetensors): an 8-byte little-endian header length
  * N, N bytes of JSON `{name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {...}}`,
  * then the tensor bytes, offsets relative to the end of the header.
  *
- * Reading accepts F32, F16, BF16, F64 (all returned as float32) and I32, I64 (returned as int32;
- * I64 values must fit in int32). Integer tensors in PyTorch checkpoints are mostly BatchNorm's
- * `num_batches_tracked`, which `Module.loadStateDict` ignores; they are returned so that callers
- * can decide. Writing produces F32 and I32 only, names sorted, tensors back to back, so a
- * read-write round trip is bit exact. Typed-array views assume a little-endian host, as is every
+ * Reading accepts F32, F16, BF16, F64 (all returned as float32) and I32, I64, I16, I8, U8, BOOL
+ * (returned as int32; I64 values must fit in int32). Integer tensors in PyTorch checkpoints are
+ * mostly BatchNorm's `num_batches_tracked`, which `Module.loadStateDict` ignores; they are returned
+ * so that callers can decide. Writing produces F32 and I32 only, names sorted, tensors back to
+ * back, so a read-write round trip is bit exact. `parseSafetensorsRaw` / `serializeSafetensorsRaw`
+ * keep every dtype as stored (for converting files). Typed-array views assume a little-endian host, as is every
  * platform Node.js ships for.
  */
 
 const HEADER_LIMIT = 100 * 1024 * 1024;
 
-const ITEM_SIZES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I32: 4, I64: 8 };
+const ITEM_SIZES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I32: 4, I64: 8, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 export interface SafetensorsContents {
   tensors: StateDict;
   metadata: Record<string, string>;
 }
 
-export async function loadSafetensors(path: string): Promise<StateDict> {
-  return (await loadSafetensorsWithMetadata(path)).tensors;
+/** Reads a safetensors file: a path (Node), a URL (fetched), or bytes (e.g. a dropped file). */
+export async function loadSafetensors(source: BytesSource): Promise<StateDict> {
+  return (await loadSafetensorsWithMetadata(source)).tensors;
 }
 
-export async function loadSafetensorsWithMetadata(path: string): Promise<SafetensorsContents> {
+export async function loadSafetensorsWithMetadata(source: BytesSource): Promise<SafetensorsContents> {
+  const label = sourceLabel(source);
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = await readSource(source);
   } catch (err) {
-    throw new Error(`safetensors ${path}: cannot read: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`safetensors ${label}: cannot read: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return parseSafetensorsWithMetadata(bytes, path);
+  return parseSafetensorsWithMetadata(bytes, label);
 }
 
 /** Parses a safetensors buffer. float32 / int32 tensors may share memory with `bytes`. */
@@ -55,6 +60,66 @@ function isNonNegativeInteger(v: unknown): v is number {
 }
 
 export function parseSafetensorsWithMetadata(bytes: Uint8Array, source = '<buffer>'): SafetensorsContents {
+  const { entries, metadata, dataStart } = parseHeader(bytes, source);
+  const tensors: StateDict = new Map();
+  for (const e of entries) {
+    const start = bytes.byteOffset + dataStart + e.begin;
+    const raw = bytes.subarray(dataStart + e.begin, dataStart + e.end);
+    tensors.set(e.name, decode(e, raw, start, source));
+  }
+  return { tensors, metadata };
+}
+
+/** Every tensor with its dtype and bytes as stored (copies), in file order of the header. */
+export function parseSafetensorsRaw(bytes: Uint8Array, source = '<buffer>'): { tensors: Map<string, RawTensor>; metadata: Record<string, string> } {
+  const { entries, metadata, dataStart } = parseHeader(bytes, source);
+  const tensors = new Map<string, RawTensor>();
+  for (const e of entries) {
+    const dtype = rawDTypeFromSafetensors(e.dtype);
+    if (!dtype) throw new Error(`safetensors ${source}: tensor '${e.name}': unsupported dtype ${e.dtype}`);
+    tensors.set(e.name, new RawTensor(dtype, e.shape, bytes.slice(dataStart + e.begin, dataStart + e.end)));
+  }
+  return { tensors, metadata };
+}
+
+export async function loadSafetensorsRaw(path: string): Promise<{ tensors: Map<string, RawTensor>; metadata: Record<string, string> }> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readSource(path);
+  } catch (err) {
+    throw new Error(`safetensors ${path}: cannot read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return parseSafetensorsRaw(bytes, path);
+}
+
+/** Serialises tensors keeping their dtypes (F16, BF16, I64, BOOL ...), names sorted, back to back. */
+export function serializeSafetensorsRaw(tensors: ReadonlyMap<string, RawTensor>, metadata?: Record<string, string>): Uint8Array {
+  const names = [...tensors.keys()].sort();
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const name of names) {
+    if (name === '__metadata__') throw new Error("serializeSafetensorsRaw: '__metadata__' is reserved and cannot name a tensor");
+    const t = tensors.get(name)!;
+    header[name] = { dtype: RAW_DTYPES[t.dtype].safetensors, shape: [...t.shape], data_offsets: [offset, offset + t.bytes.length] };
+    offset += t.bytes.length;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const headerLength = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + headerLength + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + headerLength);
+  let pos = 8 + headerLength;
+  for (const name of names) {
+    const b = tensors.get(name)!.bytes;
+    out.set(b, pos);
+    pos += b.length;
+  }
+  return out;
+}
+
+function parseHeader(bytes: Uint8Array, source: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
   const fail = (msg: string): never => {
     throw new Error(`safetensors ${source}: ${msg}`);
   };
@@ -119,13 +184,7 @@ export function parseSafetensorsWithMetadata(bytes: Uint8Array, source = '<buffe
     }
   }
 
-  const tensors: StateDict = new Map();
-  for (const e of entries) {
-    const start = bytes.byteOffset + dataStart + e.begin;
-    const raw = bytes.subarray(dataStart + e.begin, dataStart + e.end);
-    tensors.set(e.name, decode(e, raw, start, source));
-  }
-  return { tensors, metadata };
+  return { entries, metadata, dataStart };
 }
 
 /** A typed view when the bytes are aligned for it, otherwise an aligned copy. */
@@ -172,8 +231,12 @@ function decode(e: Entry, raw: Uint8Array, offset: number, source: string): Host
       }
       return hostTensor(out, e.shape);
     }
-    default:
-      throw new Error(`safetensors ${source}: tensor '${e.name}': unsupported dtype ${e.dtype}`);
+    default: {
+      // I16, I8, U8, BOOL: widened to int32 like the other integer types.
+      const dtype = rawDTypeFromSafetensors(e.dtype);
+      if (!dtype) throw new Error(`safetensors ${source}: tensor '${e.name}': unsupported dtype ${e.dtype}`);
+      return toHostTensor(new RawTensor(dtype, e.shape, raw), e.name);
+    }
   }
 }
 

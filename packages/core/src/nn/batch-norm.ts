@@ -1,5 +1,6 @@
 import { tf } from '../tf.js';
 import { Module } from '../module/module.js';
+import type { OnnxGraph } from '../onnx/graph.js';
 
 /** PyTorch's BatchNorm eps; tfjs-layers defaults to 1e-3, which moves PartialNet's logits by ~1e-2. */
 export const BN_EPS = 1e-5;
@@ -42,6 +43,12 @@ export class BatchNorm2d extends Module {
     });
   }
 
+  /** ONNX: inference-mode BatchNormalization over axis 1 (NCHW); ONNX Runtime folds it into a preceding Conv. */
+  exportOnnx(g: OnnxGraph, x: string): string {
+    const inputs = [x, g.weight(this.weight), g.weight(this.bias), g.weight(this.runningMean), g.weight(this.runningVar)];
+    return g.op('BatchNormalization', inputs, { epsilon: { float: this.eps } });
+  }
+
   /** Normalises `x` of any rank whose last axis holds the channels (NHWC or [N, C]). */
   forward<T extends tf.Tensor>(x: T): T {
     // One value per channel has no batch variance: the output would be the bias and the running
@@ -56,17 +63,41 @@ export class BatchNorm2d extends Module {
         return tf.add(tf.mul(x, scale), shift) as T;
       });
     }
-    return tf.tidy(() => {
-      const axes = x.shape.map((_, i) => i).slice(0, -1);
-      const { mean, variance } = tf.moments(x, axes);
-      const count = x.size / this.numFeatures;
+    const axes = x.shape.map((_, i) => i).slice(0, -1);
+    const count = x.size / this.numFeatures;
+    const normalize = (input: tf.Tensor): { y: tf.Tensor; mean: tf.Tensor; inv: tf.Tensor } => {
+      const { mean, variance } = tf.moments(input, axes);
       // Running statistics follow PyTorch: momentum update with the unbiased variance.
       const unbiased = tf.mul(variance, count / (count - 1));
       this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - this.momentum), tf.mul(mean, this.momentum)));
       this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - this.momentum), tf.mul(unbiased, this.momentum)));
       const inv = tf.rsqrt(tf.add(variance, this.eps));
-      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), inv), this.weight), this.bias) as T;
+      return { y: tf.add(tf.mul(tf.mul(tf.sub(input, mean), inv), this.weight), this.bias), mean, inv };
+    };
+    if (tf.engine().state.gradientDepth === 0) return tf.tidy(() => normalize(x).y as T);
+    // Under a gradient tape, the gradient is written out: the tape would otherwise keep every
+    // full-size intermediate of the statistics and the affine map (about five copies of x per
+    // BatchNorm) until the backward pass; this keeps x and two per-channel vectors. Same forward
+    // values; the gradient differs from autodiff's only by float32 rounding.
+    const op = tf.customGrad((...args: unknown[]) => {
+      const [input, weight, , save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, (ts: tf.Tensor[]) => void];
+      const { y, mean, inv } = normalize(input);
+      save([input, mean, inv, weight]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          tf.tidy(() => {
+            const [xs, m, iv, w] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+            const xhat = tf.mul(tf.sub(xs, m), iv);
+            const db = tf.sum(dy, axes);
+            const dw = tf.sum(tf.mul(dy, xhat), axes);
+            // dx = w inv (dy - mean(dy) - xhat mean(dy xhat)), per channel
+            const centred = tf.sub(tf.sub(dy, tf.div(db, count)), tf.mul(xhat, tf.div(dw, count)));
+            return [tf.mul(centred, tf.mul(w, iv)), dw, db];
+          }),
+      };
     });
+    return op(x, this.weight, this.bias) as T;
   }
 }
 

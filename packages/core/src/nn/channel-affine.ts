@@ -1,5 +1,6 @@
 import { tf } from '../tf.js';
 import { Module } from '../module/module.js';
+import type { OnnxGraph } from '../onnx/graph.js';
 
 /** A fixed per-channel `x * scale + shift`: what an inference-time BatchNorm becomes after fusion. */
 export class ChannelAffine extends Module {
@@ -14,5 +15,11 @@ export class ChannelAffine extends Module {
 
   forward<T extends tf.Tensor>(x: T): T {
     return tf.tidy(() => tf.add(tf.mul(x, this.scale), this.shift) as T);
+  }
+
+  /** ONNX on an NCHW value: Mul and Add with [C, 1, 1] constants. */
+  exportOnnx(g: OnnxGraph, x: string): string {
+    const c = this.numChannels;
+    return g.op('Add', [g.op('Mul', [x, g.weight(this.scale, 'same', [c, 1, 1])]), g.weight(this.shift, 'same', [c, 1, 1])]);
   }
 }

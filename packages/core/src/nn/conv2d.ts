@@ -1,7 +1,9 @@
 import { tf } from '../tf.js';
 import { Module } from '../module/module.js';
+import { addBias } from '../ops/bias-relu.js';
 import { conv2d } from '../ops/conv2d.js';
 import { truncNormal } from './init.js';
+import type { OnnxGraph } from '../onnx/graph.js';
 
 export interface Conv2dOptions {
   kernelSize: number | [number, number];
@@ -34,7 +36,16 @@ export class Conv2d extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const y = conv2d(x, this.weight as tf.Tensor4D, this.stride, this.padding);
-      return this.bias ? tf.add(y, this.bias) : y;
+      return this.bias ? addBias(y, this.bias) : y;
     });
+  }
+
+  /** ONNX: one Conv node on an NCHW value (weights OIHW, as in the state dict). */
+  exportOnnx(g: OnnxGraph, x: string): string {
+    const [kh, kw] = this.weight.shape as number[];
+    const p = this.padding;
+    const inputs = [x, g.weight(this.weight, 'conv')];
+    if (this.bias) inputs.push(g.weight(this.bias));
+    return g.op('Conv', inputs, { kernel_shape: [kh!, kw!], strides: [this.stride, this.stride], pads: [p, p, p, p] });
   }
 }

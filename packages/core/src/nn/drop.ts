@@ -24,3 +24,13 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, training: boole
     return tf.mul(x, tf.div(mask, keep)) as T;
   });
 }
+
+/** Channel dropout on NHWC maps (torch.nn.Dropout2d): zeroes whole channels per sample (training only). */
+export function dropout2d<T extends tf.Tensor4D>(x: T, rate: number, training: boolean): T {
+  if (!training || rate <= 0) return x;
+  return tf.tidy(() => {
+    const keep = 1 - rate;
+    const mask = tf.floor(tf.add(tf.randomUniform([x.shape[0], 1, 1, x.shape[3]], 0, 1, 'float32', nextSeed()), keep));
+    return tf.mul(x, tf.div(mask, keep)) as T;
+  });
+}

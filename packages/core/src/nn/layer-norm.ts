@@ -1,5 +1,6 @@
 import { tf } from '../tf.js';
 import { Module } from '../module/module.js';
+import type { OnnxGraph } from '../onnx/graph.js';
 
 /**
  * LayerNorm over the channels of each pixel (timm's LayerNorm2d). The eps is 1e-6 as in timm;
@@ -24,5 +25,13 @@ export class LayerNorm2d extends Module {
       const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
       return tf.add(tf.mul(normed, this.weight), this.bias) as T;
     });
+  }
+
+  /**
+   * ONNX on a value whose LAST axis holds the channels (tokens [B, L, C]): one LayerNormalization.
+   * Callers with an NCHW map move the channels last first (attention needs tokens anyway).
+   */
+  exportOnnx(g: OnnxGraph, x: string): string {
+    return g.op('LayerNormalization', [x, g.weight(this.weight), g.weight(this.bias)], { axis: -1, epsilon: { float: this.eps } });
   }
 }

@@ -2,6 +2,7 @@ import { tf } from '../tf.js';
 import { Module } from '../module/module.js';
 import { linear } from '../ops/matmul.js';
 import { truncNormal } from './init.js';
+import type { OnnxGraph } from '../onnx/graph.js';
 
 /** y = x W + b over the last axis; the weight is stored [in, out] and saved as PyTorch's [out, in]. */
 export class Linear extends Module {
@@ -24,5 +25,11 @@ export class Linear extends Module {
       const flat = x.reshape([-1, this.inFeatures]) as tf.Tensor2D;
       return linear(flat, this.weight as tf.Tensor2D, this.bias).reshape([...lead, this.outFeatures]) as T;
     });
+  }
+
+  /** ONNX: MatMul over the last axis with the [in, out] weight, then the bias. */
+  exportOnnx(g: OnnxGraph, x: string): string {
+    const y = g.op('MatMul', [x, g.weight(this.weight)]);
+    return this.bias ? g.op('Add', [y, g.weight(this.bias)]) : y;
   }
 }

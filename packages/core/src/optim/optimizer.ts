@@ -248,12 +248,15 @@ export class SGD extends Optimizer {
  * factor min(1, maxNorm / (norm + 1e-6))). Returns new tensors (the caller disposes both maps) and
  * the norm before clipping. Reading the norm waits for the device once (`await data()`).
  */
-export async function clipGradNorm(grads: NamedTensorMap, maxNorm: number): Promise<{ grads: NamedTensorMap; norm: number }> {
+export async function clipGradNorm(grads: NamedTensorMap, maxNorm: number, knownNorm?: number): Promise<{ grads: NamedTensorMap; norm: number }> {
   const names = Object.keys(grads);
   if (names.length === 0) return { grads: {}, norm: 0 };
-  const normT = tf.tidy(() => tf.sqrt(addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
-  const norm = (await normT.data())[0]!;
-  normT.dispose();
+  let norm = knownNorm;
+  if (norm === undefined) {
+    const normT = tf.tidy(() => tf.sqrt(addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
+    norm = (await normT.data())[0]!;
+    normT.dispose();
+  }
   const factor = Math.min(1, maxNorm / (norm + 1e-6));
   const out: NamedTensorMap = {};
   for (const n of names) out[n] = tf.tidy(() => tf.mul(grads[n]!, factor));

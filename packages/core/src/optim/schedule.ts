@@ -1,6 +1,6 @@
 /**
  * Learning-rate schedules as pure functions of the iteration (or epoch: the unit is the caller's),
- * in the mmcv/mmdetection style: a regular policy (constant, step or cosine) with an optional
+ * in the mmcv/mmdetection style: a regular policy (constant, step, cosine or poly) with an optional
  * linear warmup applied on top of it.
  */
 
@@ -16,7 +16,9 @@ export type LrPolicy =
   /** lr * gamma^(number of milestones <= iter). */
   | { type: 'step'; milestones: number[]; gamma?: number }
   /** Half-cosine from lr at 0 to minLr at maxIters (and minLr after). */
-  | { type: 'cosine'; maxIters: number; minLr?: number };
+  | { type: 'cosine'; maxIters: number; minLr?: number }
+  /** mmcv's 'poly': (lr - minLr) * (1 - iter / maxIters)^power + minLr (mmseg's recipes: power 0.9, minLr 0). */
+  | { type: 'poly'; maxIters: number; power?: number; minLr?: number };
 
 export interface LrScheduleConfig {
   lr: number;
@@ -38,6 +40,11 @@ function regularLr(cfg: LrScheduleConfig, iter: number): number {
       const progress = Math.min(Math.max(iter / policy.maxIters, 0), 1);
       return minLr + ((cfg.lr - minLr) * (1 + Math.cos(Math.PI * progress))) / 2;
     }
+    case 'poly': {
+      const minLr = policy.minLr ?? 0;
+      const progress = Math.min(Math.max(iter / policy.maxIters, 0), 1);
+      return (cfg.lr - minLr) * (1 - progress) ** (policy.power ?? 0.9) + minLr;
+    }
   }
 }
 
@@ -57,6 +64,7 @@ function check(cfg: LrScheduleConfig): void {
     throw new Error(`lr schedule: warmup needs iters >= 0 and 0 <= ratio <= 1, got ${JSON.stringify(w)}`);
   }
   const p = cfg.policy;
+  if (p?.type === 'poly' && !(p.maxIters > 0 && (p.power ?? 0.9) > 0)) throw new Error(`lr schedule: poly needs maxIters > 0 and power > 0, got ${JSON.stringify(p)}`);
   if (p?.type === 'cosine' && !(p.maxIters > 0)) throw new Error(`lr schedule: cosine needs maxIters > 0, got ${p.maxIters}`);
   if (p?.type === 'step' && p.milestones.some((m, i) => i > 0 && m < p.milestones[i - 1]!)) {
     throw new Error(`lr schedule: step milestones must be ascending, got [${p.milestones.join(', ')}]`);

@@ -4,11 +4,13 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { tf } from '../tf.js';
+import { requestedThreads, WASM_MAX_THREADS } from './threads.js';
+import { withThreadedWasm } from './wasm-threads.js';
+import { registerWasmKernelOverrides } from './wasm-kernels.js';
+import { BACKEND_NAMES, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
 
-/** Our names for the runtimes we can train and run on, in `auto` preference order. */
-export type BackendName = 'tfjs-node-gpu' | 'webgpu' | 'tfjs-node' | 'wasm' | 'cpu';
-
-export const BACKEND_NAMES: readonly BackendName[] = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'];
+export { BACKEND_NAMES, isBackendName, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
+export { setThreads, requestedThreads, parseThreads, availableCores, WASM_MAX_THREADS } from './threads.js';
 
 export interface GpuAdapterInfo {
   vendor: string;
@@ -84,17 +86,6 @@ const INSTALL_HINTS: Record<BackendName, string> = {
 };
 
 const require = createRequire(import.meta.url);
-
-export function isBackendName(value: string): value is BackendName {
-  return (BACKEND_NAMES as readonly string[]).includes(value);
-}
-
-/** Parses a `--backend` / `PARTIALNET_BACKEND` value. */
-export function parseBackendName(value: string): BackendName | 'auto' {
-  const v = value.trim().toLowerCase();
-  if (v === 'auto' || isBackendName(v)) return v;
-  throw new Error(`unknown backend '${value}': expected auto, ${BACKEND_NAMES.join(', ')}`);
-}
 
 function errorText(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
@@ -226,13 +217,6 @@ interface DawnGpu {
   requestAdapter(options?: { powerPreference?: string }): Promise<DawnAdapter | null>;
 }
 
-const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|software/i;
-
-/** True for CPU implementations of WebGPU (SwiftShader, llvmpipe, ...): slower than our wasm path. */
-export function isSoftwareAdapter(info: Partial<GpuAdapterInfo>, isFallbackAdapter = false): boolean {
-  return isFallbackAdapter || SOFTWARE_ADAPTER.test([info.vendor, info.architecture, info.device, info.description].join(' '));
-}
-
 /**
  * `PARTIALNET_ALLOW_SOFTWARE_GPU=1` lets a forced `webgpu` run on a software adapter (Mesa's
  * lavapipe, SwiftShader): for tests and CI, which have no GPU. `auto` never picks one: on the
@@ -342,14 +326,15 @@ async function registerWebgpu(): Promise<void> {
 
 let wasmSimd = false;
 let wasmGetThreadsCount: (() => number) | undefined;
+/** Set by probeWasm when the threaded binary will load: activate then starts it through the shim. */
+let wasmThreadedStart: ((start: () => Promise<void>) => Promise<void>) | undefined;
 
 /**
  * The .wasm binaries are located relative to the backend's script by default, which bundlers and
  * some test runners break; pointing at the package's dist folder as a file path always works in
- * Node. The threaded build is off: tfjs disables it under Node (tfjs issue #3830) and forcing it
- * fails because its pthread workers are started from blob: URLs, which Node's Worker rejects. A
- * shim that starts them from source gets the module to initialise, but XNNPACK still reports one
- * thread and matmul/conv timings did not change (measured with 2 cores), so it is not worth it.
+ * Node. With more than one thread requested (setThreads / PARTIALNET_THREADS, default every core)
+ * the threaded SIMD binary loads through the shim in wasm-threads.ts; with one, the plain SIMD
+ * binary (faster on one thread than the threaded one).
  */
 async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendProbe): Promise<BackendProbe> {
   if (typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object') return fail('this JavaScript runtime has no WebAssembly');
@@ -363,9 +348,18 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
   if (!existsSync(dist + binary)) return fail(`${dist + binary} is missing`);
   const setWasmPaths = exported<(prefix: string) => void>(mod, 'setWasmPaths');
   if (!tf.findBackendFactory('wasm') || !setWasmPaths) return fail(`${PACKAGES.wasm} registered no 'wasm' backend`);
-  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  const threads = Math.min(requestedThreads(), WASM_MAX_THREADS);
+  const setThreadsCount = exported<(n: number) => void>(mod, 'setThreadsCount');
+  const threaded =
+    threads > 1 && wasmSimd && typeof SharedArrayBuffer === 'function' && !!setThreadsCount && existsSync(dist + 'tfjs-backend-wasm-threaded-simd.wasm');
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threaded);
   setWasmPaths(dist);
+  if (threaded) {
+    setThreadsCount!(threads);
+    wasmThreadedStart = (start) => withThreadedWasm(dist, threads, start);
+  }
   wasmGetThreadsCount = exported<() => number>(mod, 'getThreadsCount');
+  registerWasmKernelOverrides();
   return { ...base, available: true };
 }
 
@@ -427,7 +421,12 @@ function refuseSyncGpuReads(): void {
 async function activate(name: BackendName): Promise<void> {
   if (name === 'webgpu') await registerWebgpu();
   const tfjsName = TFJS_NAMES[name];
-  const ok = await tf.setBackend(tfjsName);
+  let ok = false;
+  const start = async (): Promise<void> => {
+    ok = await tf.setBackend(tfjsName);
+  };
+  if (name === 'wasm' && wasmThreadedStart) await wasmThreadedStart(start);
+  else await start();
   if (name === 'webgpu') refuseSyncGpuReads();
   // wasm (and others) can fail to start and leave another backend active without throwing.
   const actual = tf.getBackend();

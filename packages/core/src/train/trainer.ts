@@ -1,5 +1,4 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, join, mkdirSync } from '#platform';
 import type { Module } from '../module/module.js';
 import { addN } from '../ops/add-n.js';
 import { clipGradNorm, type Optimizer } from '../optim/optimizer.js';
@@ -119,11 +118,15 @@ export class Trainer<B> {
     return this.#state;
   }
 
-  /** Restores the newest checkpoint of `outDir`; returns its folder, or undefined if there is none. */
-  async resume(): Promise<string | undefined> {
-    const dir = await findLatestCheckpoint(this.opts.outDir);
+  /**
+   * Restores the newest checkpoint of `outDir`; returns its folder, or undefined if there is none.
+   * A checkpoint without optimizer.safetensors is refused; `resetOptimizer` starts the optimizer's
+   * state afresh instead (its file, if any, is not read).
+   */
+  async resume(options: { resetOptimizer?: boolean; warn?: (message: string) => void } = {}): Promise<string | undefined> {
+    const dir = await findLatestCheckpoint(this.opts.outDir, options.warn ? { warn: options.warn } : {});
     if (!dir) return undefined;
-    const ckpt = await loadCheckpoint(dir);
+    const ckpt = await loadCheckpoint(dir, { optimizer: options.resetOptimizer ? 'skip' : 'require' });
     this.opts.model.loadStateDict(ckpt.model);
     this.opts.optimizer.loadStateDict(ckpt.optimizer);
     this.#state = ckpt.state;
@@ -223,16 +226,17 @@ export class Trainer<B> {
           let grads = accumulated;
           accumulated = undefined;
           micro = 0;
-          let gradNorm: number | undefined;
+          // Every step, clipping or not: a finite loss can still have a NaN / Inf gradient, and
+          // applying it would save a broken model as the last good state.
+          const gradNorm = await globalNorm(grads);
+          if (!Number.isFinite(gradNorm)) {
+            tf.dispose(grads);
+            throw await this.#nonFinite(stepStart!, `gradient norm is ${gradNorm} at iteration ${this.#state.iter} (epoch ${epoch})`);
+          }
           if (this.opts.clipGradNorm !== undefined) {
-            const clipped = await clipGradNorm(grads, this.opts.clipGradNorm);
+            const clipped = await clipGradNorm(grads, this.opts.clipGradNorm, gradNorm);
             if (clipped.grads !== grads) tf.dispose(grads);
             grads = clipped.grads;
-            gradNorm = clipped.norm;
-            if (!Number.isFinite(gradNorm)) {
-              tf.dispose(grads);
-              throw await this.#nonFinite(stepStart!, `gradient norm is ${gradNorm} at iteration ${this.#state.iter}`);
-            }
           }
           const lr = lrAt(this.#state.iter);
           optimizer.step(grads, lr);
@@ -245,11 +249,13 @@ export class Trainer<B> {
           if (this.#state.iter % logEvery === 0 || this.#state.iter === this.maxIters) {
             const now = performance.now();
             const imgPerSec = (windowImages * 1000) / Math.max(now - windowStart, 1e-9);
-            this.#log({ type: 'train', iter: this.#state.iter, epoch, lr, ...lastLosses, ...(gradNorm !== undefined ? { gradNorm } : {}), imgPerSec, numTensors: tf.memory().numTensors });
+            this.#log({ type: 'train', iter: this.#state.iter, epoch, lr, ...lastLosses, gradNorm, imgPerSec, numTensors: tf.memory().numTensors });
             windowImages = 0;
             windowStart = now;
           }
-          if (checkpointEvery > 0 && this.#state.iter % checkpointEvery === 0) lastCheckpoint = await this.#checkpoint();
+          // The epoch's last step is saved once, by the end-of-epoch checkpoint just below.
+          const endsEpoch = this.#state.batchInEpoch >= usable;
+          if (checkpointEvery > 0 && this.#state.iter % checkpointEvery === 0 && !endsEpoch) lastCheckpoint = await this.#checkpoint();
         }
       } finally {
         // Also on errors (a failing data source, a NaN), so nothing is left allocated.
@@ -258,11 +264,12 @@ export class Trainer<B> {
       }
       this.#state.epoch++;
       this.#state.batchInEpoch = 0;
+      // Checkpoint first: an evaluation that fails (a corrupt val image) must not cost the epoch.
+      lastCheckpoint = await this.#checkpoint();
       if (evalEvery > 0 && this.opts.evaluate && (this.#state.epoch % evalEvery === 0 || this.#state.epoch === epochs)) {
         lastEval = await this.opts.evaluate({ iter: this.#state.iter, epoch, batchInEpoch: 0 });
         this.#log({ type: 'eval', iter: this.#state.iter, epoch, ...lastEval });
       }
-      lastCheckpoint = await this.#checkpoint();
     }
     progress?.done();
     return {
@@ -287,11 +294,21 @@ export class Trainer<B> {
     const checkpoint = await this.#checkpoint();
     this.#log({ type: 'error', iter: this.#state.iter, message: what });
     return new NonFiniteLossError(
-      `training stopped: ${what}. The model before this step is saved in ${checkpoint}; lower the learning rate or enable gradient clipping, then continue with --resume.`,
+      `training stopped: ${what}. The model before this step is saved in ${checkpoint}; lower the learning rate (--lr) or clip gradients (--clip-grad N), then continue with --resume; both flags apply to a resumed run and are recorded in its log.`,
       this.#state.iter,
       checkpoint,
     );
   }
+}
+
+/** The global L2 norm of a set of gradients (read back asynchronously: GPU backends forbid sync reads). */
+async function globalNorm(grads: tf.NamedTensorMap): Promise<number> {
+  const names = Object.keys(grads);
+  if (names.length === 0) return 0;
+  const t = tf.tidy(() => tf.sqrt(addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
+  const v = (await t.data())[0]!;
+  t.dispose();
+  return v;
 }
 
 /** Copies of a model's buffers, to undo what a failed step's forward pass did to them. */

@@ -67,7 +67,7 @@ export class Progress {
     this.total = options.total !== undefined && options.total > 0 ? options.total : undefined;
     this.label = options.label ?? '';
     this.unit = options.unit ?? 'it';
-    this.stream = options.stream ?? process.stderr;
+    this.stream = options.stream ?? ((globalThis.process?.stderr ?? { write: () => true }) as ProgressStream);
     this.tty = options.tty ?? Boolean(this.stream.isTTY);
     this.redrawMs = options.redrawMs ?? 100;
     this.logEveryMs = (options.logEverySec ?? 10) * 1000;

@@ -1,0 +1,7 @@
+/**
+ * What coco needs of Node.js (streaming large JSON files), reached through the `#platform` import
+ * (package.json "imports"): Node gets this file, browsers and bundlers (`browser` condition)
+ * `browser.ts` with the same exports, so the mask API and the evaluator bundle for a page as they are.
+ */
+export { open } from 'node:fs/promises';
+export { basename } from 'node:path';
