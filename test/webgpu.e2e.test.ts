@@ -66,7 +66,7 @@ describe.skipIf(!gpu.available)(suite, () => {
       const evalOut = ok(['eval', '--checkpoint', run, '--no-progress']);
       expect(evalOut).toContain('Evaluate annotation type *bbox*');
       if (name.startsWith('mask')) expect(evalOut).toContain('Evaluate annotation type *segm*');
-      expect(existsSync(join(run, 'results.bbox.json'))).toBe(true);
+      expect(existsSync(join(run, 'results.val.bbox.json'))).toBe(true);
 
       const preds = join(dir, `preds-${name}`);
       const predOut = ok(['predict', '--checkpoint', run, join(data, 'val'), '--out', preds, '--score', '0']);
