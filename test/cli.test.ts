@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +33,28 @@ describe('partialnet command line', () => {
       expect(l.machine.cores).toBeGreaterThan(0);
     }
   });
+
+  // Dawn and the Vulkan loader print to file descriptor 2 when they look for a GPU. A machine with
+  // no Vulkan driver at all is simulated by pointing the loader at a missing ICD file.
+  const CHATTER = /vkCreateInstance|Found no drivers|artificially reduced|XDG_RUNTIME_DIR|Couldn't load Vulkan|loader_get_json/;
+  for (const [label, env] of [
+    ['no Vulkan driver', { VK_DRIVER_FILES: '/nonexistent/icd.json' }],
+    ['only a software Vulkan driver', {}],
+  ] as const) {
+    it(`prints none of the GPU driver chatter on a machine with ${label} (auto backend), but info shows it`, () => {
+      const run = spawnSync(process.execPath, [CLI, 'bench', 'backbone', '--variant', 't0', '--batch', '1', '--size', '64', '--iters', '1', '--warmup', '0'], {
+        encoding: 'utf8',
+        env: { ...process.env, PARTIALNET_BACKEND: '', PARTIALNET_ALLOW_SOFTWARE_GPU: '', ...env },
+      });
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/"bench":"backbone"/);
+      expect(run.stderr).not.toMatch(CHATTER);
+      expect(run.stdout).not.toMatch(CHATTER);
+      const info = spawnSync(process.execPath, [CLI, 'info'], { encoding: 'utf8', env: { ...process.env, PARTIALNET_BACKEND: '', ...env } });
+      if (label === 'no Vulkan driver') expect(info.stdout).toMatch(/webgpu driver messages \(probe\):[\s\S]*(Found no drivers|loader_get_json)/);
+      expect(info.stdout).toMatch(/webgpu\s/);
+    });
+  }
 
   it('a forced backend that is not installed fails with a reason and exit code 1', () => {
     let error: { status?: number; stderr?: string } = {};

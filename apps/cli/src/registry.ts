@@ -1,6 +1,7 @@
 import type { Command } from './command.js';
 import { benchBackboneCommand } from './commands/bench-backbone.js';
 import { benchDetectionCommand } from './commands/bench-detection.js';
+import { benchGpuCommand } from './commands/bench-gpu.js';
 import { convertCommand } from './commands/convert.js';
 import { exportMmdetCommand } from './commands/export-mmdet.js';
 import { importMmdetCommand } from './commands/import-mmdet.js';
@@ -25,6 +26,7 @@ export const commands: readonly Command[] = [
   infoCommand,
   benchBackboneCommand,
   benchDetectionCommand,
+  benchGpuCommand,
   evalCocoCommand,
   dataSynthCommand,
   dataShowCommand,

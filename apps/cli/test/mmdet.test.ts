@@ -22,7 +22,7 @@ describe('partialnet import mmdet / export mmdet', () => {
     seedEverything(2);
     const config = resolveRunConfig(runConfig as never, 2);
     const model = createDetector(config.model);
-    await saveCheckpoint(run, model.stateDict(), new Map(), { iter: 7, epoch: 1, batchInEpoch: 0, randomState: 0, extra: { task: 'detection', config, classNames: ['a', 'b'], categoryIds: [1, 2] } });
+    await saveCheckpoint(run, await model.stateDict(), new Map(), { iter: 7, epoch: 1, batchInEpoch: 0, randomState: 0, extra: { task: 'detection', config, classNames: ['a', 'b'], categoryIds: [1, 2] } });
     model.dispose();
   });
   afterAll(() => {

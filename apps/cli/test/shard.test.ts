@@ -25,7 +25,7 @@ describe('eval --shard I/N and eval merge', () => {
     seedEverything(1);
     const config = resolveRunConfig({ preset: 'mask-rcnn-lite-t0', model: { backbone: { config: { embedDim: 16, depths: [1, 1, 1, 1] } } } as never, scale: [64, 64], data }, split.categoryIds.length);
     const model = createDetector(config.model);
-    await saveCheckpoint(run, model.stateDict(), new Map(), {
+    await saveCheckpoint(run, await model.stateDict(), new Map(), {
       iter: 1,
       epoch: 0,
       batchInEpoch: 0,

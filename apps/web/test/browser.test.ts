@@ -66,7 +66,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`the web page in headless Chromium (${CHROMIUM})
     const model = createDetector(config.model);
     const run = path.join(OUT, 'run');
     const extra = { task: 'detection', config, classNames: [...SHAPE_CATEGORIES], categoryIds: SHAPE_CATEGORIES.map((_, i) => i + 1) };
-    const weights = model.stateDict();
+    const weights = await model.stateDict();
     const cls = weights.get('roi_head.bbox_head.fc_cls.weight')!.data as Float32Array;
     for (let i = 0; i < cls.length; i++) cls[i]! *= 100;
     const dir = await saveCheckpoint(run, weights, new Map(), { iter: 0, epoch: 0, batchInEpoch: 0, randomState: 0, extra });
@@ -94,7 +94,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`the web page in headless Chromium (${CHROMIUM})
     const net = PartialNet.create('t0', { numClasses: 10 });
     net.eval();
     files.backbone = path.join(OUT, 'partialnet_t0.safetensors');
-    await saveSafetensors(net.stateDict(), files.backbone);
+    await saveSafetensors(await net.stateDict(), files.backbone);
     const { decodeImage } = await import('@partialnet/data');
     const batch = imageBatch([await decodeImage(files.image)], [224, 224]);
     const x = tf.tensor4d(batch.images, batch.shape, 'float32');

@@ -18,7 +18,7 @@ describe('the page\'s models', () => {
   it('a train-cls run (state.json task classification) loads as a classifier with its class names and runs', async () => {
     seedEverything(0);
     const net = PartialNet.create(tiny);
-    const weights = serializeSafetensors(net.stateDict());
+    const weights = serializeSafetensors(await net.stateDict());
     const config = { model: net.config };
     net.dispose();
     const before = tf.memory().numTensors;
@@ -39,7 +39,7 @@ describe('the page\'s models', () => {
 
   it('a detector\'s weights without state.json are refused with what to drop', async () => {
     const model = createDetector(resolveRunConfig({ preset: 'retinanet-t0' }, 2).model);
-    const weights = serializeSafetensors(model.stateDict());
+    const weights = serializeSafetensors(await model.stateDict());
     model.dispose();
     await expect(loadBackbone(weights)).rejects.toThrow(/a detector's weights: drop the run's state\.json/);
   });

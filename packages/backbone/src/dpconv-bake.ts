@@ -65,14 +65,14 @@ export interface BakeResult {
  * not have, start from their initial values and are listed in `initialised` (fine-tune them).
  * The returned model is in eval mode.
  */
-export function bakeSplitsDetailed(model: PartialNet): BakeResult {
+export async function bakeSplitsDetailed(model: PartialNet): Promise<BakeResult> {
   dpconvModel(model, 'bakeSplits');
   const splits = learnedSplits(model);
   const config: PartialNetConfig = { ...model.config, autoDiv: false, depths: [...model.config.depths], nDivPerBlock: learnedNDivPerBlock(model) };
   delete config.preEpoch;
   delete config.gateInitScale;
   const baked = PartialNet.create(config);
-  const source = model.stateDict();
+  const source = await model.stateDict();
   const dict: StateDict = new Map();
   const dpPrefixes = new Map(splits.map((s) => [`${s.layer}.`, s]));
   for (const [name, t] of source) {
@@ -94,8 +94,8 @@ export function bakeSplitsDetailed(model: PartialNet): BakeResult {
 }
 
 /** `bakeSplitsDetailed(model).model`. */
-export function bakeSplits(model: PartialNet): PartialNet {
-  return bakeSplitsDetailed(model).model;
+export async function bakeSplits(model: PartialNet): Promise<PartialNet> {
+  return (await bakeSplitsDetailed(model)).model;
 }
 
 export interface SplitTableOptions {

@@ -1,5 +1,5 @@
 import { addN, tf, type Module } from '@partialnet/core';
-import { dpconvLayers, gateStates } from './dpconv.js';
+import { dpconvLayers } from './dpconv.js';
 
 /**
  * The DPConv loss terms of the official training module (models/model_api.py), with its flags:
@@ -65,7 +65,7 @@ export function dpconvLosses(model: Module, opts: DPConvLossOptions): DPConvLoss
     let rHost = 0;
     let gSum = 0;
     for (const [, l] of layers) {
-      const s = gateStates(l.gate.dataSync());
+      const s = l.states();
       rHost += 2 ** (l.K + s.reduce((a, v) => a + v, 0));
       gSum += l.dim * l.dim;
     }

@@ -1,4 +1,4 @@
-import { Conv2d, Module, Rng, absSignGrad, conv2d, exactSign, tf } from '@partialnet/core';
+import { Conv2d, Module, Rng, absSignGrad, conv2d, exactSign, knownHostValues, readHostValues, rememberHostValues, tf } from '@partialnet/core';
 
 /**
  * DPConv, the dynamic partial convolution of PartialNet (the official `DGConv2d`): a 3x3 conv
@@ -173,6 +173,27 @@ export class DPConv extends Module {
     this.oneChannelBuffer = this.addBuffer('one_channel', tf.scalar(Math.floor(dim / this.nDiv), 'int32'));
     this.gate = this.addParameter('gate', tf.tensor1d(gates));
     this.conv = this.addChild('conv', new Conv2d(dim, dim, { kernelSize: 3, padding: 1 }));
+    rememberHostValues(this.gate, Float32Array.from(gates));
+    rememberHostValues(this.cDivBuffer, Int32Array.of(this.nDiv));
+    rememberHostValues(this.oneChannelBuffer, Int32Array.of(Math.floor(dim / this.nDiv)));
+  }
+
+  /**
+   * The host copy of a gate or split buffer. The split is host control flow (which channels the
+   * convolution sees), and a GPU backend cannot read synchronously: the values are kept on the
+   * host when written or loaded, and `syncDPConv(model)` reads the gates after each optimizer step.
+   */
+  #host(v: tf.Variable, what: string): Float32Array | Int32Array {
+    const values = knownHostValues(v);
+    if (!values) throw new Error(`${this.label}: its ${what} changed on the device since they were last read; await syncDPConv(model) before the forward pass`);
+    return values;
+  }
+
+  /** Reads the gates and split buffers to the host (after an optimizer step changed the gates). */
+  async sync(): Promise<void> {
+    await readHostValues(this.gate);
+    await readHostValues(this.cDivBuffer);
+    await readHostValues(this.oneChannelBuffer);
   }
 
   /** Whether a training forward runs the search (masked conv) rather than the static partial conv. */
@@ -182,12 +203,12 @@ export class DPConv extends Module {
 
   /** Gate states s (host). */
   states(): number[] {
-    return gateStates(this.gate.dataSync());
+    return gateStates(this.#host(this.gate, 'gates'));
   }
 
   /** Channels the eval forward convolves (the `one_channel` buffer). */
   get convChannels(): number {
-    return this.oneChannelBuffer.dataSync()[0]!;
+    return this.#host(this.oneChannelBuffer, 'split buffers')[0]!;
   }
 
   /** The learned split C / one_channel (what eval uses). */
@@ -222,8 +243,14 @@ export class DPConv extends Module {
 
   #setSplit(cDiv: number): void {
     const oc = Math.trunc(this.dim / cDiv);
-    if (this.cDivBuffer.dataSync()[0] !== cDiv) tf.tidy(() => this.cDivBuffer.assign(tf.scalar(cDiv, 'int32')));
-    if (this.oneChannelBuffer.dataSync()[0] !== oc) tf.tidy(() => this.oneChannelBuffer.assign(tf.scalar(oc, 'int32')));
+    if (this.#host(this.cDivBuffer, 'split buffers')[0] !== cDiv) {
+      tf.tidy(() => this.cDivBuffer.assign(tf.scalar(cDiv, 'int32')));
+      rememberHostValues(this.cDivBuffer, Int32Array.of(cDiv));
+    }
+    if (this.#host(this.oneChannelBuffer, 'split buffers')[0] !== oc) {
+      tf.tidy(() => this.oneChannelBuffer.assign(tf.scalar(oc, 'int32')));
+      rememberHostValues(this.oneChannelBuffer, Int32Array.of(oc));
+    }
   }
 
   #partial(x: tf.Tensor4D, oc: number): tf.Tensor4D {
@@ -256,6 +283,14 @@ export class DPConv extends Module {
 /** Every DPConv of a model, with its dotted name. */
 export function dpconvLayers(model: Module): [string, DPConv][] {
   return [...model.namedModules()].filter((e): e is [string, DPConv] => e[1] instanceof DPConv);
+}
+
+/**
+ * Reads every DPConv's gates to the host (one small `await data()` each): call after each
+ * optimizer step and before the next forward pass, since the split is decided on the host.
+ */
+export async function syncDPConv(model: Module): Promise<void> {
+  for (const [, layer] of dpconvLayers(model)) await layer.sync();
 }
 
 /** Tells every DPConv the current epoch (the search starts at each layer's preEpoch). */

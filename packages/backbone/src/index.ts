@@ -3,7 +3,7 @@
 // '@partialnet/backbone/layers', DPConv internals in '@partialnet/backbone/dpconv'.
 export { PartialNet, MIN_INPUT_SIZE, type CreateOptions, type FeatureInfo } from './partialnet.js';
 export { PARTIALNET_PRESETS, CLASSIFICATION_VARIANTS, DETECTION_BACKBONE_VARIANTS, PARTIALNET_CONFIG_FIELDS, isVariant, listVariants, type PartialNetConfig, type PartialNetVariant } from './config.js';
-export { setDPConvEpoch } from './dpconv.js';
+export { setDPConvEpoch, syncDPConv } from './dpconv.js';
 export { dpconvLossTerms, type DPConvLossOptions } from './dpconv-loss.js';
 export { bakeSplits, learnedSplits, formatSplitTable, type LearnedSplit } from './dpconv-bake.js';
 export { topKCorrect, smoothOneHot } from './classification.js';

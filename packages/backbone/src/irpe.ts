@@ -56,8 +56,8 @@ export function irpeBucketIds(h: number, w: number): Int32Array {
 
 /**
  * Looks up the per-head bias [heads, L, L] from the table [heads, buckets]. The gradient scatters
- * back into the table; wasm has no UnsortedSegmentSum (tf.gather's gradient), so where the backend
- * lacks it the few-thousand-element reduction runs on the host.
+ * back into the table. wasm has no UnsortedSegmentSum (tf.gather's gradient) but every backend has
+ * ScatterNd, which sums updates that hit the same index: the scatter stays on the device.
  */
 export function irpeBias(table: tf.Tensor2D, h: number, w: number): tf.Tensor3D {
   const ids = irpeBucketIds(h, w);
@@ -67,18 +67,8 @@ export function irpeBias(table: tf.Tensor2D, h: number, w: number): tf.Tensor3D 
   const lookup = tf.customGrad((t) => {
     const value = tf.gather(t as tf.Tensor2D, tf.tensor1d(ids, 'int32'), 1).reshape([heads, L, L]) as tf.Tensor3D;
     const gradFunc = (dy: tf.Tensor) => {
-      const flat = dy.reshape([heads, L * L]);
-      if (tf.getKernel('UnsortedSegmentSum', tf.getBackend()) !== undefined) {
-        return tf.unsortedSegmentSum(flat.transpose(), tf.tensor1d(ids, 'int32'), numBuckets).transpose();
-      }
-      const g = flat.dataSync();
-      const sums = new Float32Array(heads * numBuckets);
-      for (let hh = 0; hh < heads; hh++) {
-        const base = hh * L * L;
-        const out = hh * numBuckets;
-        for (let k = 0; k < L * L; k++) sums[out + ids[k]] += g[base + k];
-      }
-      return tf.tensor2d(sums, [heads, numBuckets]);
+      const flat = dy.reshape([heads, L * L]).transpose();
+      return tf.scatterND(tf.tensor2d(ids, [L * L, 1], 'int32'), flat, [numBuckets, heads]).transpose();
     };
     return { value, gradFunc };
   });

@@ -24,7 +24,7 @@ export interface PartialNetOnnx {
  * specialised to that input size (the iRPE bias becomes a constant: fewer nodes, no dynamic shapes).
  */
 export async function exportPartialNetOnnx(model: PartialNet, options: PartialNetOnnxOptions = {}): Promise<PartialNetOnnx> {
-  const fused = model.fused ? model : model.fuse();
+  const fused = model.fused ? model : await model.fuse();
   try {
     const g = await OnnxGraph.fromModule(fused);
     const [h, w]: OnnxDim[] = options.size ? [...options.size] : ['height', 'width'];

@@ -208,10 +208,10 @@ export class PartialNet extends Module {
    * An equivalent inference-only model with every BatchNorm that follows (or, in PAT_sp, precedes)
    * a linear map folded into it and the remaining ones turned into per-channel affine maps.
    */
-  fuse(): PartialNet {
+  async fuse(): Promise<PartialNet> {
     if (this.config.autoDiv) throw new Error('PartialNet.fuse: a DPConv (autoDiv) model has no fused form; bakeSplits() it into a static PartialNet first');
     const fused = new PartialNet(this.config, true);
-    fused.loadStateDict(fuseStateDict(this.stateDict(), this.config));
+    fused.loadStateDict(fuseStateDict(await this.stateDict(), this.config));
     return fused.eval();
   }
 }

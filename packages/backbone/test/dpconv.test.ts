@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it as itOn } from 'vitest';
-import { conv2d, crossEntropy, parseSafetensors, serializeSafetensors } from '@partialnet/core';
+import { conv2d, crossEntropy, parseSafetensors, rememberHostValues, serializeSafetensors } from '@partialnet/core';
 import { DPConv, bakeSplitsDetailed, combineDPConvLoss, complexityExponent, dpconvLayers, dpconvLosses, kroneckerMaskHost, steSign } from '../src/dpconv-internals.js';
 import { PartialConv } from '../src/layers.js';
 import { bakeSplits, dpconvLossTerms, formatSplitTable, learnedSplits, setDPConvEpoch } from '../src/index.js';
@@ -7,8 +7,10 @@ import { PartialNet, setupBackend, tf } from './deps.js';
 import { TEST_BACKENDS } from './backends.js';
 import { maxDiff, scalarOf, values } from './compare.js';
 
+/** Writes gate values; the host knows them, as after syncDPConv. */
 function setGates(layer: DPConv, gates: number[]): void {
   tf.tidy(() => layer.gate.assign(tf.tensor1d(gates)));
+  rememberHostValues(layer.gate, Float32Array.from(gates));
 }
 
 const tiny = { embedDim: 8, depths: [1, 1, 1, 1], channelAttn: false, spatialAttn: false, numClasses: 3, featureDim: 16, autoDiv: true } as const;
@@ -269,7 +271,7 @@ describe.each(TEST_BACKENDS)('DPConv on $name', ({ name, skip }) => {
 
   it('uses the official parameter names and round-trips through safetensors', async () => {
     const net = PartialNet.create(tiny);
-    const dict = net.stateDict();
+    const dict = await net.stateDict();
     const p = 'stages.2.blocks.0.spatial_mixing';
     expect(dict.get(`${p}.gate`)!.shape).toEqual([4]);
     expect(dict.get(`${p}.conv.weight`)!.shape).toEqual([16, 16, 3, 3]);
@@ -281,7 +283,7 @@ describe.each(TEST_BACKENDS)('DPConv on $name', ({ name, skip }) => {
     const back = parseSafetensors(serializeSafetensors(dict));
     const other = PartialNet.create(tiny);
     other.loadStateDict(back);
-    expect(Array.from(other.stateDict().get(`${p}.gate`)!.data)).toEqual(Array.from(dict.get(`${p}.gate`)!.data));
+    expect(Array.from((await other.stateDict()).get(`${p}.gate`)!.data)).toEqual(Array.from(dict.get(`${p}.gate`)!.data));
     other.dispose();
     net.dispose();
   });
@@ -291,8 +293,7 @@ describe.each(TEST_BACKENDS)('DPConv on $name', ({ name, skip }) => {
     expect(() => PartialNet.create('t1', { autoDiv: true })).toThrow(/stage 1 \(stages\.0\.blocks\.\*\.spatial_mixing\) has width 48/);
   });
 
-  // bakeSplits reads the state dict synchronously, which WebGPU in Node cannot do (issue 9).
-  itOn.skipIf(skip !== undefined || name === 'webgpu')('bakeSplits gives a static PartialNet that matches the DPConv model in eval', async () => {
+  it('bakeSplits gives a static PartialNet that matches the DPConv model in eval', async () => {
     const net = PartialNet.create(tiny);
     const layers = dpconvLayers(net).map(([, l]) => l);
     setGates(layers[0]!, [-0.5, 0.5, 0.5]);
@@ -304,10 +305,10 @@ describe.each(TEST_BACKENDS)('DPConv on $name', ({ name, skip }) => {
     tf.dispose(net.forward(x)); // records the splits (and BN statistics)
     net.eval();
     expect(learnedSplits(net).map((s) => s.cDiv)).toEqual([2, 8, 1, 8]);
-    const baked = bakeSplits(net);
+    const baked = await bakeSplits(net);
     expect(baked.config.autoDiv).toBe(false);
     expect(baked.config.nDivPerBlock).toEqual([[2], [8], [1], [8]]);
-    expect(baked.stateDict().get('stages.6.blocks.0.spatial_mixing.partial_conv3.weight')!.shape).toEqual([8, 8, 3, 3]);
+    expect((await baked.stateDict()).get('stages.6.blocks.0.spatial_mixing.partial_conv3.weight')!.shape).toEqual([8, 8, 3, 3]);
     const a = net.forward(x);
     const b = baked.forward(x);
     expect(await maxDiff(a, b)).toBeLessThan(1e-4);
@@ -323,7 +324,7 @@ describe.each(TEST_BACKENDS)('DPConv on $name', ({ name, skip }) => {
     // With PAT_ch / PAT_sf the baked model is the PATConv net with the learned splits; its
     // attention branches are new.
     const attn = PartialNet.create({ ...tiny, embedDim: 16, channelAttn: true });
-    const { model, initialised } = bakeSplitsDetailed(attn);
+    const { model, initialised } = await bakeSplitsDetailed(attn);
     expect(model.config.channelAttn).toBe(true);
     expect(initialised.some((n) => n.includes('spatial_mixing.attn'))).toBe(true);
     model.dispose();

@@ -70,14 +70,14 @@ beforeAll(async () => {
  * hide under the tolerance): fan-in-scaled weights, BatchNorm statistics away from 0 / 1, and an
  * iRPE table of order 1. A small deterministic generator keeps it reproducible.
  */
-function randomizeForTest(net: PartialNet, seed: number): void {
+async function randomizeForTest(net: PartialNet, seed: number): Promise<void> {
   let state = seed >>> 0;
   const uniform = () => {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     return state / 2 ** 32;
   };
   const normal = () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
-  const dict = net.stateDict();
+  const dict = await net.stateDict();
   for (const [name, t] of dict) {
     const data = t.data as Float32Array;
     const fanIn = t.shape.length > 1 ? t.data.length / t.shape[0]! : 1;
@@ -98,8 +98,8 @@ describe.skipIf(ortMissing)('ONNX export of every preset, ONNX Runtime against t
     it(`${variant}: logits (dynamic size, 2x3x64x64) and features (fixed 64x96) within ${TOLERANCE} x max(1, output scale)`, async () => {
       const before = tf.memory().numTensors;
       const net = PartialNet.create(variant).eval();
-      randomizeForTest(net, variant.length * 31 + variant.charCodeAt(0));
-      const fused = net.fuse();
+      await randomizeForTest(net, variant.length * 31 + variant.charCodeAt(0));
+      const fused = await net.fuse();
       net.dispose();
       const { nchw, nhwc } = randomInput(2, 64, 64, 7);
       const logits = fused.forward(nhwc);
@@ -133,8 +133,8 @@ describe.skipIf(ortMissing)('ONNX export follows the stage-4 split shortcut with
   it('a channelAttn: false network: ONNX Runtime logits equal tfjs within 1e-4 x scale', async () => {
     const before = tf.memory().numTensors;
     const net = PartialNet.create({ embedDim: 16, depths: [1, 1, 1, 2], channelAttn: false, numClasses: 10, featureDim: 64 }).eval();
-    randomizeForTest(net, 5);
-    const fused = net.fuse();
+    await randomizeForTest(net, 5);
+    const fused = await net.fuse();
     net.dispose();
     const { nchw, nhwc } = randomInput(2, 64, 64, 3);
     const logits = fused.forward(nhwc);
@@ -152,8 +152,8 @@ describe.skipIf(ortMissing)('one dynamic-size export serves several input sizes 
   it('t1 features at 64x64, 100x132 and 257x96 from one session match tfjs', async () => {
     const before = tf.memory().numTensors;
     const net = PartialNet.create('t1').eval();
-    randomizeForTest(net, 5);
-    const fused = net.fuse();
+    await randomizeForTest(net, 5);
+    const fused = await net.fuse();
     net.dispose();
     const session = await OnnxSession.fromBytes(concat((await exportPartialNetOnnx(fused, { features: true })).chunks), 'dyn.onnx', { threads: 1, provider: 'cpu' });
     for (const [h, w] of [[64, 64], [100, 132], [257, 96]] as const) {

@@ -68,10 +68,9 @@ for (const { name: backend, skip, small } of TEST_BACKENDS) {
           expect(tf.memory().numTensors).toBe(before);
         });
 
-        // fuse() goes through stateDict(), a synchronous read that WebGPU in Node cannot do (issue 9).
-        itOn.skipIf(skip !== undefined || tooBig || backend === 'webgpu')('fuse() gives the same logits and features', async () => {
+        itOn.skipIf(skip !== undefined || tooBig)('fuse() gives the same logits and features', async () => {
           const before = tf.memory().numTensors;
-          const fused = net.fuse();
+          const fused = await net.fuse();
           const [a, b] = [net.forward(input), fused.forward(input)];
           const fa = net.features(input);
           const fb = fused.features(input);

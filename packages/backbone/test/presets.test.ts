@@ -35,11 +35,11 @@ describe('presets', () => {
     'l-det': [192, 384, 768, 1536],
   };
   for (const variant of DETECTION_BACKBONE_VARIANTS) {
-    it(`${variant} (official detection backbone) has the feature widths of the official mmdet config and PAT_sp blocks`, () => {
+    it(`${variant} (official detection backbone) has the feature widths of the official mmdet config and PAT_sp blocks`, async () => {
       const before = tf.memory().numTensors;
       const net = PartialNet.create(variant, { numClasses: 0 });
       expect(net.featureInfo().map((f) => f.channels)).toEqual(OFFICIAL_NECK_IN[variant]);
-      const names = [...net.stateDict().keys()];
+      const names = [...(await net.stateDict()).keys()];
       expect(names.some((n) => /^stages\.0\.blocks\.0\.mlp\.4\./.test(n))).toBe(true); // PAT_sp after the MLP
       expect(names.some((n) => n.startsWith('head.'))).toBe(false);
       net.dispose();

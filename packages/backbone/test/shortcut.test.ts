@@ -68,7 +68,7 @@ describe.each(TEST_BACKENDS)('stage-4 shortcut without channel attention on $nam
       ['stages.6.blocks.1.mlp.3.weight', [1, 1, 256, 128]],
     ]);
     // In PyTorch layout (OIHW) as the official state dict has them.
-    const dict = net.stateDict();
+    const dict = await net.stateDict();
     expect(dict.get('stages.6.blocks.1.spatial_mixing.partial_conv3.weight')!.shape).toEqual([32, 32, 3, 3]);
     expect([...dict.keys()].filter((k) => k.startsWith('stages.6.blocks.0.spatial_mixing.'))).toEqual(['stages.6.blocks.0.spatial_mixing.partial_conv3.weight']);
 
@@ -105,12 +105,11 @@ describe.each(TEST_BACKENDS)('stage-4 shortcut without channel attention on $nam
     net.dispose();
   });
 
-  // bakeSplits reads the state dict synchronously, which WebGPU in Node cannot do (issue 9).
-  itOn.skipIf(skip !== undefined || name === 'webgpu')('bakeSplits of such a DPConv network inherits the stage-4 split shortcut', async () => {
+  itOn.skipIf(skip !== undefined)('bakeSplits of such a DPConv network inherits the stage-4 split shortcut', async () => {
     const net = PartialNet.create({ embedDim: 8, depths: [1, 1, 1, 1], channelAttn: false, spatialAttn: false, numClasses: 3, featureDim: 16, autoDiv: true, dropPath: 0 });
     net.eval();
     const x = tf.randomNormal([1, side, side, 3], 0, 1, 'float32', 44) as tf.Tensor4D;
-    const baked = bakeSplits(net);
+    const baked = await bakeSplits(net);
     expect(baked.stages.map((s) => s.blocks.items[0]!.splitShortcut)).toEqual([false, false, false, true]);
     const [bMap, bLogits] = officialForward(baked, x);
     const [fa, fb] = [net.features(x), baked.features(x)];

@@ -24,7 +24,7 @@ describe.each(TEST_BACKENDS)('state dicts and bad input on $name', ({ name: back
     const net = PartialNet.create(configFromMeta(readMeta(TINY)));
     net.loadStateDict(source);
     const out = join(dir, 'round.safetensors');
-    await saveSafetensors(net.stateDict(), out);
+    await saveSafetensors(await net.stateDict(), out);
     const again = await loadSafetensors(out);
     expect([...again.keys()].sort()).toEqual([...source.keys()].sort());
     for (const [name, t] of source) {
@@ -52,11 +52,11 @@ describe.each(TEST_BACKENDS)('state dicts and bad input on $name', ({ name: back
   it('weights of another variant fail with the mismatching names', async () => {
     const dict = await loadSafetensors(fixturePath(TINY, 'weights.safetensors'));
     const t0 = PartialNet.create('t0', { numClasses: 10, featureDim: 64 });
-    const before = t0.stateDict().get('patch_embed.proj.weight')!.data.slice();
+    const before = (await t0.stateDict()).get('patch_embed.proj.weight')!.data.slice();
     expect(() => t0.loadStateDict(dict)).toThrow(/wrong shape .*\n.*patch_embed\.proj\.weight: expected \[32, 3, 4, 4\], got \[16, 3, 4, 4\]/s);
     expect(() => t0.loadStateDict(dict)).toThrow(/another variant/);
     // Nothing was half-loaded.
-    expect(t0.stateDict().get('patch_embed.proj.weight')!.data).toEqual(before);
+    expect((await t0.stateDict()).get('patch_embed.proj.weight')!.data).toEqual(before);
     t0.dispose();
   });
 

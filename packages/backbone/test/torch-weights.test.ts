@@ -25,7 +25,7 @@ describe('PartialNet loads official PyTorch checkpoints directly', () => {
       expect(result.missing.filter((n) => !/^norm\d/.test(n))).toEqual([]);
       const expectedDir = name === 'legacy-format' ? 'plain-state-dict' : name;
       const expected = await loadSafetensors(`${PTH}${expectedDir}/expected.safetensors`);
-      const got = net.stateDict();
+      const got = await net.stateDict();
       const loaded = [...got].filter(([k]) => !result.missing.includes(k));
       expect(loaded.length).toBe([...expected.keys()].filter((k) => !k.endsWith('num_batches_tracked')).length);
       for (const [k, t] of loaded) {

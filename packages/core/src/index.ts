@@ -1,6 +1,7 @@
 export { tf } from './tf.js';
 export type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable, Rank, NamedTensorMap } from './tf.js';
 export { hostTensor, shapeSize, type HostTensor, type HostDType, type StateDict } from './host-tensor.js';
+export { rememberHostValues, knownHostValues, readHostValues } from './host-values.js';
 export { Module, type LoadStateDictOptions, type LoadStateDictResult } from './module/module.js';
 export { permuteHost, toTorchLayout, fromTorchLayout, torchShape, type TorchLayout } from './module/layout.js';
 export { Conv2d, type Conv2dOptions } from './nn/conv2d.js';
@@ -19,8 +20,9 @@ export { exactSign, absSignGrad } from './ops/sign.js';
 export { addBias, addSameShape, reluKeepingOutput } from './ops/bias-relu.js';
 export { addN } from './ops/add-n.js';
 export { loadSafetensors, saveSafetensors, parseSafetensors, serializeSafetensors, loadSafetensorsWithMetadata, parseSafetensorsWithMetadata, type SafetensorsContents } from './io/safetensors.js';
+export { countTransfers, type TransferCounts } from './runtime/transfers.js';
 export { readSource, type BytesSource } from './io/read-source.js';
-export { setupBackend, listBackends, currentBackend, isBackendName, parseBackendName, isSoftwareAdapter, packageVersion, BACKEND_NAMES, type BackendName, type BackendProbe, type BackendReport, type GpuAdapterInfo } from '#backend';
+export { setupBackend, listBackends, currentBackend, isBackendName, parseBackendName, isSoftwareAdapter, softwareGpuAllowed, packageVersion, BACKEND_NAMES, type BackendName, type BackendProbe, type BackendReport, type GpuAdapterInfo } from '#backend';
 export { setThreads, requestedThreads, parseThreads, availableCores, WASM_MAX_THREADS } from '#backend';
 export { Optimizer, AdamW, SGD, clipGradNorm, type ParamGroup, type AdamWOptions, type SGDOptions } from './optim/optimizer.js';
 export { lrAt, lrSchedule, type LrScheduleConfig, type LrPolicy, type LinearWarmup } from './optim/schedule.js';

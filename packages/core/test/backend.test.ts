@@ -82,9 +82,9 @@ describe('setupBackend', () => {
     checkArithmetic();
   });
 
-  it('auto picks the first available backend in order', async () => {
+  it('auto picks the first available backend in order, passing over a software GPU adapter', async () => {
     const probes = await listBackends();
-    const expected = probes.find((p) => p.available)!.name;
+    const expected = probes.find((p) => p.available && !p.software)!.name;
     const report = await setupBackend('auto');
     expect(report.name).toBe(expected);
     expect(report.requested).toBe('auto');

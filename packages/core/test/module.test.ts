@@ -25,9 +25,9 @@ describe('Module', () => {
     expect(Array.from(ours.data)).toEqual(Array.from(theirs));
   });
 
-  it('names, shapes and layouts of the state dict follow PyTorch', () => {
+  it('names, shapes and layouts of the state dict follow PyTorch', async () => {
     const m = new Tiny();
-    const sd = m.stateDict();
+    const sd = await m.stateDict();
     expect([...sd.keys()]).toEqual([
       'conv.weight',
       'layers.0.weight',
@@ -46,14 +46,14 @@ describe('Module', () => {
     m.dispose();
   });
 
-  it('loadStateDict reverses stateDict and reports problems', () => {
+  it('loadStateDict reverses stateDict and reports problems', async () => {
     const a = new Tiny();
     const b = new Tiny();
     const before = tf.memory().numTensors;
-    b.loadStateDict(a.stateDict());
+    b.loadStateDict(await a.stateDict());
     expect(Array.from(b.conv.weight.dataSync())).toEqual(Array.from(a.conv.weight.dataSync()));
-    expect(Array.from(b.layers.items[1]!.stateDict().get('weight')!.data)).toEqual(Array.from(a.layers.items[1]!.stateDict().get('weight')!.data));
-    const sd = a.stateDict();
+    expect(Array.from((await b.layers.items[1]!.stateDict()).get('weight')!.data)).toEqual(Array.from((await a.layers.items[1]!.stateDict()).get('weight')!.data));
+    const sd = await a.stateDict();
     sd.set('layers.0.num_batches_tracked', hostTensor(new Int32Array([5]), []));
     expect(b.loadStateDict(sd).unexpected).toEqual([]);
     sd.delete('layers.0.bias');

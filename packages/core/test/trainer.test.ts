@@ -78,7 +78,7 @@ describe('Trainer', () => {
     const before = tf.memory().numTensors;
     const straight = makeTrainer(tmp(), syntheticData(5));
     await straight.trainer.run();
-    const reference = straight.model.stateDict();
+    const reference = await straight.model.stateDict();
 
     const dir = tmp();
     const crashing = makeTrainer(dir, syntheticData(5, { epoch: 1, batch: 1 }));
@@ -91,7 +91,7 @@ describe('Trainer', () => {
     expect(await resumed.trainer.resume()).toMatch(/iter_0000006$/);
     const result = await resumed.trainer.run();
     expect(result.iters).toBe(10);
-    for (const [name, t] of reference) expect(Array.from(resumed.model.stateDict().get(name)!.data), name).toEqual(Array.from(t.data));
+    for (const [name, t] of reference) expect(Array.from((await resumed.model.stateDict()).get(name)!.data), name).toEqual(Array.from(t.data));
 
     straight.model.dispose();
     straight.optimizer.dispose();

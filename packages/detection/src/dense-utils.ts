@@ -18,16 +18,45 @@ export function flattenLevels(maps: readonly tf.Tensor4D[], k: number): tf.Tenso
   });
 }
 
-/** Indices of the `k` largest values among `indices` (by `values[i]`), in descending order. */
-export function topKIndices(values: ArrayLike<number>, indices: number[], k: number): number[] {
-  indices.sort((a, b) => values[b]! - values[a]! || a - b);
-  return indices.length > k ? indices.slice(0, k) : indices;
+/** The best `k` (anchor, class) pairs of one image of one level, read back to the host. */
+export interface LevelTopK {
+  /** sigmoid scores, descending (ties: lower index first). */
+  scores: Float32Array;
+  /** Index into the level's flattened [H * W * A * numClasses] scores. */
+  indices: Int32Array;
+  /** The regression deltas [k, 4] of each pair's anchor. */
+  deltas: Float32Array;
 }
 
-/** sigmoid(x) read back to the host (the intermediate tensor is released). */
-export function hostSigmoid(x: tf.Tensor): Float32Array {
-  const s = tf.sigmoid(x);
-  const data = s.dataSync() as Float32Array;
-  s.dispose();
-  return data;
+/**
+ * Per image, the `k` highest sigmoid scores of a level's classification map `cls` [B, H, W, A * C]
+ * and the deltas of their anchors from `reg` [B, H, W, A * 4]: the selection runs on the device
+ * (topk, gather), so only k * (C + 5) numbers per image come back instead of the whole maps.
+ */
+export async function levelTopK(cls: tf.Tensor4D, reg: tf.Tensor4D, k: number, numClasses: number): Promise<LevelTopK[]> {
+  const B = cls.shape[0];
+  const [values, indices, deltas] = tf.tidy(() => {
+    const s = tf.sigmoid(tf.reshape(cls, [B, -1]));
+    const top = tf.topk(s, Math.min(k, s.shape[1]!));
+    const anchor = numClasses === 1 ? top.indices : tf.floorDiv(top.indices, tf.scalar(numClasses, 'int32'));
+    return [top.values, top.indices, tf.gather(tf.reshape(reg, [B, -1, 4]), anchor, 1, 1)];
+  });
+  const [v, i, d] = await Promise.all([values.data(), indices.data(), deltas.data()]);
+  tf.dispose([values, indices, deltas]);
+  const kk = values.shape[1]!;
+  const out: LevelTopK[] = [];
+  for (let b = 0; b < B; b++) {
+    // Backends break ties in their own order; sort as the host did (score, then index).
+    const order = Array.from({ length: kk }, (_, j) => j);
+    const sv = v.subarray(b * kk, (b + 1) * kk);
+    const si = i.subarray(b * kk, (b + 1) * kk);
+    order.sort((x, y) => sv[y]! - sv[x]! || si[x]! - si[y]!);
+    const sd = d.subarray(b * kk * 4, (b + 1) * kk * 4);
+    out.push({
+      scores: Float32Array.from(order, (j) => sv[j]!),
+      indices: Int32Array.from(order, (j) => si[j]!),
+      deltas: Float32Array.from({ length: kk * 4 }, (_, q) => sd[4 * order[q >> 2]! + (q & 3)]!),
+    });
+  }
+  return out;
 }

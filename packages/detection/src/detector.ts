@@ -56,8 +56,15 @@ export abstract class Detector extends Module {
     return tf.tidy(() => this.neck.forward(this.backbone.features(images)));
   }
 
+  /**
+   * Work that must read the device before the forward pass of a training step, outside the
+   * gradient tape (which cannot wait): Mask R-CNN's proposals. Call `await model.prepare(batch)`
+   * before `forward(batch)`; a no-op for one-stage detectors.
+   */
+  async prepare(_batch: DetectionBatch): Promise<void> {}
+
   abstract forward(batch: DetectionBatch): LossDict;
-  abstract predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options?: PredictOptions): Detections[];
+  abstract predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options?: PredictOptions): Promise<Detections[]>;
 
   /**
    * ONNX: the dense part after the neck (heads' raw outputs, and the FPN maps where the
@@ -71,7 +78,7 @@ export abstract class Detector extends Module {
    * tfjs path computes itself): the TypeScript post-processing, shared by both runtimes. Does not
    * dispose `dense`.
    */
-  abstract predictFromDense(dense: Readonly<Record<string, tf.Tensor4D>>, metas: readonly DetectionMeta[], options?: PredictOptions): Detections[];
+  abstract predictFromDense(dense: Readonly<Record<string, tf.Tensor4D>>, metas: readonly DetectionMeta[], options?: PredictOptions): Promise<Detections[]>;
 
   protected checkBatch(batch: DetectionBatch): void {
     const n = batch.images.shape[0];

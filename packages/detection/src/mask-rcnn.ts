@@ -1,4 +1,4 @@
-import { deriveSeed, tf, type OnnxGraph } from '@partialnet/core';
+import { deriveSeed, getRandomState, setRandomState, tf, type OnnxGraph } from '@partialnet/core';
 import type { MaskRcnnConfig } from './config.js';
 import { Detector, type PredictOptions } from './detector.js';
 import { RoiHead } from './roi-head.js';
@@ -26,14 +26,39 @@ export class MaskRCNN extends Detector {
     this.roiHead.sampler.rng.reseed(deriveSeed(seed, 2));
   }
 
+  /**
+   * The training proposals of `batch`, from a forward pass of the backbone, neck and RPN head
+   * outside the gradient tape (reading the RPN's top-k must wait for the device, which the tape
+   * cannot). Costs one extra forward of those parts per step. The pass leaves no trace: BatchNorm
+   * statistics and the random stream (drop path) are restored, so the taped forward that follows
+   * computes the same features, and these proposals are exactly the ones it would have made.
+   */
+  override async prepare(batch: DetectionBatch): Promise<void> {
+    this.checkBatch(batch);
+    const buffers = [...this.namedBuffers()].map(([, v]) => [v, tf.clone(v)] as const);
+    const random = getRandomState();
+    const { cls, reg } = tf.tidy(() => this.rpnHead.forward(this.extractFeatures(batch.images)));
+    try {
+      batch.proposals = await this.rpnHead.proposals(cls, reg, batch.metas, true);
+    } finally {
+      tf.dispose([cls, reg]);
+      setRandomState(random);
+      for (const [v, saved] of buffers) {
+        v.assign(saved);
+        saved.dispose();
+      }
+    }
+  }
+
   /** Training losses: loss_rpn_cls, loss_rpn_bbox, loss_cls, loss_bbox and (with a mask head) loss_mask. */
   forward(batch: DetectionBatch): LossDict {
     this.checkBatch(batch);
+    const proposals = batch.proposals;
+    if (!proposals) throw new Error('MaskRCNN.forward: the batch has no proposals; await model.prepare(batch) before the forward pass');
     return tf.tidy(() => {
       const feats = this.extractFeatures(batch.images);
       const { cls, reg } = this.rpnHead.forward(feats);
       const rpnLosses = this.rpnHead.loss(cls, reg, batch.targets, batch.metas);
-      const proposals = this.rpnHead.proposals(cls, reg, batch.metas, true);
       return { ...rpnLosses, ...this.roiHead.loss(feats, proposals, batch.targets, batch.metas) };
     });
   }
@@ -53,19 +78,23 @@ export class MaskRCNN extends Detector {
     return out;
   }
 
-  predictFromDense(dense: Readonly<Record<string, tf.Tensor4D>>, metas: readonly DetectionMeta[], options: PredictOptions = {}): Detections[] {
+  async predictFromDense(dense: Readonly<Record<string, tf.Tensor4D>>, metas: readonly DetectionMeta[], options: PredictOptions = {}): Promise<Detections[]> {
     const pick = (prefix: string) => this.neck.outputInfo.map((f) => dense[`${prefix}${f.name}`]!);
-    const proposals = this.rpnHead.proposals(pick('rpn_cls_'), pick('rpn_reg_'), metas, false);
-    return this.roiHead.predict(pick(''), proposals, metas, options.rescale ?? true);
+    const proposals = await this.rpnHead.proposals(pick('rpn_cls_'), pick('rpn_reg_'), metas, false);
+    return await this.roiHead.predict(pick(''), proposals, metas, options.rescale ?? true);
   }
 
-  predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options: PredictOptions = {}): Detections[] {
+  async predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options: PredictOptions = {}): Promise<Detections[]> {
     const feats = this.extractFeatures(images);
     try {
-      const { cls, reg } = this.rpnHead.forward(feats);
-      const proposals = this.rpnHead.proposals(cls, reg, metas, false);
-      tf.dispose([cls, reg]);
-      return this.roiHead.predict(feats, proposals, metas, options.rescale ?? true);
+      const { cls, reg } = tf.tidy(() => this.rpnHead.forward(feats));
+      let proposals;
+      try {
+        proposals = await this.rpnHead.proposals(cls, reg, metas, false);
+      } finally {
+        tf.dispose([cls, reg]);
+      }
+      return await this.roiHead.predict(feats, proposals, metas, options.rescale ?? true);
     } finally {
       tf.dispose(feats);
     }

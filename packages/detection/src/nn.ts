@@ -101,7 +101,11 @@ export class ConvTranspose2x2 extends Module {
   }
 }
 
-/** max_pool2d(kernel 1, stride 2): every other pixel, by pad / reshape / slice (all differentiable). */
+/**
+ * max_pool2d(kernel 1, stride 2): every other pixel, by pad / reshape / slice (all differentiable).
+ * The slice is 4-D on purpose: its gradient is a pad of the same rank, and tfjs-backend-webgpu
+ * 4.22 generates invalid WGSL for pads of rank 5 and more (`vec5`).
+ */
 export function subsample2(x: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, h, w, c] = x.shape;
@@ -110,7 +114,8 @@ export function subsample2(x: tf.Tensor4D): tf.Tensor4D {
     const xp = ph || pw ? tf.pad(x, [[0, 0], [0, ph], [0, pw], [0, 0]]) : x;
     const H = (h + ph) / 2;
     const W = (w + pw) / 2;
-    const r = tf.reshape(xp, [n, H, 2, W, 2 * c]);
-    return tf.reshape(tf.slice(r, [0, 0, 0, 0, 0], [n, H, 1, W, c]), [n, H, W, c]) as tf.Tensor4D;
+    // [n, 2H, 2W, c] as [n*H, row parity, W, (column parity, c)]: keep parity 0 on both axes.
+    const r = tf.reshape(xp, [n * H, 2, W, 2 * c]);
+    return tf.reshape(tf.slice(r, [0, 0, 0, 0], [n * H, 1, W, c]), [n, H, W, c]) as tf.Tensor4D;
   });
 }

@@ -17,7 +17,7 @@ export interface DetectorOnnx {
  */
 export async function exportDetectorOnnx(detector: Detector, metadata: Record<string, string> = {}): Promise<DetectorOnnx> {
   if (detector.isTraining) throw new Error('exportDetectorOnnx: call eval() on the detector first');
-  const fusedBackbone = detector.backbone.fuse();
+  const fusedBackbone = await detector.backbone.fuse();
   try {
     const g = await OnnxGraph.fromModule(detector);
     await g.include(fusedBackbone, 'backbone');
@@ -69,7 +69,7 @@ export async function predictWithOnnx(detector: Detector, session: OnnxSession, 
   const outputs = await session.run({ input: { data, dims: [b, c, h, w] } });
   const dense = denseOutputsToNhwc(outputs);
   try {
-    return detector.predictFromDense(dense, metas, options);
+    return await detector.predictFromDense(dense, metas, options);
   } finally {
     tf.dispose(Object.values(dense));
   }

@@ -3,7 +3,7 @@ import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
 import { boxesToOriginal, selectBoxes } from '@partialnet/data/boxes';
-import { flattenLevels, hostSigmoid, levelSizes, topKIndices } from './dense-utils.js';
+import { flattenLevels, levelSizes, levelTopK, type LevelTopK } from './dense-utils.js';
 import { l1Loss, sigmoidFocalLossByLabels } from './losses.js';
 import { batchedNms } from './nms.js';
 import { ConvModule, normalInit } from './nn.js';
@@ -171,12 +171,14 @@ export class RetinaHead extends Module {
    * nmsPre of them, decoded and clipped to the image, mapped to original coordinates, then
    * class-aware NMS keeping maxPerImg (mmdet v2's filter_scores_and_topk + batched_nms).
    */
-  predict(cls: readonly tf.Tensor4D[], reg: readonly tf.Tensor4D[], metas: readonly DetectionMeta[], rescale = true): Detections[] {
+  async predict(cls: readonly tf.Tensor4D[], reg: readonly tf.Tensor4D[], metas: readonly DetectionMeta[], rescale = true): Promise<Detections[]> {
     const K = this.config.numClasses;
     const t = this.config.test;
     const sizes = levelSizes(cls as tf.Tensor4D[]);
-    const scores = cls.map((c) => hostSigmoid(c));
-    const deltas = reg.map((r) => r.dataSync() as Float32Array);
+    // The top nmsPre pairs per level are picked on the device; the k best above the threshold are
+    // the k best overall that pass it, in the same order.
+    const tops: LevelTopK[][] = [];
+    for (let l = 0; l < cls.length; l++) tops.push(await levelTopK(cls[l]!, reg[l]!, t.nmsPre, K));
     const out: Detections[] = [];
     for (let b = 0; b < metas.length; b++) {
       const meta = metas[b]!;
@@ -184,18 +186,17 @@ export class RetinaHead extends Module {
       const sc: number[] = [];
       const lb: number[] = [];
       sizes.forEach(([h, w], l) => {
-        const n = h * w * this.anchors.numBaseAnchors;
-        const s = scores[l]!.subarray(b * n * K, (b + 1) * n * K);
-        const cand: number[] = [];
-        for (let i = 0; i < s.length; i++) if (s[i]! > t.scoreThr) cand.push(i);
-        const keep = topKIndices(s, cand, t.nmsPre);
-        if (keep.length === 0) return;
+        const top = tops[l]![b]!;
+        const rows: number[] = [];
+        for (let j = 0; j < top.scores.length; j++) if (top.scores[j]! > t.scoreThr) rows.push(j);
+        if (rows.length === 0) return;
+        const keep = rows.map((j) => top.indices[j]!);
         const anchorIdx = keep.map((i) => Math.floor(i / K));
-        const d = selectBoxes(deltas[l]!.subarray(b * n * 4, (b + 1) * n * 4), anchorIdx);
+        const d = selectBoxes(top.deltas, rows);
         const decoded = this.coder.decode(selectBoxes(this.anchors.gridAnchors(l, h, w), anchorIdx), d, meta.imgShape);
         for (let j = 0; j < keep.length; j++) {
           for (let c = 0; c < 4; c++) boxes.push(decoded[4 * j + c]!);
-          sc.push(s[keep[j]!]!);
+          sc.push(top.scores[rows[j]!]!);
           lb.push(keep[j]! % K);
         }
       });

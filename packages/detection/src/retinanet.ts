@@ -33,15 +33,15 @@ export class RetinaNet extends Detector {
     return out;
   }
 
-  predictFromDense(dense: Readonly<Record<string, tf.Tensor4D>>, metas: readonly DetectionMeta[], options: PredictOptions = {}): Detections[] {
+  async predictFromDense(dense: Readonly<Record<string, tf.Tensor4D>>, metas: readonly DetectionMeta[], options: PredictOptions = {}): Promise<Detections[]> {
     const pick = (prefix: string) => this.neck.outputInfo.map((f) => dense[`${prefix}_${f.name}`]!);
-    return this.bboxHead.predict(pick('cls'), pick('reg'), metas, options.rescale ?? true);
+    return await this.bboxHead.predict(pick('cls'), pick('reg'), metas, options.rescale ?? true);
   }
 
-  predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options: PredictOptions = {}): Detections[] {
+  async predict(images: tf.Tensor4D, metas: readonly DetectionMeta[], options: PredictOptions = {}): Promise<Detections[]> {
     const { cls, reg } = tf.tidy(() => this.bboxHead.forward(this.extractFeatures(images)));
     try {
-      return this.bboxHead.predict(cls, reg, metas, options.rescale ?? true);
+      return await this.bboxHead.predict(cls, reg, metas, options.rescale ?? true);
     } finally {
       tf.dispose([cls, reg]);
     }

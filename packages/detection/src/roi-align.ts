@@ -2,11 +2,13 @@ import { tf } from '@partialnet/core';
 
 /**
  * RoIAlign (mmcv semantics, aligned = true, sampling ratio 0 = adaptive ceil(bin size) samples per
- * bin axis, average pooling) computed on the host, with its exact gradient.
+ * bin axis, average pooling), with its exact gradient. `multiLevelRoiAlign` (what the detectors
+ * use) runs on the device; the host kernels here are the reference it is tested against, and
+ * the source of its sampling weights.
  *
- * Why on the host: no tfjs backend has a gradient for cropAndResize or gatherND, wasm has no
- * UnsortedSegmentSum (gather's gradient), and a dense interpolation matrix would be
- * rois x pixels (hundreds of MB). Bilinear RoIAlign is separable: a bin's value is
+ * No tfjs backend has a gradient for cropAndResize or gatherND, wasm has no UnsortedSegmentSum
+ * (gather's gradient), and a dense interpolation matrix would be rois x pixels (hundreds of MB).
+ * Bilinear RoIAlign is separable: a bin's value is
  * sum_y sum_x wy(y) wx(x) F[y, x, :], where wy (wx) is the average of the bilinear row (column)
  * weights of the bin's sample rows (columns), and a sample outside [-1, H] x [-1, W] is zero in
  * either factor. So each roi costs a few small row and column weight lists, and the forward and
@@ -220,6 +222,111 @@ export interface MultiLevelRoiAlignOptions {
   strides: number[];
   samplingRatio?: number;
   finestScale?: number;
+  /**
+   * The most bytes one gather may produce (bins x taps x channels x 4); the rois of a level go in
+   * chunks under it, sorted by their tap window. Default 64 MiB.
+   */
+  chunkBytes?: number;
+}
+
+/**
+ * The sparse sampling plan of the rois of one level: output bin (k, py, px) is the weighted sum of
+ * `taps` feature rows, row ids `index` (into the level's [N * H * W, C] view) with `weight`, taps
+ * padded to the same count for every bin (padding: weight 0 on row 0). Built on the host from the
+ * roi boxes (host data: proposals come out of host NMS), reusing the separable weights of the host
+ * kernel: tap (r, q) of bin (py, px) has weight wy[py][r] * wx[px][q].
+ */
+interface SamplingPlan {
+  index: Int32Array;
+  weight: Float32Array;
+  taps: number;
+}
+
+/** Rows (ty) and columns (tx) of the widest bin of a roi: its bins' tap window. */
+function tapWindow(g: RoiGeometry, o: RoiAlignOptions): [number, number] {
+  let ty = 1;
+  let tx = 1;
+  for (let p = 0; p < o.outH; p++) ty = Math.max(ty, g.ys.len[p]!);
+  for (let p = 0; p < o.outW; p++) tx = Math.max(tx, g.xs.len[p]!);
+  return [ty, tx];
+}
+
+function samplingPlan(rois: Float32Array, shape: readonly [number, number, number, number], o: RoiAlignOptions): SamplingPlan {
+  const [, H, W] = shape;
+  const K = rois.length / 5;
+  const geos = Array.from({ length: K }, (_, k) => roiGeometry(rois, k, H, W, o));
+  let ty = 1;
+  let tx = 1;
+  for (const g of geos) {
+    const [y, x] = tapWindow(g, o);
+    ty = Math.max(ty, y);
+    tx = Math.max(tx, x);
+  }
+  const taps = ty * tx;
+  const index = new Int32Array(K * o.outH * o.outW * taps);
+  const weight = new Float32Array(index.length);
+  geos.forEach((g, k) => {
+    const img = g.batch * H * W;
+    for (let py = 0; py < o.outH; py++) {
+      for (let px = 0; px < o.outW; px++) {
+        const base = ((k * o.outH + py) * o.outW + px) * taps;
+        for (let r = 0; r < g.ys.len[py]!; r++) {
+          const wy = g.ys.w[g.ys.offset[py]! + r]!;
+          const row = img + (g.ys.start[py]! + r) * W;
+          for (let q = 0; q < g.xs.len[px]!; q++) {
+            const t = base + r * tx + q;
+            index[t] = row + g.xs.start[px]! + q;
+            weight[t] = wy * g.xs.w[g.xs.offset[px]! + q]!;
+          }
+        }
+      }
+    }
+  });
+  return { index, weight, taps };
+}
+
+/**
+ * RoIAlign of the rois of one level on the device: a gather of the planned feature rows, weighted
+ * and summed per bin. Its gradient scatters dy * weight back with ScatterNd, which every backend
+ * has (wasm lacks UnsortedSegmentSum, tf.gather's own gradient) and which sums updates that land
+ * on the same row.
+ */
+function roiAlignLevel(feature: tf.Tensor4D, rois: Float32Array, o: RoiAlignOptions): tf.Tensor4D {
+  const [N, H, W, C] = feature.shape;
+  const K = rois.length / 5;
+  const plan = samplingPlan(rois, feature.shape, o);
+  const bins = K * o.outH * o.outW;
+  const op = tf.customGrad((...args: unknown[]) => {
+    const f = args[0] as tf.Tensor;
+    const save = args[1] as (tensors: tf.Tensor[]) => void;
+    const index = tf.tensor1d(plan.index, 'int32');
+    const weight = tf.tensor3d(plan.weight, [bins, plan.taps, 1]);
+    // The plan is uploaded once per call and kept for the backward pass.
+    save([index, weight]);
+    const rows = tf.reshape(tf.gather(tf.reshape(f, [N * H * W, C]), index), [bins, plan.taps, C]);
+    const value = tf.reshape(tf.sum(tf.mul(rows, weight), 1), [K, o.outH, o.outW, C]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [idx, w] = saved as [tf.Tensor1D, tf.Tensor3D];
+      const updates = tf.reshape(tf.mul(tf.reshape(dy, [bins, 1, C]), w), [bins * plan.taps, C]);
+      return tf.reshape(tf.scatterND(tf.reshape(idx, [bins * plan.taps, 1]), updates, [N * H * W, C]), [N, H, W, C]);
+    };
+    return { value, gradFunc };
+  });
+  return op(feature) as tf.Tensor4D;
+}
+
+/**
+ * Rows of `x` in the order `perm` (a permutation), with the inverse permutation as its gradient:
+ * a plain tf.gather would need UnsortedSegmentSum for its gradient, which wasm lacks.
+ */
+function permuteRows(x: tf.Tensor4D, perm: Int32Array): tf.Tensor4D {
+  const inverse = new Int32Array(perm.length);
+  perm.forEach((p, i) => (inverse[p] = i));
+  const op = tf.customGrad((...args: unknown[]) => ({
+    value: tf.gather(args[0] as tf.Tensor, tf.tensor1d(perm, 'int32')),
+    gradFunc: (dy: tf.Tensor) => tf.gather(dy, tf.tensor1d(inverse, 'int32')),
+  }));
+  return op(x) as tf.Tensor4D;
 }
 
 /**
@@ -227,6 +334,10 @@ export interface MultiLevelRoiAlignOptions {
  * NHWC maps (one per stride, same channels), `rois` [K, 5] host (batchIndex, x1, y1, x2, y2);
  * returns [K, outSize, outSize, C]. Differentiable with respect to the features (not the rois,
  * which are detached proposals as in mmdet), on every backend.
+ *
+ * Runs on the device: the feature maps never leave it. What crosses is the sampling plan built
+ * on the host from the roi boxes (8 bytes per tap: a row index and a weight). Same sums as the
+ * host kernel above (`roiAlignForwardHost`, kept as the reference), in another order.
  */
 export function multiLevelRoiAlign(features: readonly tf.Tensor4D[], rois: Float32Array, options: MultiLevelRoiAlignOptions): tf.Tensor4D {
   const L = features.length;
@@ -234,49 +345,51 @@ export function multiLevelRoiAlign(features: readonly tf.Tensor4D[], rois: Float
   const C = features[0]!.shape[3];
   const S = options.outSize;
   const K = rois.length / 5;
+  if (K === 0) return tf.zeros([0, S, S, C]);
   const levels = mapRoiLevels(rois, L, options.finestScale ?? 56);
-  const perLevel: { rois: Float32Array; index: Int32Array }[] = [];
-  for (let l = 0; l < L; l++) {
-    const idx: number[] = [];
-    for (let k = 0; k < K; k++) if (levels[k] === l) idx.push(k);
-    const r = new Float32Array(idx.length * 5);
-    idx.forEach((k, j) => r.set(rois.subarray(5 * k, 5 * k + 5), 5 * j));
-    perLevel.push({ rois: r, index: Int32Array.from(idx) });
-  }
-  const opts = (l: number): RoiAlignOptions => ({ outH: S, outW: S, spatialScale: 1 / options.strides[l]!, samplingRatio: options.samplingRatio ?? 0, aligned: true });
-  const bin = S * S * C;
-
-  const forwardHost = (data: Float32Array[]): Float32Array => {
-    const out = new Float32Array(K * bin);
-    const scratch = new Float32Array(K * bin);
+  const chunkBytes = options.chunkBytes ?? 64 * 2 ** 20;
+  const order: number[] = [];
+  return tf.tidy(() => {
+    const parts: tf.Tensor4D[] = [];
     for (let l = 0; l < L; l++) {
-      const p = perLevel[l]!;
-      if (p.index.length === 0) continue;
-      const shape = features[l]!.shape as [number, number, number, number];
-      const part = roiAlignForwardHost(data[l]!, shape, p.rois, opts(l), scratch.subarray(0, p.index.length * bin).fill(0));
-      p.index.forEach((k, j) => out.set(part.subarray(j * bin, (j + 1) * bin), k * bin));
+      const o: RoiAlignOptions = { outH: S, outW: S, spatialScale: 1 / options.strides[l]!, samplingRatio: options.samplingRatio ?? 0, aligned: true };
+      const [, H, W] = features[l]!.shape;
+      // Rois by tap count, in chunks whose gathered rows stay under the budget: every bin of a
+      // chunk is padded to the chunk's widest window, and a GPU binds at most a few hundred MB
+      // per buffer (lavapipe: 128 MB).
+      const idx: { k: number; ty: number; tx: number }[] = [];
+      for (let k = 0; k < K; k++) {
+        if (levels[k] !== l) continue;
+        const [ty, tx] = tapWindow(roiGeometry(rois, k, H, W, o), o);
+        idx.push({ k, ty, tx });
+      }
+      idx.sort((a, b) => a.ty * a.tx - b.ty * b.tx || a.k - b.k);
+      for (let start = 0; start < idx.length; ) {
+        // A chunk's plan pads every bin to its largest row count times its largest column count.
+        let ty = idx[start]!.ty;
+        let tx = idx[start]!.tx;
+        let end = start + 1;
+        while (end < idx.length) {
+          const y = Math.max(ty, idx[end]!.ty);
+          const x = Math.max(tx, idx[end]!.tx);
+          if ((end + 1 - start) * S * S * y * x * C * 4 > chunkBytes) break;
+          ty = y;
+          tx = x;
+          end++;
+        }
+        const chunk = idx.slice(start, end);
+        const r = new Float32Array(chunk.length * 5);
+        chunk.forEach(({ k }, j) => r.set(rois.subarray(5 * k, 5 * k + 5), 5 * j));
+        parts.push(roiAlignLevel(features[l]!, r, o));
+        order.push(...chunk.map(({ k }) => k));
+        start = end;
+      }
     }
-    return out;
-  };
-
-  if (tf.engine().state.gradientDepth === 0) {
-    return tf.tensor4d(forwardHost(features.map((f) => f.dataSync() as Float32Array)), [K, S, S, C]);
-  }
-  const op = tf.customGrad((...args: unknown[]) => {
-    const inputs = args.slice(0, L) as tf.Tensor4D[];
-    const value = tf.tensor4d(forwardHost(inputs.map((f) => f.dataSync() as Float32Array)), [K, S, S, C]);
-    const gradFunc = (dy: tf.Tensor) => {
-      const dyData = dy.dataSync() as Float32Array;
-      return inputs.map((f, l) => {
-        const p = perLevel[l]!;
-        const shape = f.shape as [number, number, number, number];
-        if (p.index.length === 0) return tf.zeros(shape);
-        const dyl = new Float32Array(p.index.length * bin);
-        p.index.forEach((k, j) => dyl.set(dyData.subarray(k * bin, (k + 1) * bin), j * bin));
-        return tf.tensor4d(roiAlignBackwardHost(dyl, shape, p.rois, opts(l)), shape);
-      });
-    };
-    return { value, gradFunc };
+    const pooled = parts.length === 1 ? parts[0]! : (tf.concat(parts, 0) as tf.Tensor4D);
+    // pooled row j is roi order[j]; output row k must be roi k.
+    const perm = new Int32Array(K);
+    order.forEach((k, j) => (perm[k] = j));
+    if (perm.every((p, k) => p === k)) return pooled;
+    return permuteRows(pooled, perm);
   });
-  return op(...features) as tf.Tensor4D;
 }

@@ -185,8 +185,10 @@ export class RoiHead extends Module {
   /**
    * Detections per image from proposals: softmax scores, class-specific boxes clipped to the image
    * and mapped to original coordinates, class-aware NMS; masks pasted into the original image.
+   * Test time only: the per-roi scores and deltas (and the detections' 28x28 mask probabilities)
+   * come to the host, where NMS (sequential) and pasting into the image-sized bitmaps run.
    */
-  predict(feats: readonly tf.Tensor4D[], proposals: readonly Proposals[], metas: readonly DetectionMeta[], rescale = true): Detections[] {
+  async predict(feats: readonly tf.Tensor4D[], proposals: readonly Proposals[], metas: readonly DetectionMeta[], rescale = true): Promise<Detections[]> {
     const K = this.config.numClasses;
     const t = this.config.test;
     const counts = proposals.map((p) => numBoxes(p.boxes));
@@ -203,8 +205,8 @@ export class RoiHead extends Module {
         const { cls, reg } = this.bboxHead.forward(this.#pool(feats, rois, this.config.bbox.roiSize));
         return [tf.softmax(cls), reg];
       });
-      scores = probs.dataSync() as Float32Array;
-      deltas = reg.dataSync() as Float32Array;
+      scores = (await probs.data()) as Float32Array;
+      deltas = (await reg.data()) as Float32Array;
       tf.dispose([probs, reg]);
     }
     const dets: Detections[] = [];
@@ -225,11 +227,11 @@ export class RoiHead extends Module {
       detBoxesImg.push(selectBoxes(decoded, Array.from(kept, (i) => cand[i]!)));
       start += n;
     });
-    if (this.maskHead) this.#predictMasks(feats, dets, detBoxesImg, metas, rescale);
+    if (this.maskHead) await this.#predictMasks(feats, dets, detBoxesImg, metas, rescale);
     return dets;
   }
 
-  #predictMasks(feats: readonly tf.Tensor4D[], dets: Detections[], boxesImg: Float32Array[], metas: readonly DetectionMeta[], rescale: boolean): void {
+  async #predictMasks(feats: readonly tf.Tensor4D[], dets: Detections[], boxesImg: Float32Array[], metas: readonly DetectionMeta[], rescale: boolean): Promise<void> {
     const K = this.config.numClasses;
     const m = 2 * this.config.mask!.roiSize;
     const total = dets.reduce((a, d) => a + d.labels.length, 0);
@@ -245,7 +247,7 @@ export class RoiHead extends Module {
         }
       });
       const picked = tf.tidy(() => tf.sigmoid(tf.sum(tf.mul(this.maskHead!.forward(this.#pool(feats, rois, this.config.mask!.roiSize)), tf.tensor4d(onehot, [total, 1, 1, K])), 3)));
-      probs = picked.dataSync() as Float32Array;
+      probs = (await picked.data()) as Float32Array;
       picked.dispose();
     }
     let r = 0;

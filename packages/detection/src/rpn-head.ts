@@ -3,7 +3,7 @@ import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
 import { selectBoxes } from '@partialnet/data/boxes';
-import { flattenLevels, hostSigmoid, levelSizes, topKIndices } from './dense-utils.js';
+import { flattenLevels, levelSizes, levelTopK, type LevelTopK } from './dense-utils.js';
 import { bceWithLogits, l1Loss } from './losses.js';
 import { batchedNms } from './nms.js';
 import { normalInit } from './nn.js';
@@ -134,27 +134,28 @@ export class RpnHead extends Module {
   /**
    * mmdet v2's RPN proposals: per level the nmsPre best anchors by objectness, decoded and clipped
    * to the image, empty boxes dropped, NMS within each level, then the maxPerImg best overall.
-   * Host-side; no gradient flows into proposals (they are detached in mmdet too).
+   * The per-level top-k runs on the device (only nmsPre scores and deltas per level come back);
+   * decoding and NMS run on the host: NMS is sequential and small (nmsPre boxes per level), and no
+   * backend runs it on the GPU without a synchronous read. No gradient flows into proposals (they
+   * are detached in mmdet too).
    */
-  proposals(cls: readonly tf.Tensor4D[], reg: readonly tf.Tensor4D[], metas: readonly DetectionMeta[], training: boolean): Proposals[] {
+  async proposals(cls: readonly tf.Tensor4D[], reg: readonly tf.Tensor4D[], metas: readonly DetectionMeta[], training: boolean): Promise<Proposals[]> {
     const cfg = training ? this.config.train : this.config.test;
     const sizes = levelSizes(cls as tf.Tensor4D[]);
-    const scores = cls.map((c) => hostSigmoid(c));
-    const deltas = reg.map((r) => r.dataSync() as Float32Array);
-    const a = this.anchors.numBaseAnchors;
+    const tops: LevelTopK[][] = [];
+    for (let l = 0; l < cls.length; l++) tops.push(await levelTopK(cls[l]!, reg[l]!, cfg.nmsPre, 1));
     return metas.map((meta, b) => {
       const boxes: number[] = [];
       const sc: number[] = [];
       const lv: number[] = [];
       sizes.forEach(([h, w], l) => {
-        const n = h * w * a;
-        const s = scores[l]!.subarray(b * n, (b + 1) * n);
-        const keep = topKIndices(s, Array.from({ length: n }, (_, i) => i), cfg.nmsPre);
-        const decoded = this.coder.decode(selectBoxes(this.anchors.gridAnchors(l, h, w), keep), selectBoxes(deltas[l]!.subarray(b * n * 4, (b + 1) * n * 4), keep), meta.imgShape);
+        const top = tops[l]![b]!;
+        const keep = Array.from(top.indices);
+        const decoded = this.coder.decode(selectBoxes(this.anchors.gridAnchors(l, h, w), keep), top.deltas, meta.imgShape);
         for (let j = 0; j < keep.length; j++) {
           if (!(decoded[4 * j + 2]! - decoded[4 * j]! > 0 && decoded[4 * j + 3]! - decoded[4 * j + 1]! > 0)) continue;
           for (let c = 0; c < 4; c++) boxes.push(decoded[4 * j + c]!);
-          sc.push(s[keep[j]!]!);
+          sc.push(top.scores[j]!);
           lv.push(l);
         }
       });

@@ -18,6 +18,11 @@ export interface DetectionBatch {
   images: tf.Tensor4D;
   targets: readonly DetectionTargets[];
   metas: readonly DetectionMeta[];
+  /**
+   * Two-stage detectors: the RPN proposals of this batch, set by `await detector.prepare(batch)`
+   * before the forward pass (computing them reads the device, which the gradient tape cannot wait for).
+   */
+  proposals?: readonly { boxes: Float32Array; scores: Float32Array }[];
 }
 
 /** Detections of one image, in original image coordinates (after undoing resize and flip). */

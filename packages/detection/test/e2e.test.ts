@@ -52,7 +52,7 @@ describe('detectors end to end on wasm', () => {
       });
       afterAll(() => model.dispose());
 
-      it('trains one step (forward + backward) with finite losses and no tensor growth', () => {
+      it('trains one step (forward + backward) with finite losses and no tensor growth', async () => {
         model.train();
         const { targets, metas } = tinyTargets(SIZE);
         const images = tf.randomNormal([2, SIZE, SIZE, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
@@ -60,8 +60,10 @@ describe('detectors end to end on wasm', () => {
         const expected = config.kind === 'retinanet' ? ['loss_bbox', 'loss_cls'] : ['loss_bbox', 'loss_cls', 'loss_mask', 'loss_rpn_bbox', 'loss_rpn_cls'];
         for (let it = 0; it < 2; it++) {
           const named: Record<string, number> = {};
+          const batch = { images, targets, metas };
+          await model.prepare(batch);
           const { value, grads } = tf.variableGrads(() => {
-            const losses = model.forward({ images, targets, metas });
+            const losses = model.forward(batch);
             for (const [k, v] of Object.entries(losses)) named[k] = v.dataSync()[0]!;
             return totalLoss(losses);
           }, model.parameters());
@@ -83,15 +85,17 @@ describe('detectors end to end on wasm', () => {
         expect(counts[1]).toBe(counts[0]);
       });
 
-      it('trains on a batch without any ground truth', () => {
+      it('trains on a batch without any ground truth', async () => {
         model.train();
         const { metas } = tinyTargets(SIZE);
         const empty = { boxes: new Float32Array(0), labels: new Int32Array(0), ignoreBoxes: new Float32Array(0), masks: [] };
         const before = tf.memory().numTensors;
         const images = tf.randomNormal([2, SIZE, SIZE, 3], 0, 1, 'float32', 8) as tf.Tensor4D;
         const named: Record<string, number> = {};
+        const batch = { images, targets: [empty, empty], metas };
+        await model.prepare(batch);
         const { value, grads } = tf.variableGrads(() => {
-          const losses = model.forward({ images, targets: [empty, empty], metas });
+          const losses = model.forward(batch);
           for (const [k, v] of Object.entries(losses)) named[k] = v.dataSync()[0]!;
           return totalLoss(losses);
         }, model.parameters());
@@ -103,8 +107,8 @@ describe('detectors end to end on wasm', () => {
         expect(tf.memory().numTensors).toBe(before);
       });
 
-      it('uses mmdet parameter names and PyTorch layouts', () => {
-        const dict = model.stateDict();
+      it('uses mmdet parameter names and PyTorch layouts', async () => {
+        const dict = await model.stateDict();
         const shape = (k: string) => dict.get(k)?.shape;
         expect(shape('neck.lateral_convs.0.conv.weight')).toEqual(config.kind === 'retinanet' ? [256, 64, 1, 1] : [256, 32, 1, 1]);
         expect(shape('neck.fpn_convs.0.conv.bias')).toEqual([256]);
@@ -129,12 +133,12 @@ describe('detectors end to end on wasm', () => {
         }
       });
 
-      it('predicts valid detections in original coordinates', () => {
+      it('predicts valid detections in original coordinates', async () => {
         model.eval();
         const { metas } = tinyTargets(SIZE);
         const images = tf.randomNormal([2, SIZE, SIZE, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
         const before = tf.memory().numTensors;
-        const dets = model.predict(images, metas);
+        const dets = await model.predict(images, metas);
         expect(tf.memory().numTensors).toBe(before);
         images.dispose();
         expect(dets).toHaveLength(2);

@@ -20,7 +20,7 @@ describe('FPN', () => {
     await setupBackend('wasm');
   });
 
-  it('Mask R-CNN style: P2-P6, the extra level by max-pool', () => {
+  it('Mask R-CNN style: P2-P6, the extra level by max-pool', async () => {
     const neck = new FPN(INFO, { ...maskRcnnFpn1x().neck, outChannels: 8 });
     const xs = inputs(64);
     const before = tf.memory().numTensors;
@@ -32,19 +32,19 @@ describe('FPN', () => {
     expect(Array.from(outs[4]!.dataSync())).toEqual(Array.from(p5.dataSync()));
     tf.dispose([outs, p5]);
     expect(tf.memory().numTensors).toBe(before);
-    expect([...neck.stateDict().keys()]).toEqual([0, 1, 2, 3].flatMap((i) => [`lateral_convs.${i}.conv.weight`, `lateral_convs.${i}.conv.bias`]).concat([0, 1, 2, 3].flatMap((i) => [`fpn_convs.${i}.conv.weight`, `fpn_convs.${i}.conv.bias`])));
-    expect(neck.stateDict().get('lateral_convs.1.conv.weight')!.shape).toEqual([8, 10, 1, 1]);
+    expect([...(await neck.stateDict()).keys()]).toEqual([0, 1, 2, 3].flatMap((i) => [`lateral_convs.${i}.conv.weight`, `lateral_convs.${i}.conv.bias`]).concat([0, 1, 2, 3].flatMap((i) => [`fpn_convs.${i}.conv.weight`, `fpn_convs.${i}.conv.bias`])));
+    expect((await neck.stateDict()).get('lateral_convs.1.conv.weight')!.shape).toEqual([8, 10, 1, 1]);
     tf.dispose(xs);
     neck.dispose();
   });
 
-  it('RetinaNet style: P3-P7, extra convs on the last input', () => {
+  it('RetinaNet style: P3-P7, extra convs on the last input', async () => {
     const neck = new FPN(INFO, { ...retinanetFpn1x().neck, outChannels: 8 });
     const xs = inputs(128);
     const outs = neck.forward(xs);
     expect(outs.map((o) => o.shape)).toEqual([16, 8, 4, 2, 1].map((s) => [2, s, s, 8]));
     expect(fpnOutputInfo(INFO, neck.config).map((f) => [f.name, f.stride])).toEqual([['p3', 8], ['p4', 16], ['p5', 32], ['p6', 64], ['p7', 128]]);
-    const dict = neck.stateDict();
+    const dict = await neck.stateDict();
     expect(dict.get('lateral_convs.0.conv.weight')!.shape).toEqual([8, 10, 1, 1]);
     expect(dict.get('fpn_convs.3.conv.weight')!.shape).toEqual([8, 14, 3, 3]);
     expect(dict.get('fpn_convs.4.conv.weight')!.shape).toEqual([8, 8, 3, 3]);
@@ -91,7 +91,7 @@ describe('layers', () => {
     await setupBackend('cpu');
   });
 
-  it('ConvTranspose2x2 equals tf.conv2dTranspose with the same filter', () => {
+  it('ConvTranspose2x2 equals tf.conv2dTranspose with the same filter', async () => {
     const layer = new ConvTranspose2x2(3, 5);
     const x = tf.randomNormal([2, 3, 4, 3]) as tf.Tensor4D;
     const got = layer.forward(x);
@@ -99,7 +99,7 @@ describe('layers', () => {
     const g = got.dataSync();
     const w = want.dataSync();
     for (let i = 0; i < w.length; i++) expect(g[i]!).toBeCloseTo(w[i]!, 4);
-    expect(layer.stateDict().get('weight')!.shape).toEqual([3, 5, 2, 2]);
+    expect((await layer.stateDict()).get('weight')!.shape).toEqual([3, 5, 2, 2]);
     tf.dispose([x, got, want]);
     layer.dispose();
   });

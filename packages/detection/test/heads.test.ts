@@ -49,14 +49,14 @@ describe('RetinaHead targets and losses', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('predicts a box where the logits are high, and nothing below the score threshold', () => {
+  it('predicts a box where the logits are high, and nothing below the score threshold', async () => {
     const anchors = new AnchorGenerator({ ...preset.anchor, strides: [8] }).gridAnchors(0, H, W);
     const cls = new Float32Array(H * W * A * K).fill(-10);
     const best = (3 * W + 2) * A + 4; // cell (3, 2), anchor 4 (ratio 1, middle scale)
     cls[best * K + 1] = 5;
     const clsT = tf.tensor4d(cls, [1, H, W, A * K]);
     const regT = tf.zeros([1, H, W, A * 4]) as tf.Tensor4D;
-    const dets = head.predict([clsT], [regT], [{ imgShape: [64, 64], oriShape: [128, 128], scaleFactor: [0.5, 0.5] }]);
+    const dets = await head.predict([clsT], [regT], [{ imgShape: [64, 64], oriShape: [128, 128], scaleFactor: [0.5, 0.5] }]);
     expect(dets[0]!.labels.length).toBe(1);
     expect(dets[0]!.labels[0]).toBe(1);
     expect(dets[0]!.scores[0]).toBeCloseTo(1 / (1 + Math.exp(-5)), 5);

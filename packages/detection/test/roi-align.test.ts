@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { setupBackend, tf } from '@partialnet/core';
+import { listBackends, setupBackend, tf } from '@partialnet/core';
 import { mapRoiLevels, multiLevelRoiAlign, roiAlignBackwardHost, roiAlignForwardHost, type RoiAlignOptions } from '../src/ops.js';
 
 /** mmcv's roi_align_forward, sample by sample (no separability), as the reference. */
@@ -163,5 +163,80 @@ for (const backend of ['cpu', 'wasm'] as const) {
       tf.dispose([f, empty, ones]);
       expect(tf.memory().numTensors).toBe(before);
     });
+  });
+}
+
+// The device implementation against the host kernel it replaced, at Mask R-CNN-like settings:
+// four levels, two images, rois crossing the borders, adaptive sampling, 7x7 and 14x14 bins.
+// Same sums in another order (float32 on the device, float64 accumulation on the host): 1e-5 of
+// the values' scale.
+const DEVICE_TOLERANCE = 1e-5;
+const webgpu = (await listBackends()).find((p) => p.name === 'webgpu')!;
+for (const backend of ['cpu', 'wasm', 'webgpu'] as const) {
+  const skip = backend === 'webgpu' && !webgpu.available;
+  describe.skipIf(skip)(skip ? `WebGPU suite skipped: ${webgpu.reason}` : `device RoIAlign equals the host kernel on ${backend}`, () => {
+    beforeAll(async () => {
+      await setupBackend(backend);
+    });
+    for (const [S, chunkBytes] of [[7, undefined], [14, undefined], [7, 20_000]] as const) {
+      it(`forward and gradient within ${DEVICE_TOLERANCE} (${S}x${S} bins${chunkBytes ? ', rois in many small chunks' : ''})`, async () => {
+        const before = tf.memory().numTensors;
+        const strides = [4, 8, 16, 32];
+        const C = 8;
+        const shapes = strides.map((s) => [2, 256 / s, 192 / s, C] as [number, number, number, number]);
+        const data = shapes.map((s, l) => randomData(s.reduce((a, b) => a * b), 11 + l));
+        const rois: number[] = [];
+        let seed = 5;
+        const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+        for (let k = 0; k < 40; k++) {
+          const w = 4 + rnd() * 220;
+          const h = 4 + rnd() * 250;
+          const x1 = -10 + rnd() * 190;
+          const y1 = -10 + rnd() * 250;
+          rois.push(k % 2, x1, y1, x1 + w, y1 + h);
+        }
+        const r = Float32Array.from(rois);
+        const levels = mapRoiLevels(r, 4);
+        expect(new Set(levels).size).toBeGreaterThanOrEqual(3);
+        const feats = shapes.map((s, l) => tf.tensor4d(data[l]!, s));
+        const dyData = randomData(40 * S * S * C, 21);
+        const dy = tf.tensor4d(dyData, [40, S, S, C]);
+        const opts = { outSize: S, strides, ...(chunkBytes ? { chunkBytes } : {}) };
+        const pooled = multiLevelRoiAlign(feats, r, opts);
+        // The zero terms keep every level connected when no roi maps to it (tf.grads insists).
+        const grads = tf.grads((...fs: tf.Tensor[]) => tf.addN([tf.sum(tf.mul(multiLevelRoiAlign(fs as tf.Tensor4D[], r, opts), dy)), ...fs.map((f) => tf.mul(tf.sum(f), 0))]))(feats);
+        const got = (await pooled.data()) as Float32Array;
+        const gotGrads = await Promise.all(grads.map((g) => g.data() as Promise<Float32Array>));
+        tf.dispose([feats, dy, pooled, grads]);
+        expect(tf.memory().numTensors).toBe(before);
+        const bin = S * S * C;
+        let maxDiff = 0;
+        let scale = 0;
+        const refGrads = shapes.map((s) => new Float32Array(s.reduce((a, b) => a * b)));
+        for (let k = 0; k < 40; k++) {
+          const l = levels[k]!;
+          const o = { outH: S, outW: S, spatialScale: 1 / strides[l]!, samplingRatio: 0, aligned: true };
+          const roi = r.subarray(5 * k, 5 * k + 5);
+          const ref = roiAlignForwardHost(data[l]!, shapes[l]!, roi, o);
+          for (let i = 0; i < bin; i++) {
+            maxDiff = Math.max(maxDiff, Math.abs(ref[i]! - got[k * bin + i]!));
+            scale = Math.max(scale, Math.abs(ref[i]!));
+          }
+          roiAlignBackwardHost(dyData.subarray(k * bin, (k + 1) * bin), shapes[l]!, roi, o, refGrads[l]!);
+        }
+        expect(scale).toBeGreaterThan(0.1);
+        expect(maxDiff, `forward: ${maxDiff} vs scale ${scale}`).toBeLessThanOrEqual(DEVICE_TOLERANCE * scale);
+        let gDiff = 0;
+        let gScale = 0;
+        refGrads.forEach((g, l) => {
+          for (let i = 0; i < g.length; i++) {
+            gDiff = Math.max(gDiff, Math.abs(g[i]! - gotGrads[l]![i]!));
+            gScale = Math.max(gScale, Math.abs(g[i]!));
+          }
+        });
+        expect(gScale).toBeGreaterThan(0.1);
+        expect(gDiff, `gradient: ${gDiff} vs scale ${gScale}`).toBeLessThanOrEqual(DEVICE_TOLERANCE * gScale);
+      });
+    }
   });
 }

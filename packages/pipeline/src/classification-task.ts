@@ -6,6 +6,7 @@ import {
   isVariant,
   learnedSplits,
   setDPConvEpoch,
+  syncDPConv,
   smoothOneHot,
   type DPConvLossOptions,
   type PartialNetConfig,
@@ -263,6 +264,8 @@ export const classificationTask: TaskDefinition<ClassificationRunConfig, Resolve
         const ce = b.targets ? softCrossEntropy(logits, b.targets) : crossEntropy(logits, b.labels!, config.smoothing);
         return dpconv ? { ce, ...dpconvLossTerms(ce, model, dpconv) } : { ce };
       },
+      // The DPConv split is host control flow: read the gates the last optimizer step changed.
+      ...(dpconv ? { beforeStep: () => syncDPConv(model) } : {}),
       paramGroups(): ParamGroup[] {
         const decay: tf.Variable[] = [];
         const noDecay: tf.Variable[] = [];
@@ -276,6 +279,7 @@ export const classificationTask: TaskDefinition<ClassificationRunConfig, Resolve
         return { lr: config.lr, policy: { type: 'cosine', maxIters, minLr: config.minLr }, ...(warmupIters > 0 ? { warmup: { iters: warmupIters, ratio: 1e-3 } } : {}) };
       },
       async evaluate() {
+        await syncDPConv(model);
         const r = await evaluateClassifier(model, val, config.size, config.evalBatchSize);
         const metrics: Record<string, number> = { top1: r.top1, top5: r.top5, valLoss: r.loss };
         if (dpconv) learnedSplits(model).forEach((s) => (metrics[`cdiv.${s.layer.replace('.spatial_mixing', '')}`] = s.cDiv));
@@ -317,6 +321,8 @@ export async function trainClassifier(config: ClassificationRunConfig, o: RunOpt
   };
   try {
     const r = await runTraining(task, config, o);
+    // The caller reads the learned splits on the host.
+    await syncDPConv(model!);
     return { ...r, model: model! };
   } catch (err) {
     model?.dispose();

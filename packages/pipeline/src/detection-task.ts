@@ -99,6 +99,7 @@ export const detectionTask: TaskDefinition<DetectionRunConfig, ResolvedRunConfig
       model,
       data,
       lossFn: (batch) => model.forward(batch),
+      beforeStep: (batch) => model.prepare(batch),
       paramGroups: () => detectionParamGroups(model, config),
       schedule: (ipe) => buildSchedule(config, ipe),
       ...(valSet

@@ -145,7 +145,7 @@ export async function importMmdetCheckpoint(options: ImportMmdetOptions): Promis
     const iter = typeof meta.iter === 'number' ? meta.iter : 0;
     const epoch = typeof meta.epoch === 'number' ? meta.epoch : 0;
     await mkdir(outDir, { recursive: true });
-    const checkpointDir = await saveCheckpoint(outDir, model.stateDict(), new Map(), {
+    const checkpointDir = await saveCheckpoint(outDir, await model.stateDict(), new Map(), {
       iter,
       epoch,
       batchInEpoch: 0,

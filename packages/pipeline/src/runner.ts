@@ -177,6 +177,7 @@ export async function runTraining<G extends object, C extends RunSettings & G, B
             },
           }
         : {}),
+      ...(adapter.beforeStep ? { beforeStep: adapter.beforeStep.bind(adapter) } : {}),
       lossFn: (batch, ctx) => {
         // Samplers draw from the step's position, so a resumed run samples what an uninterrupted one would.
         model.reseed?.(deriveSeed(config.seed, ctx.iter, ctx.batchInEpoch));

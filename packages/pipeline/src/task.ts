@@ -68,6 +68,11 @@ export interface TaskAdapter<B, C extends RunSettings> {
   readonly data: TrainData<B>;
   /** Named loss terms of one batch, under the gradient tape. */
   lossFn(batch: B, ctx: StepContext): Record<string, tf.Scalar>;
+  /**
+   * Work before a step's forward pass that must read the device (the gradient tape cannot wait):
+   * Mask R-CNN's training proposals. Optional.
+   */
+  beforeStep?(batch: B, ctx: StepContext): Promise<void>;
   /** Parameter groups (weight decay exemptions, lr scales); default: all trainable parameters. */
   paramGroups?(): ParamGroup[];
   /** The lr schedule, given the optimizer steps of one epoch. */

@@ -29,7 +29,7 @@ describe('a detector takes any PartialNet config as its backbone', () => {
     expect(missing).toEqual([]);
     const source = await loadWeights(MMDET);
     expect(loaded).toBe([...source.keys()].filter((k) => k.startsWith('backbone.')).length);
-    const own = model.backbone.stateDict();
+    const own = await model.backbone.stateDict();
     for (const [k, t] of own) {
       const s = source.get(`backbone.${k}`)!;
       expect(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength)), k).toBe(true);
@@ -38,12 +38,12 @@ describe('a detector takes any PartialNet config as its backbone', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('DPConv-baked per-block splits build a detector whose partial convs have the baked widths, and it runs', () => {
+  it('DPConv-baked per-block splits build a detector whose partial convs have the baked widths, and it runs', async () => {
     const before = tf.memory().numTensors;
     const nDivPerBlock = [[2], [4], [8, 2], [4]];
     const config = { ...getPreset('retinanet-t0', { numClasses: 3 }), backbone: { variant: 't0', config: { ...TINY, nDivPerBlock } } } as const;
     const model = createDetector(config as never);
-    const sd = model.backbone.stateDict();
+    const sd = await model.backbone.stateDict();
     expect(sd.get('stages.0.blocks.0.spatial_mixing.partial_conv3.weight')!.shape).toEqual([8, 8, 3, 3]); // 16 / 2
     expect(sd.get('stages.4.blocks.0.spatial_mixing.partial_conv3.weight')!.shape).toEqual([8, 8, 3, 3]); // 64 / 8
     expect(sd.get('stages.4.blocks.1.spatial_mixing.partial_conv3.weight')!.shape).toEqual([32, 32, 3, 3]); // 64 / 2

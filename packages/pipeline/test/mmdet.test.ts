@@ -36,7 +36,7 @@ describe('mmdetection round trip', () => {
     seedEverything(3);
     const config = resolveRunConfig(RUN, 3);
     const model = createDetector(config.model);
-    await saveCheckpoint(runA, model.stateDict(), new Map(), {
+    await saveCheckpoint(runA, await model.stateDict(), new Map(), {
       iter: 40,
       epoch: 2,
       batchInEpoch: 0,
@@ -108,8 +108,8 @@ print(json.dumps(dict(
     expect(b.iter).toBe(40);
     const x = tf.randomUniform([1, 128, 128, 3], -2, 2, 'float32', 7) as tf.Tensor4D;
     const metas: DetectionMeta[] = [{ imgShape: [128, 128], padShape: [128, 128], oriShape: [128, 128], scaleFactor: [1, 1], flip: false }];
-    const da = a.model.predict(x, metas);
-    const db = b.model.predict(x, metas);
+    const da = await a.model.predict(x, metas);
+    const db = await b.model.predict(x, metas);
     expect(da[0]!.scores.length).toBeGreaterThan(0);
     expect(Array.from(db[0]!.boxes)).toEqual(Array.from(da[0]!.boxes));
     expect(Array.from(db[0]!.scores)).toEqual(Array.from(da[0]!.scores));

@@ -24,14 +24,14 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
  * weights (deterministic) make it emit many boxes of varied scores, so both runtimes have
  * thousands of decisions to agree on.
  */
-function randomize(model: Detector, seed: number): void {
+async function randomize(model: Detector, seed: number): Promise<void> {
   let state = seed >>> 0;
   const uniform = () => {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     return state / 2 ** 32;
   };
   const normal = () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
-  const dict = model.stateDict();
+  const dict = await model.stateDict();
   for (const [name, t] of dict) {
     const data = t.data as Float32Array;
     const fanIn = t.shape.length > 1 ? t.data.length / t.shape[0]! : 1;
@@ -60,7 +60,7 @@ for (const preset of ['retinanet-t0', 'mask-rcnn-lite-t0'] as const) {
       const split = await openDetectionSplit(shapes, 'val', { withMasks: preset.startsWith('mask') });
       const config = resolveRunConfig({ preset }, split.categoryIds.length).model as DetectorConfig;
       const model = createDetector(config);
-      randomize(model, 11);
+      await randomize(model, 11);
       model.eval();
       const exported = await exportDetectorOnnx(model);
       const session = await OnnxSession.fromBytes(concat(exported.chunks), `${preset}.onnx`, { threads: 1, provider: 'cpu' });
@@ -100,7 +100,7 @@ for (const preset of ['retinanet-t0', 'mask-rcnn-lite-t0'] as const) {
       // COCO evaluation of the synthetic split through each runtime.
       const common = { dataset: split.dataset, gt: split.gt, labelToCategoryId: split.categoryIds, iouTypes: preset.startsWith('mask') ? (['bbox', 'segm'] as const) : (['bbox'] as const), scale: [96, 64] as [number, number], batchSize: 2, progress: false };
       const seen: { tfjs: Detections[]; onnx: Detections[] } = { tfjs: [], onnx: [] };
-      const viaTfjs = await evaluateDetections({ ...common, predict: (images, metas) => record(seen.tfjs, model.predict(images, metas)), outDir: join(root, `${preset}-tfjs`) });
+      const viaTfjs = await evaluateDetections({ ...common, predict: async (images, metas) => record(seen.tfjs, await model.predict(images, metas)), outDir: join(root, `${preset}-tfjs`) });
       const viaOnnx = await evaluateDetections({ ...common, predict: async (images, metas) => record(seen.onnx, await predictWithOnnx(model, session, images, metas)), outDir: join(root, `${preset}-onnx`) });
       // The same detections, image by image (both lists come out of the same NMS, best first).
       expect(seen.onnx.length).toBe(seen.tfjs.length);

@@ -72,12 +72,12 @@ describe('ImageNet backbone weights', () => {
     await setupBackend('wasm');
     const net = PartialNet.create({ embedDim: 16, depths: [1, 1, 1, 1] }, { numClasses: 10 });
     const file = join(root, 'imagenet.safetensors');
-    await saveSafetensors(net.stateDict(), file);
+    await saveSafetensors(await net.stateDict(), file);
     const config = resolveSegRunConfig({ model: tinyModel(), backboneWeights: file }, 3, 10);
     const model = await buildSegmenter(config);
-    const mine = model.stateDict();
+    const mine = await model.stateDict();
     let compared = 0;
-    for (const [name, t] of net.stateDict()) {
+    for (const [name, t] of await net.stateDict()) {
       if (name.startsWith('head.') || name.startsWith('avgpool_pre_head.')) {
         expect(mine.has(`backbone.${name}`)).toBe(false);
         continue;

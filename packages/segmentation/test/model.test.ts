@@ -21,9 +21,9 @@ describe('SemanticFPN structure', () => {
     await setupBackend('wasm');
   });
 
-  it('state dict uses mmseg names and T0 has the parameter count of the formula', () => {
+  it('state dict uses mmseg names and T0 has the parameter count of the formula', async () => {
     const model = createSegmenter('semantic-fpn-t0', 150);
-    const names = [...model.stateDict().keys()];
+    const names = [...(await model.stateDict()).keys()];
     for (const n of [
       'backbone.patch_embed.proj.weight',
       'neck.lateral_convs.0.conv.weight',
@@ -60,7 +60,7 @@ describe('SemanticFPN structure', () => {
   it('state dict round trip is exact', async () => {
     const a = new SemanticFPN(tinyConfig());
     const b = new SemanticFPN(tinyConfig());
-    b.loadStateDict(a.stateDict());
+    b.loadStateDict(await a.stateDict());
     a.eval();
     b.eval();
     const x = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 3) as tf.Tensor4D;

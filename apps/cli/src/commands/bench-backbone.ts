@@ -57,7 +57,7 @@ time of one fused inference and one training step.`,
 
     const net = PartialNet.create(variant as PartialNetVariant, { numClasses: 1000 });
     net.eval();
-    const fused = net.fuse();
+    const fused = await net.fuse();
     if (runtimes.includes('onnx')) {
       const exported = await exportPartialNetOnnx(fused, values['dynamic-size'] ? {} : { size: [size, size] });
       const bytes = Buffer.concat(exported.chunks);

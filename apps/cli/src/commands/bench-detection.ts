@@ -1,4 +1,4 @@
-import { AdamW, OnnxSession, requestedThreads, setThreads, setupBackend, tf } from '@partialnet/core';
+import { AdamW, OnnxSession, countTransfers, requestedThreads, setThreads, setupBackend, tf } from '@partialnet/core';
 import type { ImageMeta, InstanceMask, Targets } from '@partialnet/data';
 import { createDetector, exportDetectorOnnx, getPreset, listPresets, predictWithOnnx, totalLoss, type DetectorConfig } from '@partialnet/detection';
 import { UsageError } from '../command.js';
@@ -8,23 +8,25 @@ import { profileOps } from '../profile.js';
 import { compareToReference, loadReference } from '../reference.js';
 import { round2, timeIt, timeItWithCpu } from '../timing.js';
 
-/** Three boxes of different sizes and classes per image, with filled-rectangle masks. */
-function syntheticTargets(batch: number, size: number, numClasses: number): { targets: Targets[]; metas: ImageMeta[] } {
+/** Three boxes of different sizes and classes per image (height x width), with filled-rectangle masks. */
+export function syntheticTargets(batch: number, size: number, numClasses: number, width = size): { targets: Targets[]; metas: ImageMeta[] } {
   const targets: Targets[] = [];
   const metas: ImageMeta[] = [];
+  const h = size;
+  const w = width;
   for (let b = 0; b < batch; b++) {
     const rects = [
       [0.1, 0.1, 0.45, 0.5],
       [0.5, 0.2, 0.9, 0.85],
       [0.3, 0.6, 0.42, 0.72],
-    ].map((r) => r.map((v) => Math.round(v * size)));
+    ].map((r) => r.map((v, i) => Math.round(v * (i % 2 === 0 ? w : h))));
     const masks: InstanceMask[] = rects.map(([x1, y1, x2, y2]) => {
-      const data = new Uint8Array(size * size);
-      for (let y = y1!; y < y2!; y++) data.fill(1, y * size + x1!, y * size + x2!);
-      return { kind: 'bitmap', data, width: size, height: size };
+      const data = new Uint8Array(h * w);
+      for (let y = y1!; y < y2!; y++) data.fill(1, y * w + x1!, y * w + x2!);
+      return { kind: 'bitmap', data, width: w, height: h };
     });
     targets.push({ boxes: Float32Array.from(rects.flat()), labels: Int32Array.from(rects, (_, i) => (b * 3 + i) % numClasses), ignoreBoxes: new Float32Array(0), masks });
-    metas.push({ index: b, imageId: b + 1, file: '', oriShape: [size, size], imgShape: [size, size], padShape: [size, size], scaleFactor: [1, 1], flip: false, padDivisor: 32 });
+    metas.push({ index: b, imageId: b + 1, file: '', oriShape: [h, w], imgShape: [h, w], padShape: [h, w], scaleFactor: [1, 1], flip: false, padDivisor: 32 });
   }
   return { targets, metas };
 }
@@ -41,6 +43,9 @@ post-processing and mask paste-back) of each preset on SIZE x SIZE images with 3
 per image. Prints one JSON line per measurement: msPerIter (median), imgPerSec, backend, machine.
 Untrained heads score everything low, so --score-thr (default 0) replaces the test score threshold to
 time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.
+hostToDeviceBytes / deviceToHostBytes: tensor data that crossed between host and device in one
+training step (one inference batch), the image batch already on the device; kernelSyncReadBytes:
+inputs that backend kernels copy out of device memory themselves (wasm's Slice / Concat / Gather).
 --runtime onnx times inference with the dense part (backbone, FPN, heads) exported to ONNX Runtime:
 'dense-onnx' (the session alone) and 'infer-onnx' (with the TypeScript post-processing); no training.
 Each line carries the thread count (--threads sets both ONNX Runtime's and the tfjs CPU backends';
@@ -107,35 +112,52 @@ preset.`,
 
       model.train();
       const optimizer = new AdamW([{ params: model.parameters() }], { lr: 1e-4, weightDecay: 1e-4 });
-      const step = async (): Promise<void> => {
-        const { value, grads } = tf.variableGrads(() => totalLoss(model.forward({ images: x, targets, metas })), model.parameters());
+      const trainStep = async () => {
+        const batchIn = { images: x, targets, metas };
+        await model.prepare(batchIn);
+        const { value, grads } = tf.variableGrads(() => totalLoss(model.forward(batchIn)), model.parameters());
         optimizer.step(grads);
         await value.data();
         tf.dispose([value, grads]);
       };
-      const trainMs = await timeIt(step, warmup, iters);
+      const trainMs = await timeIt(trainStep, warmup, iters);
+      const trainBytes = await countedRun(trainStep);
       const trainRef = compareToReference(reference, 'detection', `${preset}/train`, trainMs, { size, batch });
-      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), imgPerSec: round2((1000 * batch) / trainMs), ...trainRef }));
-      if (values.profile) console.log(JSON.stringify({ ...common, mode: 'profile', target: 'train', ...(await profileOps(step)) }));
+      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), imgPerSec: round2((1000 * batch) / trainMs), ...trainBytes, ...trainRef }));
+      if (values.profile) console.log(JSON.stringify({ ...common, mode: 'profile', target: 'train', ...(await profileOps(trainStep)) }));
       optimizer.dispose();
 
       model.eval();
       let dets = 0;
-      const inferMs = await timeIt(async () => {
-        const out = model.predict(x, metas);
+      const inferStep = async () => {
+        const out = await model.predict(x, metas);
         dets = out.reduce((a, d) => a + d.scores.length, 0) / batch;
-      }, warmup, iters);
+      };
+      const inferMs = await timeIt(inferStep, warmup, iters);
+      const inferBytes = await countedRun(inferStep);
       const inferRef = compareToReference(reference, 'detection', `${preset}/infer`, inferMs, { size, batch });
-      console.log(JSON.stringify({ ...common, mode: 'infer', scoreThr, msPerIter: round2(inferMs), imgPerSec: round2((1000 * batch) / inferMs), detsPerImg: dets, ...inferRef }));
-      if (values.profile) {
-        const p = await profileOps(async () => {
-          model.predict(x, metas);
-        });
-        console.log(JSON.stringify({ ...common, mode: 'profile', target: 'infer', ...p }));
-      }
+      console.log(JSON.stringify({ ...common, mode: 'infer', scoreThr, msPerIter: round2(inferMs), imgPerSec: round2((1000 * batch) / inferMs), detsPerImg: dets, ...inferBytes, ...inferRef }));
+      if (values.profile) console.log(JSON.stringify({ ...common, mode: 'profile', target: 'infer', ...(await profileOps(inferStep)) }));
       x.dispose();
       model.dispose();
     }
     return 0;
   },
 });
+
+/**
+ * Host<->device bytes of one more run of `step` (the image batch is already on the device, as a
+ * data loader's upload is not part of the step). Bytes per step, as the bench fields say.
+ */
+export async function countedRun(
+  step: () => Promise<void>,
+): Promise<{ hostToDeviceBytes: number; deviceToHostBytes: number; uploads: number; reads: number; kernelSyncReadBytes: number }> {
+  const counter = countTransfers();
+  try {
+    await step();
+  } finally {
+    counter.stop();
+  }
+  const c = counter.counts;
+  return { hostToDeviceBytes: c.toDevice, deviceToHostBytes: c.toHost, uploads: c.uploads, reads: c.reads, kernelSyncReadBytes: c.syncReadBytes };
+}

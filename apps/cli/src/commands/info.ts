@@ -92,6 +92,12 @@ Exit code 1 when a forced backend is not available.`,
         ? `gpu adapter: ${[adapter.vendor, adapter.architecture, adapter.device, adapter.description].filter(Boolean).join(' / ')}`
         : 'gpu adapter: none',
     );
+    // What Dawn and the Vulkan loader said while probing: other commands keep it out of the terminal.
+    for (const p of probes) {
+      if (!p.driverLog?.length) continue;
+      lines.push(`${p.name} driver messages (probe):`);
+      for (const l of p.driverLog) lines.push(`  ${l}`);
+    }
     lines.push('', 'versions:');
     for (const [k, v] of Object.entries(versions)) lines.push(`  ${k.padEnd(32)} ${v}`);
     lines.push(

@@ -1,6 +1,10 @@
 import { tf } from '../tf.js';
 import { shapeSize, type HostTensor, type StateDict } from '../host-tensor.js';
+import { rememberHostValues } from '../host-values.js';
 import { fromTorchLayout, toTorchLayout, torchShape, type TorchLayout } from './layout.js';
+
+/** State dict entries up to this size stay known on the host after loading (see host-values.ts). */
+const SMALL_HOST_COPY = 64;
 
 interface Slot {
   variable: tf.Variable;
@@ -120,12 +124,15 @@ export class Module {
     }
   }
 
-  /** Parameters and buffers in PyTorch names and layouts, copied to host memory. */
-  stateDict(): StateDict {
+  /**
+   * Parameters and buffers in PyTorch names and layouts, copied to host memory. Asynchronous
+   * because on a GPU backend a read is: every tensor is read with `await data()`.
+   */
+  async stateDict(): Promise<StateDict> {
     const dict: StateDict = new Map();
     for (const [name, slot] of this.#slots()) {
       const v = slot.variable;
-      const data = v.dtype === 'int32' ? (v.dataSync() as Int32Array) : (v.dataSync() as Float32Array);
+      const data = v.dtype === 'int32' ? ((await v.data()) as Int32Array) : ((await v.data()) as Float32Array);
       const local: HostTensor = { dtype: v.dtype === 'int32' ? 'int32' : 'float32', shape: v.shape, data: data.slice() };
       dict.set(name, toTorchLayout(local, slot.layout));
     }
@@ -167,6 +174,8 @@ export class Module {
       const value = tf.tensor(local.data, slot.variable.shape, slot.variable.dtype);
       slot.variable.assign(value);
       value.dispose();
+      // Small values (gates, counters) may steer host control flow: keep them readable there.
+      if (local.data.length <= SMALL_HOST_COPY) rememberHostValues(slot.variable, local.data.slice()); // a copy: data may view a whole file
     }
     return result;
   }

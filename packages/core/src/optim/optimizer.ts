@@ -97,16 +97,17 @@ export abstract class Optimizer {
     return v;
   }
 
-  stateDict(): StateDict {
+  /** The optimizer state on the host (asynchronous: on a GPU backend reading is). */
+  async stateDict(): Promise<StateDict> {
     const out: StateDict = new Map();
-    this.slots.forEach((slot, i) => {
-      if (slot.step === 0 && slot.buffers.size === 0) return;
+    for (const [i, slot] of this.slots.entries()) {
+      if (slot.step === 0 && slot.buffers.size === 0) continue;
       out.set(`state.${i}.step`, hostTensor(Int32Array.of(slot.step), [1]));
       for (const name of this.bufferNames) {
         const v = slot.buffers.get(name);
-        if (v) out.set(`state.${i}.${name}`, hostTensor(v.dataSync() as Float32Array, v.shape));
+        if (v) out.set(`state.${i}.${name}`, hostTensor(((await v.data()) as Float32Array).slice(), v.shape));
       }
-    });
+    }
     return out;
   }
 
@@ -245,15 +246,15 @@ export class SGD extends Optimizer {
 /**
  * Scales gradients so that their global L2 norm is at most maxNorm (torch.nn.utils.clip_grad_norm_:
  * factor min(1, maxNorm / (norm + 1e-6))). Returns new tensors (the caller disposes both maps) and
- * the norm before clipping. Reading the norm synchronises with the device once.
+ * the norm before clipping. Reading the norm waits for the device once (`await data()`).
  */
-export function clipGradNorm(grads: NamedTensorMap, maxNorm: number, knownNorm?: number): { grads: NamedTensorMap; norm: number } {
+export async function clipGradNorm(grads: NamedTensorMap, maxNorm: number, knownNorm?: number): Promise<{ grads: NamedTensorMap; norm: number }> {
   const names = Object.keys(grads);
   if (names.length === 0) return { grads: {}, norm: 0 };
   let norm = knownNorm;
   if (norm === undefined) {
     const normT = tf.tidy(() => tf.sqrt(addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
-    norm = normT.dataSync()[0]!;
+    norm = (await normT.data())[0]!;
     normT.dispose();
   }
   const factor = Math.min(1, maxNorm / (norm + 1e-6));

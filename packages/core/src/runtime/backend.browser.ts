@@ -15,6 +15,14 @@ export type { BackendProbe, BackendReport, GpuAdapterInfo } from './backend.js';
 // picks its own threads there, when the page is cross-origin isolated.
 export { setThreads, requestedThreads, parseThreads, availableCores, WASM_MAX_THREADS } from './threads.js';
 
+/**
+ * A page has no environment to opt in with: forcing `webgpu` is the opt-in for a software adapter
+ * there, and `auto` still skips one (setupBackend), as in Node.
+ */
+export function softwareGpuAllowed(): boolean {
+  return true;
+}
+
 /** The page globals used here (core compiles without the DOM library). */
 const page = globalThis as unknown as {
   navigator?: { gpu?: { requestAdapter(options?: object): Promise<BrowserAdapter | null> } };

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { tf } from '../tf.js';
 import { requestedThreads, WASM_MAX_THREADS } from './threads.js';
 import { withThreadedWasm } from './wasm-threads.js';
@@ -30,8 +32,10 @@ export interface BackendProbe {
   /** The name tfjs registers it under (`tensorflow` for both tfjs-node flavours). */
   tfjsName: string;
   gpuAdapter?: GpuAdapterInfo;
-  /** webgpu only: the adapter is a software one, accepted because PARTIALNET_ALLOW_SOFTWARE_GPU=1. */
+  /** webgpu: the adapter is a CPU implementation (lavapipe, SwiftShader); `auto` never picks it. */
   software?: boolean;
+  /** webgpu: what Dawn and the Vulkan loader printed while probing (kept out of the terminal). */
+  driverLog?: string[];
 }
 
 export interface BackendReport {
@@ -214,40 +218,85 @@ interface DawnGpu {
 }
 
 /**
- * A software WebGPU adapter (lavapipe, SwiftShader) is slower than wasm, so it is refused unless
- * `PARTIALNET_ALLOW_SOFTWARE_GPU=1`; even then only a forced `webgpu` uses it, never `auto`. Tests
- * opt in to check correctness on WebGPU where no GPU exists.
+ * `PARTIALNET_ALLOW_SOFTWARE_GPU=1` lets a forced `webgpu` run on a software adapter (Mesa's
+ * lavapipe, SwiftShader): for tests and CI, which have no GPU. `auto` never picks one: on the
+ * same machine wasm is faster.
  */
-function softwareGpuAllowed(): boolean {
+export function softwareGpuAllowed(): boolean {
   return process.env.PARTIALNET_ALLOW_SOFTWARE_GPU === '1';
+}
+
+/** What the adapter probe child reports on stdout (one JSON line). */
+interface AdapterProbeResult {
+  adapter: (GpuAdapterInfo & { fallback: boolean }) | null;
+}
+
+// Runs in a child process: Dawn and the Vulkan loader write their chatter (`vkCreateInstance:
+// Found no drivers`, `maxDynamic... artificially reduced`, `XDG_RUNTIME_DIR is invalid`) straight
+// to file descriptor 2, which Node cannot redirect inside one process. The child's stderr is
+// captured and kept in the probe (`partialnet info` shows it) instead of reaching the user.
+const ADAPTER_PROBE = `
+const mod = await import(process.argv[1]);
+const create = mod.create ?? mod.default?.create;
+const gpu = create([]);
+const a = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+const i = a?.info ?? {};
+const adapter = a ? { vendor: i.vendor ?? '', architecture: i.architecture ?? '', device: i.device ?? '', description: i.description ?? '', fallback: Boolean(i.isFallbackAdapter ?? a.isFallbackAdapter) } : null;
+process.stdout.write(JSON.stringify({ adapter }) + '\\n', () => process.exit(0));
+`;
+
+function runAdapterProbe(): Promise<{ result?: AdapterProbeResult; log: string[]; error?: string }> {
+  let entry: string;
+  try {
+    entry = pathToFileURL(require.resolve('webgpu')).href;
+  } catch {
+    return Promise.resolve({ log: [], error: "the 'webgpu' package is not installed" });
+  }
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--input-type=module', '-e', ADAPTER_PROBE, entry], { timeout: 60_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      const log = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+      const line = stdout.trim().split('\n').pop() ?? '';
+      try {
+        resolve({ result: JSON.parse(line) as AdapterProbeResult, log });
+      } catch {
+        resolve({ log, error: `the adapter probe failed${err ? `: ${errorText(err)}` : ''}${log.length ? ` (${log[log.length - 1]})` : ''}` });
+      }
+    });
+  });
 }
 
 let webgpuGpu: DawnGpu | undefined;
 
 async function probeWebgpu(base: BackendProbe, fail: (reason: string) => BackendProbe): Promise<BackendProbe> {
-  const dawn = await importOptional('webgpu');
-  const create = exported<(options: string[]) => DawnGpu>(dawn, 'create');
-  if (!create) return fail("the 'webgpu' package has no create()");
-  const gpu = create([]);
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  const { result, log, error } = await runAdapterProbe();
+  const withLog = (p: BackendProbe): BackendProbe => (log.length ? { ...p, driverLog: log } : p);
+  if (!result) return withLog(fail(error ?? 'the adapter probe failed'));
+  const adapter = result.adapter;
   if (!adapter) {
-    return fail('Dawn found no WebGPU adapter (no Vulkan/Metal/D3D12 device: no GPU, or its driver/ICD is missing)');
+    return withLog(fail('Dawn found no WebGPU adapter (no Vulkan/Metal/D3D12 device: no GPU, or its driver/ICD is missing)'));
   }
-  const info = adapter.info ?? {};
-  const gpuAdapter: GpuAdapterInfo = {
-    vendor: info.vendor ?? '',
-    architecture: info.architecture ?? '',
-    device: info.device ?? '',
-    description: info.description ?? '',
-  };
-  const fallback = info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
-  const software = isSoftwareAdapter(gpuAdapter, fallback);
-  if (software && !softwareGpuAllowed()) {
+  const { fallback, ...gpuAdapter } = adapter;
+  if (isSoftwareAdapter(gpuAdapter, fallback)) {
     const label = Object.values(gpuAdapter).filter(Boolean).join(' / ');
-    return { ...fail(`only a software adapter was found (${label || 'fallback adapter'}); set PARTIALNET_ALLOW_SOFTWARE_GPU=1 to use it anyway`), gpuAdapter };
+    if (softwareGpuAllowed()) return withLog({ ...base, available: true, software: true, gpuAdapter });
+    return withLog({
+      ...fail(`only a software adapter was found (${label || 'fallback adapter'}); set PARTIALNET_ALLOW_SOFTWARE_GPU=1 to use it anyway`),
+      software: true,
+      gpuAdapter,
+    });
   }
-  webgpuGpu = gpu;
-  return { ...base, available: true, gpuAdapter, ...(software ? { software } : {}) };
+  return withLog({ ...base, available: true, gpuAdapter });
+}
+
+/** The Dawn GPU object of this process, created when webgpu is first activated. */
+async function dawnGpu(): Promise<DawnGpu> {
+  if (!webgpuGpu) {
+    const dawn = await importOptional('webgpu');
+    const create = exported<(options: string[]) => DawnGpu>(dawn, 'create');
+    if (!create) throw new Error("the 'webgpu' package has no create()");
+    webgpuGpu = create([]);
+  }
+  return webgpuGpu;
 }
 
 /**
@@ -263,12 +312,13 @@ async function registerWebgpu(): Promise<void> {
       if (!(key in globalThis)) Object.defineProperty(globalThis, key, { value, configurable: true, writable: true });
     }
   }
+  const gpu = await dawnGpu();
   const g = globalThis as unknown as { navigator?: Record<string, unknown> };
   if (g.navigator && typeof g.navigator === 'object') {
     // Node 21+ has a navigator of its own; add to it rather than replace it.
-    Object.defineProperty(g.navigator, 'gpu', { value: webgpuGpu, configurable: true });
+    Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
   } else {
-    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpuGpu }, configurable: true, writable: true });
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
   }
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!tf.findBackendFactory('webgpu')) throw new Error('tfjs-backend-webgpu did not register (navigator.gpu not seen)');
@@ -338,6 +388,36 @@ export function currentBackend(): BackendReport | undefined {
   return current && tf.getBackend() === current.tfjsName ? current : undefined;
 }
 
+/**
+ * tfjs-backend-webgpu serves a synchronous read of a GPU-resident tensor (`dataSync`, `arraySync`,
+ * a kernel that reads its input on the host) through an OffscreenCanvas, which Node does not have:
+ * it fails deep inside tfjs with "OffscreenCanvas is not defined". Replace that path by an error
+ * that says what happened and where (the stack names the caller), so each one is found where it
+ * is written. Reads of tensors whose values are already on the host still work.
+ */
+function refuseSyncGpuReads(): void {
+  if (typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== 'undefined') return;
+  const backend = tf.findBackend('webgpu') as unknown as { tensorMap: { get(id: object): { values?: unknown; dtype: string } | undefined } } | null;
+  if (!backend) return;
+  const proto = Object.getPrototypeOf(backend) as { readSync: (dataId: object) => unknown; __partialnetGuard?: boolean };
+  if (proto.__partialnetGuard) return;
+  const original = proto.readSync;
+  proto.readSync = function (this: typeof backend, dataId: object) {
+    const data = this!.tensorMap.get(dataId);
+    if (data && data.values == null && data.dtype !== 'string' && data.dtype !== 'complex64') {
+      // The innermost tidy / kernel scope names the op when a kernel is the reader.
+      const scope = (tf.engine().state as unknown as { activeScope?: { name?: string } }).activeScope?.name;
+      throw new Error(
+        'synchronous read of a GPU tensor on the webgpu backend (dataSync/arraySync/bufferSync, or a kernel ' +
+          `that reads its input on the host${scope ? `; tfjs scope '${scope}'` : ''}): not possible in Node; ` +
+          'read with `await tensor.data()` or keep the work on the device',
+      );
+    }
+    return original.call(this, dataId);
+  };
+  proto.__partialnetGuard = true;
+}
+
 async function activate(name: BackendName): Promise<void> {
   if (name === 'webgpu') await registerWebgpu();
   const tfjsName = TFJS_NAMES[name];
@@ -347,6 +427,7 @@ async function activate(name: BackendName): Promise<void> {
   };
   if (name === 'wasm' && wasmThreadedStart) await wasmThreadedStart(start);
   else await start();
+  if (name === 'webgpu') refuseSyncGpuReads();
   // wasm (and others) can fail to start and leave another backend active without throwing.
   const actual = tf.getBackend();
   if (!ok || actual !== tfjsName) {

@@ -31,6 +31,11 @@ export interface TrainerOptions<B> {
   optimizer: Optimizer;
   /** Named scalar losses for one batch, computed inside the gradient tape; their sum is minimised. */
   lossFn: (batch: B, ctx: StepContext) => Record<string, tf.Scalar>;
+  /**
+   * Runs before each forward pass, outside the gradient tape: where work that reads the device
+   * (and so must be awaited) belongs, e.g. DPConv's gate sync or Mask R-CNN's proposals.
+   */
+  beforeStep?: (batch: B, ctx: StepContext) => Promise<void>;
   data: TrainData<B>;
   epochs: number;
   schedule: LrScheduleConfig;
@@ -131,7 +136,7 @@ export class Trainer<B> {
 
   async #checkpoint(): Promise<string> {
     const state = { ...this.#state, randomState: getRandomState(), extra: { ...this.#state.extra, ...this.opts.extra } };
-    return saveCheckpoint(this.opts.outDir, this.opts.model.stateDict(), this.opts.optimizer.stateDict(), state, this.opts.keepCheckpoints);
+    return saveCheckpoint(this.opts.outDir, await this.opts.model.stateDict(), await this.opts.optimizer.stateDict(), state, this.opts.keepCheckpoints);
   }
 
   #log(record: Record<string, unknown>): void {
@@ -141,7 +146,7 @@ export class Trainer<B> {
   }
 
   /** Forward + backward of one batch: loss terms (host numbers) and gradients (caller disposes). */
-  #gradients(batch: B, ctx: StepContext): StepGradients {
+  async #gradients(batch: B, ctx: StepContext): Promise<StepGradients> {
     const params = this.opts.model.parameters();
     let kept: Record<string, tf.Scalar> = {};
     const { value, grads } = tf.variableGrads(() => {
@@ -151,9 +156,13 @@ export class Trainer<B> {
       kept = Object.fromEntries(names.map((n) => [n, tf.keep(terms[n]!)]));
       return addN(names.map((n) => terms[n]!));
     }, params);
-    const terms = Object.fromEntries(Object.entries(kept).map(([n, t]) => [n, t.dataSync()[0]!]));
-    const total = value.dataSync()[0]!;
-    tf.dispose([value, ...Object.values(kept)]);
+    // One read for all terms: each read waits for the device.
+    const names = Object.keys(kept);
+    const stacked = tf.stack([value, ...names.map((n) => kept[n]!)]);
+    const values = await stacked.data();
+    const total = values[0]!;
+    const terms = Object.fromEntries(names.map((n, i) => [n, values[i + 1]!]));
+    tf.dispose([stacked, value, ...Object.values(kept)]);
     return { terms, total, grads };
   }
 
@@ -197,7 +206,8 @@ export class Trainer<B> {
           }
           let result: StepGradients;
           try {
-            result = this.#gradients(batch, ctx);
+            await this.opts.beforeStep?.(batch, ctx);
+            result = await this.#gradients(batch, ctx);
           } finally {
             windowImages += data.batchSize?.(batch) ?? 1;
             data.disposeBatch?.(batch);
@@ -224,7 +234,7 @@ export class Trainer<B> {
             throw await this.#nonFinite(stepStart!, `gradient norm is ${gradNorm} at iteration ${this.#state.iter} (epoch ${epoch})`);
           }
           if (this.opts.clipGradNorm !== undefined) {
-            const clipped = clipGradNorm(grads, this.opts.clipGradNorm, gradNorm);
+            const clipped = await clipGradNorm(grads, this.opts.clipGradNorm, gradNorm);
             if (clipped.grads !== grads) tf.dispose(grads);
             grads = clipped.grads;
           }
@@ -295,7 +305,7 @@ export class Trainer<B> {
 async function globalNorm(grads: tf.NamedTensorMap): Promise<number> {
   const names = Object.keys(grads);
   if (names.length === 0) return 0;
-  const t = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
+  const t = tf.tidy(() => tf.sqrt(addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
   const v = (await t.data())[0]!;
   t.dispose();
   return v;
