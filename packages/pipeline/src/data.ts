@@ -69,21 +69,27 @@ export function toDetectionBatch(batch: Batch): DetectionBatch {
 }
 
 /**
- * The Trainer's view of a DataLoader. Every epoch's order and augmentation are a function of
- * (seed, epoch, index), so resuming at batch `start` replays the epoch and drops the batches
- * already trained on; they are decoded again (cheap next to a training step) but never become tensors.
+ * The Trainer's view of a DataLoader, for any task whose batches carry an `images` tensor. Every
+ * epoch's order and augmentation are a function of (seed, epoch, index), so resuming at batch
+ * `start` replays the epoch and drops the batches already trained on; they are decoded again (cheap
+ * next to a training step) but never become tensors.
  */
-export function detectionTrainData(loader: DataLoader): TrainData<DetectionBatch> {
+export function loaderTrainData<B extends { images: { dispose(): void; shape: readonly number[] } }>(loader: DataLoader, toBatch: (batch: Batch) => B): TrainData<B> {
   return {
     batchesPerEpoch: loader.numBatches,
     async *batches(epoch: number, start: number) {
       let i = 0;
       for await (const batch of loader.epoch(epoch)) {
         if (i++ < start) continue;
-        yield toDetectionBatch(batch);
+        yield toBatch(batch);
       }
     },
     disposeBatch: (batch) => batch.images.dispose(),
-    batchSize: (batch) => batch.images.shape[0],
+    batchSize: (batch) => batch.images.shape[0]!,
   };
+}
+
+/** Detection batches from a loader (see `loaderTrainData`). */
+export function detectionTrainData(loader: DataLoader): TrainData<DetectionBatch> {
+  return loaderTrainData(loader, toDetectionBatch);
 }

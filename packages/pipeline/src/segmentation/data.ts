@@ -2,6 +2,7 @@ import { DataLoader, segTestPipeline, segTrainPipeline, type Batch, type Dataset
 import { batchToTensor } from '@partialnet/data/tensor';
 import type { TrainData } from '@partialnet/core';
 import type { SegBatch } from '@partialnet/segmentation';
+import { loaderTrainData } from '../data.js';
 import type { ResolvedSegRunConfig } from './run-config.js';
 
 /**
@@ -31,21 +32,7 @@ export function toSegBatch(batch: Batch): SegBatch {
   return { images: batchToTensor(batch), labels: batch.semantic };
 }
 
-/**
- * The Trainer's view of the loader: resuming at batch `start` replays the epoch from its seed
- * and drops the batches already trained on (decoded again, never turned into tensors).
- */
+/** Segmentation batches from a loader (see `loaderTrainData`: resuming replays the epoch from its seed). */
 export function segTrainData(loader: DataLoader): TrainData<SegBatch> {
-  return {
-    batchesPerEpoch: loader.numBatches,
-    async *batches(epoch: number, start: number) {
-      let i = 0;
-      for await (const batch of loader.epoch(epoch)) {
-        if (i++ < start) continue;
-        yield toSegBatch(batch);
-      }
-    },
-    disposeBatch: (batch) => batch.images.dispose(),
-    batchSize: (batch) => batch.images.shape[0],
-  };
+  return loaderTrainData(loader, toSegBatch);
 }
