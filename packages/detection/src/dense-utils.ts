@@ -39,7 +39,12 @@ export async function levelTopK(cls: tf.Tensor4D, reg: tf.Tensor4D, k: number, n
     const s = tf.sigmoid(tf.reshape(cls, [B, -1]));
     const top = tf.topk(s, Math.min(k, s.shape[1]!));
     const anchor = numClasses === 1 ? top.indices : tf.floorDiv(top.indices, tf.scalar(numClasses, 'int32'));
-    return [top.values, top.indices, tf.gather(tf.reshape(reg, [B, -1, 4]), anchor, 1, 1)];
+    // A batched gather (batchDims 1) reads out of bounds on tfjs-backend-wasm 4.22 for B > 1: gather
+    // from the flattened [B * N, 4] with per-image offsets instead.
+    const n = reg.shape[1] * reg.shape[2] * (reg.shape[3] / 4);
+    const flat = tf.add(anchor, tf.mul(tf.range(0, B, 1, 'int32').reshape([B, 1]), tf.scalar(n, 'int32')));
+    const rows = tf.gather(tf.reshape(reg, [B * n, 4]), tf.reshape(flat, [-1]));
+    return [top.values, top.indices, tf.reshape(rows, [B, -1, 4])];
   });
   const [v, i, d] = await Promise.all([values.data(), indices.data(), deltas.data()]);
   tf.dispose([values, indices, deltas]);
