@@ -17,6 +17,8 @@ export interface ReferenceSection {
 
 export interface Reference {
   source: string;
+  /** The thread count the figures were measured with, when the file records one. */
+  threads?: number;
   sections: Record<string, ReferenceSection>;
 }
 
@@ -30,8 +32,12 @@ export function loadReference(file: string): Reference {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`--reference: ${file}: expected a JSON object`);
   const obj = json as Record<string, unknown>;
   const sections: Record<string, ReferenceSection> = {};
+  if (obj.threads !== undefined && !(Number.isInteger(obj.threads) && (obj.threads as number) > 0)) {
+    throw new UsageError(`--reference: ${file}: "threads" must be a positive integer, got ${JSON.stringify(obj.threads)}`);
+  }
   for (const [name, v] of Object.entries(obj)) {
-    if (name === 'source') continue;
+    // scalars are notes on the measurement (source, threads, date, fixture check), not sections
+    if (typeof v !== 'object' || v === null) continue;
     const sec = v as Record<string, unknown>;
     if (typeof sec !== 'object' || sec === null || typeof sec.msPerIter !== 'object' || sec.msPerIter === null) {
       throw new UsageError(`--reference: ${file}: "${name}" needs an object "msPerIter" of milliseconds by key`);
@@ -44,24 +50,26 @@ export function loadReference(file: string): Reference {
     }
     sections[name] = sec as unknown as ReferenceSection;
   }
-  return { source: typeof obj.source === 'string' ? obj.source : file, sections };
+  return { source: typeof obj.source === 'string' ? obj.source : file, ...(obj.threads !== undefined ? { threads: obj.threads as number } : {}), sections };
 }
 
 /**
  * The fields to add to a measurement: the reference's milliseconds and ours divided by them, when
- * the reference has this key under the same size (and batch, where it records one); else nothing.
+ * the reference has this key under the same size (and batch and thread count, where it records
+ * them); else nothing.
  */
 export function compareToReference(
   ref: Reference | undefined,
   section: string,
   key: string,
   ours: number,
-  conditions: { size: number; batch?: number },
+  conditions: { size: number; batch?: number; threads?: number },
 ): { referenceMs?: number; ratio?: number } {
   const sec = ref?.sections[section];
   const ms = sec?.msPerIter[key];
   if (!sec || ms === undefined) return {};
   if (sec.size !== undefined && sec.size !== conditions.size) return {};
   if (sec.batch !== undefined && conditions.batch !== undefined && sec.batch !== conditions.batch) return {};
+  if (ref!.threads !== undefined && conditions.threads !== undefined && ref!.threads !== conditions.threads) return {};
   return { referenceMs: ms, ratio: Math.round((ours / ms) * 100) / 100 };
 }

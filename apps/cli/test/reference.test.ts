@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compareToReference, loadReference } from '../src/reference.js';
+import { timeAlternating } from '../src/timing.js';
 import { takeThreadsFlag } from '../src/threads-flag.js';
 import { requestedThreads } from '@partialnet/core';
 
@@ -25,6 +26,19 @@ describe('--reference', () => {
     expect(compareToReference(undefined, 'backbone', 'train@16', 100, { size: 224 })).toEqual({});
   });
 
+  it('reads notes beside the sections (threads, date) and compares only at the thread count the figures were measured with', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pn-ref-'));
+    const file = join(dir, 'ref.json');
+    writeFileSync(file, JSON.stringify({ source: 'here', threads: 2, measured: '2026-11-29', fixtureRelativeError: 3e-6, backbone: { size: 224, msPerIter: { 'infer@1': 10 } } }));
+    const ref = loadReference(file);
+    expect(ref.threads).toBe(2);
+    expect(Object.keys(ref.sections)).toEqual(['backbone']);
+    expect(compareToReference(ref, 'backbone', 'infer@1', 15, { size: 224, threads: 2 })).toEqual({ referenceMs: 10, ratio: 1.5 });
+    expect(compareToReference(ref, 'backbone', 'infer@1', 15, { size: 224, threads: 1 })).toEqual({});
+    writeFileSync(file, JSON.stringify({ threads: 0, backbone: { msPerIter: {} } }));
+    expect(() => loadReference(file)).toThrow(/ref\.json: "threads" must be a positive integer, got 0/);
+  });
+
   it('names the file and the field of a bad reference', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pn-ref-'));
     const bad = join(dir, 'bad.json');
@@ -42,5 +56,16 @@ describe('--threads', () => {
     expect(requestedThreads()).toBe(1);
     expect(() => takeThreadsFlag(['--threads', '0'])).toThrow(/--threads: expected a positive integer or 'all', got '0'/);
     expect(() => takeThreadsFlag(['--threads'])).toThrow(/--threads: expected/);
+  });
+});
+
+describe('timeAlternating', () => {
+  it('runs the functions in turns, warm-up first, and gives each its own median', async () => {
+    const calls: string[] = [];
+    const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+    const [a, b] = await timeAlternating([async () => void (calls.push('a'), await sleep(1)), async () => void (calls.push('b'), await sleep(30))], 1, 3);
+    expect(calls).toEqual(['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b']);
+    expect(b!.ms).toBeGreaterThan(a!.ms);
+    expect(b!.ms).toBeGreaterThanOrEqual(29);
   });
 });

@@ -5,23 +5,19 @@ import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
 import { profileOps } from '../profile.js';
 import { compareToReference, loadReference } from '../reference.js';
-import { round2, timeIt, timeItWithCpu } from '../timing.js';
+import { round2, timeAlternating, timeIt, timeItWithCpu } from '../timing.js';
 
 /** The issue's reference: official PartialNet-T0 exported from PyTorch, onnxruntime-node 1.30, ms. */
-const ONNX_REFERENCE_T0_224: Record<number, Record<number, number>> = {
-  1: { 1: 3.46, 16: 48.9 },
-  2: { 1: 2.3, 16: 26.4 },
-};
-
 export const benchBackboneCommand = defineCommand({
   name: 'bench backbone',
   summary: 'time PartialNet inference (fused and unfused) and training steps',
   description: `Times PartialNet inference (unfused and fused) and, with --train, one training step
 (forward, cross-entropy, backward, AdamW) per batch size. Prints one JSON line per measurement.
 --runtime onnx exports the fused model (fixed input size, unless --dynamic-size) and times it in
-ONNX Runtime (onnxruntime-node) once per --threads value (default: PARTIALNET_THREADS, else the cores), next to
-the reference: the official PyTorch T0 exported by torch.onnx.export in onnxruntime-node 1.30 on
-a 2-core AMD EPYC (Zen 5) VM. --runtime tfjs,onnx times both in one run (compare them as ratios;
+ONNX Runtime (onnxruntime-node) once per --threads value (default: PARTIALNET_THREADS, else the cores);
+--onnx-reference FILE.onnx times another export of the same network (the official PyTorch model
+through torch.onnx.export, written by apps/cli/reference/pytorch_reference.py) in the same session
+loop, on the same input, and adds referenceMs and ratio (ours / it). --runtime tfjs,onnx times both in one run (compare them as ratios;
 cpuMsPerIter, the process CPU time, is steadier than wall time on a busy machine). Every line
 carries the thread count; --threads also sets the tfjs CPU backends' threads (the first value;
 default PARTIALNET_THREADS, else all cores). --reference adds referenceMs and ratio (ours /
@@ -41,6 +37,7 @@ time of one fused inference and one training step.`,
     provider: { type: 'string', default: 'auto', choices: ['auto', 'cpu', 'cuda'], help: 'ONNX Runtime execution provider' },
     'dynamic-size': { type: 'boolean', help: 'export with dynamic height and width (default: fixed to --size)' },
     reference: { type: 'string', arg: 'FILE.json', help: 'PyTorch figures to compare with (ratio = ours / reference)' },
+    'onnx-reference': { type: 'string', arg: 'FILE.onnx', help: 'with --runtime onnx: another ONNX export of the network to time alongside ours (input NCHW float32, its first input)' },
     profile: { type: 'boolean', help: 'also print the top ops by kernel time' },
   },
   async run(values) {
@@ -51,6 +48,7 @@ time of one fused inference and one training step.`,
     const threadCounts = values.threads ?? [requestedThreads()];
     if (values.threads) setThreads(values.threads[0]!);
     const provider = values.provider as 'auto' | 'cpu' | 'cuda';
+    if (values['onnx-reference'] !== undefined && !runtimes.includes('onnx')) throw new UsageError('--onnx-reference: needs --runtime onnx (or tfjs,onnx)');
     const referenceFile = values.reference === undefined ? undefined : loadReference(values.reference);
     const report = await setupBackend(values.backend);
     const common = { bench: 'backbone', variant, size, backend: report.name, threads: report.wasm?.threads ?? 1, machine: machineInfo() };
@@ -63,28 +61,37 @@ time of one fused inference and one training step.`,
       const bytes = Buffer.concat(exported.chunks);
       for (const threads of threadCounts) {
         const session = await OnnxSession.fromBytes(bytes, `${variant} (exported in memory)`, { threads, provider });
+        const refSession = values['onnx-reference'] === undefined ? undefined : await OnnxSession.open(values['onnx-reference'], { threads, provider });
+        const onnxCommon = { ...common, backend: `onnxruntime-node ${session.version} (${session.provider})`, inputSize: values['dynamic-size'] ? 'dynamic' : 'fixed', threads };
         for (const batch of batches) {
           const data = new Float32Array(batch * 3 * size * size).map(() => Math.random() - 0.5);
-          const { ms, cpuMs } = await timeItWithCpu(async () => {
-            await session.run({ input: { data, dims: [batch, 3, size, size] } });
-          }, warmup, iters);
-          const reference = variant === 't0' && size === 224 ? ONNX_REFERENCE_T0_224[threads]?.[batch] : undefined;
+          const dims = [batch, 3, size, size];
+          // alternate the two models iteration by iteration, so drift in the machine's speed
+          // (another process, frequency) falls on both alike
+          const timings = await timeAlternating(
+            [async () => void (await session.run({ input: { data, dims } })), ...(refSession ? [async () => void (await refSession.run({ [refSession.inputNames[0]!]: { data, dims } }))] : [])],
+            warmup,
+            iters,
+          );
+          const ours = timings[0]!;
+          const theirs = timings[1];
+          if (theirs) {
+            console.log(JSON.stringify({ ...onnxCommon, mode: 'onnx-reference', model: values['onnx-reference'], batch, msPerIter: round2(theirs.ms), cpuMsPerIter: round2(theirs.cpuMs), imgPerSec: round2((1000 * batch) / theirs.ms) }));
+          }
           console.log(
             JSON.stringify({
-              ...common,
-              backend: `onnxruntime-node ${session.version} (${session.provider})`,
+              ...onnxCommon,
               mode: 'onnx',
-              inputSize: values['dynamic-size'] ? 'dynamic' : 'fixed',
-              threads,
               batch,
-              msPerIter: round2(ms),
-              cpuMsPerIter: round2(cpuMs),
-              imgPerSec: round2((1000 * batch) / ms),
-              ...(reference !== undefined ? { referenceMs: reference, reference: 'official T0, torch.onnx.export, onnxruntime-node 1.30, 2-core EPYC Zen 5', ratio: round2(ms / reference) } : {}),
+              msPerIter: round2(ours.ms),
+              cpuMsPerIter: round2(ours.cpuMs),
+              imgPerSec: round2((1000 * batch) / ours.ms),
+              ...(theirs ? { referenceMs: round2(theirs.ms), ratio: round2(ours.ms / theirs.ms) } : {}),
             }),
           );
         }
         await session.dispose();
+        await refSession?.dispose();
       }
     }
     for (const batch of runtimes.includes('tfjs') ? batches : []) {
@@ -95,7 +102,7 @@ time of one fused inference and one training step.`,
           await y.data();
           y.dispose();
         }, warmup, iters);
-        const ref = compareToReference(referenceFile, 'backbone', `${mode}@${batch}`, ms, { size });
+        const ref = compareToReference(referenceFile, 'backbone', `${mode}@${batch}`, ms, { size, threads: common.threads });
         console.log(JSON.stringify({ ...common, mode, batch, msPerIter: round2(ms), cpuMsPerIter: round2(cpuMs), imgPerSec: round2((1000 * batch) / ms), ...ref }));
       }
       if (values.profile) {
@@ -116,7 +123,7 @@ time of one fused inference and one training step.`,
           await value.data();
           tf.dispose([value, grads]);
         }, warmup, iters);
-        const ref = compareToReference(referenceFile, 'backbone', `train@${batch}`, ms, { size });
+        const ref = compareToReference(referenceFile, 'backbone', `train@${batch}`, ms, { size, threads: common.threads });
         console.log(JSON.stringify({ ...common, mode: 'train', batch, msPerIter: round2(ms), imgPerSec: round2((1000 * batch) / ms), ...ref }));
         if (values.profile) {
           const p = await profileOps(async () => {

@@ -47,7 +47,8 @@ hostToDeviceBytes / deviceToHostBytes: tensor data that crossed between host and
 training step (one inference batch), the image batch already on the device; kernelSyncReadBytes:
 inputs that backend kernels copy out of device memory themselves (wasm's Slice / Concat / Gather).
 --runtime onnx times inference with the dense part (backbone, FPN, heads) exported to ONNX Runtime:
-'dense-onnx' (the session alone) and 'infer-onnx' (with the TypeScript post-processing); no training.
+'dense-onnx' (the session alone; compared with the reference's '<preset>/dense', PyTorch's backbone,
+FPN and dense head forward) and 'infer-onnx' (with the TypeScript post-processing); no training.
 Each line carries the thread count (--threads sets both ONNX Runtime's and the tfjs CPU backends';
 default PARTIALNET_THREADS, else all cores). --reference adds referenceMs and ratio (ours /
 reference) from a file of PyTorch figures (apps/cli/reference/pytorch-1.13-1thread.json is one);
@@ -95,7 +96,8 @@ preset.`,
         const dense = await timeItWithCpu(async () => {
           await session.run({ input });
         }, warmup, iters);
-        console.log(JSON.stringify({ ...onnxCommon, mode: 'dense-onnx', msPerIter: round2(dense.ms), cpuMsPerIter: round2(dense.cpuMs), imgPerSec: round2((1000 * batch) / dense.ms) }));
+        const denseRef = compareToReference(reference, 'detection', `${preset}/dense`, dense.ms, { size, batch, threads });
+        console.log(JSON.stringify({ ...onnxCommon, mode: 'dense-onnx', msPerIter: round2(dense.ms), cpuMsPerIter: round2(dense.cpuMs), imgPerSec: round2((1000 * batch) / dense.ms), ...denseRef }));
         let dets = 0;
         const full = await timeIt(async () => {
           const out = await predictWithOnnx(model, session, x, metas);
@@ -122,7 +124,7 @@ preset.`,
       };
       const trainMs = await timeIt(trainStep, warmup, iters);
       const trainBytes = await countedRun(trainStep);
-      const trainRef = compareToReference(reference, 'detection', `${preset}/train`, trainMs, { size, batch });
+      const trainRef = compareToReference(reference, 'detection', `${preset}/train`, trainMs, { size, batch, threads: common.threads });
       console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), imgPerSec: round2((1000 * batch) / trainMs), ...trainBytes, ...trainRef }));
       if (values.profile) console.log(JSON.stringify({ ...common, mode: 'profile', target: 'train', ...(await profileOps(trainStep)) }));
       optimizer.dispose();
@@ -135,7 +137,7 @@ preset.`,
       };
       const inferMs = await timeIt(inferStep, warmup, iters);
       const inferBytes = await countedRun(inferStep);
-      const inferRef = compareToReference(reference, 'detection', `${preset}/infer`, inferMs, { size, batch });
+      const inferRef = compareToReference(reference, 'detection', `${preset}/infer`, inferMs, { size, batch, threads: common.threads });
       console.log(JSON.stringify({ ...common, mode: 'infer', scoreThr, msPerIter: round2(inferMs), imgPerSec: round2((1000 * batch) / inferMs), detsPerImg: dets, ...inferBytes, ...inferRef }));
       if (values.profile) console.log(JSON.stringify({ ...common, mode: 'profile', target: 'infer', ...(await profileOps(inferStep)) }));
       x.dispose();
