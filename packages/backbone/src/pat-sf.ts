@@ -1,4 +1,4 @@
-import { LayerNorm2d, Linear, Module, dropout, tf, type OnnxGraph } from '@partialnet/core';
+import { LayerNorm2d, Linear, Module, dropout, linear, tf, type OnnxGraph } from '@partialnet/core';
 import { IRPE, irpeBias, irpeBucketIds, irpeBucketIdsOnnx } from './irpe.js';
 import { PartialConv, type OnnxMapSize } from './partial-conv.js';
 
@@ -40,13 +40,24 @@ export class RpeAttention extends Module {
       const L = h * w;
       const heads = this.numHeads;
       const d = this.headDim;
-      // [B, L, 3C] -> [3, B, heads, L, d]: q, k, v each own C consecutive outputs, split by head.
-      const qkv = this.qkv.forward(x.reshape([b, L, c])).reshape([b, L, 3, heads, d]).transpose([2, 0, 3, 1, 4]);
-      const [q, k, v] = tf.unstack(qkv, 0) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
-      let attn: tf.Tensor = tf.matMul(tf.mul(q, this.scale), k, false, true);
-      attn = tf.add(attn, irpeBias(this.rpeK.table as tf.Tensor2D, h, w));
+      // q, k, v as [heads, B, L, d] (the heads lead the batch dims), each from its own third of the
+      // qkv weight: every transpose below is then rank 3 or 4. tfjs-backend-wasm transposes rank 5
+      // on a generic path ~150x slower (28 ms of a 35 ms block at batch 16), and slicing q, k, v out
+      // of one activation would copy it once per slice (wasm's Slice reads the whole input first).
+      const tokens = x.reshape([b * L, c]) as tf.Tensor2D;
+      const qkvWeight = this.qkv.weight as tf.Tensor2D;
+      const project = (part: number): tf.Tensor4D =>
+        linear(tokens, tf.slice(qkvWeight, [0, part * c], [c, c]))
+          .reshape([b * L, heads, d])
+          .transpose([1, 0, 2])
+          .reshape([heads, b, L, d]);
+      const q = project(0);
+      const kT = project(1).transpose([0, 1, 3, 2]); // no transpose flag: wasm's matmul leaves XNNPACK with one
+      const v = project(2);
+      let attn: tf.Tensor = tf.matMul(tf.mul(q, this.scale) as tf.Tensor4D, kT);
+      attn = tf.add(attn, irpeBias(this.rpeK.table as tf.Tensor2D, h, w).reshape([heads, 1, L, L]));
       attn = dropout(tf.softmax(attn), this.dropRate, this.training);
-      const out = tf.matMul(attn as tf.Tensor4D, v).transpose([0, 2, 1, 3]).reshape([b, L, c]);
+      const out = tf.matMul(attn as tf.Tensor4D, v).reshape([heads, b * L, d]).transpose([1, 0, 2]).reshape([b, L, c]);
       return dropout(this.proj.forward(out), this.dropRate, this.training).reshape([b, h, w, c]) as tf.Tensor4D;
     });
   }
