@@ -1,6 +1,7 @@
 import { tf } from '../tf.js';
 import type { Tensor, Tensor4D } from '../tf.js';
 import { matMulT as matMul } from './matmul.js';
+import { flipFilter } from './flip-filter.js';
 
 export type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
 export type Conv2DPad = 'valid' | 'same' | number | ExplicitPadding;
@@ -154,7 +155,7 @@ function inputGrad(dy: Tensor4D, filter: Tensor4D, g: Geometry): Tensor4D {
   // On wasm that runs through XNNPACK, 2.5x faster than its Conv2DBackpropInput; on cpu the
   // transposed conv is the faster one.
   if (tf.getBackend() === 'wasm' && g.sh === 1 && g.sw === 1 && full.every((p) => p >= 0)) {
-    const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as Tensor4D;
+    const flipped = flipFilter(filter);
     const [t, b, l, r] = full;
     return tf.conv2d(dy, flipped, 1, [[0, 0], [t, b], [l, r], [0, 0]], 'NHWC', [g.dh, g.dw]);
   }

@@ -1,4 +1,5 @@
 import { tf } from '../tf.js';
+import { registerFlipFilterKernel } from '../ops/flip-filter.js';
 
 /**
  * Kernel overrides for tfjs-backend-wasm.
@@ -10,6 +11,7 @@ import { tf } from '../tf.js';
  * the way wasm's own Reshape does.
  */
 export function registerWasmKernelOverrides(): void {
+  registerFlipFilterKernel();
   if (tf.getKernel('Identity', 'wasm')) tf.unregisterKernel('Identity', 'wasm');
   tf.registerKernel({
     kernelName: 'Identity',
