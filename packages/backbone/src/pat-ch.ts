@@ -1,4 +1,4 @@
-import { BatchNorm2d, ChannelAffine, Conv2d, Module, hardSigmoid, hardSigmoidOnnx, tf, type OnnxGraph } from '@partialnet/core';
+import { BatchNorm2d, ChannelAffine, Conv2d, Module, hardSigmoid, hardSigmoidOnnx, spatialSum, tf, type OnnxGraph } from '@partialnet/core';
 import { PartialConv, type OnnxMapSize } from './partial-conv.js';
 
 /**
@@ -23,10 +23,10 @@ export class StyleChannelAttention extends Module {
     return tf.tidy(() => {
       const [n, h, w, c] = x.shape;
       const pixels = h * w;
-      const mean = tf.mean(x, [1, 2]);
+      const mean = tf.div(spatialSum(x), pixels);
       const centred = tf.sub(x, mean.reshape([n, 1, 1, c]));
       // torch.std is unbiased: divide by h*w - 1 (a 1x1 map gives NaN there too).
-      const std = tf.sqrt(tf.div(tf.sum(tf.square(centred), [1, 2]), pixels - 1));
+      const std = tf.sqrt(tf.div(spatialSum(tf.square(centred) as tf.Tensor4D), pixels - 1));
       const style = tf.concat([mean, std], 1) as tf.Tensor2D;
       // HWIO [1, 2, C, C] flattens to [2C, C] with the mean rows first, matching `style`.
       let z: tf.Tensor2D = tf.matMul(style, this.cfc1.weight.reshape([2 * c, c]) as tf.Tensor2D);

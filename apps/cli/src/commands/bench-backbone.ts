@@ -5,7 +5,7 @@ import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
 import { profileOps } from '../profile.js';
 import { compareToReference, loadReference } from '../reference.js';
-import { round2, timeAlternating, timeIt, timeItWithCpu } from '../timing.js';
+import { round2, timeAlternating, timeItWithCpu } from '../timing.js';
 
 /** The issue's reference: official PartialNet-T0 exported from PyTorch, onnxruntime-node 1.30, ms. */
 export const benchBackboneCommand = defineCommand({
@@ -117,14 +117,14 @@ time of one fused inference and one training step.`,
         net.train();
         const optimizer = new AdamW([{ params: net.parameters() }], { lr: 1e-4, weightDecay: 0.05 });
         const labels = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 1000), 'int32');
-        const ms = await timeIt(async () => {
+        const { ms, cpuMs } = await timeItWithCpu(async () => {
           const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), labels, 0.1), net.parameters());
           optimizer.step(grads);
           await value.data();
           tf.dispose([value, grads]);
         }, warmup, iters);
         const ref = compareToReference(referenceFile, 'backbone', `train@${batch}`, ms, { size, threads: common.threads });
-        console.log(JSON.stringify({ ...common, mode: 'train', batch, msPerIter: round2(ms), imgPerSec: round2((1000 * batch) / ms), ...ref }));
+        console.log(JSON.stringify({ ...common, mode: 'train', batch, msPerIter: round2(ms), cpuMsPerIter: round2(cpuMs), imgPerSec: round2((1000 * batch) / ms), ...ref }));
         if (values.profile) {
           const p = await profileOps(async () => {
             const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), labels, 0.1), net.parameters());

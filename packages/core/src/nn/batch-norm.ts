@@ -1,6 +1,7 @@
 import { tf } from '../tf.js';
 import { Module } from '../module/module.js';
 import type { OnnxGraph } from '../onnx/graph.js';
+import { channelAffine, channelSum } from '../ops/channel-ops.js';
 
 /** PyTorch's BatchNorm eps; tfjs-layers defaults to 1e-3, which moves PartialNet's logits by ~1e-2. */
 export const BN_EPS = 1e-5;
@@ -60,40 +61,44 @@ export class BatchNorm2d extends Module {
     if (!this.training || this.frozen || singleValue) {
       return tf.tidy(() => {
         const { scale, shift } = this.scaleShift();
-        return tf.add(tf.mul(x, scale), shift) as T;
+        return tf.engine().state.gradientDepth === 0 ? channelAffine(x, scale, shift) : (tf.add(tf.mul(x, scale), shift) as T);
       });
     }
-    const axes = x.shape.map((_, i) => i).slice(0, -1);
     const count = x.size / this.numFeatures;
-    const normalize = (input: tf.Tensor): { y: tf.Tensor; mean: tf.Tensor; inv: tf.Tensor } => {
-      const { mean, variance } = tf.moments(input, axes);
+    // Two passes (mean, then the mean square of x - mean), as tf.moments and PyTorch do; the sums
+    // are channelSum's, the affine maps channelAffine's (both fast on wasm).
+    const normalize = (input: tf.Tensor): { y: tf.Tensor; centred: tf.Tensor; inv: tf.Tensor } => {
+      const mean = tf.div(channelSum(input), count);
+      const centred = tf.sub(input, mean);
+      const variance = tf.div(channelSum(tf.square(centred)), count);
       // Running statistics follow PyTorch: momentum update with the unbiased variance.
       const unbiased = tf.mul(variance, count / (count - 1));
       this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - this.momentum), tf.mul(mean, this.momentum)));
       this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - this.momentum), tf.mul(unbiased, this.momentum)));
       const inv = tf.rsqrt(tf.add(variance, this.eps));
-      return { y: tf.add(tf.mul(tf.mul(tf.sub(input, mean), inv), this.weight), this.bias), mean, inv };
+      return { y: channelAffine(centred, tf.mul(inv, this.weight), this.bias), centred, inv };
     };
     if (tf.engine().state.gradientDepth === 0) return tf.tidy(() => normalize(x).y as T);
     // Under a gradient tape, the gradient is written out: the tape would otherwise keep every
     // full-size intermediate of the statistics and the affine map (about five copies of x per
-    // BatchNorm) until the backward pass; this keeps x and two per-channel vectors. Same forward
-    // values; the gradient differs from autodiff's only by float32 rounding.
+    // BatchNorm) until the backward pass; this keeps x - mean and two per-channel vectors. Same
+    // forward values; the gradient differs from autodiff's only by float32 rounding.
     const op = tf.customGrad((...args: unknown[]) => {
       const [input, weight, , save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, (ts: tf.Tensor[]) => void];
-      const { y, mean, inv } = normalize(input);
-      save([input, mean, inv, weight]);
+      const { y, centred, inv } = normalize(input);
+      save([centred, inv, weight]);
       return {
         value: y,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
           tf.tidy(() => {
-            const [xs, m, iv, w] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-            const xhat = tf.mul(tf.sub(xs, m), iv);
-            const db = tf.sum(dy, axes);
-            const dw = tf.sum(tf.mul(dy, xhat), axes);
+            const [c, iv, w] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+            const xhat = channelAffine(c, iv);
+            const db = channelSum(dy);
+            const dw = channelSum(tf.mul(dy, xhat));
             // dx = w inv (dy - mean(dy) - xhat mean(dy xhat)), per channel
-            const centred = tf.sub(tf.sub(dy, tf.div(db, count)), tf.mul(xhat, tf.div(dw, count)));
-            return [tf.mul(centred, tf.mul(w, iv)), dw, db];
+            const a = tf.mul(w, iv);
+            const dx = tf.sub(channelAffine(dy, a, tf.mul(a, tf.div(db, -count))), channelAffine(xhat, tf.mul(a, tf.div(dw, count))));
+            return [dx, dw, db];
           }),
       };
     });

@@ -1,6 +1,7 @@
 import { tf } from '../tf.js';
 import { Module } from '../module/module.js';
 import type { OnnxGraph } from '../onnx/graph.js';
+import { channelAffine } from '../ops/channel-ops.js';
 
 /** A fixed per-channel `x * scale + shift`: what an inference-time BatchNorm becomes after fusion. */
 export class ChannelAffine extends Module {
@@ -14,6 +15,7 @@ export class ChannelAffine extends Module {
   }
 
   forward<T extends tf.Tensor>(x: T): T {
+    if (tf.engine().state.gradientDepth === 0) return channelAffine(x, this.scale, this.shift);
     return tf.tidy(() => tf.add(tf.mul(x, this.scale), this.shift) as T);
   }
 

@@ -1,4 +1,5 @@
 import { tf } from '../tf.js';
+import { channelSum } from './channel-ops.js';
 
 type Tensor = tf.Tensor;
 
@@ -9,12 +10,11 @@ type Tensor = tf.Tensor;
  */
 export function addBias<T extends Tensor>(x: T, bias: Tensor): T {
   if (tf.engine().state.gradientDepth === 0) return tf.add(x, bias);
-  const axes = x.shape.map((_, i) => i).slice(0, -1);
   const op = tf.customGrad((...args: unknown[]) => {
     const [xi, b] = args as [Tensor, Tensor];
     return {
       value: tf.add(xi, b),
-      gradFunc: (dy: Tensor) => [dy.clone(), tf.sum(dy, axes)],
+      gradFunc: (dy: Tensor) => [dy.clone(), channelSum(dy)],
     };
   });
   return op(x, bias) as T;
