@@ -1,4 +1,4 @@
-import { tf } from '@partialnet/core';
+import { readHostSync, tf } from '@partialnet/core';
 
 /** [height, width] of each map. */
 export function levelSizes(maps: readonly tf.Tensor4D[]): [number, number][] {
@@ -28,14 +28,10 @@ export interface LevelTopK {
   deltas: Float32Array;
 }
 
-/**
- * Per image, the `k` highest sigmoid scores of a level's classification map `cls` [B, H, W, A * C]
- * and the deltas of their anchors from `reg` [B, H, W, A * 4]: the selection runs on the device
- * (topk, gather), so only k * (C + 5) numbers per image come back instead of the whole maps.
- */
-export async function levelTopK(cls: tf.Tensor4D, reg: tf.Tensor4D, k: number, numClasses: number): Promise<LevelTopK[]> {
+/** The device part of levelTopK: top-k scores, their flat indices and the deltas of their anchors. */
+function levelTopKTensors(cls: tf.Tensor4D, reg: tf.Tensor4D, k: number, numClasses: number): [tf.Tensor2D, tf.Tensor2D, tf.Tensor3D] {
   const B = cls.shape[0];
-  const [values, indices, deltas] = tf.tidy(() => {
+  return tf.tidy(() => {
     const s = tf.sigmoid(tf.reshape(cls, [B, -1]));
     const top = tf.topk(s, Math.min(k, s.shape[1]!));
     const anchor = numClasses === 1 ? top.indices : tf.floorDiv(top.indices, tf.scalar(numClasses, 'int32'));
@@ -44,11 +40,12 @@ export async function levelTopK(cls: tf.Tensor4D, reg: tf.Tensor4D, k: number, n
     const n = reg.shape[1] * reg.shape[2] * (reg.shape[3] / 4);
     const flat = tf.add(anchor, tf.mul(tf.range(0, B, 1, 'int32').reshape([B, 1]), tf.scalar(n, 'int32')));
     const rows = tf.gather(tf.reshape(reg, [B * n, 4]), tf.reshape(flat, [-1]));
-    return [top.values, top.indices, tf.reshape(rows, [B, -1, 4])];
+    return [top.values as tf.Tensor2D, top.indices as tf.Tensor2D, tf.reshape(rows, [B, -1, 4]) as tf.Tensor3D];
   });
-  const [v, i, d] = await Promise.all([values.data(), indices.data(), deltas.data()]);
-  tf.dispose([values, indices, deltas]);
-  const kk = values.shape[1]!;
+}
+
+/** The host part of levelTopK, from the values read back. */
+function levelTopKFromHost(v: Float32Array, i: Int32Array, d: Float32Array, B: number, kk: number): LevelTopK[] {
   const out: LevelTopK[] = [];
   for (let b = 0; b < B; b++) {
     // Backends break ties in their own order; sort as the host did (score, then index).
@@ -64,4 +61,27 @@ export async function levelTopK(cls: tf.Tensor4D, reg: tf.Tensor4D, k: number, n
     });
   }
   return out;
+}
+
+/**
+ * Per image, the `k` highest sigmoid scores of a level's classification map `cls` [B, H, W, A * C]
+ * and the deltas of their anchors from `reg` [B, H, W, A * 4]: the selection runs on the device
+ * (topk, gather), so only k * (C + 5) numbers per image come back instead of the whole maps.
+ */
+export async function levelTopK(cls: tf.Tensor4D, reg: tf.Tensor4D, k: number, numClasses: number): Promise<LevelTopK[]> {
+  const [values, indices, deltas] = levelTopKTensors(cls, reg, k, numClasses);
+  const [v, i, d] = await Promise.all([values.data(), indices.data(), deltas.data()]);
+  tf.dispose([values, indices, deltas]);
+  return levelTopKFromHost(v as Float32Array, i as Int32Array, d as Float32Array, cls.shape[0], values.shape[1]!);
+}
+
+/** levelTopK read synchronously, for host-memory backends only (see readHostSync). */
+export function levelTopKSync(cls: tf.Tensor4D, reg: tf.Tensor4D, k: number, numClasses: number): LevelTopK[] {
+  const [values, indices, deltas] = levelTopKTensors(cls, reg, k, numClasses);
+  try {
+    const what = 'levelTopKSync';
+    return levelTopKFromHost(readHostSync<'float32'>(values, what), readHostSync<'int32'>(indices, what), readHostSync<'float32'>(deltas, what), cls.shape[0], values.shape[1]!);
+  } finally {
+    tf.dispose([values, indices, deltas]);
+  }
 }

@@ -58,7 +58,8 @@ export abstract class Detector extends Module {
 
   /**
    * Work that must read the device before the forward pass of a training step, outside the
-   * gradient tape (which cannot wait): Mask R-CNN's proposals. Call `await model.prepare(batch)`
+   * gradient tape (which cannot wait): Mask R-CNN's proposals on GPU backends (on cpu / wasm the
+   * forward pass reads them itself, from the same RPN outputs). Call `await model.prepare(batch)`
    * before `forward(batch)`; a no-op for one-stage detectors.
    */
   async prepare(_batch: DetectionBatch): Promise<void> {}

@@ -1,4 +1,4 @@
-import { deriveSeed, getRandomState, setRandomState, tf, type OnnxGraph } from '@partialnet/core';
+import { deriveSeed, getRandomState, isHostMemoryBackend, setRandomState, tf, type OnnxGraph } from '@partialnet/core';
 import type { MaskRcnnConfig } from './config.js';
 import { Detector, type PredictOptions } from './detector.js';
 import { RoiHead } from './roi-head.js';
@@ -35,6 +35,12 @@ export class MaskRCNN extends Detector {
    */
   override async prepare(batch: DetectionBatch): Promise<void> {
     this.checkBatch(batch);
+    // On a host-memory backend forward() takes the proposals from the step's own RPN outputs
+    // (read synchronously inside the tape): no second backbone + FPN + RPN pass here.
+    if (isHostMemoryBackend()) {
+      delete batch.proposals;
+      return;
+    }
     const buffers = [...this.namedBuffers()].map(([, v]) => [v, tf.clone(v)] as const);
     const random = getRandomState();
     const { cls, reg } = tf.tidy(() => this.rpnHead.forward(this.extractFeatures(batch.images)));
@@ -53,11 +59,12 @@ export class MaskRCNN extends Detector {
   /** Training losses: loss_rpn_cls, loss_rpn_bbox, loss_cls, loss_bbox and (with a mask head) loss_mask. */
   forward(batch: DetectionBatch): LossDict {
     this.checkBatch(batch);
-    const proposals = batch.proposals;
-    if (!proposals) throw new Error('MaskRCNN.forward: the batch has no proposals; await model.prepare(batch) before the forward pass');
+    if (!batch.proposals && !isHostMemoryBackend()) throw new Error('MaskRCNN.forward: the batch has no proposals; await model.prepare(batch) before the forward pass');
     return tf.tidy(() => {
       const feats = this.extractFeatures(batch.images);
       const { cls, reg } = this.rpnHead.forward(feats);
+      // proposals are constants of the step (PyTorch detaches them too): values read, no gradient
+      const proposals = batch.proposals ?? this.rpnHead.proposalsSync(cls, reg, batch.metas, true);
       const rpnLosses = this.rpnHead.loss(cls, reg, batch.targets, batch.metas);
       return { ...rpnLosses, ...this.roiHead.loss(feats, proposals, batch.targets, batch.metas) };
     });

@@ -3,7 +3,7 @@ import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
 import { selectBoxes } from '@partialnet/data/boxes';
-import { flattenLevels, levelSizes, levelTopK, type LevelTopK } from './dense-utils.js';
+import { flattenLevels, levelSizes, levelTopK, levelTopKSync, type LevelTopK } from './dense-utils.js';
 import { bceWithLogits, l1Loss } from './losses.js';
 import { batchedNms } from './nms.js';
 import { normalInit } from './nn.js';
@@ -141,9 +141,24 @@ export class RpnHead extends Module {
    */
   async proposals(cls: readonly tf.Tensor4D[], reg: readonly tf.Tensor4D[], metas: readonly DetectionMeta[], training: boolean): Promise<Proposals[]> {
     const cfg = training ? this.config.train : this.config.test;
-    const sizes = levelSizes(cls as tf.Tensor4D[]);
     const tops: LevelTopK[][] = [];
     for (let l = 0; l < cls.length; l++) tops.push(await levelTopK(cls[l]!, reg[l]!, cfg.nmsPre, 1));
+    return this.#proposalsFromTops(tops, levelSizes(cls as tf.Tensor4D[]), metas, training);
+  }
+
+  /**
+   * `proposals` read synchronously, on host-memory backends only (cpu, wasm): lets a training
+   * step take its proposals from its own RPN outputs inside the gradient tape, instead of running
+   * the backbone, FPN and RPN once more beforehand.
+   */
+  proposalsSync(cls: readonly tf.Tensor4D[], reg: readonly tf.Tensor4D[], metas: readonly DetectionMeta[], training: boolean): Proposals[] {
+    const cfg = training ? this.config.train : this.config.test;
+    const tops = cls.map((c, l) => levelTopKSync(c, reg[l]!, cfg.nmsPre, 1));
+    return this.#proposalsFromTops(tops, levelSizes(cls as tf.Tensor4D[]), metas, training);
+  }
+
+  #proposalsFromTops(tops: LevelTopK[][], sizes: [number, number][], metas: readonly DetectionMeta[], training: boolean): Proposals[] {
+    const cfg = training ? this.config.train : this.config.test;
     return metas.map((meta, b) => {
       const boxes: number[] = [];
       const sc: number[] = [];

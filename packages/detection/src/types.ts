@@ -19,8 +19,10 @@ export interface DetectionBatch {
   targets: readonly DetectionTargets[];
   metas: readonly DetectionMeta[];
   /**
-   * Two-stage detectors: the RPN proposals of this batch, set by `await detector.prepare(batch)`
-   * before the forward pass (computing them reads the device, which the gradient tape cannot wait for).
+   * Two-stage detectors on GPU backends: the RPN proposals of this batch, set by `await
+   * detector.prepare(batch)` before the forward pass (computing them reads the device, which the
+   * gradient tape cannot wait for). On host-memory backends (cpu, wasm) the forward pass computes
+   * them from its own RPN outputs and prepare() clears this field.
    */
   proposals?: readonly { boxes: Float32Array; scores: Float32Array }[];
 }
