@@ -9,9 +9,13 @@ import { geluGradLoop, geluLoop } from './gelu-math.js';
 export const GELU_KERNEL = 'PartialnetGelu';
 export const GELU_GRAD_KERNEL = 'PartialnetGeluGrad';
 
-/** True when the active backend has the fused GELU kernels. */
+/** Per backend, whether its kernels are worth using now (wasm: only with its SIMD module). */
+const worthUsing = new Map<string, () => boolean>();
+
+/** True when the active backend has the fused GELU kernels and they beat the composite there. */
 export function hasFusedGelu(): boolean {
-  return tf.getKernel(GELU_KERNEL, tf.getBackend()) !== undefined;
+  const backend = tf.getBackend();
+  return tf.getKernel(GELU_KERNEL, backend) !== undefined && (worthUsing.get(backend)?.() ?? true);
 }
 
 export function assertFloat32(kernel: string, ...ts: tf.TensorInfo[]): void {
@@ -32,47 +36,45 @@ interface CpuBackendData {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
 }
 
-function registerOnce(config: tf.KernelConfig): void {
+function replaceKernel(config: tf.KernelConfig): void {
   if (tf.getKernel(config.kernelName, config.backendName)) tf.unregisterKernel(config.kernelName, config.backendName);
   tf.registerKernel(config);
 }
 
 /** The cpu backend's fused GELU: JavaScript loops over its arrays. */
 export function registerCpuGeluKernels(): void {
-  registerGeluGradient();
-  registerOnce({
-    kernelName: GELU_KERNEL,
-    backendName: 'cpu',
-    kernelFunc: ({ inputs, backend }) => {
+  const cpu = (backend: unknown): CpuBackendData => backend as CpuBackendData;
+  registerGeluKernelsFor(
+    'cpu',
+    ({ inputs, backend }) => {
       const x = inputs.x as tf.TensorInfo;
       assertFloat32(GELU_KERNEL, x);
-      const b = backend as unknown as CpuBackendData;
-      const xs = b.readSync(x.dataId) as Float32Array;
+      const xs = cpu(backend).readSync(x.dataId) as Float32Array;
       const y = new Float32Array(xs.length);
       geluLoop(xs, y);
-      return b.makeTensorInfo(x.shape, 'float32', y);
+      return cpu(backend).makeTensorInfo(x.shape, 'float32', y);
     },
-  });
-  registerOnce({
-    kernelName: GELU_GRAD_KERNEL,
-    backendName: 'cpu',
-    kernelFunc: ({ inputs, backend }) => {
+    ({ inputs, backend }) => {
       const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
       assertFloat32(GELU_GRAD_KERNEL, x, dy);
-      const b = backend as unknown as CpuBackendData;
-      const xs = b.readSync(x.dataId) as Float32Array;
+      const xs = cpu(backend).readSync(x.dataId) as Float32Array;
       const dx = new Float32Array(xs.length);
-      geluGradLoop(xs, b.readSync(dy.dataId) as Float32Array, dx);
-      return b.makeTensorInfo(x.shape, 'float32', dx);
+      geluGradLoop(xs, cpu(backend).readSync(dy.dataId) as Float32Array, dx);
+      return cpu(backend).makeTensorInfo(x.shape, 'float32', dx);
     },
-  });
+  );
 }
 
-/** Registers (or re-registers) the wasm backend's fused GELU; the kernels live in runtime/. */
-export function registerGeluKernelsFor(backendName: string, forward: tf.KernelFunc, backward: tf.KernelFunc): void {
+/**
+ * Registers (or re-registers) a backend's fused GELU kernels and, once, their gradient. `use`
+ * says whether `gelu()` should take them (default: always).
+ */
+export function registerGeluKernelsFor(backendName: string, forward: tf.KernelFunc, backward: tf.KernelFunc, use?: () => boolean): void {
   registerGeluGradient();
-  registerOnce({ kernelName: GELU_KERNEL, backendName, kernelFunc: forward });
-  registerOnce({ kernelName: GELU_GRAD_KERNEL, backendName, kernelFunc: backward });
+  if (use) worthUsing.set(backendName, use);
+  else worthUsing.delete(backendName);
+  replaceKernel({ kernelName: GELU_KERNEL, backendName, kernelFunc: forward });
+  replaceKernel({ kernelName: GELU_GRAD_KERNEL, backendName, kernelFunc: backward });
 }
 
 export function unregisterGeluKernels(backendName: string): void {

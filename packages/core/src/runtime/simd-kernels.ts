@@ -29,7 +29,7 @@ const LN2_LO = Math.LN2 - LN2_HI;
  * k = round(w log2 e), |r| <= ln2 / 2, exp(r) by its degree-7 Taylor polynomial (truncation
  * < 6e-9 relative) and 2^k built in the exponent bits.
  */
-function emitPhi(f: FunctionBody, v: number, locals: { z: number; t: number; q: number; w: number; k: number; mask: number; e: number; phi: number }): void {
+function emitPhi(f: FunctionBody, v: number, locals: PhiLocals): void {
   const { z, t, q, w, k, mask, e, phi } = locals;
   const [a1, a2, a3, a4, a5] = GELU_ERF.a;
   f.get(v).simd(SIMD.f32x4Abs).f32x4(Math.SQRT1_2).simd(SIMD.f32x4Mul).set(z);
@@ -53,45 +53,51 @@ function emitPhi(f: FunctionBody, v: number, locals: { z: number; t: number; q: 
   f.f32x4(1).get(q).simd(SIMD.f32x4Sub).get(q).get(v).f32x4(0).simd(SIMD.f32x4Ge).simd(SIMD.bitselect).set(phi);
 }
 
-function phiLocals(f: FunctionBody): { z: number; t: number; q: number; w: number; k: number; mask: number; e: number; phi: number } {
-  return { z: f.local(V128), t: f.local(V128), q: f.local(V128), w: f.local(V128), k: f.local(V128), mask: f.local(V128), e: f.local(V128), phi: f.local(V128) };
+type PhiLocals = { v: number; z: number; t: number; q: number; w: number; k: number; mask: number; e: number; phi: number };
+
+function phiLocals(f: FunctionBody): PhiLocals {
+  const local = (): number => f.local(V128);
+  return { v: local(), z: local(), t: local(), q: local(), w: local(), k: local(), mask: local(), e: local(), phi: local() };
+}
+
+/**
+ * for (; first < end; pointers += 16) step(): `bytes` is a multiple of 16; every pointer advances
+ * together. (Unrolling by 2 or 4 measured no faster: the loop is bound by its ~60 instructions.)
+ */
+function vectorLoop(f: FunctionBody, pointers: number[], bytes: number, step: () => void): void {
+  const end = f.local(I32);
+  f.get(pointers[0]!).get(bytes).i32Add().set(end);
+  f.block().loop();
+  f.get(pointers[0]!).get(end).i32GeU().brIf(1);
+  step();
+  for (const p of pointers) f.get(p).i32(16).i32Add().set(p);
+  f.br(0).end().end();
 }
 
 function geluBody(): FunctionBody {
   const [x, y, bytes] = [0, 1, 2];
   const f = new FunctionBody([I32, I32, I32]);
-  const end = f.local(I32);
-  const v = f.local(V128);
-  const locals = phiLocals(f);
-  f.get(x).get(bytes).i32Add().set(end);
-  f.block().loop();
-  f.get(x).get(end).i32GeU().brIf(1);
-  f.get(x).simd(SIMD.load).set(v);
-  emitPhi(f, v, locals);
-  f.get(y).get(v).get(locals.phi).simd(SIMD.f32x4Mul).simd(SIMD.store);
-  f.get(x).i32(16).i32Add().set(x);
-  f.get(y).i32(16).i32Add().set(y);
-  f.br(0).end().end();
+  const l = phiLocals(f);
+  vectorLoop(f, [x, y], bytes, () => {
+    f.get(x).simd(SIMD.load).set(l.v);
+    emitPhi(f, l.v, l);
+    f.get(y).get(l.v).get(l.phi).simd(SIMD.f32x4Mul).simd(SIMD.store);
+  });
   return f;
 }
 
 function geluGradBody(): FunctionBody {
   const [x, dy, dx, bytes] = [0, 1, 2, 3];
   const f = new FunctionBody([I32, I32, I32, I32]);
-  const end = f.local(I32);
-  const v = f.local(V128);
-  const locals = phiLocals(f);
-  f.get(x).get(bytes).i32Add().set(end);
-  f.block().loop();
-  f.get(x).get(end).i32GeU().brIf(1);
-  f.get(x).simd(SIMD.load).set(v);
-  emitPhi(f, v, locals);
-  // dx = dy * (phi + v * e / sqrt(2 pi))
-  f.get(dx).get(dy).simd(SIMD.load);
-  f.get(locals.phi).get(v).get(locals.e).simd(SIMD.f32x4Mul).f32x4(INV_SQRT_2PI).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
-  f.simd(SIMD.f32x4Mul).simd(SIMD.store);
-  for (const p of [x, dy, dx]) f.get(p).i32(16).i32Add().set(p);
-  f.br(0).end().end();
+  const l = phiLocals(f);
+  vectorLoop(f, [x, dy, dx], bytes, () => {
+    f.get(x).simd(SIMD.load).set(l.v);
+    emitPhi(f, l.v, l);
+    // dx = dy * (phi + v * e / sqrt(2 pi))
+    f.get(dx).get(dy).simd(SIMD.load);
+    f.get(l.phi).get(l.v).get(l.e).simd(SIMD.f32x4Mul).f32x4(INV_SQRT_2PI).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
+    f.simd(SIMD.f32x4Mul).simd(SIMD.store);
+  });
   return f;
 }
 

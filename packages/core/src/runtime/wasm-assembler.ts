@@ -69,6 +69,7 @@ function section(id: number, body: number[], out: number[]): void {
 export class FunctionBody {
   readonly bytes: number[] = [];
   private readonly extraLocals: ValType[] = [];
+  private readonly constants = new Map<number, number>();
 
   constructor(readonly params: readonly ValType[]) {}
 
@@ -200,15 +201,30 @@ export class FunctionBody {
     return this;
   }
 
-  /** f32x4 with every lane `value`. */
+  /**
+   * f32x4 with every lane `value`. Each distinct constant is built once, on entry, into a local:
+   * splatting it where it is used would rebuild it on every pass of a loop.
+   */
   f32x4(value: number): this {
-    return this.f32(value).simd(SIMD.f32x4Splat);
+    const key = Math.fround(value);
+    let index = this.constants.get(key);
+    if (index === undefined) {
+      index = this.local(V128);
+      this.constants.set(key, index);
+    }
+    return this.get(index);
   }
 
   encode(): number[] {
     const out: number[] = [];
     unsignedLeb(this.extraLocals.length, out);
     for (const type of this.extraLocals) out.push(1, type);
+    for (const [value, index] of this.constants) {
+      out.push(0x43, ...new Uint8Array(new Float32Array([value]).buffer), 0xfd);
+      unsignedLeb(SIMD.f32x4Splat, out);
+      out.push(0x21);
+      unsignedLeb(index, out);
+    }
     out.push(...this.bytes, 0x0b);
     const sized: number[] = [];
     unsignedLeb(out.length, sized);

@@ -23,7 +23,8 @@ import type { WasmMemory } from './webassembly.js';
  * composite is Multiply, Erf, Add, Multiply forward and five more passes backward).
  *
  * The copies and GELU run in a small WebAssembly SIMD module that imports the backend's memory
- * (simd-kernels.ts); where it cannot be instantiated, JavaScript loops do the same work.
+ * (simd-kernels.ts); where it cannot be instantiated, JavaScript loops do the copies (still far
+ * faster than the stock kernels) and `gelu()` goes back to the composite.
  */
 
 const OVERRIDDEN = ['SplitV', 'Concat', 'Slice'] as const;
@@ -130,7 +131,9 @@ export function registerWasmKernelOverrides(): void {
     const { begin, size } = args.attrs as unknown as tf.SliceAttrs;
     return slice(wasmHeap(args.backend), copyRows, x, begin, size);
   });
-  registerGeluKernelsFor('wasm', geluForward, geluBackward);
+  // Without the SIMD module the JavaScript loops are slower than tfjs's C++ Erf composite
+  // (measured about 2x): gelu() then takes the composite, and the kernels serve only direct calls.
+  registerGeluKernelsFor('wasm', geluForward, geluBackward, wasmSimdKernelsActive);
 }
 
 /**
