@@ -147,22 +147,22 @@ function copyRowsBody(): FunctionBody {
   return f;
 }
 
-let bytesCache: { plain?: Uint8Array; shared?: Uint8Array } = {};
+const binaries = new Map<boolean, Uint8Array>();
 
-/** The module's binary for a plain or a shared memory. */
+/** The module's binary for a plain (false) or a shared (true) memory. */
 export function simdKernelsBinary(shared: boolean): Uint8Array {
-  const key = shared ? 'shared' : 'plain';
-  const cached = bytesCache[key];
-  if (cached) return cached;
-  const binary = assembleModule(
-    [
-      { name: 'gelu', body: geluBody() },
-      { name: 'geluGrad', body: geluGradBody() },
-      { name: 'copyRows', body: copyRowsBody() },
-    ],
-    shared,
-  );
-  bytesCache = { ...bytesCache, [key]: binary };
+  let binary = binaries.get(shared);
+  if (!binary) {
+    binary = assembleModule(
+      [
+        { name: 'gelu', body: geluBody() },
+        { name: 'geluGrad', body: geluGradBody() },
+        { name: 'copyRows', body: copyRowsBody() },
+      ],
+      shared,
+    );
+    binaries.set(shared, binary);
+  }
   return binary;
 }
 

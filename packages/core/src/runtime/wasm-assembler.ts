@@ -17,7 +17,6 @@ export const SIMD = {
   i32x4Splat: 0x11,
   f32x4Splat: 0x13,
   f32x4Ge: 0x46,
-  f32x4Lt: 0x43,
   and: 0x4e,
   bitselect: 0x52,
   f32x4Nearest: 0x6a,
@@ -117,11 +116,6 @@ export class FunctionBody {
 
   i32Sub(): this {
     this.bytes.push(0x6b);
-    return this;
-  }
-
-  i32Mul(): this {
-    this.bytes.push(0x6c);
     return this;
   }
 
