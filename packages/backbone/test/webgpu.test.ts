@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { crossEntropy, listBackends, seedEverything, type HostTensor } from '@partialnet/core';
-import { PartialNet, setupBackend, tf, type PartialNetConfig } from './deps.js';
+import { listBackends } from '@partialnet/core';
+import { setupBackend, tf } from './deps.js';
+import { compareGrads, trainStep } from './train-step.js';
 
 // The WebGPU suite: runs wherever a WebGPU adapter can be used (CI: Mesa's lavapipe with
 // PARTIALNET_ALLOW_SOFTWARE_GPU=1, see .ci/install-lavapipe), and is skipped visibly elsewhere.
@@ -13,26 +14,6 @@ const suite = gpu.available ? 'WebGPU: backbone' : `WebGPU suite skipped: ${gpu.
 // largest value; the bars leave a margin of 10x and more.
 const LOSS_RTOL = 1e-5;
 const GRAD_RTOL = 1e-3;
-
-const TINY: Partial<PartialNetConfig> = { embedDim: 16, depths: [1, 1, 1, 1], spatialAttn: true, act: 'gelu', numClasses: 5, featureDim: 32, dropPath: 0 };
-
-/** One forward + backward on the active backend: the loss and every gradient, on the host. */
-async function trainStep(weights: Map<string, HostTensor> | undefined): Promise<{ loss: number; grads: Map<string, Float32Array>; weights: Map<string, HostTensor> }> {
-  seedEverything(11);
-  const net = PartialNet.create(TINY);
-  if (weights) net.loadStateDict(weights);
-  net.train();
-  const x = tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
-  const labels = tf.tensor1d([1, 3], 'int32');
-  const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), labels), net.parameters());
-  const loss = (await value.data())[0]!;
-  const host = new Map<string, Float32Array>();
-  for (const [name, v] of net.namedParameters()) if (grads[v.name]) host.set(name, (await grads[v.name]!.data()) as Float32Array);
-  const state = await net.stateDict();
-  tf.dispose([x, labels, value, grads]);
-  net.dispose();
-  return { loss, grads: host, weights: state };
-}
 
 describe.skipIf(!gpu.available)(suite, () => {
   afterAll(async () => {
@@ -47,23 +28,7 @@ describe.skipIf(!gpu.available)(suite, () => {
     const got = await trainStep(ref.weights);
     expect(tf.memory().numTensors).toBe(before);
     expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(LOSS_RTOL * Math.abs(ref.loss));
-    const bad: string[] = [];
-    let worst = 0;
-    for (const [name, g] of ref.grads) {
-      const h = got.grads.get(name);
-      if (!h) {
-        bad.push(`${name}: no gradient on webgpu`);
-        continue;
-      }
-      let scale = 0;
-      let diff = 0;
-      for (let i = 0; i < g.length; i++) {
-        scale = Math.max(scale, Math.abs(g[i]!));
-        diff = Math.max(diff, Math.abs(g[i]! - h[i]!));
-      }
-      if (diff > GRAD_RTOL * scale + 1e-7) bad.push(`${name}: ${diff} vs scale ${scale}`);
-      if (scale > 1e-4) worst = Math.max(worst, diff / scale);
-    }
+    const { bad, worst } = compareGrads(ref, got, GRAD_RTOL, 'webgpu');
     console.log(`backbone webgpu vs wasm: loss rel diff ${(Math.abs(got.loss - ref.loss) / Math.abs(ref.loss)).toExponential(2)}, worst gradient diff / scale ${worst.toExponential(2)}`);
     expect(bad).toEqual([]);
     expect(ref.grads.size).toBeGreaterThan(10);

@@ -24,14 +24,16 @@ describe('countTransfers', () => {
     expect(counter.counts.syncReads).toBe(0);
   });
 
-  it('counts wasm kernels that copy an input out of wasm memory as synchronous reads', async () => {
+  it('counts wasm kernels that copy an input out of wasm memory as synchronous reads (core\'s Slice / SplitV / Concat read none)', async () => {
     await setupBackend('wasm');
     const a = tf.tensor1d(new Float32Array(100));
+    const indices = tf.tensor1d(new Int32Array(20), 'int32');
     const counter = countTransfers();
-    const s = tf.slice(a, [10], [20]); // wasm's Slice reads its whole input
+    const g = tf.gather(a, indices); // wasm's GatherV2 reads its indices
+    const copies = [tf.slice(a, [10], [20]), ...tf.split(a, [30, 70]), tf.concat([a, a])];
     counter.stop();
-    tf.dispose([a, s]);
-    expect(counter.counts.syncReadBytes).toBe(400);
+    tf.dispose([a, indices, g, ...copies]);
+    expect(counter.counts.syncReadBytes).toBe(80);
     expect(counter.counts.toHost).toBe(0);
   });
 

@@ -2,6 +2,7 @@
 // the same forward formulas.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BatchNorm2d, gelu, setupBackend, tf } from '../src/index.js';
+import { geluComposite } from '../src/nn/activation.js';
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
@@ -49,10 +50,13 @@ describe.each(['cpu', 'wasm'] as const)('written-out gradients on %s', (backend)
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('GELU: same value and gradient as autodiff of x * Phi(x)', () => {
+  it.each([
+    ['gelu() (the fused kernels here)', gelu],
+    ['the composite (other backends)', geluComposite],
+  ])('GELU, %s: same value and gradient as autodiff of x * Phi(x)', (_name, f) => {
     const x = tf.linspace(-6, 6, 97);
     const ref = (v: tf.Tensor) => tf.sum(tf.mul(tf.mul(v, 0.5), tf.add(tf.erf(tf.mul(v, Math.SQRT1_2)), 1)));
-    const ours = (v: tf.Tensor) => tf.sum(gelu(v));
+    const ours = (v: tf.Tensor) => tf.sum(f(v));
     const [gr, go] = [tf.grad(ref)(x), tf.grad(ours)(x)];
     expect(Math.abs(ours(x).dataSync()[0]! - ref(x).dataSync()[0]!)).toBeLessThan(1e-4);
     expect(maxAbsDiff(go.dataSync(), gr.dataSync())).toBeLessThan(1e-5);

@@ -1,10 +1,21 @@
 import { tf } from '../tf.js';
 import type { OnnxGraph } from '../onnx/graph.js';
+import { GELU_KERNEL, hasFusedGelu } from './gelu-kernels.js';
 
 export type ActivationName = 'gelu' | 'relu';
 
-/** Exact GELU, x * Phi(x) with erf, as torch.nn.GELU() (the tanh form moves logits by ~1e-3). */
+/**
+ * Exact GELU, x * Phi(x) with erf, as torch.nn.GELU() (the tanh form moves logits by ~1e-3). On
+ * backends with the fused kernels (wasm, cpu: nn/gelu-kernels.ts) one pass forward and one
+ * backward; elsewhere the composite.
+ */
 export function gelu<T extends tf.Tensor>(x: T): T {
+  if (x.dtype === 'float32' && hasFusedGelu()) return tf.engine().runKernel(GELU_KERNEL, { x }) as T;
+  return geluComposite(x);
+}
+
+/** GELU from tfjs ops (Multiply, Erf, Add): any backend; the reference the fused kernels are tested against. */
+export function geluComposite<T extends tf.Tensor>(x: T): T {
   const value = (v: tf.Tensor): tf.Tensor => tf.tidy(() => tf.mul(tf.mul(v, 0.5), tf.add(tf.erf(tf.mul(v, Math.SQRT1_2)), 1)));
   if (tf.engine().state.gradientDepth === 0) return value(x) as T;
   // Under a gradient tape the derivative Phi(x) + x phi(x) is written out, so only x is kept for

@@ -1,5 +1,6 @@
 import { tf } from '../tf.js';
 import type { Tensor4D } from '../tf.js';
+import { wasmHeap } from '../runtime/wasm-internals.js';
 
 const KERNEL = 'PartialnetFlipFilter';
 
@@ -16,12 +17,6 @@ export function flipFilter(filter: Tensor4D): Tensor4D {
   return tf.tidy(() => tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]));
 }
 
-/** The slice of tfjs-backend-wasm's BackendWasm this kernel uses (its public class, untyped in tfjs-core). */
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
-
 export function registerFlipFilterKernel(): void {
   if (tf.getKernel(KERNEL, 'wasm')) return;
   tf.registerKernel({
@@ -31,11 +26,11 @@ export function registerFlipFilterKernel(): void {
       const x = inputs.x as tf.TensorInfo;
       if (x.dtype !== 'float32') throw new Error(`${KERNEL}: expected a float32 filter, got ${x.dtype}`);
       const [kh, kw, cin, cout] = x.shape as [number, number, number, number];
-      const heap = backend as unknown as WasmHeapBackend;
+      const heap = wasmHeap(backend);
       const out = heap.makeOutput([kh, kw, cout, cin], 'float32');
       // views after makeOutput: an allocation can grow (and so detach) the wasm memory
-      const src = heap.typedArrayFromHeap(x);
-      const dst = heap.typedArrayFromHeap(out);
+      const src = new Float32Array(heap.buffer(), heap.offset(x), x.shape.reduce((a, b) => a * b, 1));
+      const dst = new Float32Array(heap.buffer(), heap.offset(out), src.length);
       const tap = cin * cout;
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {

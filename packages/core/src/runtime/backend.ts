@@ -6,7 +6,8 @@ import { pathToFileURL } from 'node:url';
 import { tf } from '../tf.js';
 import { requestedThreads, WASM_MAX_THREADS } from './threads.js';
 import { withThreadedWasm } from './wasm-threads.js';
-import { registerWasmKernelOverrides } from './wasm-kernels.js';
+import { registerWasmKernelOverrides, restoreStockWasmKernels } from './wasm-kernels.js';
+import { registerCpuGeluKernels } from '../nn/gelu-kernels.js';
 import { BACKEND_NAMES, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
 
 export { BACKEND_NAMES, isBackendName, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
@@ -153,6 +154,7 @@ async function runProbe(name: BackendName): Promise<BackendProbe> {
         return await probeWasm(base, fail);
       case 'cpu':
         await import('@tensorflow/tfjs-backend-cpu');
+        if (process.env.PARTIALNET_STOCK_KERNELS !== '1') registerCpuGeluKernels();
         return { ...base, available: true };
     }
   } catch (err) {
@@ -360,6 +362,8 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
   }
   wasmGetThreadsCount = exported<() => number>(mod, 'getThreadsCount');
   registerWasmKernelOverrides();
+  // Before/after measurements: tfjs-backend-wasm's own SplitV / Concat / Slice and the composite GELU.
+  if (process.env.PARTIALNET_STOCK_KERNELS === '1') restoreStockWasmKernels();
   return { ...base, available: true };
 }
 

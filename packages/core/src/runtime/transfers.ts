@@ -10,8 +10,8 @@ export interface TransferCounts {
   reads: number;
   /**
    * Synchronous reads (`readSync`). Library code makes none (webgpu refuses them); on wasm these
-   * are its own kernels copying an input out of wasm memory (Slice, Concat, GatherV2 do, whole
-   * inputs each time).
+   * are its own kernels copying an input out of wasm memory (GatherV2 its indices; Slice and
+   * Concat did whole inputs before core's replaced them, runtime/wasm-kernels.ts).
    */
   syncReadBytes: number;
   syncReads: number;

@@ -1,25 +1,153 @@
 import { tf } from '../tf.js';
 import { registerFlipFilterKernel } from '../ops/flip-filter.js';
+import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
+import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
+import { instantiateSimdKernels, type SimdKernels } from './simd-kernels.js';
+import { bytesPerElement, concat, copyRowsJs, slice, splitV, type CopyRows } from './wasm-copy-kernels.js';
+import { wasmHeap, type WasmHeap } from './wasm-internals.js';
+import type { WasmMemory } from './webassembly.js';
 
 /**
- * Kernel overrides for tfjs-backend-wasm.
+ * Kernel overrides and additions for tfjs-backend-wasm (all use its internals through
+ * wasm-internals.ts).
  *
  * Identity: tfjs saves every tensor a gradient needs with `keep(clone(t))`, and clone runs the
  * Identity kernel. The wasm kernel allocates and copies the whole buffer, so under a gradient
  * tape each saved activation existed twice (and training steps spent time copying them); the cpu
  * backend shares the data. Tensors are immutable, so sharing is safe: this one takes a reference
  * the way wasm's own Reshape does.
+ *
+ * SplitV, Concat, Slice: strided row copies (wasm-copy-kernels.ts) instead of one JavaScript
+ * `subarray` + `set` per pixel. Their gradients are each other (and Pad), so training uses them too.
+ *
+ * PartialnetGelu / PartialnetGeluGrad: exact GELU forward and backward in one pass each (the
+ * composite is Multiply, Erf, Add, Multiply forward and five more passes backward).
+ *
+ * The copies and GELU run in a small WebAssembly SIMD module that imports the backend's memory
+ * (simd-kernels.ts); where it cannot be instantiated, JavaScript loops do the copies (still far
+ * faster than the stock kernels) and `gelu()` goes back to the composite.
  */
+
+const OVERRIDDEN = ['SplitV', 'Concat', 'Slice'] as const;
+/** The package's own kernels, captured once before the first override (for strings, and for tests). */
+const stock = new Map<string, tf.KernelConfig>();
+
+let simdAllowed = true;
+const simdByMemory = new WeakMap<WasmMemory, SimdKernels | null>();
+
+function simd(heap: WasmHeap): SimdKernels | undefined {
+  if (!simdAllowed) return undefined;
+  const memory = heap.memory();
+  if (!memory) return undefined;
+  let kernels = simdByMemory.get(memory);
+  if (kernels === undefined) {
+    kernels = instantiateSimdKernels(memory) ?? null;
+    simdByMemory.set(memory, kernels);
+  }
+  return kernels ?? undefined;
+}
+
+/** Whether the wasm backend's kernels here run in the SIMD module (true) or the JavaScript fallback. */
+export function wasmSimdKernelsActive(): boolean {
+  const backend = tf.findBackend('wasm');
+  return backend !== null && simd(wasmHeap(backend)) !== undefined;
+}
+
+/** Tests: force the JavaScript fallback (false) or allow the SIMD module again (true). */
+export function allowWasmSimdKernels(allowed: boolean): void {
+  simdAllowed = allowed;
+}
+
+const copyRows: CopyRows = (heap, src, srcStride, dst, dstStride, rowBytes, rows) => {
+  const kernels = simd(heap);
+  if (kernels) kernels.copyRows(src, srcStride, dst, dstStride, rowBytes, rows);
+  else copyRowsJs(heap.buffer(), src, srcStride, dst, dstStride, rowBytes, rows);
+};
+
+const geluForward: tf.KernelFunc = ({ inputs, backend }) => {
+  const x = inputs.x as tf.TensorInfo;
+  assertFloat32(GELU_KERNEL, x);
+  const heap = wasmHeap(backend);
+  const out = heap.makeOutput(x.shape, 'float32');
+  const n = tf.util.sizeFromShape(x.shape);
+  const kernels = simd(heap);
+  const vectors = kernels ? n - (n % 4) : 0;
+  if (vectors > 0) kernels!.gelu(heap.offset(x), heap.offset(out), vectors * 4);
+  if (vectors < n) {
+    const buffer = heap.buffer();
+    geluLoop(new Float32Array(buffer, heap.offset(x), n), new Float32Array(buffer, heap.offset(out), n), vectors, n);
+  }
+  return out;
+};
+
+const geluBackward: tf.KernelFunc = ({ inputs, backend }) => {
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  assertFloat32(GELU_GRAD_KERNEL, x, dy);
+  const heap = wasmHeap(backend);
+  const out = heap.makeOutput(x.shape, 'float32');
+  const n = tf.util.sizeFromShape(x.shape);
+  const kernels = simd(heap);
+  const vectors = kernels ? n - (n % 4) : 0;
+  if (vectors > 0) kernels!.geluGrad(heap.offset(x), heap.offset(dy), heap.offset(out), vectors * 4);
+  if (vectors < n) {
+    const buffer = heap.buffer();
+    const view = (t: tf.TensorInfo): Float32Array => new Float32Array(buffer, heap.offset(t), n);
+    geluGradLoop(view(x), view(dy), view(out), vectors, n);
+  }
+  return out;
+};
+
+function override(kernelName: string, kernelFunc: tf.KernelFunc): void {
+  const current = tf.getKernel(kernelName, 'wasm');
+  if (current && !stock.has(kernelName)) stock.set(kernelName, current);
+  if (current) tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+}
+
+/** The stock kernel, for what the overrides leave to it (string tensors). */
+function stockKernel(name: string): tf.KernelFunc {
+  const config = stock.get(name);
+  if (!config) throw new Error(`tfjs-backend-wasm registered no ${name} kernel to fall back to`);
+  return config.kernelFunc;
+}
+
+/** Registers the overrides and the fused GELU for the wasm backend (idempotent). */
 export function registerWasmKernelOverrides(): void {
   registerFlipFilterKernel();
-  if (tf.getKernel('Identity', 'wasm')) tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel({
-    kernelName: 'Identity',
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend }) => {
-      const x = inputs.x as tf.TensorInfo;
-      (backend as unknown as { incRef(dataId: unknown): void }).incRef(x.dataId);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-    },
+  override('Identity', ({ inputs, backend }) => wasmHeap(backend).share(inputs.x as tf.TensorInfo));
+  const usable = (dtype: tf.DataType): boolean => bytesPerElement(dtype) !== undefined;
+  override('SplitV', (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (!usable(x.dtype)) return stockKernel('SplitV')(args);
+    const { numOrSizeSplits, axis } = args.attrs as unknown as tf.SplitVAttrs;
+    return splitV(wasmHeap(args.backend), copyRows, x, numOrSizeSplits, axis);
   });
+  override('Concat', (args) => {
+    const inputs = Object.values(args.inputs) as tf.TensorInfo[];
+    if (inputs.length === 0 || !usable(inputs[0]!.dtype)) return stockKernel('Concat')(args);
+    return concat(wasmHeap(args.backend), copyRows, inputs, (args.attrs as unknown as tf.ConcatAttrs).axis);
+  });
+  override('Slice', (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (!usable(x.dtype)) return stockKernel('Slice')(args);
+    const { begin, size } = args.attrs as unknown as tf.SliceAttrs;
+    return slice(wasmHeap(args.backend), copyRows, x, begin, size);
+  });
+  // Without the SIMD module the JavaScript loops are slower than tfjs's C++ Erf composite
+  // (measured about 2x): gelu() then takes the composite, and the kernels serve only direct calls.
+  registerGeluKernelsFor('wasm', geluForward, geluBackward, wasmSimdKernelsActive);
+}
+
+/**
+ * Puts tfjs-backend-wasm's own SplitV, Concat and Slice back and removes the fused GELU (the
+ * Identity override stays): for tests and before/after measurements (PARTIALNET_STOCK_KERNELS=1).
+ */
+export function restoreStockWasmKernels(): void {
+  for (const name of OVERRIDDEN) {
+    const config = stock.get(name);
+    if (!config) continue;
+    if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(config);
+  }
+  unregisterGeluKernels('wasm');
 }

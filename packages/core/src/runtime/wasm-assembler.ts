@@ -1,0 +1,279 @@
+/**
+ * A minimal WebAssembly binary writer: just what the SIMD kernels in simd-kernels.ts need (one
+ * imported memory, functions of i32 parameters, structured loops, i32 / f32 / v128 arithmetic).
+ * Written from the WebAssembly core specification (binary format, chapter 5) and the SIMD
+ * proposal's opcode table, so the kernels need no compiler or assembler at build time.
+ */
+
+export const I32 = 0x7f;
+export const F32 = 0x7d;
+export const V128 = 0x7b;
+export type ValType = typeof I32 | typeof F32 | typeof V128;
+
+/** SIMD opcodes (each emitted as 0xfd followed by the opcode in unsigned LEB128). */
+export const SIMD = {
+  load: 0x00,
+  store: 0x0b,
+  i32x4Splat: 0x11,
+  f32x4Splat: 0x13,
+  f32x4Ge: 0x46,
+  and: 0x4e,
+  bitselect: 0x52,
+  f32x4Nearest: 0x6a,
+  i32x4Shl: 0xab,
+  i32x4Add: 0xae,
+  f32x4Abs: 0xe0,
+  f32x4Neg: 0xe1,
+  f32x4Add: 0xe4,
+  f32x4Sub: 0xe5,
+  f32x4Mul: 0xe6,
+  f32x4Div: 0xe7,
+  f32x4Max: 0xe9,
+  i32x4TruncSatF32x4S: 0xf8,
+} as const;
+
+function unsignedLeb(value: number, out: number[]): void {
+  let v = value >>> 0;
+  do {
+    const byte = v & 0x7f;
+    v >>>= 7;
+    out.push(v === 0 ? byte : byte | 0x80);
+  } while (v !== 0);
+}
+
+function signedLeb(value: number, out: number[]): void {
+  let v = value | 0;
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    const done = (v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return;
+  }
+}
+
+function name(text: string, out: number[]): void {
+  const bytes = new TextEncoder().encode(text);
+  unsignedLeb(bytes.length, out);
+  out.push(...bytes);
+}
+
+function section(id: number, body: number[], out: number[]): void {
+  out.push(id);
+  unsignedLeb(body.length, out);
+  out.push(...body);
+}
+
+/** The body of one function: instructions appended in order (a stack machine, as in the text format). */
+export class FunctionBody {
+  readonly bytes: number[] = [];
+  private readonly extraLocals: ValType[] = [];
+  private readonly constants = new Map<number, number>();
+
+  constructor(readonly params: readonly ValType[]) {}
+
+  /** Declares a local after the parameters and returns its index. */
+  local(type: ValType): number {
+    this.extraLocals.push(type);
+    return this.params.length + this.extraLocals.length - 1;
+  }
+
+  get(index: number): this {
+    this.bytes.push(0x20);
+    unsignedLeb(index, this.bytes);
+    return this;
+  }
+
+  set(index: number): this {
+    this.bytes.push(0x21);
+    unsignedLeb(index, this.bytes);
+    return this;
+  }
+
+  tee(index: number): this {
+    this.bytes.push(0x22);
+    unsignedLeb(index, this.bytes);
+    return this;
+  }
+
+  i32(value: number): this {
+    this.bytes.push(0x41);
+    signedLeb(value, this.bytes);
+    return this;
+  }
+
+  f32(value: number): this {
+    this.bytes.push(0x43);
+    const b = new Uint8Array(new Float32Array([value]).buffer);
+    this.bytes.push(...b);
+    return this;
+  }
+
+  i32Add(): this {
+    this.bytes.push(0x6a);
+    return this;
+  }
+
+  i32Sub(): this {
+    this.bytes.push(0x6b);
+    return this;
+  }
+
+  i32LtU(): this {
+    this.bytes.push(0x49);
+    return this;
+  }
+
+  i32GeU(): this {
+    this.bytes.push(0x4f);
+    return this;
+  }
+
+  i32Eqz(): this {
+    this.bytes.push(0x45);
+    return this;
+  }
+
+  i32Load8(): this {
+    this.bytes.push(0x2d, 0, 0);
+    return this;
+  }
+
+  i32Store8(): this {
+    this.bytes.push(0x3a, 0, 0);
+    return this;
+  }
+
+  /** `if` with no result: runs what follows when the i32 on the stack is not zero. */
+  if(): this {
+    this.bytes.push(0x04, 0x40);
+    return this;
+  }
+
+  else(): this {
+    this.bytes.push(0x05);
+    return this;
+  }
+
+  /** `block` with no result: `br 0` inside it jumps past its `end`. */
+  block(): this {
+    this.bytes.push(0x02, 0x40);
+    return this;
+  }
+
+  /** `loop` with no result: `br 0` inside it jumps back to its start. */
+  loop(): this {
+    this.bytes.push(0x03, 0x40);
+    return this;
+  }
+
+  end(): this {
+    this.bytes.push(0x0b);
+    return this;
+  }
+
+  br(depth: number): this {
+    this.bytes.push(0x0c);
+    unsignedLeb(depth, this.bytes);
+    return this;
+  }
+
+  brIf(depth: number): this {
+    this.bytes.push(0x0d);
+    unsignedLeb(depth, this.bytes);
+    return this;
+  }
+
+  /** A SIMD instruction; loads and stores take a byte offset (the alignment hint is 1 byte). */
+  simd(op: number, memOffset?: number): this {
+    this.bytes.push(0xfd);
+    unsignedLeb(op, this.bytes);
+    if (op === SIMD.load || op === SIMD.store) {
+      this.bytes.push(0);
+      unsignedLeb(memOffset ?? 0, this.bytes);
+    }
+    return this;
+  }
+
+  /**
+   * f32x4 with every lane `value`. Each distinct constant is built once, on entry, into a local:
+   * splatting it where it is used would rebuild it on every pass of a loop.
+   */
+  f32x4(value: number): this {
+    const key = Math.fround(value);
+    let index = this.constants.get(key);
+    if (index === undefined) {
+      index = this.local(V128);
+      this.constants.set(key, index);
+    }
+    return this.get(index);
+  }
+
+  encode(): number[] {
+    const out: number[] = [];
+    unsignedLeb(this.extraLocals.length, out);
+    for (const type of this.extraLocals) out.push(1, type);
+    for (const [value, index] of this.constants) {
+      out.push(0x43, ...new Uint8Array(new Float32Array([value]).buffer), 0xfd);
+      unsignedLeb(SIMD.f32x4Splat, out);
+      out.push(0x21);
+      unsignedLeb(index, out);
+    }
+    out.push(...this.bytes, 0x0b);
+    const sized: number[] = [];
+    unsignedLeb(out.length, sized);
+    return [...sized, ...out];
+  }
+}
+
+export interface ExportedFunction {
+  name: string;
+  body: FunctionBody;
+}
+
+/**
+ * A module that imports its memory as `env.memory` (no result types: the functions write to
+ * memory). `shared` must match the memory given at instantiation: a shared import needs a maximum,
+ * and 65536 pages (4 GiB) admits any 32-bit memory.
+ */
+export function assembleModule(functions: readonly ExportedFunction[], shared: boolean): Uint8Array {
+  const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  const types: number[] = [];
+  unsignedLeb(functions.length, types);
+  for (const f of functions) {
+    types.push(0x60);
+    unsignedLeb(f.body.params.length, types);
+    types.push(...f.body.params, 0);
+  }
+  section(1, types, out);
+  const imports: number[] = [1];
+  name('env', imports);
+  name('memory', imports);
+  imports.push(0x02);
+  if (shared) {
+    imports.push(0x03);
+    unsignedLeb(1, imports);
+    unsignedLeb(65536, imports);
+  } else {
+    imports.push(0x00);
+    unsignedLeb(1, imports);
+  }
+  section(2, imports, out);
+  const funcs: number[] = [];
+  unsignedLeb(functions.length, funcs);
+  functions.forEach((_, i) => unsignedLeb(i, funcs));
+  section(3, funcs, out);
+  const exports: number[] = [];
+  unsignedLeb(functions.length, exports);
+  functions.forEach((f, i) => {
+    name(f.name, exports);
+    exports.push(0x00);
+    unsignedLeb(i, exports);
+  });
+  section(7, exports, out);
+  const code: number[] = [];
+  unsignedLeb(functions.length, code);
+  for (const f of functions) code.push(...f.body.encode());
+  section(10, code, out);
+  return new Uint8Array(out);
+}

@@ -1,0 +1,118 @@
+import { tf } from '../tf.js';
+import type { WasmHeap } from './wasm-internals.js';
+
+/**
+ * SplitV, Concat and Slice for tfjs-backend-wasm as strided row copies on its heap. Its own
+ * kernels copy in JavaScript with one `subarray` + `set` per innermost run, i.e. per pixel for a
+ * channel split of an NHWC tensor (PConv splits 8 to 64 channels per pixel: millions of tiny
+ * copies per step), and its Slice first copies the whole input out of the heap (`readSync`) for
+ * every slice. Here each kernel is one or a few `copyRows` calls: rows of a fixed byte length at a
+ * fixed stride, into a contiguous output. Strings are left to the stock kernels (the caller
+ * passes them on).
+ */
+export type CopyRows = (heap: WasmHeap, src: number, srcStride: number, dst: number, dstStride: number, rowBytes: number, rows: number) => void;
+
+const BYTES: Partial<Record<tf.DataType, number>> = { float32: 4, int32: 4, bool: 1 };
+
+/** Bytes per element when these kernels handle the dtype, else undefined (strings). */
+export function bytesPerElement(dtype: tf.DataType): number | undefined {
+  return BYTES[dtype];
+}
+
+const size = (shape: readonly number[], from = 0, to = shape.length): number => {
+  let n = 1;
+  for (let i = from; i < to; i++) n *= shape[i]!;
+  return n;
+};
+
+/** The fallback copy when the SIMD module is unavailable: word loops for short rows, copyWithin for long ones. */
+export function copyRowsJs(buffer: ArrayBuffer, src: number, srcStride: number, dst: number, dstStride: number, rowBytes: number, rows: number): void {
+  const words = ((src | srcStride | dst | dstStride | rowBytes) & 3) === 0;
+  const unit = words ? 4 : 1;
+  const h = words ? new Int32Array(buffer) : new Uint8Array(buffer);
+  const n = rowBytes / unit;
+  const [ss, ds] = [srcStride / unit, dstStride / unit];
+  let [s, d] = [src / unit, dst / unit];
+  for (let r = 0; r < rows; r++, s += ss, d += ds) {
+    if (n >= 64) h.copyWithin(d, s, s + n);
+    else for (let i = 0; i < n; i++) h[d + i] = h[s + i]!;
+  }
+}
+
+export function splitV(heap: WasmHeap, copy: CopyRows, x: tf.TensorInfo, numOrSizeSplits: number | number[], axis: number | number[]): tf.TensorInfo[] {
+  const bytes = bytesPerElement(x.dtype)!;
+  const ax = tf.util.parseAxisParam(axis, x.shape)[0]!;
+  const sizes = tf.backend_util.prepareSplitSize(x, numOrSizeSplits, ax);
+  const outer = size(x.shape, 0, ax);
+  const inner = size(x.shape, ax + 1) * bytes;
+  const src = heap.offset(x);
+  let begin = 0;
+  return sizes.map((s) => {
+    const shape = x.shape.slice();
+    shape[ax] = s;
+    const out = heap.makeOutput(shape, x.dtype);
+    if (s * inner * outer > 0) copy(heap, src + begin * inner, x.shape[ax]! * inner, heap.offset(out), s * inner, s * inner, outer);
+    begin += s;
+    return out;
+  });
+}
+
+export function concat(heap: WasmHeap, copy: CopyRows, inputs: tf.TensorInfo[], axis: number | number[]): tf.TensorInfo {
+  const bytes = bytesPerElement(inputs[0]!.dtype)!;
+  const ax = tf.util.parseAxisParam(axis, inputs[0]!.shape)[0]!;
+  const shapes = inputs.map((t) => t.shape);
+  tf.backend_util.assertParamsConsistent(shapes, ax);
+  const outShape = tf.backend_util.computeOutShape(shapes, ax);
+  const parts = inputs.filter((t) => size(t.shape) > 0);
+  if (parts.length === 1) return { ...heap.share(parts[0]!), shape: outShape };
+  const out = heap.makeOutput(outShape, inputs[0]!.dtype);
+  if (size(outShape) === 0) return out;
+  const outer = size(outShape, 0, ax);
+  const outRow = size(outShape, ax) * bytes;
+  const dst = heap.offset(out);
+  let column = 0;
+  for (const t of parts) {
+    const row = size(t.shape, ax) * bytes;
+    copy(heap, heap.offset(t), row, dst + column, outRow, row, outer);
+    column += row;
+  }
+  return out;
+}
+
+/**
+ * The slice as row copies: the innermost partial axis j gives rows of size[j] x (elements after j);
+ * the full axes just before j fold into one strided call; partial axes further out are walked here.
+ */
+export function slice(heap: WasmHeap, copy: CopyRows, x: tf.TensorInfo, begin: number | number[], sizeAttr: number | number[]): tf.TensorInfo {
+  const bytes = bytesPerElement(x.dtype)!;
+  const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, sizeAttr);
+  const shape = x.shape;
+  let j = shape.length - 1;
+  while (j >= 0 && s[j] === shape[j]) j--;
+  if (j < 0) return heap.share(x);
+  const out = heap.makeOutput(s, x.dtype);
+  if (size(s) === 0) return out;
+  const inner = size(shape, j + 1) * bytes;
+  const rowBytes = s[j]! * inner;
+  const srcStride = shape[j]! * inner;
+  let m = j;
+  while (m > 0 && s[m - 1] === shape[m - 1]) m--;
+  const rows = size(shape, m, j);
+  const strides = tf.util.computeStrides(shape).map((v) => v * bytes);
+  const xBase = heap.offset(x) + b[j]! * inner;
+  let dst = heap.offset(out);
+  // Odometer over the partial outer axes 0..m-1.
+  const index = new Array<number>(m).fill(0);
+  const count = size(s, 0, m);
+  for (let n = 0; n < count; n++) {
+    let src = xBase;
+    for (let a = 0; a < m; a++) src += (b[a]! + index[a]!) * strides[a]!;
+    copy(heap, src, srcStride, dst, rowBytes, rowBytes, rows);
+    dst += rows * rowBytes;
+    for (let a = m - 1; a >= 0; a--) {
+      if (++index[a]! < s[a]!) break;
+      index[a] = 0;
+    }
+  }
+  return out;
+}
