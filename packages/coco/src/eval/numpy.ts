@@ -47,9 +47,18 @@ function pairwise(a: ArrayLike<number>, lo: number, n: number): number {
   return pairwise(a, lo, n2) + pairwise(a, lo + n2, n - n2);
 }
 
-/** np.sum of a 1-D float64 array (the reduction starts from 0.0, then adds the pairwise sum). */
+/** The ufunc buffer size: numpy's reduction hands its inner loop at most this many elements at a time. */
+const NUMPY_BUFSIZE = 8192;
+
+/**
+ * np.sum of a 1-D float64 array: the reduction starts from 0.0 and adds, block after block of
+ * 8192 elements, each block's pairwise sum (so arrays longer than 8192 are not summed pairwise as a
+ * whole; summarize's means over K*T*R entries are, with 80 categories).
+ */
 export function npSum(a: ArrayLike<number>): number {
-  return 0 + pairwise(a, 0, a.length);
+  let res = 0;
+  for (let lo = 0; lo < a.length; lo += NUMPY_BUFSIZE) res += pairwise(a, lo, Math.min(NUMPY_BUFSIZE, a.length - lo));
+  return res;
 }
 
 /** np.mean of a 1-D float64 array. */
