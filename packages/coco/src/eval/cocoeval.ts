@@ -1,7 +1,7 @@
 import { type Rle, bbIou, boxesOf, rleFrString, rleIou, rleMerge, rleToBbox } from '../mask/rle.js';
 import { rleFrPoly } from '../mask/polygon.js';
 import { type CocoGroundTruth, SegKind } from '../format/dataset.js';
-import { toRunsForImage, type CocoResults } from '../format/results.js';
+import { compressedRuns, toRunsForImage, type CocoResults } from '../format/results.js';
 import type { IouType } from '../format/types.js';
 import { defaultParams, type Params, uniqueSorted } from './params.js';
 import { argsortDescStable, searchLeft } from './numpy.js';
@@ -639,6 +639,8 @@ class IouComputer {
     const r = dt.rles?.[i];
     if (r) return r;
     const im = this.ev.cocoGt.image(dt.imageId[i]!)!;
+    const c = compressedRuns(dt, i, im.height, im.width);
+    if (c) return c;
     const seg = dt.segmentation?.[i];
     if (seg !== undefined) return toRunsForImage(seg, im.height, im.width);
     const b = dt.bbox;

@@ -394,18 +394,21 @@ class Scanner {
   }
 }
 
-/** End (exclusive) of the JSON value starting at b[i], or -1 when it does not end in b. */
-function valueEnd(b: Buffer, i: number): number {
+/**
+ * End (exclusive) of the JSON value starting at b[i], or -1 when it does not end before `end`. A
+ * bare value (number, literal) ends at the first delimiter, or at `end`.
+ */
+export function valueEnd(b: Uint8Array, i: number, end = b.length): number {
   const c0 = b[i]!;
   if (c0 !== LBRACE && c0 !== LBRACK && c0 !== QUOTE) {
     let j = i;
-    while (j < b.length && !(b[j] === COMMA || b[j] === RBRACK || b[j] === RBRACE || isWs(b[j]!))) j++;
+    while (j < end && !(b[j] === COMMA || b[j] === RBRACK || b[j] === RBRACE || isWs(b[j]!))) j++;
     return j;
   }
   let depth = c0 === QUOTE ? 0 : 1;
   let inStr = c0 === QUOTE;
   let esc = false;
-  for (let j = i + 1; j < b.length; j++) {
+  for (let j = i + 1; j < end; j++) {
     const c = b[j]!;
     if (inStr) {
       if (esc) esc = false;

@@ -71,6 +71,79 @@ function runsBbox(cnts: Uint32Array, k: number, h: number, w: number, out: Float
     out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
     return;
   }
+  if (!(Number.isInteger(h) && h > 0 && runsBboxTracked(cnts, m, h, w, out, o))) runsBboxExact(cnts, m, h, w, out, o);
+}
+
+/**
+ * runsBbox for the usual RLE: it follows the column and row of the running position instead of
+ * dividing at every run (a division per run was most of loadRes' cost). Returns false, having
+ * written nothing, when a position wraps past 2^32 or the first run of ones ends before pixel 0:
+ * maskApi.c's unsigned arithmetic does something else there, which runsBboxExact reproduces.
+ */
+function runsBboxTracked(cnts: Uint32Array, m: number, h: number, w: number, out: Float64Array | number[], o: number): boolean {
+  let xs = w;
+  let ys = h;
+  let xe = 0;
+  let ye = 0;
+  // cc = x * h + y with 0 <= y < h: the position after the runs read so far
+  let cc = 0;
+  let x = 0;
+  let y = 0;
+  for (let j = 0; j < m; j += 2) {
+    // a run of zeros: the next run of ones starts at cc
+    let n = cnts[j]!;
+    cc += n;
+    y += n;
+    if (y >= h) {
+      if (y < 2 * h) {
+        y -= h;
+        x++;
+      } else {
+        const r = y % h;
+        x += (y - r) / h;
+        y = r;
+      }
+    }
+    const xp = x;
+    if (x < xs) xs = x;
+    if (x > xe) xe = x;
+    if (y < ys) ys = y;
+    if (y > ye) ye = y;
+    // a run of ones: its last pixel is cc - 1
+    n = cnts[j + 1]!;
+    cc += n;
+    if (cc === 0 || cc >= 4294967296) return false;
+    y += n;
+    if (y >= h) {
+      if (y < 2 * h) {
+        y -= h;
+        x++;
+      } else {
+        const r = y % h;
+        x += (y - r) / h;
+        y = r;
+      }
+    }
+    const lx = y > 0 ? x : x - 1;
+    const ly = y > 0 ? y - 1 : h - 1;
+    if (xp < lx) {
+      ys = 0;
+      ye = h - 1;
+    }
+    if (lx < xs) xs = lx;
+    if (lx > xe) xe = lx;
+    if (ly < ys) ys = ly;
+    if (ly > ye) ye = ly;
+  }
+  out[o] = xs;
+  out[o + 2] = xe - xs + 1;
+  out[o + 1] = ys;
+  out[o + 3] = ye - ys + 1;
+  return true;
+}
+
+/** rleToBbox's loop as maskApi.c writes it, with its unsigned wrap-around. */
+function runsBboxExact(cnts: Uint32Array, m: number, h: number, w: number, out: Float64Array | number[], o: number): void {
   let xs = w;
   let ys = h;
   let xe = 0;
@@ -367,11 +440,20 @@ function bytesToString(codes: number[]): string {
   return s;
 }
 
-/** Inverse of rleToString. Throws on characters outside the alphabet, so corrupt input is reported. */
+/** Decoded runs of the last decodeCounts call (allocation dominates for short strings). */
 let scratch = new Uint32Array(1024);
+/** A string's character codes, copied for decodeCounts (codes above 255 read as 255, outside the alphabet too). */
+let codes = new Uint8Array(1024);
 
+/** Inverse of rleToString. Throws on characters outside the alphabet, so corrupt input is reported. */
 export function rleFrString(s: string, h: number, w: number): Rle {
   const m = decodeString(s);
+  return { h, w, cnts: scratch.slice(0, m) };
+}
+
+/** rleFrString of a compressed string held as bytes (one per character) in src[start, end). */
+export function rleFrBytes(src: Uint8Array, start: number, end: number, h: number, w: number): Rle {
+  const m = decodeBytes(src, start, end);
   return { h, w, cnts: scratch.slice(0, m) };
 }
 
@@ -381,7 +463,112 @@ export function rleFrString(s: string, h: number, w: number): Rle {
  * Throws like rleFrString on a corrupt string.
  */
 export function rleStringSummary(s: string, h: number, w: number, out: Float64Array, o = 0): void {
-  const m = decodeString(s);
+  summarize(decodeString(s), h, w, out, o);
+}
+
+/** rleStringSummary of a compressed string held as bytes in src[start, end). */
+export function rleBytesSummary(src: Uint8Array, start: number, end: number, h: number, w: number, out: Float64Array, o = 0): void {
+  if (!(Number.isInteger(h) && h > 0 && bytesSummaryTracked(src, start, end, h, w, out, o))) summarize(decodeBytes(src, start, end), h, w, out, o);
+}
+
+/**
+ * rleBytesSummary in one pass over the characters, without storing the runs: each count goes
+ * straight into the area, the total and runsBboxTracked's column and row. Returns false (having
+ * written nothing) on a corrupt string or where runsBboxTracked would give up; the caller then
+ * takes the long way, which throws or reproduces maskApi.c's wrap-around.
+ */
+function bytesSummaryTracked(src: Uint8Array, start: number, end: number, h: number, w: number, out: Float64Array, o: number): boolean {
+  let m = 0;
+  let p = start;
+  let prev2 = 0;
+  let prev1 = 0;
+  let total = 0;
+  let area = 0;
+  let xs = w;
+  let ys = h;
+  let xe = 0;
+  let ye = 0;
+  // cc = x * h + y with 0 <= y < h: the position after the runs read so far
+  let cc = 0;
+  let x = 0;
+  let y = 0;
+  // where the current run of ones starts (runsBbox counts it only once the run is read)
+  let fx = 0;
+  let fy = 0;
+  while (p < end) {
+    let c = (src[p]! - 48) | 0;
+    let v = 0;
+    if (c >>> 0 < 32) {
+      v = (c ^ 16) - 16;
+      p++;
+    } else {
+      let k = 0;
+      let more = 1;
+      while (more && k < 6) {
+        if (p >= end) return false;
+        c = (src[p]! - 48) | 0;
+        if (c >>> 0 > 63) return false;
+        v |= (c & 0x1f) << (5 * k);
+        more = c & 0x20;
+        p++;
+        k++;
+        if (!more && c & 0x10) v |= -1 << (5 * k);
+      }
+      if (more) return false;
+    }
+    if (m > 2) v = (v + prev2) | 0;
+    prev2 = prev1;
+    prev1 = v;
+    const n = v >>> 0;
+    total += n;
+    cc += n;
+    y += n;
+    if (y >= h) {
+      if (y < 2 * h) {
+        y -= h;
+        x++;
+      } else {
+        const r = y % h;
+        x += (y - r) / h;
+        y = r;
+      }
+    }
+    if ((m & 1) === 0) {
+      fx = x;
+      fy = y;
+    } else {
+      area += n;
+      if (cc === 0 || cc >= 4294967296) return false;
+      if (fx < xs) xs = fx;
+      if (fx > xe) xe = fx;
+      if (fy < ys) ys = fy;
+      if (fy > ye) ye = fy;
+      const lx = y > 0 ? x : x - 1;
+      const ly = y > 0 ? y - 1 : h - 1;
+      if (fx < lx) {
+        ys = 0;
+        ye = h - 1;
+      }
+      if (lx < xs) xs = lx;
+      if (lx > xe) xe = lx;
+      if (ly < ys) ys = ly;
+      if (ly > ye) ye = ly;
+    }
+    m++;
+  }
+  if (m < 2) out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
+  else {
+    out[o] = xs;
+    out[o + 2] = xe - xs + 1;
+    out[o + 1] = ys;
+    out[o + 3] = ye - ys + 1;
+  }
+  out[o + 4] = area;
+  out[o + 5] = total;
+  return true;
+}
+
+function summarize(m: number, h: number, w: number, out: Float64Array, o: number): void {
   const c = scratch;
   let total = 0;
   let area = 0;
@@ -395,18 +582,50 @@ export function rleStringSummary(s: string, h: number, w: number, out: Float64Ar
   out[o + 5] = total;
 }
 
-/** Decodes into the shared scratch buffer (allocation dominates for short strings); returns the run count. */
 function decodeString(s: string): number {
-  if (scratch.length < s.length) scratch = new Uint32Array(s.length * 2);
+  const n = s.length;
+  if (codes.length < n) codes = new Uint8Array(n * 2);
+  const b = codes;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    b[i] = c > 255 ? 255 : c;
+  }
+  const m = decodeCounts(b, 0, n);
+  if (m < 0) throw countsError(s.charCodeAt(decodeErrorAt), n);
+  return m;
+}
+
+function decodeBytes(src: Uint8Array, start: number, end: number): number {
+  const m = decodeCounts(src, start, end);
+  if (m < 0) throw countsError(src[decodeErrorAt]!, end, start);
+  return m;
+}
+
+/** Where the last failed decodeCounts stopped: a character outside the alphabet, or the end of the input. */
+let decodeErrorAt = 0;
+
+function countsError(code: number | undefined, end: number, start = 0): RangeError {
+  const p = decodeErrorAt;
+  if (p >= end || code === undefined) return new RangeError(`RLE string ends inside a count at character ${end - start}`);
+  return new RangeError(`RLE string has character '${String.fromCharCode(code)}' (code ${code}) outside 48..111 at ${p - start}`);
+}
+
+/**
+ * Decodes the characters src[start, end) into scratch; returns the run count, or -1 with
+ * decodeErrorAt set when a character is outside the alphabet or the input ends inside a count.
+ * All arithmetic stays in int32 (the C code's uint, modulo 2^32); counts longer than 6
+ * characters are finished by longCount, out of this loop.
+ */
+function decodeCounts(src: Uint8Array, start: number, end: number): number {
+  if (scratch.length < end - start) scratch = new Uint32Array((end - start) * 2);
   const cnts = scratch;
   let m = 0;
-  let p = 0;
-  const len = s.length;
-  // the two previous counts, as int32: all arithmetic is modulo 2^32 like the C code's uint
+  let p = start;
+  // the two previous counts, as int32
   let prev2 = 0;
   let prev1 = 0;
-  while (p < len) {
-    let c = s.charCodeAt(p) - 48;
+  while (p < end) {
+    let c = (src[p]! - 48) | 0;
     let x = 0;
     if (c >>> 0 < 32) {
       // one character, no continuation (the usual case): 5 bits, sign in bit 4
@@ -417,9 +636,9 @@ function decodeString(s: string): number {
       let more = 1;
       // up to 6 characters (30 bits) fit int32 arithmetic, which is all real masks need
       while (more && k < 6) {
-        if (p >= len) throw new RangeError(`RLE string ends inside a count at character ${p}`);
-        c = s.charCodeAt(p) - 48;
-        if (c < 0 || c > 63) throw new RangeError(`RLE string has character '${s[p]}' (code ${c + 48}) outside 48..111 at ${p}`);
+        if (p >= end) return fail(p);
+        c = (src[p]! - 48) | 0;
+        if (c >>> 0 > 63) return fail(p);
         x |= (c & 0x1f) << (5 * k);
         more = c & 0x20;
         p++;
@@ -427,26 +646,45 @@ function decodeString(s: string): number {
         if (!more && c & 0x10) x |= -1 << (5 * k);
       }
       if (more) {
-        // longer counts: continue in float arithmetic (exact below 2^53)
-        let mul = 2 ** (5 * k);
-        while (more) {
-          if (p >= len) throw new RangeError(`RLE string ends inside a count at character ${p}`);
-          c = s.charCodeAt(p) - 48;
-          if (c < 0 || c > 63) throw new RangeError(`RLE string has character '${s[p]}' (code ${c + 48}) outside 48..111 at ${p}`);
-          x += (c & 0x1f) * mul;
-          more = c & 0x20;
-          p++;
-          mul *= 32;
-          if (!more && c & 0x10) x -= mul;
-        }
+        p = longCount(src, p, end, x);
+        if (p < 0) return -1;
+        x = longValue;
       }
     }
-    if (m > 2) x += prev2;
-    // the C code stores into uint: ToInt32 here and the typed-array store wrap modulo 2^32 alike
-    x |= 0;
+    if (m > 2) x = (x + prev2) | 0;
     cnts[m++] = x;
     prev2 = prev1;
     prev1 = x;
   }
   return m;
+}
+
+/** The count longCount finished, modulo 2^32 as int32. */
+let longValue = 0;
+
+/**
+ * Finishes a count of more than 6 characters (x holds the first 30 bits) in float arithmetic,
+ * exact below 2^53; leaves it in longValue and returns the position after it (-1 on error).
+ */
+function longCount(src: Uint8Array, p: number, end: number, x: number): number {
+  let v = x;
+  let mul = 2 ** 30;
+  let more = 1;
+  while (more) {
+    if (p >= end) return fail(p);
+    const c = src[p]! - 48;
+    if (c < 0 || c > 63) return fail(p);
+    v += (c & 0x1f) * mul;
+    more = c & 0x20;
+    p++;
+    mul *= 32;
+    if (!more && c & 0x10) v -= mul;
+  }
+  longValue = v | 0;
+  return p;
+}
+
+function fail(p: number): number {
+  decodeErrorAt = p;
+  return -1;
 }
