@@ -613,7 +613,8 @@ class IouComputer {
           const xy = a.polygons.coords(p);
           parts.push(rleFrPoly(xy, xy.length >> 1, im.height, im.width));
         }
-        r = rleMerge(parts, false);
+        // rleMerge of one mask is a copy of it
+        r = parts.length === 1 ? parts[0]! : rleMerge(parts, false);
         break;
       }
       case SegKind.RleCompressed: {
