@@ -1,4 +1,4 @@
-import { type Rle, bbIou, boxesOf, rleFrString, rleIou, rleMerge, rleToBbox } from '../mask/rle.js';
+import { type Rle, RunArena, bbIou, boxesOf, rleFrString, rleIou, rleMerge, rleToBbox } from '../mask/rle.js';
 import { rleFrPoly } from '../mask/polygon.js';
 import { type CocoGroundTruth, SegKind } from '../format/dataset.js';
 import { compressedRuns, toRunsForImage, type CocoResults } from '../format/results.js';
@@ -151,6 +151,9 @@ export class COCOeval {
     let idZero = new Uint8Array(64);
     let maxIou = new Float64Array(256);
     let dtAreaBuf = new Float64Array(256);
+    // per area: the ignore flag of each gt (file order), and how each (threshold, detection) matched
+    let igFlags = new Uint8Array(A * 64);
+    let kinds = new Uint8Array(A * T * 256);
     const gArea = ga.area;
     const gCrowd = ga.iscrowd;
     const gId = ga.id;
@@ -177,6 +180,8 @@ export class COCOeval {
         maxIou = new Float64Array(D * 2);
         dtAreaBuf = new Float64Array(D * 2);
       }
+      if (A * G > igFlags.length) igFlags = new Uint8Array(A * G * 2);
+      if (A * T * D > kinds.length) kinds = new Uint8Array(A * T * D * 2);
       for (let d = 0; d < D; d++) {
         dtAreaBuf[d] = dArea[kept[ks + d]!]!;
         let mx = -Infinity;
@@ -191,13 +196,33 @@ export class COCOeval {
         for (let g = 0; g < G; g++) {
           const ai = gtIdx[g]!;
           const ar = gArea[ai]!;
-          if (!(gCrowd[ai] || ar < lo || ar > hi)) order[w++] = g;
+          const ig = gCrowd[ai] || ar < lo || ar > hi ? 1 : 0;
+          igFlags[a * G + g] = ig;
+          if (!ig) order[w++] = g;
         }
         const nNotIg = w;
-        for (let g = 0; g < G; g++) {
-          const ai = gtIdx[g]!;
-          const ar = gArea[ai]!;
-          if (gCrowd[ai] || ar < lo || ar > hi) order[w++] = g;
+        for (let g = 0; g < G; g++) if (igFlags[a * G + g]) order[w++] = g;
+        npig[a * nPairs + q] = nNotIg;
+        // the same ignored ground truths as an earlier area range give the same matches: only
+        // whether each detection's area is outside the range differs
+        let same = -1;
+        for (let b = 0; b < a && same < 0; b++) {
+          let g = 0;
+          while (g < G && igFlags[b * G + g] === igFlags[a * G + g]) g++;
+          if (g === G) same = b;
+        }
+        if (same >= 0) {
+          for (let t = 0; t < T; t++) {
+            const from = (same * T + t) * D;
+            const to = (a * T + t) * D;
+            for (let d = 0; d < D; d++) {
+              const kind = kinds[from + d]!;
+              kinds[to + d] = kind;
+              const ar = dtAreaBuf[d]!;
+              dtCode[(ks + d) * AT + a * T + t] = kind === Matched.Gt ? 1 : kind === Matched.Ignored || ar < lo || ar > hi ? 2 : 0;
+            }
+          }
+          continue;
         }
         for (let g = 0; g < G; g++) {
           const ai = gtIdx[order[g]!]!;
@@ -206,9 +231,8 @@ export class COCOeval {
           // pycocotools records the matched gt id and tests it against 0: a gt with id 0 reads as unmatched
           idZero[g] = gId[ai] === 0 ? 1 : 0;
         }
-        npig[a * nPairs + q] = nNotIg;
         for (let t = 0; t < T; t++) {
-          matchOne(iou, G, D, order, gtIgS, crowdS, idZero, gtm, maxIou, dtAreaBuf, lo, hi, thrs[t]!, dtCode, ks * AT + a * T + t, AT);
+          matchOne(iou, G, D, order, gtIgS, crowdS, idZero, gtm, maxIou, dtAreaBuf, lo, hi, thrs[t]!, dtCode, ks * AT + a * T + t, AT, kinds, (a * T + t) * D);
         }
       }
     }
@@ -344,10 +368,20 @@ export class COCOeval {
   }
 }
 
+/** How a detection matched at one threshold and area range (what its code derives from). */
+const enum Matched {
+  /** No match, or a match to a gt with id 0 (pycocotools reads it as none). */
+  None = 0,
+  Gt = 1,
+  /** A match to an ignored gt. */
+  Ignored = 2,
+}
+
 /**
  * Greedy matching of one image-category pair at one IoU threshold and area range, in the order of
  * pycocotools' loops. Detections whose best IoU is below the threshold cannot match and skip the
- * scan. Writes 0 (false positive), 1 (true positive) or 2 (ignored) per detection.
+ * scan. Writes 0 (false positive), 1 (true positive) or 2 (ignored) per detection, and how it
+ * matched to kinds[kBase + d].
  */
 function matchOne(
   iou: Float64Array | null,
@@ -366,6 +400,8 @@ function matchOne(
   out: Uint8Array,
   base: number,
   stride: number,
+  kinds: Uint8Array,
+  kBase: number,
 ): void {
   gtm.fill(0, 0, G);
   for (let d = 0; d < D; d++) {
@@ -387,12 +423,20 @@ function matchOne(
     const at = base + d * stride;
     if (m === -1) {
       out[at] = outside ? 2 : 0;
+      kinds[kBase + d] = Matched.None;
       continue;
     }
     gtm[m] = 1;
-    if (gtIg[m]) out[at] = 2;
-    else if (idZero[m]) out[at] = outside ? 2 : 0;
-    else out[at] = 1;
+    if (gtIg[m]) {
+      out[at] = 2;
+      kinds[kBase + d] = Matched.Ignored;
+    } else if (idZero[m]) {
+      out[at] = outside ? 2 : 0;
+      kinds[kBase + d] = Matched.None;
+    } else {
+      out[at] = 1;
+      kinds[kBase + d] = Matched.Gt;
+    }
   }
 }
 
@@ -541,6 +585,8 @@ class IouComputer {
   private dtBoxes = new Float64Array(64);
   private crowd = new Uint8Array(16);
   private gtRle: (Rle | undefined)[] = [];
+  /** Runs of the detections of the pair being computed. */
+  private readonly arena = new RunArena();
 
   constructor(
     readonly ev: COCOeval,
@@ -567,6 +613,7 @@ class IouComputer {
       bbIou(this.dtBoxes, this.gtBoxes, D, G, this.crowd, this.out);
       return this.out;
     }
+    this.arena.reset();
     const gr: Rle[] = [];
     for (let g = 0; g < G; g++) gr.push(this.gtMask(gtIdx[g]!));
     const gb = boxesOf(gr);
@@ -634,13 +681,13 @@ class IouComputer {
     return r;
   }
 
-  /** annToRLE for a result: its mask, or its box as a polygon when it has none (loadRes). Not cached: each result is in one pair. */
+  /** annToRLE for a result: its mask, or its box as a polygon when it has none (loadRes). Not cached: each result is in one pair (compressed masks go to the pair's arena). */
   private dtMask(i: number): Rle {
     const dt = this.ev.cocoDt;
     const r = dt.rles?.[i];
     if (r) return r;
     const im = this.ev.cocoGt.image(dt.imageId[i]!)!;
-    const c = compressedRuns(dt, i, im.height, im.width);
+    const c = compressedRuns(dt, i, im.height, im.width, this.arena);
     if (c) return c;
     const seg = dt.segmentation?.[i];
     if (seg !== undefined) return toRunsForImage(seg, im.height, im.width);

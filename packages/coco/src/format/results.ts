@@ -1,7 +1,7 @@
 import { basename } from '#platform';
 import { isRleObject, type RleObject } from '../mask/api.js';
 import { rleFrPoly } from '../mask/polygon.js';
-import { type Rle, rleArea, rleBytesSummary, rleFrBytes, rleFrString, rleMerge, rleToBbox } from '../mask/rle.js';
+import { type Rle, RunArena, rleArea, rleBytesSummary, rleFrBytes, rleFrBytesIn, rleFrString, rleMerge, rleToBbox } from '../mask/rle.js';
 import type { CocoGroundTruth } from './dataset.js';
 import { checkRleObject } from './dataset.js';
 import { IssueList, show } from './errors.js';
@@ -307,10 +307,12 @@ function bytesToLatin1(b: Uint8Array, start: number, end: number): string {
   return s;
 }
 
-/** A result's compressed mask decoded into runs, or undefined when it has none. */
-export function compressedRuns(r: CocoResults, i: number, h: number, w: number): Rle | undefined {
+/** A result's compressed mask decoded into runs (in the arena when given), or undefined when it has none. */
+export function compressedRuns(r: CocoResults, i: number, h: number, w: number, arena?: RunArena): Rle | undefined {
   const s = r.compressed.start[i]!;
-  return s < 0 ? undefined : rleFrBytes(r.compressed.bytes, s, r.compressed.end[i]!, h, w);
+  if (s < 0) return undefined;
+  const e = r.compressed.end[i]!;
+  return arena ? rleFrBytesIn(arena, r.compressed.bytes, s, e, h, w) : rleFrBytes(r.compressed.bytes, s, e, h, w);
 }
 
 /** A mask as runs at the image's size: compressed or uncompressed RLE, or polygons merged into one. */

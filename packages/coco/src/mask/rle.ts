@@ -458,6 +458,36 @@ export function rleFrBytes(src: Uint8Array, start: number, end: number, h: numbe
 }
 
 /**
+ * Room for runs that live as long as their caller wants (e.g. one image-category pair), handed out
+ * as views: no typed array of its own per mask, whose allocation and collection cost more than the
+ * decoding. A full arena moves on to a new buffer; views into the old one stay valid.
+ */
+export class RunArena {
+  data: Uint32Array;
+  used = 0;
+  constructor(capacity = 1 << 16) {
+    this.data = new Uint32Array(capacity);
+  }
+  reset(): void {
+    this.used = 0;
+  }
+}
+
+/** rleFrBytes with the runs in the arena. */
+export function rleFrBytesIn(arena: RunArena, src: Uint8Array, start: number, end: number, h: number, w: number): Rle {
+  // at most one run per character
+  if (arena.data.length - arena.used < end - start) {
+    arena.data = new Uint32Array(Math.max(arena.data.length * 2, end - start));
+    arena.used = 0;
+  }
+  const at = arena.used;
+  const m = decodeCounts(src, start, end, arena.data, at);
+  if (m < 0) throw countsError(src[decodeErrorAt]!, end, start);
+  arena.used = at + m;
+  return { h, w, cnts: arena.data.subarray(at, at + m) };
+}
+
+/**
  * What validation and loadRes need from a compressed mask without keeping its runs:
  * out[o..o+3] = toBbox, out[o+4] = area, out[o+5] = the sum of the runs (h*w when well formed).
  * Throws like rleFrString on a corrupt string.
@@ -590,13 +620,15 @@ function decodeString(s: string): number {
     const c = s.charCodeAt(i);
     b[i] = c > 255 ? 255 : c;
   }
-  const m = decodeCounts(b, 0, n);
+  if (scratch.length < n) scratch = new Uint32Array(n * 2);
+  const m = decodeCounts(b, 0, n, scratch, 0);
   if (m < 0) throw countsError(s.charCodeAt(decodeErrorAt), n);
   return m;
 }
 
 function decodeBytes(src: Uint8Array, start: number, end: number): number {
-  const m = decodeCounts(src, start, end);
+  if (scratch.length < end - start) scratch = new Uint32Array((end - start) * 2);
+  const m = decodeCounts(src, start, end, scratch, 0);
   if (m < 0) throw countsError(src[decodeErrorAt]!, end, start);
   return m;
 }
@@ -611,14 +643,13 @@ function countsError(code: number | undefined, end: number, start = 0): RangeErr
 }
 
 /**
- * Decodes the characters src[start, end) into scratch; returns the run count, or -1 with
- * decodeErrorAt set when a character is outside the alphabet or the input ends inside a count.
+ * Decodes the characters src[start, end) into out from index at (room for end - start runs
+ * needed); returns the run count, or -1 with decodeErrorAt set when a character is outside the
+ * alphabet or the input ends inside a count.
  * All arithmetic stays in int32 (the C code's uint, modulo 2^32); counts longer than 6
  * characters are finished by longCount, out of this loop.
  */
-function decodeCounts(src: Uint8Array, start: number, end: number): number {
-  if (scratch.length < end - start) scratch = new Uint32Array((end - start) * 2);
-  const cnts = scratch;
+function decodeCounts(src: Uint8Array, start: number, end: number, cnts: Uint32Array, at: number): number {
   let m = 0;
   let p = start;
   // the two previous counts, as int32
@@ -652,7 +683,7 @@ function decodeCounts(src: Uint8Array, start: number, end: number): number {
       }
     }
     if (m > 2) x = (x + prev2) | 0;
-    cnts[m++] = x;
+    cnts[at + m++] = x;
     prev2 = prev1;
     prev1 = x;
   }
