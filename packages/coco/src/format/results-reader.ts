@@ -78,7 +78,23 @@ const KEYS: [string, Key][] = [
   ['size', Key.Size],
   ['counts', Key.Counts],
 ];
-const KEY_BYTES = KEYS.map(([k, v]) => [Array.from(k, (c) => c.charCodeAt(0)), v] as const);
+/** The known keys by length (no two of one length start with the same byte). */
+const KEYS_BY_LENGTH: (readonly [number[], Key])[][] = [];
+for (const [k, v] of KEYS) (KEYS_BY_LENGTH[k.length] ??= []).push([Array.from(k, (c) => c.charCodeAt(0)), v]);
+
+/** Which known key b[s, s + n) spells (Key.Other for any other). */
+function keyAt(b: Uint8Array, s: number, n: number): Key {
+  const candidates = KEYS_BY_LENGTH[n];
+  if (candidates === undefined) return Key.Other;
+  for (let i = 0; i < candidates.length; i++) {
+    const [bytes, k] = candidates[i]!;
+    if (bytes[0] !== b[s]) continue;
+    let j = 1;
+    while (j < n && bytes[j] === b[s + j]) j++;
+    return j === n ? k : Key.Other;
+  }
+  return Key.Other;
+}
 
 const LITERALS = ['true', 'false', 'null'].map((w) => Array.from(w, (c) => c.charCodeAt(0)));
 
@@ -227,16 +243,7 @@ class Reader {
       e++;
     }
     if (e >= end) return MORE;
-    this.key = Key.Other;
-    for (const [bytes, k] of KEY_BYTES) {
-      if (bytes.length !== e - s) continue;
-      let j = 0;
-      while (j < bytes.length && bytes[j] === b[s + j]) j++;
-      if (j === bytes.length) {
-        this.key = k;
-        break;
-      }
-    }
+    this.key = keyAt(b, s, e - s);
     i = skipWs(b, e + 1, end);
     if (i >= end) return MORE;
     if (b[i] !== COLON) return FALLBACK;
