@@ -1,4 +1,4 @@
-import { type Rle, RunArena, bbIou, boxesOf, rleFrString, rleIou, rleMerge, rleToBbox } from '../mask/rle.js';
+import { type Rle, bbIou, boxesOf, rleFrString, rleIou, rleMerge, rleToBbox } from '../mask/rle.js';
 import { rleFrPoly } from '../mask/polygon.js';
 import { type CocoGroundTruth, SegKind } from '../format/dataset.js';
 import { compressedRuns, toRunsForImage, type CocoResults } from '../format/results.js';
@@ -585,8 +585,6 @@ class IouComputer {
   private dtBoxes = new Float64Array(64);
   private crowd = new Uint8Array(16);
   private gtRle: (Rle | undefined)[] = [];
-  /** Runs of the detections of the pair being computed. */
-  private readonly arena = new RunArena();
 
   constructor(
     readonly ev: COCOeval,
@@ -613,7 +611,6 @@ class IouComputer {
       bbIou(this.dtBoxes, this.gtBoxes, D, G, this.crowd, this.out);
       return this.out;
     }
-    this.arena.reset();
     const gr: Rle[] = [];
     for (let g = 0; g < G; g++) gr.push(this.gtMask(gtIdx[g]!));
     const gb = boxesOf(gr);
@@ -681,13 +678,13 @@ class IouComputer {
     return r;
   }
 
-  /** annToRLE for a result: its mask, or its box as a polygon when it has none (loadRes). Not cached: each result is in one pair (compressed masks go to the pair's arena). */
+  /** annToRLE for a result: its mask, or its box as a polygon when it has none (loadRes). Not cached: each result is in one pair. */
   private dtMask(i: number): Rle {
     const dt = this.ev.cocoDt;
     const r = dt.rles?.[i];
     if (r) return r;
     const im = this.ev.cocoGt.image(dt.imageId[i]!)!;
-    const c = compressedRuns(dt, i, im.height, im.width, this.arena);
+    const c = compressedRuns(dt, i, im.height, im.width);
     if (c) return c;
     const seg = dt.segmentation?.[i];
     if (seg !== undefined) return toRunsForImage(seg, im.height, im.width);

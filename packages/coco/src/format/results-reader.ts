@@ -1,7 +1,7 @@
 /**
  * A reader for results files that takes the usual element, an object with numbers, a box and a
  * compressed mask, straight from the file's bytes: no JSON.parse, no objects or strings per
- * result, and the mask's characters copied once into the builder's byte store. Anything else (a
+ * result, and the mask decoded once, from the bytes, into the builder's run store. Anything else (a
  * polygon or uncompressed mask, an escape it does not know, a number that is not finite, a result
  * that needs a note) goes to JSON.parse and the builder's add() element by element, and anything
  * wrong with the document itself (a syntax error, a truncated file) makes it give up, so that the
@@ -9,7 +9,7 @@
  */
 import { open } from '#platform';
 import { parseLenient, valueEnd } from './json-stream.js';
-import type { GrowU8 } from './grow.js';
+import { type RunStore, decodeInto } from '../mask/rle.js';
 
 /** Which fields an element had. */
 export const enum Has {
@@ -35,9 +35,9 @@ export interface ParsedResult {
 
 /** What the reader needs from the results builder. */
 export interface ParsedResultSink {
-  readonly counts: GrowU8;
-  /** Adds the element (its mask's characters in counts from countsAt on) or returns false. */
-  addParsed(r: ParsedResult, countsAt: number): boolean;
+  readonly runs: RunStore;
+  /** Adds the element (its mask's runs in `runs` from runsAt on) or returns false. */
+  addParsed(r: ParsedResult, runsAt: number): boolean;
   /** The generic path for one element. */
   elements(items: readonly unknown[], first: number): void;
 }
@@ -114,6 +114,8 @@ class Reader {
   key = Key.Other;
   index = 0;
   readonly rec: ParsedResult = { has: 0, imageId: 0, categoryId: 0, score: 0, bbox: new Float64Array(4), h: 0, w: 0 };
+  /** A counts string with its \\ escapes undone. */
+  unescaped = new Uint8Array(256);
   /** 0: before '[', 1: expecting an element, 2: after an element, 3: after ']'. */
   state = 0;
 
@@ -163,15 +165,15 @@ class Reader {
 
   /** One element at buf[i]: its end, MORE, or FALLBACK when the document is broken. */
   private element(buf: Uint8Array, i: number, end: number): number {
-    const counts = this.sink.counts;
-    const mark = counts.length;
+    const runs = this.sink.runs;
+    const mark = runs.length;
     const r = buf[i] === LBRACE ? this.object(buf, i + 1, end) : FALLBACK;
     if (r === MORE) {
-      counts.length = mark;
+      runs.length = mark;
       return MORE;
     }
     if (r >= 0 && this.sink.addParsed(this.rec, mark)) return r;
-    counts.length = mark;
+    runs.length = mark;
     // the generic path: JSON.parse of this element alone
     const e = valueEnd(buf, i, end);
     if (e < 0 || e >= end) return MORE;
@@ -296,7 +298,7 @@ class Reader {
     return i;
   }
 
-  /** `{"size": [h, w], "counts": "..."}` (either order): the characters go to the store. */
+  /** `{"size": [h, w], "counts": "..."}` (either order): the runs go to the store. */
   private rle(b: Uint8Array, i: number, end: number): number {
     if (b[i] !== LBRACE) return FALLBACK;
     i++;
@@ -338,29 +340,44 @@ class Reader {
     }
   }
 
-  /** A string of printable ASCII whose only escape is \\ (the alphabet has '\' but not '"'), copied to the store. */
+  /**
+   * The counts string, decoded into the run store. Its alphabet (48..111) has '\' but not '"', so
+   * the only escape it can need is \\; anything else, or a character outside the alphabet, is
+   * FALLBACK.
+   */
   private countsString(b: Uint8Array, i: number, end: number): number {
     if (b[i] !== QUOTE) return FALLBACK;
-    i++;
-    const store = this.sink.counts;
-    // at most one byte per byte read
-    store.reserve(end - i);
-    const out = store.data;
-    let n = store.length;
-    for (;;) {
-      if (i >= end) return MORE;
-      const c = b[i]!;
-      if (c === QUOTE) break;
-      if (c === BSLASH) {
-        if (i + 1 >= end) return MORE;
-        if (b[i + 1] !== BSLASH) return FALLBACK;
-        i++;
-      } else if (c < 0x20 || c > 0x7e) return FALLBACK;
-      out[n++] = c;
-      i++;
+    const s = i + 1;
+    // the closing quote, unless a backslash comes first
+    let e = b.indexOf(QUOTE, s);
+    if (e < 0 || e >= end) return MORE;
+    let bs = s;
+    while (bs < e && b[bs] !== BSLASH) bs++;
+    const escapes = bs < e;
+    if (escapes) {
+      for (e = bs; ; e++) {
+        if (e >= end) return MORE;
+        const c = b[e]!;
+        if (c === QUOTE) break;
+        if (c === BSLASH) {
+          if (e + 1 >= end) return MORE;
+          if (b[e + 1] !== BSLASH) return FALLBACK;
+          e++;
+        }
+      }
     }
-    store.length = n;
-    return i + 1;
+    let m: number;
+    if (!escapes) m = decodeInto(this.sink.runs, b, s, e);
+    else {
+      if (this.unescaped.length < e - s) this.unescaped = new Uint8Array((e - s) * 2);
+      let n = 0;
+      for (let j = s; j < e; j++) {
+        this.unescaped[n++] = b[j]!;
+        if (b[j] === BSLASH) j++;
+      }
+      m = decodeInto(this.sink.runs, this.unescaped, 0, n);
+    }
+    return m < 0 ? FALLBACK : e + 1;
   }
 
   /**
@@ -441,6 +458,8 @@ export async function readResultsFile(path: string, sink: ParsedResultSink, labe
   const rd = new Reader(sink, label);
   const fh = await open(path, 'r');
   try {
+    // a mask has at most one run per byte of the file: one allocation, filled as far as needed
+    sink.runs.reserve((await fh.stat()).size);
     let buf = Buffer.allocUnsafe(chunkBytes);
     let len = 0;
     for (;;) {
@@ -452,7 +471,8 @@ export async function readResultsFile(path: string, sink: ParsedResultSink, labe
       const { bytesRead } = await fh.read(buf, len, buf.length - len, null);
       const end = len + bytesRead;
       const eof = bytesRead === 0;
-      const keep = rd.feed(buf, 0, end, eof);
+      // a plain Uint8Array view: the decoder then sees one kind of array (Buffer is another)
+      const keep = rd.feed(new Uint8Array(buf.buffer, buf.byteOffset, end), 0, end, eof);
       if (keep < 0) return false;
       if (eof) return true;
       if (keep > 0) buf.copy(buf, 0, keep, end);
@@ -465,5 +485,7 @@ export async function readResultsFile(path: string, sink: ParsedResultSink, labe
 
 /** The same over bytes in memory. */
 export function readResultsBuffer(data: Uint8Array, sink: ParsedResultSink, label: string): boolean {
-  return new Reader(sink, label).feed(data, 0, data.length, true) >= 0;
+  sink.runs.reserve(data.length);
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  return new Reader(sink, label).feed(bytes, 0, bytes.length, true) >= 0;
 }

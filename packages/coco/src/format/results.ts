@@ -1,7 +1,7 @@
 import { basename } from '#platform';
 import { isRleObject, type RleObject } from '../mask/api.js';
 import { rleFrPoly } from '../mask/polygon.js';
-import { type Rle, RunArena, rleArea, rleBytesSummary, rleFrBytes, rleFrBytesIn, rleFrString, rleMerge, rleToBbox } from '../mask/rle.js';
+import { type Rle, RunStore, decodeStringInto, rleArea, rleFrString, rleMerge, rleToBbox, rleToString, runsSummary } from '../mask/rle.js';
 import type { CocoGroundTruth } from './dataset.js';
 import { checkRleObject } from './dataset.js';
 import { IssueList, show } from './errors.js';
@@ -30,19 +30,20 @@ export interface CocoResults {
   readonly areaFrom: 'bbox' | 'segm';
   /**
    * Masks as given (RLE or polygons), undefined where a result has none; null when no result has
-   * one. Built on first use from `compressed` and the other masks kept.
+   * one. Built on first use, compressed masks encoded again from their runs (maskApi.c's encoding,
+   * so the strings it wrote come back unchanged).
    */
   readonly segmentation: readonly (RleObject | number[][] | undefined)[] | null;
   /**
-   * The characters of the compressed-RLE masks, one byte each, end to end: result i's are
-   * bytes[start[i], end[i]) (start -1: none). Its size is its image's (validated).
+   * The runs of the compressed-RLE masks, decoded once while loading, end to end: result i's are
+   * data[start[i], end[i]) (start -1: none), at its image's size (validated).
    */
   readonly compressed: CompressedMasks;
   /** 1 where `bbox` was computed from the mask (toBbox), so it equals the mask's box exactly. */
   readonly bboxFromMask: Uint8Array;
   /**
    * Masks already decoded into runs while computing areas (segm mode), by result index: polygons
-   * and uncompressed RLEs; compressed masks are summarized without keeping their runs (undefined).
+   * and uncompressed RLEs (compressed masks' runs are in `compressed`).
    */
   readonly rles: readonly (Rle | undefined)[] | null;
   /** Non-fatal notes: empty list, unknown category ids (ignored, as pycocotools does). */
@@ -50,7 +51,7 @@ export interface CocoResults {
 }
 
 export interface CompressedMasks {
-  readonly bytes: Uint8Array;
+  readonly data: Uint32Array;
   readonly start: Float64Array;
   readonly end: Float64Array;
 }
@@ -71,10 +72,10 @@ class ResultsBuilder {
   private bboxFromMask = new GrowU8();
   /** Masks other than compressed RLEs, as given. */
   private segm: (RleObject | number[][] | undefined)[] = [];
-  /** Characters of the compressed masks (results-reader writes them here directly). */
-  readonly counts = new GrowU8(1 << 16);
-  private countsStart = new GrowF64();
-  private countsEnd = new GrowF64();
+  /** Runs of the compressed masks (results-reader decodes into it directly). */
+  readonly runs = new RunStore();
+  private runsStart = new GrowF64();
+  private runsEnd = new GrowF64();
   private rles: (Rle | undefined)[] = [];
   private anySegm = false;
   private unknownImages = new Map<number, number>();
@@ -135,8 +136,7 @@ class ResultsBuilder {
     let summarized = false;
     if (seg !== undefined) {
       if (isRleObject(seg)) {
-        // a compressed mask is decoded once here, for its check, area and box; its runs are not
-        // kept (evaluation decodes again only the masks whose boxes overlap a ground truth)
+        // a compressed mask: checked, measured and boxed here, its runs kept for evaluation
         const m = checkRleObject(seg as unknown as Record<string, unknown>, this.summary);
         summarized = typeof seg.counts === 'string';
         if (m) bad(`segmentation${m.field}`, m.message);
@@ -161,20 +161,14 @@ class ResultsBuilder {
     this.score.push(score as number);
     if (seg !== undefined) this.anySegm = true;
     if (summarized) {
-      // validated: every character is in 48..111
-      const text = (seg as RleObject).counts as string;
-      const n = text.length;
-      this.counts.reserve(n);
-      const bytes = this.counts.data;
-      const at = this.counts.length;
-      for (let j = 0; j < n; j++) bytes[at + j] = text.charCodeAt(j);
-      this.counts.length += n;
-      this.countsStart.push(at);
-      this.countsEnd.push(at + n);
+      const at = this.runs.length;
+      decodeStringInto(this.runs, (seg as RleObject).counts as string);
+      this.runsStart.push(at);
+      this.runsEnd.push(this.runs.length);
     } else {
       if (seg !== undefined) this.segm[idx] = seg as RleObject | number[][];
-      this.countsStart.push(-1);
-      this.countsEnd.push(-1);
+      this.runsStart.push(-1);
+      this.runsEnd.push(-1);
     }
     let box: ArrayLike<number> | null = hasBox ? (v.bbox as number[]) : null;
     if (this.mode === 'bbox') {
@@ -193,12 +187,12 @@ class ResultsBuilder {
   }
 
   /**
-   * A result read by results-reader (its compressed mask already in `counts`, from countsAt on).
+   * A result read by results-reader (its compressed mask's runs already in `runs`, from runsAt on).
    * Adds it and returns true when it passes every check add() makes and needs none of add()'s
    * notes (unknown image or category); otherwise adds nothing and returns false, and the caller
    * hands the element to add() for the report.
    */
-  addParsed(r: ParsedResult, countsAt: number): boolean {
+  addParsed(r: ParsedResult, runsAt: number): boolean {
     this.sawTopLevel = true;
     const has = r.has;
     if ((has & (Has.ImageId | Has.CategoryId | Has.Score)) !== (Has.ImageId | Has.CategoryId | Has.Score)) return false;
@@ -215,11 +209,7 @@ class ResultsBuilder {
       const h = r.h;
       const w = r.w;
       if (!Number.isInteger(h) || h < 0 || !Number.isInteger(w) || w < 0) return false;
-      try {
-        rleBytesSummary(this.counts.data, countsAt, this.counts.length, h, w, this.summary);
-      } catch {
-        return false;
-      }
+      runsSummary(this.runs.data, runsAt, this.runs.length - runsAt, h, w, this.summary);
       if (this.summary[5] !== h * w || h !== im.height || w !== im.width) return false;
     } else if (mode === 'segm') return false;
     this.mode = mode;
@@ -228,12 +218,12 @@ class ResultsBuilder {
     this.score.push(r.score);
     if (hasSeg) {
       this.anySegm = true;
-      this.countsStart.push(countsAt);
-      this.countsEnd.push(this.counts.length);
+      this.runsStart.push(runsAt);
+      this.runsEnd.push(this.runs.length);
       this.area.push(mode === 'bbox' ? b[2]! * b[3]! : this.summary[4]!);
     } else {
-      this.countsStart.push(-1);
-      this.countsEnd.push(-1);
+      this.runsStart.push(-1);
+      this.runsEnd.push(-1);
       this.area.push(b[2]! * b[3]!);
     }
     const box = hasBox ? b : this.summary;
@@ -266,7 +256,7 @@ class ResultsBuilder {
       warnings.push(`${this.label}: results with category ids not in the ground truth are ignored, as pycocotools does: ${parts.slice(0, 20).join(', ')}`);
     }
     const imageId = this.imageId.finish();
-    const compressed: CompressedMasks = { bytes: this.counts.finish(), start: this.countsStart.finish(), end: this.countsEnd.finish() };
+    const compressed: CompressedMasks = { data: this.runs.finish(), start: this.runsStart.finish(), end: this.runsEnd.finish() };
     const given = this.segm;
     const gt = this.gt;
     let segmentation: (RleObject | number[][] | undefined)[] | null | undefined = this.anySegm ? undefined : null;
@@ -288,7 +278,8 @@ class ResultsBuilder {
             if (s < 0) segmentation[i] = given[i];
             else {
               const im = gt.image(imageId[i]!)!;
-              segmentation[i] = { size: [im.height, im.width], counts: bytesToLatin1(compressed.bytes, s, compressed.end[i]!) };
+              const cnts = compressed.data.subarray(s, compressed.end[i]!);
+              segmentation[i] = { size: [im.height, im.width], counts: rleToString({ h: im.height, w: im.width, cnts }) };
             }
           }
         }
@@ -301,18 +292,10 @@ class ResultsBuilder {
   }
 }
 
-function bytesToLatin1(b: Uint8Array, start: number, end: number): string {
-  let s = '';
-  for (let i = start; i < end; i += 8192) s += String.fromCharCode.apply(null, b.subarray(i, Math.min(end, i + 8192)) as unknown as number[]);
-  return s;
-}
-
-/** A result's compressed mask decoded into runs (in the arena when given), or undefined when it has none. */
-export function compressedRuns(r: CocoResults, i: number, h: number, w: number, arena?: RunArena): Rle | undefined {
+/** A result's compressed mask as runs (a view into `compressed`), or undefined when it has none. */
+export function compressedRuns(r: CocoResults, i: number, h: number, w: number): Rle | undefined {
   const s = r.compressed.start[i]!;
-  if (s < 0) return undefined;
-  const e = r.compressed.end[i]!;
-  return arena ? rleFrBytesIn(arena, r.compressed.bytes, s, e, h, w) : rleFrBytes(r.compressed.bytes, s, e, h, w);
+  return s < 0 ? undefined : { h, w, cnts: r.compressed.data.subarray(s, r.compressed.end[i]!) };
 }
 
 /** A mask as runs at the image's size: compressed or uncompressed RLE, or polygons merged into one. */

@@ -60,73 +60,78 @@ export function rleLength(r: Rle): number {
 
 /** [x, y, w, h] of the set pixels, computed the way rleToBbox does (a run spanning columns covers all rows). */
 export function rleToBbox(r: Rle, out: Float64Array | number[] = new Float64Array(4), o = 0): Float64Array | number[] {
-  runsBbox(r.cnts, r.cnts.length, r.h, r.w, out, o);
+  runsBbox(r.cnts, 0, r.cnts.length, r.h, r.w, out, o);
   return out;
 }
 
-/** rleToBbox over the first k runs of cnts. */
-function runsBbox(cnts: Uint32Array, k: number, h: number, w: number, out: Float64Array | number[], o: number): void {
+/** rleToBbox over the k runs cnts[at, at + k). */
+function runsBbox(cnts: Uint32Array, at: number, k: number, h: number, w: number, out: Float64Array | number[], o: number): void {
   const m = k - (k % 2);
   if (m === 0 || h === 0) {
     out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
     return;
   }
-  if (!(Number.isInteger(h) && h > 0 && runsBboxTracked(cnts, m, h, w, out, o))) runsBboxExact(cnts, m, h, w, out, o);
+  let sum = 0;
+  for (let j = 0; j < m; j++) sum += cnts[at + j]!;
+  if (tracked(cnts, at, m, h, sum)) runsBboxInt(cnts, at, m, h, w, out, o);
+  else runsBboxExact(cnts, at, m, h, w, out, o);
 }
 
 /**
- * runsBbox for the usual RLE: it follows the column and row of the running position instead of
- * dividing at every run (a division per run was most of loadRes' cost). Returns false, having
- * written nothing, when a position wraps past 2^32 or the first run of ones ends before pixel 0:
- * maskApi.c's unsigned arithmetic does something else there, which runsBboxExact reproduces.
+ * Whether runsBboxInt applies to m (even, > 0) runs summing to sum: positions below 2^31, a
+ * whole number of rows, and a first run of ones that ends after pixel 0 (where maskApi.c's
+ * unsigned arithmetic wraps, which runsBboxExact reproduces).
  */
-function runsBboxTracked(cnts: Uint32Array, m: number, h: number, w: number, out: Float64Array | number[], o: number): boolean {
+function tracked(cnts: Uint32Array, at: number, m: number, h: number, sum: number): boolean {
+  return sum < 2147483648 && Number.isInteger(h) && h > 0 && cnts[at]! + cnts[at + 1]! > 0;
+}
+
+/**
+ * runsBbox in int32 arithmetic, following the column and row of the running position instead of
+ * dividing at every run (a division per run was most of loadRes' cost).
+ */
+function runsBboxInt(cnts: Uint32Array, at: number, m: number, hh: number, w: number, out: Float64Array | number[], o: number): void {
+  const h = hh | 0;
   let xs = w;
   let ys = h;
   let xe = 0;
   let ye = 0;
-  // cc = x * h + y with 0 <= y < h: the position after the runs read so far
-  let cc = 0;
+  // the position after the runs read so far is x * h + y, 0 <= y < h
   let x = 0;
   let y = 0;
   for (let j = 0; j < m; j += 2) {
-    // a run of zeros: the next run of ones starts at cc
-    let n = cnts[j]!;
-    cc += n;
-    y += n;
+    // a run of zeros: the run of ones after it starts at (x, y)
+    y += cnts[at + j]! | 0;
     if (y >= h) {
-      if (y < 2 * h) {
+      if (y < h + h) {
         y -= h;
         x++;
       } else {
-        const r = y % h;
-        x += (y - r) / h;
-        y = r;
+        const q = (y / h) | 0;
+        x += q;
+        y -= q * h;
       }
     }
-    const xp = x;
+    const fx = x;
     if (x < xs) xs = x;
     if (x > xe) xe = x;
     if (y < ys) ys = y;
     if (y > ye) ye = y;
-    // a run of ones: its last pixel is cc - 1
-    n = cnts[j + 1]!;
-    cc += n;
-    if (cc === 0 || cc >= 4294967296) return false;
-    y += n;
+    // a run of ones: its last pixel is one before the position after it
+    y += cnts[at + j + 1]! | 0;
     if (y >= h) {
-      if (y < 2 * h) {
+      if (y < h + h) {
         y -= h;
         x++;
       } else {
-        const r = y % h;
-        x += (y - r) / h;
-        y = r;
+        const q = (y / h) | 0;
+        x += q;
+        y -= q * h;
       }
     }
     const lx = y > 0 ? x : x - 1;
     const ly = y > 0 ? y - 1 : h - 1;
-    if (xp < lx) {
+    if (fx < lx) {
       ys = 0;
       ye = h - 1;
     }
@@ -139,11 +144,10 @@ function runsBboxTracked(cnts: Uint32Array, m: number, h: number, w: number, out
   out[o + 2] = xe - xs + 1;
   out[o + 1] = ys;
   out[o + 3] = ye - ys + 1;
-  return true;
 }
 
 /** rleToBbox's loop as maskApi.c writes it, with its unsigned wrap-around. */
-function runsBboxExact(cnts: Uint32Array, m: number, h: number, w: number, out: Float64Array | number[], o: number): void {
+function runsBboxExact(cnts: Uint32Array, at: number, m: number, h: number, w: number, out: Float64Array | number[], o: number): void {
   let xs = w;
   let ys = h;
   let xe = 0;
@@ -151,7 +155,7 @@ function runsBboxExact(cnts: Uint32Array, m: number, h: number, w: number, out: 
   let cc = 0;
   let xp = 0;
   for (let j = 0; j < m; j++) {
-    cc = (cc + cnts[j]!) >>> 0;
+    cc = (cc + cnts[at + j]!) >>> 0;
     // unsigned arithmetic as in C: t wraps when a run of ones is empty at the very start
     const t = (cc - (j % 2)) >>> 0;
     const y = t % h;
@@ -451,40 +455,65 @@ export function rleFrString(s: string, h: number, w: number): Rle {
   return { h, w, cnts: scratch.slice(0, m) };
 }
 
-/** rleFrString of a compressed string held as bytes (one per character) in src[start, end). */
-export function rleFrBytes(src: Uint8Array, start: number, end: number, h: number, w: number): Rle {
-  const m = decodeBytes(src, start, end);
-  return { h, w, cnts: scratch.slice(0, m) };
+/**
+ * Runs of many masks end to end (the compressed masks of a results file): one typed array instead
+ * of one per mask, whose allocation and collection cost more than the decoding.
+ */
+export class RunStore {
+  data = new Uint32Array(1 << 16);
+  length = 0;
+  /** Room for n more runs at data[length...]. */
+  reserve(n: number): void {
+    if (this.length + n <= this.data.length) return;
+    const next = new Uint32Array(Math.max(this.length + n, this.data.length * 2));
+    next.set(this.data.subarray(0, this.length));
+    this.data = next;
+  }
+  /**
+   * The filled part: a view when it fills at least half of the array (a copy would cost more than
+   * the spare room, which was reserved and never written, so it holds no memory pages), else a copy.
+   */
+  finish(): Uint32Array {
+    return this.length * 2 >= this.data.length ? this.data.subarray(0, this.length) : this.data.slice(0, this.length);
+  }
 }
 
 /**
- * Room for runs that live as long as their caller wants (e.g. one image-category pair), handed out
- * as views: no typed array of its own per mask, whose allocation and collection cost more than the
- * decoding. A full arena moves on to a new buffer; views into the old one stay valid.
+ * Appends the runs of the compressed string held as bytes (one per character) in src[start, end)
+ * to the store; returns their count, or -1 (nothing appended) when the string is corrupt.
  */
-export class RunArena {
-  data: Uint32Array;
-  used = 0;
-  constructor(capacity = 1 << 16) {
-    this.data = new Uint32Array(capacity);
-  }
-  reset(): void {
-    this.used = 0;
-  }
+export function decodeInto(store: RunStore, src: Uint8Array, start: number, end: number): number {
+  store.reserve(end - start);
+  const m = decodeCounts(src, start, end, store.data, store.length);
+  if (m > 0) store.length += m;
+  return m;
 }
 
-/** rleFrBytes with the runs in the arena. */
-export function rleFrBytesIn(arena: RunArena, src: Uint8Array, start: number, end: number, h: number, w: number): Rle {
-  // at most one run per character
-  if (arena.data.length - arena.used < end - start) {
-    arena.data = new Uint32Array(Math.max(arena.data.length * 2, end - start));
-    arena.used = 0;
+/** The same for a compressed string (throws like rleFrString when corrupt). */
+export function decodeStringInto(store: RunStore, s: string): number {
+  const m = decodeString(s);
+  store.reserve(m);
+  store.data.set(scratch.subarray(0, m), store.length);
+  store.length += m;
+  return m;
+}
+
+/** rleStringSummary's [x, y, w, h, area, total] of the m runs cnts[at, at + m). */
+export function runsSummary(cnts: Uint32Array, at: number, m: number, h: number, w: number, out: Float64Array, o = 0): void {
+  let total = 0;
+  let area = 0;
+  for (let j = 0; j < m; j++) {
+    const n = cnts[at + j]!;
+    total += n;
+    if (j & 1) area += n;
   }
-  const at = arena.used;
-  const m = decodeCounts(src, start, end, arena.data, at);
-  if (m < 0) throw countsError(src[decodeErrorAt]!, end, start);
-  arena.used = at + m;
-  return { h, w, cnts: arena.data.subarray(at, at + m) };
+  const pairs = m - (m % 2);
+  if (pairs === 0 || h === 0) out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
+  // the runs read for the box sum to at most the total
+  else if (tracked(cnts, at, pairs, h, total)) runsBboxInt(cnts, at, pairs, h, w, out, o);
+  else runsBboxExact(cnts, at, pairs, h, w, out, o);
+  out[o + 4] = area;
+  out[o + 5] = total;
 }
 
 /**
@@ -493,123 +522,7 @@ export function rleFrBytesIn(arena: RunArena, src: Uint8Array, start: number, en
  * Throws like rleFrString on a corrupt string.
  */
 export function rleStringSummary(s: string, h: number, w: number, out: Float64Array, o = 0): void {
-  summarize(decodeString(s), h, w, out, o);
-}
-
-/** rleStringSummary of a compressed string held as bytes in src[start, end). */
-export function rleBytesSummary(src: Uint8Array, start: number, end: number, h: number, w: number, out: Float64Array, o = 0): void {
-  if (!(Number.isInteger(h) && h > 0 && bytesSummaryTracked(src, start, end, h, w, out, o))) summarize(decodeBytes(src, start, end), h, w, out, o);
-}
-
-/**
- * rleBytesSummary in one pass over the characters, without storing the runs: each count goes
- * straight into the area, the total and runsBboxTracked's column and row. Returns false (having
- * written nothing) on a corrupt string or where runsBboxTracked would give up; the caller then
- * takes the long way, which throws or reproduces maskApi.c's wrap-around.
- */
-function bytesSummaryTracked(src: Uint8Array, start: number, end: number, h: number, w: number, out: Float64Array, o: number): boolean {
-  let m = 0;
-  let p = start;
-  let prev2 = 0;
-  let prev1 = 0;
-  let total = 0;
-  let area = 0;
-  let xs = w;
-  let ys = h;
-  let xe = 0;
-  let ye = 0;
-  // cc = x * h + y with 0 <= y < h: the position after the runs read so far
-  let cc = 0;
-  let x = 0;
-  let y = 0;
-  // where the current run of ones starts (runsBbox counts it only once the run is read)
-  let fx = 0;
-  let fy = 0;
-  while (p < end) {
-    let c = (src[p]! - 48) | 0;
-    let v = 0;
-    if (c >>> 0 < 32) {
-      v = (c ^ 16) - 16;
-      p++;
-    } else {
-      let k = 0;
-      let more = 1;
-      while (more && k < 6) {
-        if (p >= end) return false;
-        c = (src[p]! - 48) | 0;
-        if (c >>> 0 > 63) return false;
-        v |= (c & 0x1f) << (5 * k);
-        more = c & 0x20;
-        p++;
-        k++;
-        if (!more && c & 0x10) v |= -1 << (5 * k);
-      }
-      if (more) return false;
-    }
-    if (m > 2) v = (v + prev2) | 0;
-    prev2 = prev1;
-    prev1 = v;
-    const n = v >>> 0;
-    total += n;
-    cc += n;
-    y += n;
-    if (y >= h) {
-      if (y < 2 * h) {
-        y -= h;
-        x++;
-      } else {
-        const r = y % h;
-        x += (y - r) / h;
-        y = r;
-      }
-    }
-    if ((m & 1) === 0) {
-      fx = x;
-      fy = y;
-    } else {
-      area += n;
-      if (cc === 0 || cc >= 4294967296) return false;
-      if (fx < xs) xs = fx;
-      if (fx > xe) xe = fx;
-      if (fy < ys) ys = fy;
-      if (fy > ye) ye = fy;
-      const lx = y > 0 ? x : x - 1;
-      const ly = y > 0 ? y - 1 : h - 1;
-      if (fx < lx) {
-        ys = 0;
-        ye = h - 1;
-      }
-      if (lx < xs) xs = lx;
-      if (lx > xe) xe = lx;
-      if (ly < ys) ys = ly;
-      if (ly > ye) ye = ly;
-    }
-    m++;
-  }
-  if (m < 2) out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
-  else {
-    out[o] = xs;
-    out[o + 2] = xe - xs + 1;
-    out[o + 1] = ys;
-    out[o + 3] = ye - ys + 1;
-  }
-  out[o + 4] = area;
-  out[o + 5] = total;
-  return true;
-}
-
-function summarize(m: number, h: number, w: number, out: Float64Array, o: number): void {
-  const c = scratch;
-  let total = 0;
-  let area = 0;
-  for (let j = 0; j < m; j++) {
-    const n = c[j]!;
-    total += n;
-    if (j & 1) area += n;
-  }
-  runsBbox(c, m, h, w, out, o);
-  out[o + 4] = area;
-  out[o + 5] = total;
+  runsSummary(scratch, 0, decodeString(s), h, w, out, o);
 }
 
 function decodeString(s: string): number {
@@ -623,13 +536,6 @@ function decodeString(s: string): number {
   if (scratch.length < n) scratch = new Uint32Array(n * 2);
   const m = decodeCounts(b, 0, n, scratch, 0);
   if (m < 0) throw countsError(s.charCodeAt(decodeErrorAt), n);
-  return m;
-}
-
-function decodeBytes(src: Uint8Array, start: number, end: number): number {
-  if (scratch.length < end - start) scratch = new Uint32Array((end - start) * 2);
-  const m = decodeCounts(src, start, end, scratch, 0);
-  if (m < 0) throw countsError(src[decodeErrorAt]!, end, start);
   return m;
 }
 
