@@ -1,4 +1,4 @@
-import { type Rle, bbIou, boxesOf, rleFrString, rleIou, rleMerge, rleToBbox } from '../mask/rle.js';
+import { type Rle, bbIou, rleFrString, rleIou, rleMerge, rleToBbox } from '../mask/rle.js';
 import { rleFrPoly } from '../mask/polygon.js';
 import { type CocoGroundTruth, SegKind } from '../format/dataset.js';
 import { compressedRuns, toRunsForImage, type CocoResults } from '../format/results.js';
@@ -104,6 +104,7 @@ export class COCOeval {
     let nKept = 0;
     const score = dt.score;
     let keys = new Float64Array(64);
+    let orderBuf = new Int32Array(64);
     for (let q = 0; q < nPairs; q++) {
       keptStart[q] = nKept;
       const s = dtGroups.start[q * S]!;
@@ -127,7 +128,8 @@ export class COCOeval {
         const group = dtGroups.list.subarray(s, e);
         if (keys.length < n) keys = new Float64Array(n * 2);
         for (let j = 0; j < n; j++) keys[j] = score[group[j]!]!;
-        const order = argsortDescStable(keys, n);
+        if (orderBuf.length < n) orderBuf = new Int32Array(n * 2);
+        const order = argsortDescStable(keys, n, orderBuf);
         for (let j = 0; j < n; j++) keptTmp[nKept + j] = group[order[j]!]!;
       }
       nKept += Math.min(n, maxDet);
@@ -612,8 +614,12 @@ class IouComputer {
       return this.out;
     }
     const gr: Rle[] = [];
-    for (let g = 0; g < G; g++) gr.push(this.gtMask(gtIdx[g]!));
-    const gb = boxesOf(gr);
+    if (this.gtBoxes.length < G * 4) this.gtBoxes = new Float64Array(G * 8);
+    const gb = this.gtBoxes;
+    for (let g = 0; g < G; g++) {
+      gr.push(this.gtMask(gtIdx[g]!));
+      rleToBbox(gr[g]!, gb, g * 4);
+    }
     const dt = this.ev.cocoDt;
     if (this.dtBoxes.length < D * 4) this.dtBoxes = new Float64Array(D * 8);
     const dr: Rle[] = [];

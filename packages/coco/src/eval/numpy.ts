@@ -85,17 +85,30 @@ export function searchLeft(a: ArrayLike<number>, n: number, v: number): number {
   return lo;
 }
 
+let sortU = new Float64Array(256);
+let sortRank = new Int32Array(256);
+let sortStart = new Int32Array(257);
+
 /**
  * np.argsort(-key[0, n), kind='mergesort'): positions by key descending, equal keys (0 and -0
  * included) in position order. The distinct keys are sorted natively and the positions placed by
  * a counting sort on their rank, which avoids a comparator call per comparison.
  */
 export function argsortDescStable(key: Float64Array, n: number, out: Int32Array = new Int32Array(n)): Int32Array {
-  const u = key.slice(0, n).sort();
+  // scratch reused across calls (evaluate sorts each image-category pair)
+  if (sortU.length < n) {
+    sortU = new Float64Array(n * 2);
+    sortRank = new Int32Array(n * 2);
+    sortStart = new Int32Array(n * 2 + 1);
+  }
+  const u = sortU;
+  u.set(key.subarray(0, n));
+  u.subarray(0, n).sort();
   let U = 0;
   for (let i = 0; i < n; i++) if (U === 0 || u[i] !== u[U - 1]) u[U++] = u[i]!;
-  const rank = new Int32Array(n);
-  const start = new Int32Array(U + 1);
+  const rank = sortRank;
+  const start = sortStart;
+  start.fill(0, 0, U + 1);
   for (let i = 0; i < n; i++) {
     const r = U - 1 - searchLeft(u, U, key[i]!);
     rank[i] = r;

@@ -356,6 +356,9 @@ export function plainArea(r: Rle): number {
   return total === r.h * r.w ? area : -1;
 }
 
+/** rleIou's plain areas of one call (reused: one typed array per call cost more than the IoUs). */
+let areaBuf = new Float64Array(256);
+
 /**
  * rleIou: a box pre-check (zero box IoU means zero), then exact run intersection; -1 where sizes
  * differ. dtBb/gtBb are the rleToBbox boxes. Writes o[d * n + g].
@@ -376,8 +379,10 @@ export function rleIou(
   const gb = gtBb ?? boxesOf(gt);
   bbIou(db, gb, m, n, iscrowd, o, oOff);
   // plain areas, computed when a pair first needs them (NaN: not yet)
-  const gArea = new Float64Array(n).fill(NaN);
-  const dArea = new Float64Array(m).fill(NaN);
+  if (areaBuf.length < n + m) areaBuf = new Float64Array((n + m) * 2);
+  const gArea = areaBuf;
+  const dArea = areaBuf.subarray(n);
+  gArea.fill(NaN, 0, n + m);
   for (let g = 0; g < n; g++) {
     const G = gt[g]!;
     const crowd = iscrowd !== null && !!iscrowd[g];
