@@ -87,7 +87,8 @@ function keyAt(b: Uint8Array, s: number, n: number): Key {
   const candidates = KEYS_BY_LENGTH[n];
   if (candidates === undefined) return Key.Other;
   for (let i = 0; i < candidates.length; i++) {
-    const [bytes, k] = candidates[i]!;
+    const bytes = candidates[i]![0];
+    const k = candidates[i]![1];
     if (bytes[0] !== b[s]) continue;
     let j = 1;
     while (j < n && bytes[j] === b[s + j]) j++;
