@@ -1,7 +1,7 @@
 // The fast paths of segm evaluation against the straightforward routines they replace.
 import { describe, expect, it } from 'vitest';
 import { argsortDescStable } from '../src/eval/numpy.js';
-import { type Rle, RunStore, decodeInto, plainArea, rleArea, rleEncode, rleFrString, rleIntersection, rleIou, rleOverlap, rleStringSummary, rleToBbox, rleToString } from '../src/mask/rle.js';
+import { type Rle, RunStore, decodeInto, decodeSummaryInto, runsSummary, plainArea, rleArea, rleEncode, rleFrString, rleIntersection, rleIou, rleOverlap, rleStringSummary, rleToBbox, rleToString } from '../src/mask/rle.js';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -157,5 +157,31 @@ describe('decodeInto (compressed strings from bytes into one run store)', () => 
     expect(decodeInto(store, Uint8Array.from('01h0~', (c) => c.charCodeAt(0)), 0, 5)).toBe(-1);
     expect(decodeInto(store, Uint8Array.from('0`', (c) => c.charCodeAt(0)), 0, 2)).toBe(-1);
     expect(store.length).toBe(before);
+  });
+});
+
+describe('decodeSummaryInto (decoding and measuring in one pass)', () => {
+  it('stores the runs decodeInto stores and gives the box, area and total of runsSummary', () => {
+    const rand = lcg(41);
+    const a = new RunStore();
+    const b = new RunStore();
+    const got = new Float64Array(6);
+    const want = new Float64Array(6);
+    for (let n = 0; n < 600; n++) {
+      const h = 1 + Math.floor(rand() * 50);
+      const w = 1 + Math.floor(rand() * 50);
+      let cnts: Uint32Array;
+      if (n % 7 === 3) cnts = Uint32Array.from({ length: 1 + Math.floor(rand() * 12) }, () => (rand() < 0.3 ? 0 : Math.floor(rand() * h * 3)));
+      else if (n % 97 === 5) cnts = Uint32Array.from([0, 0, 5, 2 ** 31 + 3, 4]);
+      else cnts = randomRle(rand, h, w).cnts;
+      const s = rleToString({ h, w, cnts });
+      const bytes = Uint8Array.from(s, (c) => c.charCodeAt(0));
+      const at = b.length;
+      const m = decodeInto(b, bytes, 0, bytes.length);
+      runsSummary(b.data, at, m, h, w, want);
+      expect(decodeSummaryInto(a, bytes, 0, bytes.length, h, w, got)).toBe(m);
+      expect(Array.from(got), s).toEqual(Array.from(want));
+    }
+    expect(Array.from(a.finish())).toEqual(Array.from(b.finish()));
   });
 });

@@ -9,7 +9,7 @@
  */
 import { open } from '#platform';
 import { parseLenient, valueEnd } from './json-stream.js';
-import { type RunStore, decodeInto } from '../mask/rle.js';
+import { type RunStore, decodeInto, decodeSummaryInto } from '../mask/rle.js';
 
 /** Which fields an element had. */
 export const enum Has {
@@ -28,9 +28,12 @@ export interface ParsedResult {
   score: number;
   /** [x, y, w, h]: four finite numbers when has & Has.Bbox. */
   bbox: Float64Array;
-  /** segmentation.size, when has & Has.Counts (the characters are in the builder's store). */
+  /** segmentation.size, when has & Has.Counts (the runs are in the builder's store). */
   h: number;
   w: number;
+  /** Whether `summary` holds the mask's [x, y, w, h, area, total] (size came before counts). */
+  summarized: boolean;
+  summary: Float64Array;
 }
 
 /** What the reader needs from the results builder. */
@@ -114,7 +117,7 @@ class Reader {
   num = 0;
   key = Key.Other;
   index = 0;
-  readonly rec: ParsedResult = { has: 0, imageId: 0, categoryId: 0, score: 0, bbox: new Float64Array(4), h: 0, w: 0 };
+  readonly rec: ParsedResult = { has: 0, imageId: 0, categoryId: 0, score: 0, bbox: new Float64Array(4), h: 0, w: 0, summarized: false, summary: new Float64Array(6) };
   /** A counts string with its \\ escapes undone. */
   unescaped = new Uint8Array(256);
   /** 0: before '[', 1: expecting an element, 2: after an element, 3: after ']'. */
@@ -329,7 +332,7 @@ class Reader {
         i++;
         seen |= 1;
       } else if (this.key === Key.Counts && !(seen & 2)) {
-        i = this.countsString(b, i, end);
+        i = this.countsString(b, i, end, (seen & 1) !== 0);
         if (i < 0) return i;
         seen |= 2;
       } else return FALLBACK;
@@ -346,7 +349,7 @@ class Reader {
    * the only escape it can need is \\; anything else, or a character outside the alphabet, is
    * FALLBACK.
    */
-  private countsString(b: Uint8Array, i: number, end: number): number {
+  private countsString(b: Uint8Array, i: number, end: number, sized: boolean): number {
     if (b[i] !== QUOTE) return FALLBACK;
     const s = i + 1;
     // the closing quote, unless a backslash comes first
@@ -368,7 +371,11 @@ class Reader {
       }
     }
     let m: number;
-    if (!escapes) m = decodeInto(this.sink.runs, b, s, e);
+    const rec = this.rec;
+    // with the size known, the runs are measured as they are decoded
+    rec.summarized = sized && !escapes;
+    if (rec.summarized) m = decodeSummaryInto(this.sink.runs, b, s, e, rec.h, rec.w, rec.summary);
+    else if (!escapes) m = decodeInto(this.sink.runs, b, s, e);
     else {
       if (this.unescaped.length < e - s) this.unescaped = new Uint8Array((e - s) * 2);
       let n = 0;

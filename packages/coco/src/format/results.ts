@@ -209,7 +209,8 @@ class ResultsBuilder {
       const h = r.h;
       const w = r.w;
       if (!Number.isInteger(h) || h < 0 || !Number.isInteger(w) || w < 0) return false;
-      runsSummary(this.runs.data, runsAt, this.runs.length - runsAt, h, w, this.summary);
+      if (r.summarized) this.summary.set(r.summary);
+      else runsSummary(this.runs.data, runsAt, this.runs.length - runsAt, h, w, this.summary);
       if (this.summary[5] !== h * w || h !== im.height || w !== im.width) return false;
     } else if (mode === 'segm') return false;
     this.mode = mode;

@@ -494,6 +494,122 @@ export function decodeInto(store: RunStore, src: Uint8Array, start: number, end:
   return m;
 }
 
+/**
+ * decodeInto and runsSummary of the new runs in one pass: each count, as it is decoded, goes into
+ * the area, the total and runsBboxInt's column and row. out[o..o+5] as runsSummary's. Where
+ * runsBboxInt does not apply (h not a whole number, positions past 2^31, an empty first run of
+ * ones) the box comes from runsSummary over the stored runs.
+ */
+export function decodeSummaryInto(store: RunStore, src: Uint8Array, start: number, end: number, h: number, w: number, out: Float64Array, o = 0): number {
+  store.reserve(end - start);
+  const cnts = store.data;
+  const at = store.length;
+  if (!(Number.isInteger(h) && h > 0 && h < 2147483648)) {
+    const m = decodeCounts(src, start, end, cnts, at);
+    if (m < 0) return m;
+    store.length += m;
+    runsSummary(cnts, at, m, h, w, out, o);
+    return m;
+  }
+  const hh = h | 0;
+  let m = 0;
+  let p = start;
+  let prev2 = 0;
+  let prev1 = 0;
+  let total = 0;
+  let area = 0;
+  // runsBboxInt's state; `tracking` false once a run reaches 2^31
+  let tracking = true;
+  let xs = w;
+  let ys = hh;
+  let xe = 0;
+  let ye = 0;
+  let x = 0;
+  let y = 0;
+  let fx = 0;
+  let fy = 0;
+  while (p < end) {
+    let c = (src[p]! - 48) | 0;
+    let v = 0;
+    if (c >>> 0 < 32) {
+      v = (c ^ 16) - 16;
+      p++;
+    } else {
+      let k = 0;
+      let more = 1;
+      while (more && k < 6) {
+        if (p >= end) return fail(p);
+        c = (src[p]! - 48) | 0;
+        if (c >>> 0 > 63) return fail(p);
+        v |= (c & 0x1f) << (5 * k);
+        more = c & 0x20;
+        p++;
+        k++;
+        if (!more && c & 0x10) v |= -1 << (5 * k);
+      }
+      if (more) {
+        p = longCount(src, p, end, v);
+        if (p < 0) return -1;
+        v = longValue;
+      }
+    }
+    if (m > 2) v = (v + prev2) | 0;
+    cnts[at + m] = v;
+    prev2 = prev1;
+    prev1 = v;
+    const n = v >>> 0;
+    total += n;
+    if (m & 1) area += n;
+    if (tracking) {
+      if (v < 0) tracking = false;
+      else {
+        y += v;
+        if (y >= hh) {
+          if (y < hh + hh) {
+            y -= hh;
+            x++;
+          } else {
+            const q = Math.floor(y / hh);
+            x += q;
+            y -= q * hh;
+          }
+        }
+        if ((m & 1) === 0) {
+          fx = x;
+          fy = y;
+        } else {
+          if (fx < xs) xs = fx;
+          if (fx > xe) xe = fx;
+          if (fy < ys) ys = fy;
+          if (fy > ye) ye = fy;
+          const lx = y > 0 ? x : x - 1;
+          const ly = y > 0 ? y - 1 : hh - 1;
+          if (fx < lx) {
+            ys = 0;
+            ye = hh - 1;
+          }
+          if (lx < xs) xs = lx;
+          if (lx > xe) xe = lx;
+          if (ly < ys) ys = ly;
+          if (ly > ye) ye = ly;
+        }
+      }
+    }
+    m++;
+  }
+  store.length += m;
+  if (m < 2) out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
+  else if (tracking && total < 2147483648 && cnts[at]! + cnts[at + 1]! > 0) {
+    out[o] = xs;
+    out[o + 2] = xe - xs + 1;
+    out[o + 1] = ys;
+    out[o + 3] = ye - ys + 1;
+  } else runsBboxExact(cnts, at, m - (m % 2), h, w, out, o);
+  out[o + 4] = area;
+  out[o + 5] = total;
+  return m;
+}
+
 /** The same for a compressed string (throws like rleFrString when corrupt). */
 export function decodeStringInto(store: RunStore, s: string): number {
   const m = decodeString(s);
