@@ -370,21 +370,24 @@ class Reader {
         }
       }
     }
-    let m: number;
-    const rec = this.rec;
-    // with the size known, the runs are measured as they are decoded
-    rec.summarized = sized && !escapes;
-    if (rec.summarized) m = decodeSummaryInto(this.sink.runs, b, s, e, rec.h, rec.w, rec.summary);
-    else if (!escapes) m = decodeInto(this.sink.runs, b, s, e);
-    else {
+    let src = b;
+    let from = s;
+    let to = e;
+    if (escapes) {
       if (this.unescaped.length < e - s) this.unescaped = new Uint8Array((e - s) * 2);
       let n = 0;
       for (let j = s; j < e; j++) {
         this.unescaped[n++] = b[j]!;
         if (b[j] === BSLASH) j++;
       }
-      m = decodeInto(this.sink.runs, this.unescaped, 0, n);
+      src = this.unescaped;
+      from = 0;
+      to = n;
     }
+    const rec = this.rec;
+    // with the size known, the runs are measured as they are decoded
+    rec.summarized = sized;
+    const m = sized ? decodeSummaryInto(this.sink.runs, src, from, to, rec.h, rec.w, rec.summary) : decodeInto(this.sink.runs, src, from, to);
     return m < 0 ? FALLBACK : e + 1;
   }
 
