@@ -41,30 +41,25 @@ let selected = new Float64Array(1024);
  * result is a view that the next call overwrites.
  */
 export function select(e: Accumulated, ap: boolean, ts: number[], ks: number[], a: number, m: number): Float64Array {
-  const [, R, K, A, M] = e.counts;
+  const c = e.counts;
+  // recall[t, k, a, m] is precision's layout with a single recall threshold
+  return ap ? selectFrom(e.precision, c[1], c[2], c[3], c[4], ts, ks, a, m) : selectFrom(e.recall, 1, c[2], c[3], c[4], ts, ks, a, m);
+}
+
+function selectFrom(src: Float64Array, R: number, K: number, A: number, M: number, ts: number[], ks: number[], a: number, m: number): Float64Array {
   if (a < 0 || m < 0 || a >= A || m >= M) return selected.subarray(0, 0);
-  const most = ts.length * ks.length * (ap ? R : 1);
+  const most = ts.length * ks.length * R;
   if (selected.length < most) selected = new Float64Array(most);
   const out = selected;
   let n = 0;
-  if (ap) {
-    const src = e.precision;
-    for (let i = 0; i < ts.length; i++)
-      for (let r = 0; r < R; r++) {
-        const row = (ts[i]! * R + r) * K;
-        for (let j = 0; j < ks.length; j++) {
-          const v = src[((row + ks[j]!) * A + a) * M + m]!;
-          if (v > -1) out[n++] = v;
-        }
-      }
-  } else {
-    const src = e.recall;
-    for (let i = 0; i < ts.length; i++)
+  for (let i = 0; i < ts.length; i++)
+    for (let r = 0; r < R; r++) {
+      const row = (ts[i]! * R + r) * K;
       for (let j = 0; j < ks.length; j++) {
-        const v = src[((ts[i]! * K + ks[j]!) * A + a) * M + m]!;
+        const v = src[((row + ks[j]!) * A + a) * M + m]!;
         if (v > -1) out[n++] = v;
       }
-  }
+    }
   return out.subarray(0, n);
 }
 
