@@ -469,8 +469,9 @@ export async function readResultsFile(path: string, sink: ParsedResultSink, labe
   const rd = new Reader(sink, label);
   const fh = await open(path, 'r');
   try {
-    // a mask has at most one run per byte of the file: one allocation, filled as far as needed
-    sink.runs.reserve((await fh.stat()).size);
+    // a mask has at most one run per byte of the file: one allocation (up to 2^26 runs, then
+    // doubling), filled as far as needed; pages never written cost no memory
+    sink.runs.reserve(Math.min((await fh.stat()).size, 1 << 26));
     let buf = Buffer.allocUnsafe(chunkBytes);
     let len = 0;
     for (;;) {
@@ -496,7 +497,7 @@ export async function readResultsFile(path: string, sink: ParsedResultSink, labe
 
 /** The same over bytes in memory. */
 export function readResultsBuffer(data: Uint8Array, sink: ParsedResultSink, label: string): boolean {
-  sink.runs.reserve(data.length);
+  sink.runs.reserve(Math.min(data.length, 1 << 26));
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.length);
   return new Reader(sink, label).feed(bytes, 0, bytes.length, true) >= 0;
 }
