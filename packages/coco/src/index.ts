@@ -4,7 +4,7 @@ export { CocoFormatError } from './format/errors.js';
 export { JsonSyntaxError } from './format/json-stream.js';
 export { CocoGroundTruth, type AnnotationColumns } from './format/dataset.js';
 export { instancesFrom, loadInstances, type LoadOptions, type LoadStats } from './format/load.js';
-export { loadResults, resultsFrom, type CocoResults, type ResultsLoadOptions } from './format/results.js';
+export { loadResults, resultsFrom, type CocoResults, type CompressedMasks, type ResultsLoadOptions } from './format/results.js';
 export { defaultParams, type Params } from './eval/params.js';
 export { COCOeval, type Accumulated, type EvalTimings } from './eval/cocoeval.js';
 export { formatCategoryTable, STAT_NAMES, type CategoryRow, type Summary } from './eval/summarize.js';

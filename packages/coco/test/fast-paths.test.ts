@@ -1,7 +1,7 @@
 // The fast paths of segm evaluation against the straightforward routines they replace.
 import { describe, expect, it } from 'vitest';
 import { argsortDescStable } from '../src/eval/numpy.js';
-import { type Rle, plainArea, rleArea, rleEncode, rleFrString, rleIntersection, rleIou, rleOverlap, rleStringSummary, rleToBbox, rleToString } from '../src/mask/rle.js';
+import { type Rle, RunStore, decodeInto, decodeSummaryInto, runsSummary, plainArea, rleArea, rleEncode, rleFrString, rleIntersection, rleIou, rleOverlap, rleStringSummary, rleToBbox, rleToString } from '../src/mask/rle.js';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -85,5 +85,103 @@ describe('argsortDescStable', () => {
       const ref = Array.from({ length: n }, (_, i) => i).sort((a, b) => key[b]! - key[a]! || a - b);
       expect(Array.from(argsortDescStable(key, n))).toEqual(ref);
     }
+  });
+});
+
+/** maskApi.c's rleToBbox loop as written there (unsigned 32-bit positions), the reference for the tracked one. */
+function bboxAsMaskApi(cnts: Uint32Array, h: number, w: number): number[] {
+  const m = cnts.length - (cnts.length % 2);
+  if (m === 0) return [0, 0, 0, 0];
+  let xs = w, ys = h, xe = 0, ye = 0, cc = 0, xp = 0;
+  for (let j = 0; j < m; j++) {
+    cc = (cc + cnts[j]!) >>> 0;
+    const t = (cc - (j % 2)) >>> 0;
+    const y = t % h;
+    const x = (t - y) / h;
+    if (j % 2 === 0) xp = x;
+    else if (xp < x) {
+      ys = 0;
+      ye = h - 1;
+    }
+    xs = Math.min(xs, x);
+    xe = Math.max(xe, x);
+    ys = Math.min(ys, y);
+    ye = Math.max(ye, y);
+  }
+  return [xs, ys, xe - xs + 1, ye - ys + 1];
+}
+
+describe('rleToBbox (column and row followed in int32)', () => {
+  it('equals the unsigned per-run division of maskApi.c on random runs with empty runs, long jumps and wrap-around', () => {
+    const rand = lcg(23);
+    let differ = 0;
+    let first = '';
+    for (let n = 0; n < 5000; n++) {
+      const h = 1 + Math.floor(rand() * 40);
+      const w = 1 + Math.floor(rand() * 40);
+      const k = Math.floor(rand() * 30);
+      const cnts = new Uint32Array(k);
+      for (let j = 0; j < k; j++) {
+        const u = rand();
+        // empty runs, short runs, runs over several columns, and (rarely) runs that wrap 2^32
+        cnts[j] = u < 0.2 ? 0 : u < 0.7 ? Math.floor(rand() * h) : u < 0.98 ? Math.floor(rand() * h * 6) : 2 ** 31 + Math.floor(rand() * 2 ** 31);
+      }
+      const got = Array.from(rleToBbox({ h, w, cnts }));
+      const want = bboxAsMaskApi(cnts, h, w);
+      if (got.join() !== want.join()) {
+        differ++;
+        first ||= JSON.stringify({ h, w, cnts: Array.from(cnts), got, want });
+      }
+    }
+    expect(differ, first).toBe(0);
+  });
+});
+
+describe('decodeInto (compressed strings from bytes into one run store)', () => {
+  it('appends, mask after mask, the runs rleFrString gives (large counts and negative deltas too), and -1 without appending for a corrupt string', () => {
+    const rand = lcg(31);
+    const store = new RunStore();
+    const want: number[] = [];
+    for (let n = 0; n < 300; n++) {
+      const h = 1 + Math.floor(rand() * 60);
+      const w = 1 + Math.floor(rand() * 60);
+      const s = n % 50 === 0 ? rleToString({ h: 1, w: 1, cnts: Uint32Array.from([2 ** 31 + 5, 7, 3, 2 ** 30, 1]) }) : rleToString(randomRle(rand, h, w));
+      const bytes = Uint8Array.from(s, (c) => c.charCodeAt(0));
+      const m = decodeInto(store, bytes, 0, bytes.length);
+      const d = Array.from(rleFrString(s, h, w).cnts);
+      expect(m).toBe(d.length);
+      want.push(...d);
+    }
+    expect(Array.from(store.finish())).toEqual(want);
+    const before = store.length;
+    expect(decodeInto(store, Uint8Array.from('01h0~', (c) => c.charCodeAt(0)), 0, 5)).toBe(-1);
+    expect(decodeInto(store, Uint8Array.from('0`', (c) => c.charCodeAt(0)), 0, 2)).toBe(-1);
+    expect(store.length).toBe(before);
+  });
+});
+
+describe('decodeSummaryInto (decoding and measuring in one pass)', () => {
+  it('stores the runs decodeInto stores and gives the box, area and total of runsSummary', () => {
+    const rand = lcg(41);
+    const a = new RunStore();
+    const b = new RunStore();
+    const got = new Float64Array(6);
+    const want = new Float64Array(6);
+    for (let n = 0; n < 600; n++) {
+      const h = 1 + Math.floor(rand() * 50);
+      const w = 1 + Math.floor(rand() * 50);
+      let cnts: Uint32Array;
+      if (n % 7 === 3) cnts = Uint32Array.from({ length: 1 + Math.floor(rand() * 12) }, () => (rand() < 0.3 ? 0 : Math.floor(rand() * h * 3)));
+      else if (n % 97 === 5) cnts = Uint32Array.from([0, 0, 5, 2 ** 31 + 3, 4]);
+      else cnts = randomRle(rand, h, w).cnts;
+      const s = rleToString({ h, w, cnts });
+      const bytes = Uint8Array.from(s, (c) => c.charCodeAt(0));
+      const at = b.length;
+      const m = decodeInto(b, bytes, 0, bytes.length);
+      runsSummary(b.data, at, m, h, w, want);
+      expect(decodeSummaryInto(a, bytes, 0, bytes.length, h, w, got)).toBe(m);
+      expect(Array.from(got), s).toEqual(Array.from(want));
+    }
+    expect(Array.from(a.finish())).toEqual(Array.from(b.finish()));
   });
 });

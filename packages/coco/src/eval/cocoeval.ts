@@ -1,7 +1,7 @@
-import { type Rle, bbIou, boxesOf, rleFrString, rleIou, rleMerge, rleToBbox } from '../mask/rle.js';
+import { type Rle, bbIou, rleFrString, rleIou, rleMerge, rleToBbox } from '../mask/rle.js';
 import { rleFrPoly } from '../mask/polygon.js';
 import { type CocoGroundTruth, SegKind } from '../format/dataset.js';
-import { toRunsForImage, type CocoResults } from '../format/results.js';
+import { compressedRuns, toRunsForImage, type CocoResults } from '../format/results.js';
 import type { IouType } from '../format/types.js';
 import { defaultParams, type Params, uniqueSorted } from './params.js';
 import { argsortDescStable, searchLeft } from './numpy.js';
@@ -104,6 +104,7 @@ export class COCOeval {
     let nKept = 0;
     const score = dt.score;
     let keys = new Float64Array(64);
+    let orderBuf = new Int32Array(64);
     for (let q = 0; q < nPairs; q++) {
       keptStart[q] = nKept;
       const s = dtGroups.start[q * S]!;
@@ -127,7 +128,8 @@ export class COCOeval {
         const group = dtGroups.list.subarray(s, e);
         if (keys.length < n) keys = new Float64Array(n * 2);
         for (let j = 0; j < n; j++) keys[j] = score[group[j]!]!;
-        const order = argsortDescStable(keys, n);
+        if (orderBuf.length < n) orderBuf = new Int32Array(n * 2);
+        const order = argsortDescStable(keys, n, orderBuf);
         for (let j = 0; j < n; j++) keptTmp[nKept + j] = group[order[j]!]!;
       }
       nKept += Math.min(n, maxDet);
@@ -151,6 +153,9 @@ export class COCOeval {
     let idZero = new Uint8Array(64);
     let maxIou = new Float64Array(256);
     let dtAreaBuf = new Float64Array(256);
+    // per area: the ignore flag of each gt (file order), and how each (threshold, detection) matched
+    let igFlags = new Uint8Array(A * 64);
+    let kinds = new Uint8Array(A * T * 256);
     const gArea = ga.area;
     const gCrowd = ga.iscrowd;
     const gId = ga.id;
@@ -177,6 +182,8 @@ export class COCOeval {
         maxIou = new Float64Array(D * 2);
         dtAreaBuf = new Float64Array(D * 2);
       }
+      if (A * G > igFlags.length) igFlags = new Uint8Array(A * G * 2);
+      if (A * T * D > kinds.length) kinds = new Uint8Array(A * T * D * 2);
       for (let d = 0; d < D; d++) {
         dtAreaBuf[d] = dArea[kept[ks + d]!]!;
         let mx = -Infinity;
@@ -191,13 +198,33 @@ export class COCOeval {
         for (let g = 0; g < G; g++) {
           const ai = gtIdx[g]!;
           const ar = gArea[ai]!;
-          if (!(gCrowd[ai] || ar < lo || ar > hi)) order[w++] = g;
+          const ig = gCrowd[ai] || ar < lo || ar > hi ? 1 : 0;
+          igFlags[a * G + g] = ig;
+          if (!ig) order[w++] = g;
         }
         const nNotIg = w;
-        for (let g = 0; g < G; g++) {
-          const ai = gtIdx[g]!;
-          const ar = gArea[ai]!;
-          if (gCrowd[ai] || ar < lo || ar > hi) order[w++] = g;
+        for (let g = 0; g < G; g++) if (igFlags[a * G + g]) order[w++] = g;
+        npig[a * nPairs + q] = nNotIg;
+        // the same ignored ground truths as an earlier area range give the same matches: only
+        // whether each detection's area is outside the range differs
+        let same = -1;
+        for (let b = 0; b < a && same < 0; b++) {
+          let g = 0;
+          while (g < G && igFlags[b * G + g] === igFlags[a * G + g]) g++;
+          if (g === G) same = b;
+        }
+        if (same >= 0) {
+          for (let t = 0; t < T; t++) {
+            const from = (same * T + t) * D;
+            const to = (a * T + t) * D;
+            for (let d = 0; d < D; d++) {
+              const kind = kinds[from + d]!;
+              kinds[to + d] = kind;
+              const ar = dtAreaBuf[d]!;
+              dtCode[(ks + d) * AT + a * T + t] = kind === Matched.Gt ? 1 : kind === Matched.Ignored || ar < lo || ar > hi ? 2 : 0;
+            }
+          }
+          continue;
         }
         for (let g = 0; g < G; g++) {
           const ai = gtIdx[order[g]!]!;
@@ -206,9 +233,8 @@ export class COCOeval {
           // pycocotools records the matched gt id and tests it against 0: a gt with id 0 reads as unmatched
           idZero[g] = gId[ai] === 0 ? 1 : 0;
         }
-        npig[a * nPairs + q] = nNotIg;
         for (let t = 0; t < T; t++) {
-          matchOne(iou, G, D, order, gtIgS, crowdS, idZero, gtm, maxIou, dtAreaBuf, lo, hi, thrs[t]!, dtCode, ks * AT + a * T + t, AT);
+          matchOne(iou, G, D, order, gtIgS, crowdS, idZero, gtm, maxIou, dtAreaBuf, lo, hi, thrs[t]!, dtCode, ks * AT + a * T + t, AT, kinds, (a * T + t) * D);
         }
       }
     }
@@ -344,10 +370,20 @@ export class COCOeval {
   }
 }
 
+/** How a detection matched at one threshold and area range (what its code derives from). */
+const enum Matched {
+  /** No match, or a match to a gt with id 0 (pycocotools reads it as none). */
+  None = 0,
+  Gt = 1,
+  /** A match to an ignored gt. */
+  Ignored = 2,
+}
+
 /**
  * Greedy matching of one image-category pair at one IoU threshold and area range, in the order of
  * pycocotools' loops. Detections whose best IoU is below the threshold cannot match and skip the
- * scan. Writes 0 (false positive), 1 (true positive) or 2 (ignored) per detection.
+ * scan. Writes 0 (false positive), 1 (true positive) or 2 (ignored) per detection, and how it
+ * matched to kinds[kBase + d].
  */
 function matchOne(
   iou: Float64Array | null,
@@ -366,6 +402,8 @@ function matchOne(
   out: Uint8Array,
   base: number,
   stride: number,
+  kinds: Uint8Array,
+  kBase: number,
 ): void {
   gtm.fill(0, 0, G);
   for (let d = 0; d < D; d++) {
@@ -387,12 +425,20 @@ function matchOne(
     const at = base + d * stride;
     if (m === -1) {
       out[at] = outside ? 2 : 0;
+      kinds[kBase + d] = Matched.None;
       continue;
     }
     gtm[m] = 1;
-    if (gtIg[m]) out[at] = 2;
-    else if (idZero[m]) out[at] = outside ? 2 : 0;
-    else out[at] = 1;
+    if (gtIg[m]) {
+      out[at] = 2;
+      kinds[kBase + d] = Matched.Ignored;
+    } else if (idZero[m]) {
+      out[at] = outside ? 2 : 0;
+      kinds[kBase + d] = Matched.None;
+    } else {
+      out[at] = 1;
+      kinds[kBase + d] = Matched.Gt;
+    }
   }
 }
 
@@ -568,8 +614,12 @@ class IouComputer {
       return this.out;
     }
     const gr: Rle[] = [];
-    for (let g = 0; g < G; g++) gr.push(this.gtMask(gtIdx[g]!));
-    const gb = boxesOf(gr);
+    if (this.gtBoxes.length < G * 4) this.gtBoxes = new Float64Array(G * 8);
+    const gb = this.gtBoxes;
+    for (let g = 0; g < G; g++) {
+      gr.push(this.gtMask(gtIdx[g]!));
+      rleToBbox(gr[g]!, gb, g * 4);
+    }
     const dt = this.ev.cocoDt;
     if (this.dtBoxes.length < D * 4) this.dtBoxes = new Float64Array(D * 8);
     const dr: Rle[] = [];
@@ -613,7 +663,8 @@ class IouComputer {
           const xy = a.polygons.coords(p);
           parts.push(rleFrPoly(xy, xy.length >> 1, im.height, im.width));
         }
-        r = rleMerge(parts, false);
+        // rleMerge of one mask is a copy of it
+        r = parts.length === 1 ? parts[0]! : rleMerge(parts, false);
         break;
       }
       case SegKind.RleCompressed: {
@@ -639,6 +690,8 @@ class IouComputer {
     const r = dt.rles?.[i];
     if (r) return r;
     const im = this.ev.cocoGt.image(dt.imageId[i]!)!;
+    const c = compressedRuns(dt, i, im.height, im.width);
+    if (c) return c;
     const seg = dt.segmentation?.[i];
     if (seg !== undefined) return toRunsForImage(seg, im.height, im.width);
     const b = dt.bbox;

@@ -47,9 +47,18 @@ function pairwise(a: ArrayLike<number>, lo: number, n: number): number {
   return pairwise(a, lo, n2) + pairwise(a, lo + n2, n - n2);
 }
 
-/** np.sum of a 1-D float64 array (the reduction starts from 0.0, then adds the pairwise sum). */
+/** The ufunc buffer size: numpy's reduction hands its inner loop at most this many elements at a time. */
+const NUMPY_BUFSIZE = 8192;
+
+/**
+ * np.sum of a 1-D float64 array: the reduction starts from 0.0 and adds, block after block of
+ * 8192 elements, each block's pairwise sum (so arrays longer than 8192 are not summed pairwise as a
+ * whole; summarize's means over K*T*R entries are, with 80 categories).
+ */
 export function npSum(a: ArrayLike<number>): number {
-  return 0 + pairwise(a, 0, a.length);
+  let res = 0;
+  for (let lo = 0; lo < a.length; lo += NUMPY_BUFSIZE) res += pairwise(a, lo, Math.min(NUMPY_BUFSIZE, a.length - lo));
+  return res;
 }
 
 /** np.mean of a 1-D float64 array. */
@@ -76,17 +85,30 @@ export function searchLeft(a: ArrayLike<number>, n: number, v: number): number {
   return lo;
 }
 
+let sortU = new Float64Array(256);
+let sortRank = new Int32Array(256);
+let sortStart = new Int32Array(257);
+
 /**
  * np.argsort(-key[0, n), kind='mergesort'): positions by key descending, equal keys (0 and -0
  * included) in position order. The distinct keys are sorted natively and the positions placed by
  * a counting sort on their rank, which avoids a comparator call per comparison.
  */
 export function argsortDescStable(key: Float64Array, n: number, out: Int32Array = new Int32Array(n)): Int32Array {
-  const u = key.slice(0, n).sort();
+  // scratch reused across calls (evaluate sorts each image-category pair)
+  if (sortU.length < n) {
+    sortU = new Float64Array(n * 2);
+    sortRank = new Int32Array(n * 2);
+    sortStart = new Int32Array(n * 2 + 1);
+  }
+  const u = sortU;
+  u.set(key.subarray(0, n));
+  u.subarray(0, n).sort();
   let U = 0;
   for (let i = 0; i < n; i++) if (U === 0 || u[i] !== u[U - 1]) u[U++] = u[i]!;
-  const rank = new Int32Array(n);
-  const start = new Int32Array(U + 1);
+  const rank = sortRank;
+  const start = sortStart;
+  start.fill(0, 0, U + 1);
   for (let i = 0; i < n; i++) {
     const r = U - 1 - searchLeft(u, U, key[i]!);
     rank[i] = r;

@@ -28,33 +28,39 @@ export const STAT_NAMES = [
 ] as const;
 
 /** Mean of entries > -1 with numpy's summation order, -1 when none (pycocotools' _summarize). */
-function meanOver(values: number[]): number {
+function meanOver(values: ArrayLike<number>): number {
   return values.length === 0 ? -1 : npMean(values);
 }
 
+/** select()'s output, reused: the selections are read at once and can hold a whole precision array. */
+let selected = new Float64Array(1024);
+
 /**
  * Entries of precision[t, r, k, a, m] (ap) or recall[t, k, a, m] in C order, for the given IoU
- * threshold indices, categories, one area index and one maxDets index, keeping those > -1.
+ * threshold indices, categories, one area index and one maxDets index, keeping those > -1. The
+ * result is a view that the next call overwrites.
  */
-export function select(e: Accumulated, ap: boolean, ts: number[], ks: number[], a: number, m: number): number[] {
-  const [, R, K, A, M] = e.counts;
-  const out: number[] = [];
-  if (a < 0 || m < 0 || a >= A || m >= M) return out;
-  if (ap) {
-    for (const t of ts)
-      for (let r = 0; r < R; r++)
-        for (const k of ks) {
-          const v = e.precision[(((t * R + r) * K + k) * A + a) * M + m]!;
-          if (v > -1) out.push(v);
-        }
-  } else {
-    for (const t of ts)
-      for (const k of ks) {
-        const v = e.recall[((t * K + k) * A + a) * M + m]!;
-        if (v > -1) out.push(v);
+export function select(e: Accumulated, ap: boolean, ts: number[], ks: number[], a: number, m: number): Float64Array {
+  const c = e.counts;
+  // recall[t, k, a, m] is precision's layout with a single recall threshold
+  return ap ? selectFrom(e.precision, c[1], c[2], c[3], c[4], ts, ks, a, m) : selectFrom(e.recall, 1, c[2], c[3], c[4], ts, ks, a, m);
+}
+
+function selectFrom(src: Float64Array, R: number, K: number, A: number, M: number, ts: number[], ks: number[], a: number, m: number): Float64Array {
+  if (a < 0 || m < 0 || a >= A || m >= M) return selected.subarray(0, 0);
+  const most = ts.length * ks.length * R;
+  if (selected.length < most) selected = new Float64Array(most);
+  const out = selected;
+  let n = 0;
+  for (let i = 0; i < ts.length; i++)
+    for (let r = 0; r < R; r++) {
+      const row = (ts[i]! * R + r) * K;
+      for (let j = 0; j < ks.length; j++) {
+        const v = src[((row + ks[j]!) * A + a) * M + m]!;
+        if (v > -1) out[n++] = v;
       }
-  }
-  return out;
+    }
+  return out.subarray(0, n);
 }
 
 function thresholdIndices(p: Params, iouThr: number | undefined): number[] {

@@ -46,12 +46,15 @@ export class GrowU8 {
     this.data = new Uint8Array(capacity);
   }
   push(v: number): void {
-    if (this.length === this.data.length) {
-      const next = new Uint8Array(this.data.length * 2);
-      next.set(this.data);
-      this.data = next;
-    }
+    if (this.length === this.data.length) this.reserve(1);
     this.data[this.length++] = v;
+  }
+  /** Room for n more bytes: afterwards data[length, length + n) may be written directly. */
+  reserve(n: number): void {
+    if (this.length + n <= this.data.length) return;
+    const next = new Uint8Array(Math.max(this.length + n, this.data.length * 2));
+    next.set(this.data.subarray(0, this.length));
+    this.data = next;
   }
   finish(): Uint8Array {
     return this.data.slice(0, this.length);

@@ -394,18 +394,21 @@ class Scanner {
   }
 }
 
-/** End (exclusive) of the JSON value starting at b[i], or -1 when it does not end in b. */
-function valueEnd(b: Buffer, i: number): number {
+/**
+ * End (exclusive) of the JSON value starting at b[i], or -1 when it does not end before `end`. A
+ * bare value (number, literal) ends at the first delimiter, or at `end`.
+ */
+export function valueEnd(b: Uint8Array, i: number, end = b.length): number {
   const c0 = b[i]!;
   if (c0 !== LBRACE && c0 !== LBRACK && c0 !== QUOTE) {
     let j = i;
-    while (j < b.length && !(b[j] === COMMA || b[j] === RBRACK || b[j] === RBRACE || isWs(b[j]!))) j++;
+    while (j < end && !(b[j] === COMMA || b[j] === RBRACK || b[j] === RBRACE || isWs(b[j]!))) j++;
     return j;
   }
   let depth = c0 === QUOTE ? 0 : 1;
   let inStr = c0 === QUOTE;
   let esc = false;
-  for (let j = i + 1; j < b.length; j++) {
+  for (let j = i + 1; j < end; j++) {
     const c = b[j]!;
     if (inStr) {
       if (esc) esc = false;
@@ -432,6 +435,26 @@ export async function readJsonFile(path: string, sink: JsonSink, opts: JsonStrea
   try {
     let buf = Buffer.allocUnsafe(chunk);
     let len = 0;
+    // a file that fits one read may not need the scanner at all
+    let first = (await fh.read(buf, 0, chunk, null)).bytesRead;
+    if (first < chunk) {
+      const more = (await fh.read(buf, first, chunk - first, null)).bytesRead;
+      if (more === 0) {
+        if (parseWhole(buf, first, sink, opts.allowNonFinite ?? false)) return first;
+        sc.scan(buf, first, true);
+        return first;
+      }
+      first += more;
+    }
+    total = first;
+    len = first;
+    {
+      // the first read goes through the scanner like every other
+      const keep = sc.scan(buf, len, false);
+      if (keep > 0) buf.copy(buf, 0, keep, len);
+      len -= keep;
+      sc.rebase(keep);
+    }
     for (;;) {
       if (buf.length - len < chunk / 2) {
         // one value longer than the buffer: grow instead of failing
@@ -458,6 +481,46 @@ export async function readJsonFile(path: string, sink: JsonSink, opts: JsonStrea
 /** The same over text or bytes already in memory. */
 export function readJsonBuffer(data: Buffer | string, sink: JsonSink, opts: JsonStreamOptions = {}): void {
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const sc = new Scanner(sink, opts.label ?? '<buffer>', opts.chunkBytes ?? 2 << 20, opts.allowNonFinite ?? false);
+  const batch = opts.chunkBytes ?? 2 << 20;
+  if (buf.length <= batch && parseWhole(buf, buf.length, sink, opts.allowNonFinite ?? false)) return;
+  const sc = new Scanner(sink, opts.label ?? '<buffer>', batch, opts.allowNonFinite ?? false);
   sc.scan(buf, buf.length, true);
+}
+
+/**
+ * A document of at most one batch in one JSON.parse, delivered to the sink as the scanner would
+ * deliver it (each streamed array whole). Returns false, having delivered nothing, when the
+ * scanner must read it instead: a syntax error (its message names the place), a top-level key
+ * that occurs more than once in the text or is an array index (JSON.parse would merge or reorder
+ * them), anything but an object or an array at the top.
+ */
+function parseWhole(buf: Buffer, len: number, sink: JsonSink, lenient: boolean): boolean {
+  let v: unknown;
+  try {
+    const text = buf.toString('utf8', 0, len);
+    v = lenient ? parseLenient(text) : JSON.parse(text);
+  } catch {
+    return false;
+  }
+  if (Array.isArray(v)) {
+    sink.elements('', v, 0);
+    return true;
+  }
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  for (const k of keys) {
+    if (/^(0|[1-9][0-9]*)$/.test(k)) return false;
+    const pattern = Buffer.from(JSON.stringify(k), 'utf8');
+    const at = buf.indexOf(pattern);
+    if (at < 0 || at + pattern.length > len) return false;
+    const again = buf.indexOf(pattern, at + 1);
+    if (again >= 0 && again + pattern.length <= len) return false;
+  }
+  for (const k of keys) {
+    const x = o[k];
+    if (Array.isArray(x) && sink.streamed(k)) sink.elements(k, x, 0);
+    else sink.value(k, x);
+  }
+  return true;
 }

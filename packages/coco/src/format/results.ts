@@ -1,12 +1,13 @@
 import { basename } from '#platform';
 import { isRleObject, type RleObject } from '../mask/api.js';
 import { rleFrPoly } from '../mask/polygon.js';
-import { type Rle, rleArea, rleFrString, rleMerge, rleToBbox } from '../mask/rle.js';
+import { type Rle, RunStore, decodeStringInto, rleArea, rleFrString, rleMerge, rleToBbox, rleToString, runsSummary } from '../mask/rle.js';
 import type { CocoGroundTruth } from './dataset.js';
 import { checkRleObject } from './dataset.js';
 import { IssueList, show } from './errors.js';
 import { GrowF64, GrowU8 } from './grow.js';
 import { readJsonBuffer, readJsonFile, type JsonSink } from './json-stream.js';
+import { type ParsedResult, Has, readResultsBuffer, readResultsFile } from './results-reader.js';
 import type { CocoResult } from './types.js';
 import { checkBox, checkPolygon, isObject } from './validate.js';
 
@@ -27,17 +28,32 @@ export interface CocoResults {
   readonly area: Float64Array;
   /** 'bbox' when results[0] has a box (areas from boxes), 'segm' otherwise. */
   readonly areaFrom: 'bbox' | 'segm';
-  /** Masks as given (RLE or polygons), undefined where a result has none; null when no result has one. */
+  /**
+   * Masks as given (RLE or polygons), undefined where a result has none; null when no result has
+   * one. Built on first use, compressed masks encoded again from their runs (maskApi.c's encoding,
+   * so the strings it wrote come back unchanged).
+   */
   readonly segmentation: readonly (RleObject | number[][] | undefined)[] | null;
+  /**
+   * The runs of the compressed-RLE masks, decoded once while loading, end to end: result i's are
+   * data[start[i], end[i]) (start -1: none), at its image's size (validated).
+   */
+  readonly compressed: CompressedMasks;
   /** 1 where `bbox` was computed from the mask (toBbox), so it equals the mask's box exactly. */
   readonly bboxFromMask: Uint8Array;
   /**
    * Masks already decoded into runs while computing areas (segm mode), by result index: polygons
-   * and uncompressed RLEs; compressed strings are summarized without keeping their runs (undefined).
+   * and uncompressed RLEs (compressed masks' runs are in `compressed`).
    */
   readonly rles: readonly (Rle | undefined)[] | null;
   /** Non-fatal notes: empty list, unknown category ids (ignored, as pycocotools does). */
   readonly warnings: readonly string[];
+}
+
+export interface CompressedMasks {
+  readonly data: Uint32Array;
+  readonly start: Float64Array;
+  readonly end: Float64Array;
 }
 
 export interface ResultsLoadOptions {
@@ -54,7 +70,12 @@ class ResultsBuilder {
   private bbox = new GrowF64(4096);
   private area = new GrowF64();
   private bboxFromMask = new GrowU8();
+  /** Masks other than compressed RLEs, as given. */
   private segm: (RleObject | number[][] | undefined)[] = [];
+  /** Runs of the compressed masks (results-reader decodes into it directly). */
+  readonly runs = new RunStore();
+  private runsStart = new GrowF64();
+  private runsEnd = new GrowF64();
   private rles: (Rle | undefined)[] = [];
   private anySegm = false;
   private unknownImages = new Map<number, number>();
@@ -115,8 +136,7 @@ class ResultsBuilder {
     let summarized = false;
     if (seg !== undefined) {
       if (isRleObject(seg)) {
-        // a compressed mask is decoded once here, for its check, area and box; its runs are not
-        // kept (evaluation decodes again only the masks whose boxes overlap a ground truth)
+        // a compressed mask: checked, measured and boxed here, its runs kept for evaluation
         const m = checkRleObject(seg as unknown as Record<string, unknown>, this.summary);
         summarized = typeof seg.counts === 'string';
         if (m) bad(`segmentation${m.field}`, m.message);
@@ -139,9 +159,16 @@ class ResultsBuilder {
     this.imageId.push(imageId as number);
     this.categoryId.push(cat as number);
     this.score.push(score as number);
-    if (seg !== undefined) {
-      this.anySegm = true;
-      this.segm[idx] = seg as RleObject | number[][];
+    if (seg !== undefined) this.anySegm = true;
+    if (summarized) {
+      const at = this.runs.length;
+      decodeStringInto(this.runs, (seg as RleObject).counts as string);
+      this.runsStart.push(at);
+      this.runsEnd.push(this.runs.length);
+    } else {
+      if (seg !== undefined) this.segm[idx] = seg as RleObject | number[][];
+      this.runsStart.push(-1);
+      this.runsEnd.push(-1);
     }
     let box: ArrayLike<number> | null = hasBox ? (v.bbox as number[]) : null;
     if (this.mode === 'bbox') {
@@ -157,6 +184,53 @@ class ResultsBuilder {
     }
     this.bboxFromMask.push(hasBox ? 0 : 1);
     for (let k = 0; k < 4; k++) this.bbox.push(box![k]!);
+  }
+
+  /**
+   * A result read by results-reader (its compressed mask's runs already in `runs`, from runsAt on).
+   * Adds it and returns true when it passes every check add() makes and needs none of add()'s
+   * notes (unknown image or category); otherwise adds nothing and returns false, and the caller
+   * hands the element to add() for the report.
+   */
+  addParsed(r: ParsedResult, runsAt: number): boolean {
+    this.sawTopLevel = true;
+    const has = r.has;
+    if ((has & (Has.ImageId | Has.CategoryId | Has.Score)) !== (Has.ImageId | Has.CategoryId | Has.Score)) return false;
+    const im = this.gt.image(r.imageId);
+    if (!im || !this.gt.categoryIndex.has(r.categoryId) || !(r.score >= 0)) return false;
+    const hasBox = (has & Has.Bbox) !== 0;
+    const hasSeg = (has & Has.Counts) !== 0;
+    // the reader only takes four finite numbers as a box: add() would set the mode from it
+    const mode = this.mode ?? (hasBox ? 'bbox' : hasSeg ? 'segm' : null);
+    if (mode === null) return false;
+    const b = r.bbox;
+    if (hasBox ? b[2]! < 0 || b[3]! < 0 : mode === 'bbox') return false;
+    if (hasSeg) {
+      const h = r.h;
+      const w = r.w;
+      if (!Number.isInteger(h) || h < 0 || !Number.isInteger(w) || w < 0) return false;
+      if (r.summarized) this.summary.set(r.summary);
+      else runsSummary(this.runs.data, runsAt, this.runs.length - runsAt, h, w, this.summary);
+      if (this.summary[5] !== h * w || h !== im.height || w !== im.width) return false;
+    } else if (mode === 'segm') return false;
+    this.mode = mode;
+    this.imageId.push(r.imageId);
+    this.categoryId.push(r.categoryId);
+    this.score.push(r.score);
+    if (hasSeg) {
+      this.anySegm = true;
+      this.runsStart.push(runsAt);
+      this.runsEnd.push(this.runs.length);
+      this.area.push(mode === 'bbox' ? b[2]! * b[3]! : this.summary[4]!);
+    } else {
+      this.runsStart.push(-1);
+      this.runsEnd.push(-1);
+      this.area.push(b[2]! * b[3]!);
+    }
+    const box = hasBox ? b : this.summary;
+    this.bboxFromMask.push(hasBox ? 0 : 1);
+    for (let k = 0; k < 4; k++) this.bbox.push(box[k]!);
+    return true;
   }
 
   finish(): CocoResults {
@@ -182,21 +256,47 @@ class ResultsBuilder {
       const parts = [...this.unknownCats].map(([id, n]) => `${id} (${n})`);
       warnings.push(`${this.label}: results with category ids not in the ground truth are ignored, as pycocotools does: ${parts.slice(0, 20).join(', ')}`);
     }
+    const imageId = this.imageId.finish();
+    const compressed: CompressedMasks = { data: this.runs.finish(), start: this.runsStart.finish(), end: this.runsEnd.finish() };
+    const given = this.segm;
+    const gt = this.gt;
+    let segmentation: (RleObject | number[][] | undefined)[] | null | undefined = this.anySegm ? undefined : null;
     return {
       label: this.label,
       count,
-      imageId: this.imageId.finish(),
+      imageId,
       categoryId: this.categoryId.finish(),
       score: this.score.finish(),
       bbox: this.bbox.finish(),
       area: this.area.finish(),
       bboxFromMask: this.bboxFromMask.finish(),
       areaFrom: this.mode ?? 'bbox',
-      segmentation: this.anySegm ? this.segm : null,
+      get segmentation() {
+        if (segmentation === undefined) {
+          segmentation = [];
+          for (let i = 0; i < count; i++) {
+            const s = compressed.start[i]!;
+            if (s < 0) segmentation[i] = given[i];
+            else {
+              const im = gt.image(imageId[i]!)!;
+              const cnts = compressed.data.subarray(s, compressed.end[i]!);
+              segmentation[i] = { size: [im.height, im.width], counts: rleToString({ h: im.height, w: im.width, cnts }) };
+            }
+          }
+        }
+        return segmentation;
+      },
+      compressed,
       rles: this.mode === 'segm' ? this.rles : null,
       warnings,
     };
   }
+}
+
+/** A result's compressed mask as runs (a view into `compressed`), or undefined when it has none. */
+export function compressedRuns(r: CocoResults, i: number, h: number, w: number): Rle | undefined {
+  const s = r.compressed.start[i]!;
+  return s < 0 ? undefined : { h, w, cnts: r.compressed.data.subarray(s, r.compressed.end[i]!) };
 }
 
 /** A mask as runs at the image's size: compressed or uncompressed RLE, or polygons merged into one. */
@@ -230,6 +330,9 @@ export async function loadResults(
 ): Promise<CocoResults> {
   if (typeof source === 'string') {
     const label = opts.label ?? basename(source);
+    const fast = new ResultsBuilder(gt, label);
+    if (await readResultsFile(source, fast, label, opts.chunkBytes)) return fast.finish();
+    // the fast reader gave up on the document: the streaming reader reads it again and reports
     const b = new ResultsBuilder(gt, label);
     await readJsonFile(source, sink(b), { label, allowNonFinite: true, ...(opts.chunkBytes ? { chunkBytes: opts.chunkBytes } : {}) });
     return b.finish();
@@ -239,6 +342,10 @@ export async function loadResults(
 
 /** The same for results in memory: an array of objects, or JSON bytes. */
 export function resultsFrom(gt: CocoGroundTruth, source: readonly unknown[] | Buffer, label = 'results'): CocoResults {
+  if (Buffer.isBuffer(source)) {
+    const fast = new ResultsBuilder(gt, label);
+    if (readResultsBuffer(source, fast, label)) return fast.finish();
+  }
   const b = new ResultsBuilder(gt, label);
   if (Buffer.isBuffer(source)) readJsonBuffer(source, sink(b), { label, allowNonFinite: true });
   else b.topLevel(source);

@@ -60,17 +60,94 @@ export function rleLength(r: Rle): number {
 
 /** [x, y, w, h] of the set pixels, computed the way rleToBbox does (a run spanning columns covers all rows). */
 export function rleToBbox(r: Rle, out: Float64Array | number[] = new Float64Array(4), o = 0): Float64Array | number[] {
-  runsBbox(r.cnts, r.cnts.length, r.h, r.w, out, o);
+  runsBbox(r.cnts, 0, r.cnts.length, r.h, r.w, out, o);
   return out;
 }
 
-/** rleToBbox over the first k runs of cnts. */
-function runsBbox(cnts: Uint32Array, k: number, h: number, w: number, out: Float64Array | number[], o: number): void {
+/** rleToBbox over the k runs cnts[at, at + k). */
+function runsBbox(cnts: Uint32Array, at: number, k: number, h: number, w: number, out: Float64Array | number[], o: number): void {
   const m = k - (k % 2);
   if (m === 0 || h === 0) {
     out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
     return;
   }
+  let sum = 0;
+  for (let j = 0; j < m; j++) sum += cnts[at + j]!;
+  if (tracked(cnts, at, m, h, sum)) runsBboxInt(cnts, at, m, h, w, out, o);
+  else runsBboxExact(cnts, at, m, h, w, out, o);
+}
+
+/**
+ * Whether runsBboxInt applies to m (even, > 0) runs summing to sum: positions below 2^31, a
+ * whole number of rows, and a first run of ones that ends after pixel 0 (where maskApi.c's
+ * unsigned arithmetic wraps, which runsBboxExact reproduces).
+ */
+function tracked(cnts: Uint32Array, at: number, m: number, h: number, sum: number): boolean {
+  return sum < 2147483648 && Number.isInteger(h) && h > 0 && cnts[at]! + cnts[at + 1]! > 0;
+}
+
+/**
+ * runsBbox in int32 arithmetic, following the column and row of the running position instead of
+ * dividing at every run (a division per run was most of loadRes' cost).
+ */
+function runsBboxInt(cnts: Uint32Array, at: number, m: number, hh: number, w: number, out: Float64Array | number[], o: number): void {
+  const h = hh | 0;
+  let xs = w;
+  let ys = h;
+  let xe = 0;
+  let ye = 0;
+  // the position after the runs read so far is x * h + y, 0 <= y < h
+  let x = 0;
+  let y = 0;
+  for (let j = 0; j < m; j += 2) {
+    // a run of zeros: the run of ones after it starts at (x, y)
+    y += cnts[at + j]! | 0;
+    if (y >= h) {
+      if (y < h + h) {
+        y -= h;
+        x++;
+      } else {
+        const q = (y / h) | 0;
+        x += q;
+        y -= q * h;
+      }
+    }
+    const fx = x;
+    if (x < xs) xs = x;
+    if (x > xe) xe = x;
+    if (y < ys) ys = y;
+    if (y > ye) ye = y;
+    // a run of ones: its last pixel is one before the position after it
+    y += cnts[at + j + 1]! | 0;
+    if (y >= h) {
+      if (y < h + h) {
+        y -= h;
+        x++;
+      } else {
+        const q = (y / h) | 0;
+        x += q;
+        y -= q * h;
+      }
+    }
+    const lx = y > 0 ? x : x - 1;
+    const ly = y > 0 ? y - 1 : h - 1;
+    if (fx < lx) {
+      ys = 0;
+      ye = h - 1;
+    }
+    if (lx < xs) xs = lx;
+    if (lx > xe) xe = lx;
+    if (ly < ys) ys = ly;
+    if (ly > ye) ye = ly;
+  }
+  out[o] = xs;
+  out[o + 2] = xe - xs + 1;
+  out[o + 1] = ys;
+  out[o + 3] = ye - ys + 1;
+}
+
+/** rleToBbox's loop as maskApi.c writes it, with its unsigned wrap-around. */
+function runsBboxExact(cnts: Uint32Array, at: number, m: number, h: number, w: number, out: Float64Array | number[], o: number): void {
   let xs = w;
   let ys = h;
   let xe = 0;
@@ -78,7 +155,7 @@ function runsBbox(cnts: Uint32Array, k: number, h: number, w: number, out: Float
   let cc = 0;
   let xp = 0;
   for (let j = 0; j < m; j++) {
-    cc = (cc + cnts[j]!) >>> 0;
+    cc = (cc + cnts[at + j]!) >>> 0;
     // unsigned arithmetic as in C: t wraps when a run of ones is empty at the very start
     const t = (cc - (j % 2)) >>> 0;
     const y = t % h;
@@ -279,6 +356,9 @@ export function plainArea(r: Rle): number {
   return total === r.h * r.w ? area : -1;
 }
 
+/** rleIou's plain areas of one call (reused: one typed array per call cost more than the IoUs). */
+let areaBuf = new Float64Array(256);
+
 /**
  * rleIou: a box pre-check (zero box IoU means zero), then exact run intersection; -1 where sizes
  * differ. dtBb/gtBb are the rleToBbox boxes. Writes o[d * n + g].
@@ -299,8 +379,10 @@ export function rleIou(
   const gb = gtBb ?? boxesOf(gt);
   bbIou(db, gb, m, n, iscrowd, o, oOff);
   // plain areas, computed when a pair first needs them (NaN: not yet)
-  const gArea = new Float64Array(n).fill(NaN);
-  const dArea = new Float64Array(m).fill(NaN);
+  if (areaBuf.length < n + m) areaBuf = new Float64Array((n + m) * 2);
+  const gArea = areaBuf;
+  const dArea = areaBuf.subarray(n);
+  gArea.fill(NaN, 0, n + m);
   for (let g = 0; g < n; g++) {
     const G = gt[g]!;
     const crowd = iscrowd !== null && !!iscrowd[g];
@@ -367,12 +449,192 @@ function bytesToString(codes: number[]): string {
   return s;
 }
 
-/** Inverse of rleToString. Throws on characters outside the alphabet, so corrupt input is reported. */
+/** Decoded runs of the last decodeCounts call (allocation dominates for short strings). */
 let scratch = new Uint32Array(1024);
+/** A string's character codes, copied for decodeCounts (codes above 255 read as 255, outside the alphabet too). */
+let codes = new Uint8Array(1024);
 
+/** Inverse of rleToString. Throws on characters outside the alphabet, so corrupt input is reported. */
 export function rleFrString(s: string, h: number, w: number): Rle {
   const m = decodeString(s);
   return { h, w, cnts: scratch.slice(0, m) };
+}
+
+/**
+ * Runs of many masks end to end (the compressed masks of a results file): one typed array instead
+ * of one per mask, whose allocation and collection cost more than the decoding.
+ */
+export class RunStore {
+  data = new Uint32Array(1 << 16);
+  length = 0;
+  /** Room for n more runs at data[length...]. */
+  reserve(n: number): void {
+    if (this.length + n <= this.data.length) return;
+    const next = new Uint32Array(Math.max(this.length + n, this.data.length * 2));
+    next.set(this.data.subarray(0, this.length));
+    this.data = next;
+  }
+  /**
+   * The filled part: a view when it fills at least half of the array (a copy would cost more than
+   * the spare room, which was reserved and never written, so it holds no memory pages), else a copy.
+   */
+  finish(): Uint32Array {
+    return this.length * 2 >= this.data.length ? this.data.subarray(0, this.length) : this.data.slice(0, this.length);
+  }
+}
+
+/**
+ * Appends the runs of the compressed string held as bytes (one per character) in src[start, end)
+ * to the store; returns their count, or -1 (nothing appended) when the string is corrupt.
+ */
+export function decodeInto(store: RunStore, src: Uint8Array, start: number, end: number): number {
+  store.reserve(end - start);
+  const m = decodeCounts(src, start, end, store.data, store.length);
+  if (m > 0) store.length += m;
+  return m;
+}
+
+/**
+ * decodeInto and runsSummary of the new runs in one pass: each count, as it is decoded, goes into
+ * the area, the total and runsBboxInt's column and row. out[o..o+5] as runsSummary's. Where
+ * runsBboxInt does not apply (h not a whole number, positions past 2^31, an empty first run of
+ * ones) the box comes from runsSummary over the stored runs.
+ */
+export function decodeSummaryInto(store: RunStore, src: Uint8Array, start: number, end: number, h: number, w: number, out: Float64Array, o = 0): number {
+  store.reserve(end - start);
+  const cnts = store.data;
+  const at = store.length;
+  if (!(Number.isInteger(h) && h > 0 && h < 2147483648)) {
+    const m = decodeCounts(src, start, end, cnts, at);
+    if (m < 0) return m;
+    store.length += m;
+    runsSummary(cnts, at, m, h, w, out, o);
+    return m;
+  }
+  const hh = h | 0;
+  let m = 0;
+  let p = start;
+  let prev2 = 0;
+  let prev1 = 0;
+  let total = 0;
+  let area = 0;
+  // runsBboxInt's state; `tracking` false once a run reaches 2^31
+  let tracking = true;
+  let xs = w;
+  let ys = hh;
+  let xe = 0;
+  let ye = 0;
+  let x = 0;
+  let y = 0;
+  let fx = 0;
+  let fy = 0;
+  while (p < end) {
+    let c = (src[p]! - 48) | 0;
+    let v = 0;
+    if (c >>> 0 < 32) {
+      v = (c ^ 16) - 16;
+      p++;
+    } else {
+      let k = 0;
+      let more = 1;
+      while (more && k < 6) {
+        if (p >= end) return fail(p);
+        c = (src[p]! - 48) | 0;
+        if (c >>> 0 > 63) return fail(p);
+        v |= (c & 0x1f) << (5 * k);
+        more = c & 0x20;
+        p++;
+        k++;
+        if (!more && c & 0x10) v |= -1 << (5 * k);
+      }
+      if (more) {
+        p = longCount(src, p, end, v);
+        if (p < 0) return -1;
+        v = longValue;
+      }
+    }
+    if (m > 2) v = (v + prev2) | 0;
+    cnts[at + m] = v;
+    prev2 = prev1;
+    prev1 = v;
+    const n = v >>> 0;
+    total += n;
+    if (m & 1) area += n;
+    if (tracking) {
+      if (v < 0) tracking = false;
+      else {
+        y += v;
+        if (y >= hh) {
+          if (y < hh + hh) {
+            y -= hh;
+            x++;
+          } else {
+            const q = Math.floor(y / hh);
+            x += q;
+            y -= q * hh;
+          }
+        }
+        if ((m & 1) === 0) {
+          fx = x;
+          fy = y;
+        } else {
+          if (fx < xs) xs = fx;
+          if (fx > xe) xe = fx;
+          if (fy < ys) ys = fy;
+          if (fy > ye) ye = fy;
+          const lx = y > 0 ? x : x - 1;
+          const ly = y > 0 ? y - 1 : hh - 1;
+          if (fx < lx) {
+            ys = 0;
+            ye = hh - 1;
+          }
+          if (lx < xs) xs = lx;
+          if (lx > xe) xe = lx;
+          if (ly < ys) ys = ly;
+          if (ly > ye) ye = ly;
+        }
+      }
+    }
+    m++;
+  }
+  store.length += m;
+  if (m < 2) out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
+  else if (tracking && total < 2147483648 && cnts[at]! + cnts[at + 1]! > 0) {
+    out[o] = xs;
+    out[o + 2] = xe - xs + 1;
+    out[o + 1] = ys;
+    out[o + 3] = ye - ys + 1;
+  } else runsBboxExact(cnts, at, m - (m % 2), h, w, out, o);
+  out[o + 4] = area;
+  out[o + 5] = total;
+  return m;
+}
+
+/** The same for a compressed string (throws like rleFrString when corrupt). */
+export function decodeStringInto(store: RunStore, s: string): number {
+  const m = decodeString(s);
+  store.reserve(m);
+  store.data.set(scratch.subarray(0, m), store.length);
+  store.length += m;
+  return m;
+}
+
+/** rleStringSummary's [x, y, w, h, area, total] of the m runs cnts[at, at + m). */
+export function runsSummary(cnts: Uint32Array, at: number, m: number, h: number, w: number, out: Float64Array, o = 0): void {
+  let total = 0;
+  let area = 0;
+  for (let j = 0; j < m; j++) {
+    const n = cnts[at + j]!;
+    total += n;
+    if (j & 1) area += n;
+  }
+  const pairs = m - (m % 2);
+  if (pairs === 0 || h === 0) out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
+  // the runs read for the box sum to at most the total
+  else if (tracked(cnts, at, pairs, h, total)) runsBboxInt(cnts, at, pairs, h, w, out, o);
+  else runsBboxExact(cnts, at, pairs, h, w, out, o);
+  out[o + 4] = area;
+  out[o + 5] = total;
 }
 
 /**
@@ -381,32 +643,47 @@ export function rleFrString(s: string, h: number, w: number): Rle {
  * Throws like rleFrString on a corrupt string.
  */
 export function rleStringSummary(s: string, h: number, w: number, out: Float64Array, o = 0): void {
-  const m = decodeString(s);
-  const c = scratch;
-  let total = 0;
-  let area = 0;
-  for (let j = 0; j < m; j++) {
-    const n = c[j]!;
-    total += n;
-    if (j & 1) area += n;
-  }
-  runsBbox(c, m, h, w, out, o);
-  out[o + 4] = area;
-  out[o + 5] = total;
+  runsSummary(scratch, 0, decodeString(s), h, w, out, o);
 }
 
-/** Decodes into the shared scratch buffer (allocation dominates for short strings); returns the run count. */
 function decodeString(s: string): number {
-  if (scratch.length < s.length) scratch = new Uint32Array(s.length * 2);
-  const cnts = scratch;
+  const n = s.length;
+  if (codes.length < n) codes = new Uint8Array(n * 2);
+  const b = codes;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    b[i] = c > 255 ? 255 : c;
+  }
+  if (scratch.length < n) scratch = new Uint32Array(n * 2);
+  const m = decodeCounts(b, 0, n, scratch, 0);
+  if (m < 0) throw countsError(s.charCodeAt(decodeErrorAt), n);
+  return m;
+}
+
+/** Where the last failed decodeCounts stopped: a character outside the alphabet, or the end of the input. */
+let decodeErrorAt = 0;
+
+function countsError(code: number | undefined, end: number, start = 0): RangeError {
+  const p = decodeErrorAt;
+  if (p >= end || code === undefined) return new RangeError(`RLE string ends inside a count at character ${end - start}`);
+  return new RangeError(`RLE string has character '${String.fromCharCode(code)}' (code ${code}) outside 48..111 at ${p - start}`);
+}
+
+/**
+ * Decodes the characters src[start, end) into out from index at (room for end - start runs
+ * needed); returns the run count, or -1 with decodeErrorAt set when a character is outside the
+ * alphabet or the input ends inside a count.
+ * All arithmetic stays in int32 (the C code's uint, modulo 2^32); counts longer than 6
+ * characters are finished by longCount, out of this loop.
+ */
+function decodeCounts(src: Uint8Array, start: number, end: number, cnts: Uint32Array, at: number): number {
   let m = 0;
-  let p = 0;
-  const len = s.length;
-  // the two previous counts, as int32: all arithmetic is modulo 2^32 like the C code's uint
+  let p = start;
+  // the two previous counts, as int32
   let prev2 = 0;
   let prev1 = 0;
-  while (p < len) {
-    let c = s.charCodeAt(p) - 48;
+  while (p < end) {
+    let c = (src[p]! - 48) | 0;
     let x = 0;
     if (c >>> 0 < 32) {
       // one character, no continuation (the usual case): 5 bits, sign in bit 4
@@ -417,9 +694,9 @@ function decodeString(s: string): number {
       let more = 1;
       // up to 6 characters (30 bits) fit int32 arithmetic, which is all real masks need
       while (more && k < 6) {
-        if (p >= len) throw new RangeError(`RLE string ends inside a count at character ${p}`);
-        c = s.charCodeAt(p) - 48;
-        if (c < 0 || c > 63) throw new RangeError(`RLE string has character '${s[p]}' (code ${c + 48}) outside 48..111 at ${p}`);
+        if (p >= end) return fail(p);
+        c = (src[p]! - 48) | 0;
+        if (c >>> 0 > 63) return fail(p);
         x |= (c & 0x1f) << (5 * k);
         more = c & 0x20;
         p++;
@@ -427,26 +704,45 @@ function decodeString(s: string): number {
         if (!more && c & 0x10) x |= -1 << (5 * k);
       }
       if (more) {
-        // longer counts: continue in float arithmetic (exact below 2^53)
-        let mul = 2 ** (5 * k);
-        while (more) {
-          if (p >= len) throw new RangeError(`RLE string ends inside a count at character ${p}`);
-          c = s.charCodeAt(p) - 48;
-          if (c < 0 || c > 63) throw new RangeError(`RLE string has character '${s[p]}' (code ${c + 48}) outside 48..111 at ${p}`);
-          x += (c & 0x1f) * mul;
-          more = c & 0x20;
-          p++;
-          mul *= 32;
-          if (!more && c & 0x10) x -= mul;
-        }
+        p = longCount(src, p, end, x);
+        if (p < 0) return -1;
+        x = longValue;
       }
     }
-    if (m > 2) x += prev2;
-    // the C code stores into uint: ToInt32 here and the typed-array store wrap modulo 2^32 alike
-    x |= 0;
-    cnts[m++] = x;
+    if (m > 2) x = (x + prev2) | 0;
+    cnts[at + m++] = x;
     prev2 = prev1;
     prev1 = x;
   }
   return m;
+}
+
+/** The count longCount finished, modulo 2^32 as int32. */
+let longValue = 0;
+
+/**
+ * Finishes a count of more than 6 characters (x holds the first 30 bits) in float arithmetic,
+ * exact below 2^53; leaves it in longValue and returns the position after it (-1 on error).
+ */
+function longCount(src: Uint8Array, p: number, end: number, x: number): number {
+  let v = x;
+  let mul = 2 ** 30;
+  let more = 1;
+  while (more) {
+    if (p >= end) return fail(p);
+    const c = src[p]! - 48;
+    if (c < 0 || c > 63) return fail(p);
+    v += (c & 0x1f) * mul;
+    more = c & 0x20;
+    p++;
+    mul *= 32;
+    if (!more && c & 0x10) v -= mul;
+  }
+  longValue = v | 0;
+  return p;
+}
+
+function fail(p: number): number {
+  decodeErrorAt = p;
+  return -1;
 }
