@@ -12,7 +12,12 @@ out=${2:?usage: $0 PATH/TO/PartialNet OUT_DIR [THREADS...]}
 shift 2
 if [ $# -eq 0 ]; then threads=(1 2); else threads=("$@"); fi
 root=$(cd "$(dirname "$0")/.." && pwd)
-py=${PYTHON:-python3}
+# the first python that has torch (pyenv shims often shadow Debian's /usr/bin/python3)
+py=""
+for candidate in ${PYTHON:-} python3 /usr/bin/python3; do
+  if "$candidate" -c 'import torch, torchvision' 2>/dev/null; then py=$candidate; break; fi
+done
+[ -n "$py" ] || { echo "no python3 with torch and torchvision (set PYTHON=...)" >&2; exit 1; }
 mkdir -p "$out"
 fixture=()
 [ -d "$root/../shared/fixtures/partialnet/t0-224x224" ] && fixture=(--fixture "$root/../shared/fixtures/partialnet/t0-224x224")

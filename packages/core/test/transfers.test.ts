@@ -24,15 +24,20 @@ describe('countTransfers', () => {
     expect(counter.counts.syncReads).toBe(0);
   });
 
-  it('counts wasm kernels that copy an input out of wasm memory as synchronous reads (core\'s Slice / SplitV / Concat read none)', async () => {
+  it('counts wasm kernels that copy an input out of wasm memory as synchronous reads (core\'s Slice / SplitV / Concat / GatherV2 read none)', async () => {
     await setupBackend('wasm');
     const a = tf.tensor1d(new Float32Array(100));
     const indices = tf.tensor1d(new Int32Array(20), 'int32');
+    const a2 = tf.reshape(a, [1, 100]);
+    const indices2 = tf.reshape(indices, [1, 20]);
     const counter = countTransfers();
-    const g = tf.gather(a, indices); // wasm's GatherV2 reads its indices
+    const g = tf.gather(a, indices);
     const copies = [tf.slice(a, [10], [20]), ...tf.split(a, [30, 70]), tf.concat([a, a])];
+    const ours = counter.counts.syncReadBytes;
+    const batched = tf.gather(a2, indices2, 1, 1); // batch dims: wasm's own GatherV2, which reads its indices
     counter.stop();
-    tf.dispose([a, indices, g, ...copies]);
+    tf.dispose([a, indices, a2, indices2, g, batched, ...copies]);
+    expect(ours).toBe(0);
     expect(counter.counts.syncReadBytes).toBe(80);
     expect(counter.counts.toHost).toBe(0);
   });

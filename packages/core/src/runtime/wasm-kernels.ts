@@ -3,7 +3,7 @@ import { registerFlipFilterKernel } from '../ops/flip-filter.js';
 import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
 import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
 import { instantiateSimdKernels, type SimdKernels } from './simd-kernels.js';
-import { bytesPerElement, concat, copyRowsJs, slice, splitV, type CopyRows } from './wasm-copy-kernels.js';
+import { bytesPerElement, concat, copyRowsJs, gather, slice, splitV, type CopyRows } from './wasm-copy-kernels.js';
 import { wasmHeap, type WasmHeap } from './wasm-internals.js';
 import type { WasmMemory } from './webassembly.js';
 
@@ -20,6 +20,9 @@ import type { WasmMemory } from './webassembly.js';
  * SplitV, Concat, Slice: strided row copies (wasm-copy-kernels.ts) instead of one JavaScript
  * `subarray` + `set` per pixel. Their gradients are each other (and Pad), so training uses them too.
  *
+ * GatherV2 (no batch dims): one row copy per index instead of wasm's element-by-element loop
+ * (RoIAlign gathers millions of feature rows per Mask R-CNN step).
+ *
  * PartialnetGelu / PartialnetGeluGrad: exact GELU forward and backward in one pass each (the
  * composite is Multiply, Erf, Add, Multiply forward and five more passes backward).
  *
@@ -28,7 +31,7 @@ import type { WasmMemory } from './webassembly.js';
  * faster than the stock kernels) and `gelu()` goes back to the composite.
  */
 
-const OVERRIDDEN = ['SplitV', 'Concat', 'Slice'] as const;
+const OVERRIDDEN = ['SplitV', 'Concat', 'Slice', 'GatherV2'] as const;
 /** The package's own kernels, captured once before the first override (for strings, and for tests). */
 const stock = new Map<string, tf.KernelConfig>();
 
@@ -104,11 +107,23 @@ function override(kernelName: string, kernelFunc: tf.KernelFunc): void {
   tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
 }
 
-/** The stock kernel, for what the overrides leave to it (string tensors). */
+/** Stock kernels whose setup (their cwrap of the C++ entry) has run here. */
+const setUp = new Set<string>();
+
+/**
+ * The stock kernel, for what the overrides leave to it (string tensors, batched gathers). One
+ * replaced before the backend initialised never ran its setup: run it on first use.
+ */
 function stockKernel(name: string): tf.KernelFunc {
   const config = stock.get(name);
   if (!config) throw new Error(`tfjs-backend-wasm registered no ${name} kernel to fall back to`);
-  return config.kernelFunc;
+  return (args) => {
+    if (config.setupFunc && !setUp.has(name)) {
+      config.setupFunc(args.backend);
+      setUp.add(name);
+    }
+    return config.kernelFunc(args);
+  };
 }
 
 /** Registers the overrides and the fused GELU for the wasm backend (idempotent). */
@@ -126,6 +141,12 @@ export function registerWasmKernelOverrides(): void {
     const inputs = Object.values(args.inputs) as tf.TensorInfo[];
     if (inputs.length === 0 || !usable(inputs[0]!.dtype)) return stockKernel('Concat')(args);
     return concat(wasmHeap(args.backend), copyRows, inputs, (args.attrs as unknown as tf.ConcatAttrs).axis);
+  });
+  override('GatherV2', (args) => {
+    const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+    const { axis, batchDims } = args.attrs as unknown as tf.GatherV2Attrs;
+    if (!usable(x.dtype) || indices.dtype !== 'int32' || (batchDims ?? 0) !== 0) return stockKernel('GatherV2')(args);
+    return gather(wasmHeap(args.backend), x, indices, axis);
   });
   override('Slice', (args) => {
     const x = args.inputs.x as tf.TensorInfo;
@@ -148,6 +169,9 @@ export function restoreStockWasmKernels(): void {
     if (!config) continue;
     if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
     tf.registerKernel(config);
+    // a stock kernel replaced before the backend initialised never ran its setup (its cwrap)
+    const backend = tf.findBackend('wasm');
+    if (config.setupFunc && backend) config.setupFunc(backend);
   }
   unregisterGeluKernels('wasm');
 }
