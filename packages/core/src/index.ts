@@ -21,6 +21,7 @@ export { addBias, addSameShape, reluKeepingOutput } from './ops/bias-relu.js';
 export { addN } from './ops/add-n.js';
 export { loadSafetensors, saveSafetensors, parseSafetensors, serializeSafetensors, loadSafetensorsWithMetadata, parseSafetensorsWithMetadata, type SafetensorsContents } from './io/safetensors.js';
 export { countTransfers, type TransferCounts } from './runtime/transfers.js';
+export { wasmHeapBytes } from './runtime/wasm-heap.js';
 export { readSource, type BytesSource } from './io/read-source.js';
 export { setupBackend, listBackends, currentBackend, isBackendName, parseBackendName, isSoftwareAdapter, softwareGpuAllowed, packageVersion, BACKEND_NAMES, type BackendName, type BackendProbe, type BackendReport, type GpuAdapterInfo } from '#backend';
 export { setThreads, requestedThreads, parseThreads, availableCores, WASM_MAX_THREADS } from '#backend';

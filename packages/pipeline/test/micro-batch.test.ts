@@ -121,6 +121,34 @@ describe('micro-batches: a batch split into passes with accumulated gradients', 
     expect(() => detectionTrainData(detectionTrainLoader(dataset, { ...opts, batchSize: 4 }), 3)).toThrow(/micro-batch of 3 images: expected a divisor of the batch size 4/);
   });
 
+  it('with mixed aspect ratios, a step still trains on one batch of the batch size (one aspect group), unlike batch 1 x accumulate 2', async () => {
+    const { dataset } = await openDetectionSplit(data, 'train', { filterEmpty: true });
+    // Two aspect-ratio groups: the loader puts images of unstated size (odd positions here) in the
+    // landscape group, the square ones in the other.
+    const mixed = { length: dataset.length, record: (i: number) => ({ ...dataset.record(i), ...(i % 2 ? { width: undefined, height: undefined } : {}) }) };
+    const landscape = (index: number) => index % 2 === 1;
+    const steps = async (batchSize: number, micro: number | undefined, seed: number) => {
+      const loader = detectionTrainLoader(mixed as never, { scale: [64, 64], flipProb: 0, seed, workers: 0, batchSize });
+      const d = detectionTrainData(loader, micro);
+      const ids: number[] = [];
+      for await (const b of d.batches(0, 0)) {
+        ids.push(...b.metas.map((m) => m.index));
+        d.disposeBatch!(b);
+      }
+      await loader.close();
+      return Array.from({ length: ids.length / 2 }, (_, i) => ids.slice(2 * i, 2 * i + 2));
+    };
+    const mixedSteps: number[] = [];
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const split = await steps(2, 1, seed);
+      expect(split).toEqual(await steps(2, undefined, seed));
+      expect(split.every(([a, b]) => landscape(a!) === landscape(b!))).toBe(true);
+      mixedSteps.push((await steps(1, undefined, seed)).filter(([a, b]) => landscape(a!) !== landscape(b!)).length);
+    }
+    // A loader of batch 1 with accumulate 2 (how the split was first done) pairs images across groups.
+    expect(Math.max(...mixedSteps)).toBeGreaterThan(0);
+  });
+
   for (const [name, make, head] of MODELS) {
     it(`${name}: a step split into 2 micro-batches has the mean loss and the parameter update of accumulating them by hand (tolerance 1e-6)`, async () => {
       // The val split's 2 images as training data: one step, whose checkpoint the run keeps.

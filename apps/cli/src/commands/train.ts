@@ -1,4 +1,4 @@
-import { setupBackend } from '@partialnet/core';
+import { setupBackend, wasmHeapBytes } from '@partialnet/core';
 import { formatCategoryTable } from '@partialnet/coco';
 import { getPreset, listPresets } from '@partialnet/detection';
 import { formatApTable, readRunConfig, trainDetector, type DetectionRunConfig } from '@partialnet/pipeline';
@@ -95,7 +95,11 @@ clipping, --eval-every 1, seed 0.`,
       progress: !values['no-progress'],
       print: (m) => console.log(m),
     });
-    console.log(`done: ${r.train.iters} iters in ${r.train.seconds.toFixed(1)} s on ${report.name}; checkpoint ${r.train.checkpoint}; curve ${r.curve}`);
+    const heap = wasmHeapBytes();
+    console.log(
+      `done: ${r.train.iters} iters in ${r.train.seconds.toFixed(1)} s on ${report.name}; checkpoint ${r.train.checkpoint}; curve ${r.curve}` +
+        (heap !== undefined ? `; wasm heap high-water ${(heap / 2 ** 20).toFixed(0)} MiB of 4096` : ''),
+    );
     if (r.eval) {
       for (const t of ['bbox', 'segm'] as const) {
         const m = r.eval[t];
