@@ -1,8 +1,8 @@
 /**
- * The wasm heap is at most 4 GiB. A training step of RetinaNet-T0 or Mask R-CNN-T0 on two
- * 1333x800 images needs more than that (measured, tfjs 4.22: RetinaNet's forward alone reaches
- * 2.5 GiB of heap, and the backward pass about doubles what the forward holds), one image fits.
- * So on wasm a batch larger than this many pixels per forward/backward pass is split into
+ * The wasm heap is at most 4 GiB. A training pass of Mask R-CNN-T0 on one 1333x800 image reaches
+ * a heap high-water of 3.1-3.4 GiB (measured, tfjs 4.22, with core's lean backprop; two images of
+ * 667x400 in one pass, the same pixel count, 3.5-3.7 GiB before it), so two such images cannot
+ * share a pass. So on wasm a batch larger than this many pixels per forward/backward pass is split into
  * micro-batches whose gradients are accumulated (see `microBatch` in the detection run config).
  */
 export const WASM_PIXELS_PER_STEP = 1333 * 800;
