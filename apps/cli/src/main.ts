@@ -16,7 +16,7 @@ function printHelp(): void {
 function hintFor(err: Error): string {
   // Emscripten aborts without a message when the wasm heap (at most 4 GiB) is exhausted.
   if (/Aborted\(\)/.test(err.message)) {
-    return '\n  The wasm backend aborted, most likely out of its 4 GiB memory: lower --batch or the image size, or use a GPU backend.';
+    return '\n  The wasm backend aborted, most likely out of its 4 GiB memory: lower --batch, --micro-batch (train) or the image size, or use a GPU backend.';
   }
   return '';
 }

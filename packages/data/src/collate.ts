@@ -73,3 +73,26 @@ export function collate(samples: readonly Sample[], options: CollateOptions = {}
   }
   return batch;
 }
+
+/**
+ * A batch cut into consecutive micro-batches of `size` images (views of its buffers, no copy). Each
+ * keeps the batch's padded H x W, so together they hold exactly the pixels of the batch.
+ */
+export function splitBatch(batch: Batch, size: number): Batch[] {
+  const [N, H, W, C] = batch.shape;
+  if (!(Number.isInteger(size) && size >= 1 && N % size === 0)) throw new Error(`splitBatch: ${size} does not divide the batch of ${N} images`);
+  if (size === N) return [batch];
+  const per = H * W * C;
+  const out: Batch[] = [];
+  for (let i = 0; i < N; i += size) {
+    const part: Batch = {
+      images: batch.images.subarray(i * per, (i + size) * per),
+      shape: [size, H, W, C],
+      targets: batch.targets.slice(i, i + size),
+      metas: batch.metas.slice(i, i + size),
+    };
+    if (batch.semantic) part.semantic = batch.semantic.subarray(i * H * W, (i + size) * H * W);
+    out.push(part);
+  }
+  return out;
+}

@@ -28,7 +28,7 @@ export {
   type PipelineOptions,
 } from './transforms.js';
 export { boxesToOriginal } from './boxes.js';
-export type { Batch, CollateOptions } from './collate.js';
+export { splitBatch, type Batch, type CollateOptions } from './collate.js';
 export { reduceZeroLabel } from './sample.js';
 export { segTrainPipeline, segTestPipeline, type SegPipelineOptions } from './semantic-pipeline.js';
 export { openSemanticSplit, detectSemanticLayout, ADE20K_CLASSES, type SemanticSplit, type SemanticLayout, type OpenSemanticOptions } from './semantic-layouts.js';

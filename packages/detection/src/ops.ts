@@ -9,4 +9,4 @@ export { nms, batchedNms, argsortDesc } from './nms.js';
 export { roiAlignForwardHost, roiAlignBackwardHost, multiLevelRoiAlign, mapRoiLevels, type RoiAlignOptions, type MultiLevelRoiAlignOptions } from './roi-align.js';
 export { pasteMask, pasteMasks } from './mask-paste.js';
 export { maskTargets } from './mask-targets.js';
-export { planBatch, WASM_PIXELS_PER_STEP, type BatchPlan } from './wasm-batch.js';
+export { microBatchFor, WASM_PIXELS_PER_STEP } from './wasm-batch.js';

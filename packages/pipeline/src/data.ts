@@ -1,5 +1,5 @@
 import { loadInstances, type CocoGroundTruth } from '@partialnet/coco';
-import { CocoDataset, DataLoader, resolveSplit, testPipeline, trainPipeline, type Batch, type CocoDatasetOptions, type SplitFiles } from '@partialnet/data';
+import { CocoDataset, DataLoader, resolveSplit, splitBatch, testPipeline, trainPipeline, type Batch, type CocoDatasetOptions, type SplitFiles } from '@partialnet/data';
 import { batchToTensor } from '@partialnet/data/tensor';
 import type { TrainData } from '@partialnet/core';
 import type { DetectionBatch } from '@partialnet/detection';
@@ -73,15 +73,26 @@ export function toDetectionBatch(batch: Batch): DetectionBatch {
  * epoch's order and augmentation are a function of (seed, epoch, index), so resuming at batch
  * `start` replays the epoch and drops the batches already trained on; they are decoded again (cheap
  * next to a training step) but never become tensors.
+ *
+ * With `microBatch` below the loader's batch size, each loader batch is yielded as consecutive
+ * micro-batches of that many images (`splitBatch`: the batch's images and padding, cut), and
+ * batches and `start` count micro-batches; the Trainer's `accumulate` then has to cover them.
  */
-export function loaderTrainData<B extends { images: { dispose(): void; shape: readonly number[] } }>(loader: DataLoader, toBatch: (batch: Batch) => B): TrainData<B> {
+export function loaderTrainData<B extends { images: { dispose(): void; shape: readonly number[] } }>(loader: DataLoader, toBatch: (batch: Batch) => B, microBatch?: number): TrainData<B> {
+  const batchSize = loader.options.batchSize;
+  const micro = microBatch ?? batchSize;
+  if (!(Number.isInteger(micro) && micro >= 1 && batchSize % micro === 0)) throw new Error(`micro-batch of ${micro} images: expected a divisor of the batch size ${batchSize}`);
+  const parts = batchSize / micro;
   return {
-    batchesPerEpoch: loader.numBatches,
+    batchesPerEpoch: loader.numBatches * parts,
     async *batches(epoch: number, start: number) {
       let i = 0;
       for await (const batch of loader.epoch(epoch)) {
-        if (i++ < start) continue;
-        yield toBatch(batch);
+        if (i + parts <= start) {
+          i += parts;
+          continue;
+        }
+        for (const part of splitBatch(batch, micro)) if (i++ >= start) yield toBatch(part);
       }
     },
     disposeBatch: (batch) => batch.images.dispose(),
@@ -89,7 +100,7 @@ export function loaderTrainData<B extends { images: { dispose(): void; shape: re
   };
 }
 
-/** Detection batches from a loader (see `loaderTrainData`). */
-export function detectionTrainData(loader: DataLoader): TrainData<DetectionBatch> {
-  return loaderTrainData(loader, toDetectionBatch);
+/** Detection batches from a loader, optionally as micro-batches (see `loaderTrainData`). */
+export function detectionTrainData(loader: DataLoader, microBatch?: number): TrainData<DetectionBatch> {
+  return loaderTrainData(loader, toDetectionBatch, microBatch);
 }

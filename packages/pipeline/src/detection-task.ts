@@ -2,7 +2,7 @@ import { loadInstances, type CocoGroundTruth } from '@partialnet/coco';
 import { seedEverything, tf } from '@partialnet/core';
 import { CocoDataset } from '@partialnet/data';
 import type { DetectionBatch } from '@partialnet/detection';
-import { planBatch } from '@partialnet/detection/ops';
+import { microBatchFor } from '@partialnet/detection/ops';
 import { buildDetector, buildSchedule, detectionParamGroups, setTrainMode, warmupItersFor } from './build.js';
 import type { DetectionRunInfo } from './checkpoint.js';
 import { detectionTrainData, detectionTrainLoader, resolveSplit, type SplitFiles } from './data.js';
@@ -62,12 +62,21 @@ export const detectionTask: TaskDefinition<DetectionRunConfig, ResolvedRunConfig
       );
     }
     let config = resolveRunConfig(requested, cats.ids.length);
-    // On wasm a batch over the heap's budget trains as micro-batches with accumulation. The plan is
-    // part of the saved config, so a resumed run reads it back and repeats it exactly.
-    const plan = planBatch(config, config.scale, tf.getBackend());
-    if (plan.batchSize !== config.batchSize) {
-      ctx.print(`wasm: batch ${config.batchSize} at ${config.scale.join('x')} does not fit the 4 GiB heap: training as batch ${plan.batchSize} x accumulate ${plan.accumulate} (BatchNorm statistics per micro-batch)`);
-      config = { ...config, ...plan };
+    // On wasm a batch over the heap's budget trains as micro-batches, unless the config says how. A
+    // resumed run's saved config always says (or predates micro-batches: then its batches stay whole).
+    const auto = requested.microBatch === undefined && !saved;
+    if (auto) config = { ...config, microBatch: microBatchFor(config.batchSize, config.scale, tf.getBackend()) };
+    const microBatches = config.batchSize / config.microBatch;
+    if (microBatches > 1) {
+      const why = auto
+        ? `wasm: ${config.batchSize} images at ${config.scale.join('x')} do not fit the 4 GiB heap in one pass`
+        : saved
+          ? "the run's saved config"
+          : `microBatch ${config.microBatch} in the config`;
+      ctx.print(
+        `micro-batches (${why}): each batch of ${config.batchSize} images trains as ${microBatches} passes of ${config.microBatch} with accumulated gradients, ` +
+          `BatchNorm statistics and loss normalisation per pass; saved in the run's config as "microBatch": ${config.microBatch}`,
+      );
     }
     const iouTypes = iouTypesOf(config.model);
     let val: Split | undefined;
@@ -90,14 +99,15 @@ export const detectionTask: TaskDefinition<DetectionRunConfig, ResolvedRunConfig
     seedEverything(config.seed);
     const model = await buildDetector(config);
     const loader = detectionTrainLoader(trainSet, { scale: config.scale, flipProb: config.flipProb, batchSize: config.batchSize, seed: config.seed, workers: config.workers });
-    const data = detectionTrainData(loader);
+    const data = detectionTrainData(loader, config.microBatch);
     const info: DetectionRunInfo = { task: 'detection', config, classNames: cats.names, categoryIds: cats.ids };
-    const itersPerEpoch = Math.floor(data.batchesPerEpoch / config.accumulate);
+    const itersPerEpoch = Math.floor(data.batchesPerEpoch / (config.accumulate * microBatches));
     const adapter: DetectionAdapter = {
       config,
       info: info as unknown as DetectionAdapter['info'],
       model,
       data,
+      microBatches,
       lossFn: (batch) => model.forward(batch),
       beforeStep: (batch) => model.prepare(batch),
       paramGroups: () => detectionParamGroups(model, config),
@@ -132,7 +142,7 @@ export const detectionTask: TaskDefinition<DetectionRunConfig, ResolvedRunConfig
         const maxIters = itersPerEpoch * config.epochs;
         return (
           `train: ${config.preset ?? config.model.kind} (${(model.numParameters() / 1e6).toFixed(2)} M params), ${trainSet.length} train / ${valSet?.length ?? 0} val images, ` +
-          `${cats.ids.length} classes, scale ${config.scale.join('x')}, batch ${config.batchSize}${config.accumulate > 1 ? ` x ${config.accumulate}` : ''}, ` +
+          `${cats.ids.length} classes, scale ${config.scale.join('x')}, batch ${config.batchSize}${config.accumulate > 1 ? ` x ${config.accumulate}` : ''}${microBatches > 1 ? ` (micro-batches of ${config.microBatch})` : ''}, ` +
           `${config.epochs} epochs (${maxIters} iters), ${config.optimizer} lr ${config.lr} (${config.schedule}, warmup ${warmupItersFor(config, maxIters)}), BN ${config.bnMode}, backend ${tf.getBackend()}`
         );
       },

@@ -34,6 +34,13 @@ export interface DetectionRunConfig {
   batchSize?: number;
   /** Batches whose gradients make one optimizer step. Default 1. */
   accumulate?: number;
+  /**
+   * Images per forward/backward pass, a divisor of batchSize: each batch is cut into micro-batches
+   * of this many images whose gradients are accumulated into the batch's (BatchNorm statistics and
+   * loss normalisation per micro-batch). Default: the whole batch, except on wasm, where a batch
+   * of more than 1333x800 pixels is split to fit the 4 GiB heap; the saved config holds the value used.
+   */
+  microBatch?: number;
   optimizer?: 'adamw' | 'sgd';
   /** Default (`defaultLr`): AdamW 2e-4, 1e-4 for M / L backbones (official configs); SGD 0.02 (Mask R-CNN) / 0.01 (RetinaNet) * images per step / 16. */
   lr?: number;
@@ -95,6 +102,7 @@ const FIELDS: Record<keyof DetectionRunConfig, 'string' | 'number' | 'boolean' |
   epochs: 'number',
   batchSize: 'number',
   accumulate: 'number',
+  microBatch: 'number',
   optimizer: 'string',
   lr: 'number',
   weightDecay: 'number',
@@ -251,6 +259,8 @@ export function resolveRunConfig(config: DetectionRunConfig, numClasses: number)
   const epochs = positiveInt('epochs', c.epochs ?? 12);
   const batchSize = positiveInt('batchSize', c.batchSize ?? 2);
   const accumulate = positiveInt('accumulate', c.accumulate ?? 1);
+  const microBatch = positiveInt('microBatch', c.microBatch ?? batchSize);
+  if (batchSize % microBatch !== 0) throw new Error(`run config: field 'microBatch': expected a divisor of batchSize (${batchSize}), got ${microBatch}`);
   const lr = c.lr ?? defaultLr(model, optimizer, batchSize * accumulate);
   if (!(lr > 0)) throw new Error(`run config: field 'lr': expected a positive number, got ${lr}`);
   const flipProb = c.flipProb ?? 0.5;
@@ -270,6 +280,7 @@ export function resolveRunConfig(config: DetectionRunConfig, numClasses: number)
     epochs,
     batchSize,
     accumulate,
+    microBatch,
     optimizer,
     lr,
     weightDecay: c.weightDecay ?? 1e-4,

@@ -156,13 +156,15 @@ export async function runTraining<G extends object, C extends RunSettings & G, B
     let lastEvalIter = -1;
     const evaluate = adapter.evaluate?.bind(adapter);
     const model = adapter.model;
+    // The data yields micro-batches when the adapter splits batches; accumulate counts them.
+    const accumulate = config.accumulate * (adapter.microBatches ?? 1);
     const trainer = new Trainer<B>({
       model,
       optimizer,
       data: adapter.data,
       epochs: config.epochs,
-      accumulate: config.accumulate,
-      schedule: adapter.schedule(Math.floor(adapter.data.batchesPerEpoch / config.accumulate)),
+      accumulate,
+      schedule: adapter.schedule(Math.floor(adapter.data.batchesPerEpoch / accumulate)),
       outDir: o.outDir,
       checkpointEvery: config.checkpointEvery,
       logEvery: config.logEvery,

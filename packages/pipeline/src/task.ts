@@ -66,6 +66,11 @@ export interface TaskAdapter<B, C extends RunSettings> {
   /** In training mode. */
   readonly model: TaskModel;
   readonly data: TrainData<B>;
+  /**
+   * Micro-batches `data` yields per batch of the config (default 1): each optimizer step then
+   * accumulates the gradients of `accumulate` x this many of them.
+   */
+  readonly microBatches?: number;
   /** Named loss terms of one batch, under the gradient tape. */
   lossFn(batch: B, ctx: StepContext): Record<string, tf.Scalar>;
   /**

@@ -1,4 +1,4 @@
-import { setupBackend } from '@partialnet/core';
+import { setupBackend, wasmHeapBytes } from '@partialnet/core';
 import { formatCategoryTable } from '@partialnet/coco';
 import { getPreset, listPresets } from '@partialnet/detection';
 import { formatApTable, readRunConfig, trainDetector, type DetectionRunConfig } from '@partialnet/pipeline';
@@ -23,6 +23,12 @@ and state.json; other flags that differ from the run are refused. A checkpoint w
 optimizer.safetensors is refused unless --reset-optimizer. --clip-grad N clips the global gradient
 norm (0: off).
 
+--micro-batch K cuts each batch into passes of K images whose gradients are accumulated into the
+batch's step (same images and lr per step; BatchNorm statistics and loss normalisation per pass, as
+each process's share under PyTorch DDP). On wasm (4 GiB heap) a batch of more than 1333x800 pixels
+is cut so by default: the standard recipe (1333x800, batch 2) trains as 2 passes of 1 image. The
+run's saved config records the value, so --resume repeats it on any backend.
+
 --config FILE.json holds a run config (see the README): { "preset": "mask-rcnn-t0", "model": { overrides },
 "epochs": 12, "batchSize": 2, "scale": [1333, 800], ... }; flags override its fields.
 
@@ -39,6 +45,7 @@ clipping, --eval-every 1, seed 0.`,
     out: { type: 'string', arg: 'RUN', help: 'run folder' },
     epochs: { type: 'integer', min: 1, help: 'training epochs', config: 'epochs' },
     batch: { type: 'integer', min: 1, help: 'images per step', config: 'batchSize' },
+    'micro-batch': { type: 'integer', min: 1, help: 'images per forward/backward pass, a divisor of --batch (default: the batch; on wasm at most 1333x800 pixels)', config: 'microBatch' },
     lr: { type: 'number', arg: 'LR', above: 0, help: 'base learning rate', config: 'lr' },
     optimizer: { type: 'string', choices: ['adamw', 'sgd'], help: 'optimizer', config: 'optimizer' },
     schedule: { type: 'string', choices: ['step', 'cosine'], help: 'learning-rate schedule', config: 'schedule' },
@@ -88,7 +95,11 @@ clipping, --eval-every 1, seed 0.`,
       progress: !values['no-progress'],
       print: (m) => console.log(m),
     });
-    console.log(`done: ${r.train.iters} iters in ${r.train.seconds.toFixed(1)} s on ${report.name}; checkpoint ${r.train.checkpoint}; curve ${r.curve}`);
+    const heap = wasmHeapBytes();
+    console.log(
+      `done: ${r.train.iters} iters in ${r.train.seconds.toFixed(1)} s on ${report.name}; checkpoint ${r.train.checkpoint}; curve ${r.curve}` +
+        (heap !== undefined ? `; wasm heap high-water ${(heap / 2 ** 20).toFixed(0)} MiB of 4096` : ''),
+    );
     if (r.eval) {
       for (const t of ['bbox', 'segm'] as const) {
         const m = r.eval[t];
