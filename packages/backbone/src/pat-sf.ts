@@ -56,7 +56,10 @@ export class RpeAttention extends Module {
       const v = project(2);
       let attn: tf.Tensor = tf.matMul(tf.mul(q, this.scale) as tf.Tensor4D, kT);
       attn = tf.add(attn, irpeBias(this.rpeK.table as tf.Tensor2D, h, w).reshape([heads, 1, L, L]));
-      attn = dropout(tf.softmax(attn), this.dropRate, this.training);
+      attn = tf.softmax(attn);
+      // the dropout mask drawn in the [B, heads, L, L] order the random stream always had, so a
+      // seeded run trains as before this layout change
+      if (this.training && this.dropRate > 0) attn = dropout(attn.transpose([1, 0, 2, 3]), this.dropRate, true).transpose([1, 0, 2, 3]);
       const out = tf.matMul(attn as tf.Tensor4D, v).reshape([heads, b * L, d]).transpose([1, 0, 2]).reshape([b, L, c]);
       return dropout(this.proj.forward(out), this.dropRate, this.training).reshape([b, h, w, c]) as tf.Tensor4D;
     });
