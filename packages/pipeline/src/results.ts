@@ -104,8 +104,12 @@ export class JsonArrayWriter<T = CocoResultEntry> {
   /** Drops what was written; `path` keeps its previous content. */
   async abort(): Promise<void> {
     if (!this.#out.closed) {
+      // wait for 'close' only: events.once would reject on the 'error' that destroying a stream
+      // with a write still pending emits, and that error would replace the caller's own (the
+      // reason the evaluation is being aborted); the 'error' listener above records it
+      const closed = new Promise<void>((resolve) => this.#out.once('close', () => resolve()));
       this.#out.destroy();
-      await once(this.#out, 'close');
+      await closed;
     }
     await rm(this.tmpPath, { force: true });
   }
