@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '@partialnet/core';
 import { writeShapesDataset } from '@partialnet/data';
 import { evaluateDetections, openDetectionSplit, trainDetector, type DetectionRunConfig } from '../src/index.js';
+import { tinyRetina } from './tiny-detectors.js';
 
 let root: string;
 let data: string;
@@ -18,19 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const tiny = (): DetectionRunConfig => ({
-  preset: 'retinanet-t0',
-  model: { neck: { outChannels: 32 }, head: { featChannels: 32, stackedConvs: 1 } } as never,
-  data,
-  scale: [64, 64],
-  epochs: 1,
-  batchSize: 2,
-  lr: 1e-3,
-  warmupIters: 0,
-  evalEvery: 0,
-  logEvery: 1,
-  seed: 5,
-});
+const tiny = (): DetectionRunConfig => ({ ...tinyRetina(), data });
 const quiet = { progress: false, finalEval: false } as const;
 const jsonLines = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 
