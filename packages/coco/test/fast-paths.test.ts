@@ -137,6 +137,42 @@ describe('rleToBbox (column and row followed in int32)', () => {
   });
 });
 
+describe('runsSummary (one step per pair of runs when every run of ones is non-empty)', () => {
+  it('gives the box of maskApi.c and the sums of the runs, also for totals other than h*w and runs past 2^31', () => {
+    const rand = lcg(29);
+    const out = new Float64Array(6);
+    let differ = 0;
+    let first = '';
+    for (let n = 0; n < 5000; n++) {
+      const h = 1 + Math.floor(rand() * 40);
+      const w = 1 + Math.floor(rand() * 40);
+      const k = Math.floor(rand() * 30);
+      const cnts = new Uint32Array(k);
+      for (let j = 0; j < k; j++) {
+        const u = rand();
+        // no empty run of ones (the first run of zeros may be empty); runs within a column, over
+        // several columns, ending at a column's bottom, and (rarely) of 2^31 or more
+        const min = j % 2;
+        cnts[j] = u < 0.1 ? min : u < 0.2 ? h : u < 0.7 ? min + Math.floor(rand() * h) : u < 0.99 ? min + Math.floor(rand() * h * 6) : 2 ** 31 + Math.floor(rand() * 2 ** 31);
+      }
+      runsSummary(cnts, 0, k, h, w, out);
+      let total = 0;
+      let area = 0;
+      cnts.forEach((c, j) => {
+        total += c;
+        if (j % 2) area += c;
+      });
+      const got = Array.from(out);
+      const want = [...bboxAsMaskApi(cnts, h, w), area, total];
+      if (got.join() !== want.join()) {
+        differ++;
+        first ||= JSON.stringify({ h, w, cnts: Array.from(cnts), got, want });
+      }
+    }
+    expect(differ, first).toBe(0);
+  });
+});
+
 describe('decodeInto (compressed strings from bytes into one run store)', () => {
   it('appends, mask after mask, the runs rleFrString gives (large counts and negative deltas too), and -1 without appending for a corrupt string', () => {
     const rand = lcg(31);
@@ -160,7 +196,7 @@ describe('decodeInto (compressed strings from bytes into one run store)', () => 
   });
 });
 
-describe('decodeSummaryInto (decoding and measuring in one pass)', () => {
+describe('decodeSummaryInto (decoding, then measuring the new runs)', () => {
   it('stores the runs decodeInto stores and gives the box, area and total of runsSummary', () => {
     const rand = lcg(41);
     const a = new RunStore();

@@ -64,86 +64,86 @@ export function rleToBbox(r: Rle, out: Float64Array | number[] = new Float64Arra
   return out;
 }
 
+/** plainSummary's output for rleToBbox, whose `out` has room for the box only. */
+const bboxScratch = new Float64Array(6);
+
 /** rleToBbox over the k runs cnts[at, at + k). */
 function runsBbox(cnts: Uint32Array, at: number, k: number, h: number, w: number, out: Float64Array | number[], o: number): void {
-  const m = k - (k % 2);
-  if (m === 0 || h === 0) {
-    out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
+  if (plainSummary(cnts, at, k, h, w, bboxScratch, 0)) {
+    for (let c = 0; c < 4; c++) out[o + c] = bboxScratch[c]!;
     return;
   }
-  let sum = 0;
-  for (let j = 0; j < m; j++) sum += cnts[at + j]!;
-  if (tracked(cnts, at, m, h, sum)) runsBboxInt(cnts, at, m, h, w, out, o);
+  const m = k - (k % 2);
+  if (m === 0 || h === 0) out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
   else runsBboxExact(cnts, at, m, h, w, out, o);
 }
 
 /**
- * Whether runsBboxInt applies to m (even, > 0) runs summing to sum: positions below 2^31, a
- * whole number of rows, and a first run of ones that ends after pixel 0 (where maskApi.c's
- * unsigned arithmetic wraps, which runsBboxExact reproduces).
+ * runsSummary's [x, y, w, h, area, total] of the m runs cnts[at, at + m) in int32 arithmetic, one
+ * step per pair of runs, when they are plain: at least one pair, h a whole number below 2^31,
+ * every run of ones non-empty and a total below 2^31 (so maskApi.c's unsigned positions never
+ * wrap). Returns false, writing nothing, otherwise.
+ *
+ * Plain runs put every run of ones after the last, so the box's columns are those of the first
+ * pixel and the last; its rows are the least first row and the greatest last row, or all rows
+ * once a run of ones spans two columns, which is what maskApi.c's min/max over every run gives.
+ * The column and row of the position are followed instead of divided out at each run.
  */
-function tracked(cnts: Uint32Array, at: number, m: number, h: number, sum: number): boolean {
-  return sum < 2147483648 && Number.isInteger(h) && h > 0 && cnts[at]! + cnts[at + 1]! > 0;
-}
-
-/**
- * runsBbox in int32 arithmetic, following the column and row of the running position instead of
- * dividing at every run (a division per run was most of loadRes' cost).
- */
-function runsBboxInt(cnts: Uint32Array, at: number, m: number, hh: number, w: number, out: Float64Array | number[], o: number): void {
-  const h = hh | 0;
-  let xs = w;
-  let ys = h;
-  let xe = 0;
-  let ye = 0;
-  // the position after the runs read so far is x * h + y, 0 <= y < h
+function plainSummary(cnts: Uint32Array, at: number, m: number, h: number, w: number, out: Float64Array, o: number): boolean {
+  if (m < 2 || !(h > 0 && h < 2147483648 && Number.isInteger(h))) return false;
+  const hh = h | 0;
+  const e = at + m - (m & 1);
+  // the position after the runs read so far is x * hh + y; 0 <= y < hh after a run of zeros,
+  // 0 < y <= hh after a run of ones (y = hh: it ended at the bottom of column x)
   let x = 0;
   let y = 0;
-  for (let j = 0; j < m; j += 2) {
-    // a run of zeros: the run of ones after it starts at (x, y)
-    y += cnts[at + j]! | 0;
-    if (y >= h) {
-      if (y < h + h) {
-        y -= h;
+  let xs = 0;
+  let ys = hh;
+  // one past the greatest last row
+  let ye1 = 1;
+  let spans = false;
+  let area = 0;
+  for (let j = at; j < e; j += 2) {
+    const zeros = cnts[j]! | 0;
+    const ones = cnts[j + 1]! | 0;
+    // a run of 2^31 or more reads negative
+    if ((zeros | (ones - 1)) < 0) return false;
+    y += zeros;
+    if (y >= hh) {
+      if (y < hh + hh) {
+        y -= hh;
         x++;
       } else {
-        const q = (y / h) | 0;
+        const q = (y / hh) | 0;
         x += q;
-        y -= q * h;
+        y -= q * hh;
       }
     }
-    const fx = x;
-    if (x < xs) xs = x;
-    if (x > xe) xe = x;
-    if (y < ys) ys = y;
-    if (y > ye) ye = y;
-    // a run of ones: its last pixel is one before the position after it
-    y += cnts[at + j + 1]! | 0;
-    if (y >= h) {
-      if (y < h + h) {
-        y -= h;
-        x++;
-      } else {
-        const q = (y / h) | 0;
-        x += q;
-        y -= q * h;
-      }
-    }
-    const lx = y > 0 ? x : x - 1;
-    const ly = y > 0 ? y - 1 : h - 1;
-    if (fx < lx) {
-      ys = 0;
-      ye = h - 1;
-    }
-    if (lx < xs) xs = lx;
-    if (lx > xe) xe = lx;
-    if (ly < ys) ys = ly;
-    if (ly > ye) ye = ly;
+    // the first pixel of the run of ones is at (x, y); maskApi.c starts xs at w
+    if (j === at) xs = x < w ? x : w;
+    ys = Math.min(ys, y);
+    area += ones;
+    y += ones;
+    if (y > hh) {
+      spans = true;
+      const q = ((y - 1) / hh) | 0;
+      x += q;
+      y -= q * hh;
+    } else ye1 = Math.max(ye1, y);
+  }
+  const total = x * hh + y + (m & 1 ? cnts[e]! : 0);
+  if (total >= 2147483648) return false;
+  if (spans) {
+    ys = 0;
+    ye1 = hh;
   }
   out[o] = xs;
-  out[o + 2] = xe - xs + 1;
   out[o + 1] = ys;
-  out[o + 3] = ye - ys + 1;
+  out[o + 2] = x - xs + 1;
+  out[o + 3] = ye1 - ys;
+  out[o + 4] = area;
+  out[o + 5] = total;
+  return true;
 }
 
 /** rleToBbox's loop as maskApi.c writes it, with its unsigned wrap-around. */
@@ -495,118 +495,12 @@ export function decodeInto(store: RunStore, src: Uint8Array, start: number, end:
 }
 
 /**
- * decodeInto and runsSummary of the new runs in one pass: each count, as it is decoded, goes into
- * the area, the total and runsBboxInt's column and row. out[o..o+5] as runsSummary's. Where
- * runsBboxInt does not apply (h not a whole number, positions past 2^31, an empty first run of
- * ones) the box comes from runsSummary over the stored runs.
+ * decodeInto, then runsSummary of the new runs into out[o..o+5] while they are still in cache
+ * (two simple loops beat one that interleaves them: each then has its own branches to predict).
  */
 export function decodeSummaryInto(store: RunStore, src: Uint8Array, start: number, end: number, h: number, w: number, out: Float64Array, o = 0): number {
-  store.reserve(end - start);
-  const cnts = store.data;
-  const at = store.length;
-  if (!(Number.isInteger(h) && h > 0 && h < 2147483648)) {
-    const m = decodeCounts(src, start, end, cnts, at);
-    if (m < 0) return m;
-    store.length += m;
-    runsSummary(cnts, at, m, h, w, out, o);
-    return m;
-  }
-  const hh = h | 0;
-  let m = 0;
-  let p = start;
-  let prev2 = 0;
-  let prev1 = 0;
-  let total = 0;
-  let area = 0;
-  // runsBboxInt's state; `tracking` false once a run reaches 2^31
-  let tracking = true;
-  let xs = w;
-  let ys = hh;
-  let xe = 0;
-  let ye = 0;
-  let x = 0;
-  let y = 0;
-  let fx = 0;
-  let fy = 0;
-  while (p < end) {
-    let c = (src[p]! - 48) | 0;
-    let v = 0;
-    if (c >>> 0 < 32) {
-      v = (c ^ 16) - 16;
-      p++;
-    } else {
-      let k = 0;
-      let more = 1;
-      while (more && k < 6) {
-        if (p >= end) return fail(p);
-        c = (src[p]! - 48) | 0;
-        if (c >>> 0 > 63) return fail(p);
-        v |= (c & 0x1f) << (5 * k);
-        more = c & 0x20;
-        p++;
-        k++;
-        if (!more && c & 0x10) v |= -1 << (5 * k);
-      }
-      if (more) {
-        p = longCount(src, p, end, v);
-        if (p < 0) return -1;
-        v = longValue;
-      }
-    }
-    if (m > 2) v = (v + prev2) | 0;
-    cnts[at + m] = v;
-    prev2 = prev1;
-    prev1 = v;
-    const n = v >>> 0;
-    total += n;
-    if (m & 1) area += n;
-    if (tracking) {
-      if (v < 0) tracking = false;
-      else {
-        y += v;
-        if (y >= hh) {
-          if (y < hh + hh) {
-            y -= hh;
-            x++;
-          } else {
-            const q = Math.floor(y / hh);
-            x += q;
-            y -= q * hh;
-          }
-        }
-        if ((m & 1) === 0) {
-          fx = x;
-          fy = y;
-        } else {
-          if (fx < xs) xs = fx;
-          if (fx > xe) xe = fx;
-          if (fy < ys) ys = fy;
-          if (fy > ye) ye = fy;
-          const lx = y > 0 ? x : x - 1;
-          const ly = y > 0 ? y - 1 : hh - 1;
-          if (fx < lx) {
-            ys = 0;
-            ye = hh - 1;
-          }
-          if (lx < xs) xs = lx;
-          if (lx > xe) xe = lx;
-          if (ly < ys) ys = ly;
-          if (ly > ye) ye = ly;
-        }
-      }
-    }
-    m++;
-  }
-  store.length += m;
-  if (m < 2) out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
-  else if (tracking && total < 2147483648 && cnts[at]! + cnts[at + 1]! > 0) {
-    out[o] = xs;
-    out[o + 2] = xe - xs + 1;
-    out[o + 1] = ys;
-    out[o + 3] = ye - ys + 1;
-  } else runsBboxExact(cnts, at, m - (m % 2), h, w, out, o);
-  out[o + 4] = area;
-  out[o + 5] = total;
+  const m = decodeInto(store, src, start, end);
+  if (m >= 0) runsSummary(store.data, store.length - m, m, h, w, out, o);
   return m;
 }
 
@@ -621,6 +515,7 @@ export function decodeStringInto(store: RunStore, s: string): number {
 
 /** rleStringSummary's [x, y, w, h, area, total] of the m runs cnts[at, at + m). */
 export function runsSummary(cnts: Uint32Array, at: number, m: number, h: number, w: number, out: Float64Array, o = 0): void {
+  if (plainSummary(cnts, at, m, h, w, out, o)) return;
   let total = 0;
   let area = 0;
   for (let j = 0; j < m; j++) {
@@ -630,8 +525,6 @@ export function runsSummary(cnts: Uint32Array, at: number, m: number, h: number,
   }
   const pairs = m - (m % 2);
   if (pairs === 0 || h === 0) out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
-  // the runs read for the box sum to at most the total
-  else if (tracked(cnts, at, pairs, h, total)) runsBboxInt(cnts, at, pairs, h, w, out, o);
   else runsBboxExact(cnts, at, pairs, h, w, out, o);
   out[o + 4] = area;
   out[o + 5] = total;

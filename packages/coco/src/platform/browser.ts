@@ -7,3 +7,6 @@ export const open = ((path: string) => {
 
 /** The last segment of a path or URL (used for labels in messages). */
 export const basename: typeof NodePlatform.basename = (path: string) => path.split(/[\\/]/).pop() ?? path;
+
+/** The first index of byte `value` in b at or after `from`, or -1. */
+export const indexOfByte: typeof NodePlatform.indexOfByte = (b, value, from) => b.indexOf(value, from);

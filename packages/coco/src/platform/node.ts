@@ -5,3 +5,10 @@
  */
 export { open } from 'node:fs/promises';
 export { basename } from 'node:path';
+
+const bufferIndexOf = Buffer.prototype.indexOf;
+
+/** The first index of byte `value` in b at or after `from`, or -1: Buffer's memchr, on any Uint8Array. */
+export function indexOfByte(b: Uint8Array, value: number, from: number): number {
+  return bufferIndexOf.call(b, value, from);
+}
