@@ -54,6 +54,38 @@ describe('rleOverlap and plainArea', () => {
   });
 });
 
+describe('rleIou with a floor', () => {
+  it('keeps every IoU that reaches the floor exact and writes 0 only for pairs whose IoU is below it', () => {
+    const rand = lcg(17);
+    let pruned = 0;
+    let kept = 0;
+    for (let n = 0; n < 200; n++) {
+      const h = 5 + Math.floor(rand() * 25);
+      const w = 5 + Math.floor(rand() * 25);
+      const dt = Array.from({ length: 4 }, () => randomRle(rand, h, w));
+      const gt = Array.from({ length: 3 }, () => randomRle(rand, h, w));
+      const crowd = Uint8Array.from(gt, () => (rand() < 0.3 ? 1 : 0));
+      const floor = [0.3, 0.5, 0.75][n % 3]!;
+      const exact = new Float64Array(12);
+      const got = new Float64Array(12);
+      rleIou(dt, gt, crowd, exact);
+      rleIou(dt, gt, crowd, got, 0, undefined, undefined, undefined, floor);
+      for (let i = 0; i < 12; i++) {
+        if (got[i] === exact[i]) {
+          if (exact[i]! >= floor) kept++;
+          continue;
+        }
+        expect(got[i]).toBe(0);
+        expect(exact[i]).toBeLessThan(floor);
+        pruned++;
+      }
+    }
+    // both sides of the bound occur
+    expect(pruned).toBeGreaterThan(50);
+    expect(kept).toBeGreaterThan(50);
+  });
+});
+
 describe('rleStringSummary', () => {
   it('equals rleToBbox, rleArea and the run total of the decoded string', () => {
     const rand = lcg(5);

@@ -143,7 +143,11 @@ export class COCOeval {
     const AT = A * T;
     const dtCode = new Uint8Array(AT * nKept);
     const npig = new Int32Array(A * nPairs);
-    const ious = new IouComputer(this, p.iouType);
+    const thrs = p.iouThrs.map((t) => Math.min(t, 1 - 1e-10));
+    // matching compares IoUs with these thresholds only: a detection whose IoUs are all below the
+    // least matches nothing, and smaller IoUs need not be exact
+    const floor = thrs.length > 0 ? Math.min(...thrs) : Infinity;
+    const ious = new IouComputer(this, p.iouType, floor);
 
     let gtIdx = new Int32Array(64);
     let order = new Int32Array(64);
@@ -153,6 +157,7 @@ export class COCOeval {
     let idZero = new Uint8Array(64);
     let maxIou = new Float64Array(256);
     let dtAreaBuf = new Float64Array(256);
+    let cand = new Int32Array(256);
     // per area: the ignore flag of each gt (file order), and how each (threshold, detection) matched
     let igFlags = new Uint8Array(A * 64);
     let kinds = new Uint8Array(A * T * 256);
@@ -160,7 +165,6 @@ export class COCOeval {
     const gCrowd = ga.iscrowd;
     const gId = ga.id;
     const dArea = dt.area;
-    const thrs = p.iouThrs.map((t) => Math.min(t, 1 - 1e-10));
     for (let q = 0; q < nPairs; q++) {
       const gs = gtGroups.start[q * S]!;
       const G = gtGroups.start[(q + 1) * S]! - gs;
@@ -181,18 +185,29 @@ export class COCOeval {
       if (D > maxIou.length) {
         maxIou = new Float64Array(D * 2);
         dtAreaBuf = new Float64Array(D * 2);
+        cand = new Int32Array(D * 2);
       }
       if (A * G > igFlags.length) igFlags = new Uint8Array(A * G * 2);
       if (A * T * D > kinds.length) kinds = new Uint8Array(A * T * D * 2);
+      // the candidates: detections that can match at some threshold. The others match nothing,
+      // and the greedy matching passes them by without effect on the rest
+      let nc = 0;
       for (let d = 0; d < D; d++) {
         dtAreaBuf[d] = dArea[kept[ks + d]!]!;
         let mx = -Infinity;
         if (iou !== null) for (let g = 0, row = d * G; g < G; g++) if (iou[row + g]! > mx) mx = iou[row + g]!;
         maxIou[d] = mx;
+        if (mx >= floor) cand[nc++] = d;
       }
       for (let a = 0; a < A; a++) {
         const lo = p.areaRng[a]![0];
         const hi = p.areaRng[a]![1];
+        // what every detection that matches nothing gets: ignored outside the area range, else a
+        // false positive (0, as dtCode was allocated); matchOne rewrites the candidates' codes
+        for (let d = 0; d < D; d++) {
+          const ar = dtAreaBuf[d]!;
+          if (ar < lo || ar > hi) for (let x = (ks + d) * AT + a * T, e = x + T; x < e; x++) dtCode[x] = 2;
+        }
         // ground truth order: not ignored first (stable), as the mergesort on _ignore does
         let w = 0;
         for (let g = 0; g < G; g++) {
@@ -205,6 +220,7 @@ export class COCOeval {
         const nNotIg = w;
         for (let g = 0; g < G; g++) if (igFlags[a * G + g]) order[w++] = g;
         npig[a * nPairs + q] = nNotIg;
+        if (iou === null || nc === 0) continue;
         // the same ignored ground truths as an earlier area range give the same matches: only
         // whether each detection's area is outside the range differs
         let same = -1;
@@ -215,11 +231,12 @@ export class COCOeval {
         }
         if (same >= 0) {
           for (let t = 0; t < T; t++) {
-            const from = (same * T + t) * D;
-            const to = (a * T + t) * D;
-            for (let d = 0; d < D; d++) {
-              const kind = kinds[from + d]!;
-              kinds[to + d] = kind;
+            const from = (same * T + t) * nc;
+            const to = (a * T + t) * nc;
+            for (let c = 0; c < nc; c++) {
+              const kind = kinds[from + c]!;
+              kinds[to + c] = kind;
+              const d = cand[c]!;
               const ar = dtAreaBuf[d]!;
               dtCode[(ks + d) * AT + a * T + t] = kind === Matched.Gt ? 1 : kind === Matched.Ignored || ar < lo || ar > hi ? 2 : 0;
             }
@@ -234,7 +251,7 @@ export class COCOeval {
           idZero[g] = gId[ai] === 0 ? 1 : 0;
         }
         for (let t = 0; t < T; t++) {
-          matchOne(iou, G, D, order, gtIgS, crowdS, idZero, gtm, maxIou, dtAreaBuf, lo, hi, thrs[t]!, dtCode, ks * AT + a * T + t, AT, kinds, (a * T + t) * D);
+          matchOne(iou, G, cand, nc, order, gtIgS, crowdS, idZero, gtm, maxIou, dtAreaBuf, lo, hi, thrs[t]!, dtCode, ks * AT + a * T + t, AT, kinds, (a * T + t) * nc);
         }
       }
     }
@@ -381,14 +398,16 @@ const enum Matched {
 
 /**
  * Greedy matching of one image-category pair at one IoU threshold and area range, in the order of
- * pycocotools' loops. Detections whose best IoU is below the threshold cannot match and skip the
- * scan. Writes 0 (false positive), 1 (true positive) or 2 (ignored) per detection, and how it
- * matched to kinds[kBase + d].
+ * pycocotools' loops, over the candidate detections cand[0, nc) (in score order; the others cannot
+ * match at any threshold). Candidates whose best IoU is below this threshold skip the scan.
+ * Writes 0 (false positive), 1 (true positive) or 2 (ignored) per candidate, and how it matched to
+ * kinds[kBase + c].
  */
 function matchOne(
-  iou: Float64Array | null,
+  iou: Float64Array,
   G: number,
-  D: number,
+  cand: Int32Array,
+  nc: number,
   order: Int32Array,
   gtIg: Uint8Array,
   crowd: Uint8Array,
@@ -406,11 +425,12 @@ function matchOne(
   kBase: number,
 ): void {
   gtm.fill(0, 0, G);
-  for (let d = 0; d < D; d++) {
+  for (let c = 0; c < nc; c++) {
+    const d = cand[c]!;
     const ar = dtArea[d]!;
     const outside = ar < lo || ar > hi;
     let m = -1;
-    if (iou !== null && maxIou[d]! >= thr) {
+    if (maxIou[d]! >= thr) {
       let best = thr;
       const row = d * G;
       for (let g = 0; g < G; g++) {
@@ -425,19 +445,19 @@ function matchOne(
     const at = base + d * stride;
     if (m === -1) {
       out[at] = outside ? 2 : 0;
-      kinds[kBase + d] = Matched.None;
+      kinds[kBase + c] = Matched.None;
       continue;
     }
     gtm[m] = 1;
     if (gtIg[m]) {
       out[at] = 2;
-      kinds[kBase + d] = Matched.Ignored;
+      kinds[kBase + c] = Matched.Ignored;
     } else if (idZero[m]) {
       out[at] = outside ? 2 : 0;
-      kinds[kBase + d] = Matched.None;
+      kinds[kBase + c] = Matched.None;
     } else {
       out[at] = 1;
-      kinds[kBase + d] = Matched.Gt;
+      kinds[kBase + c] = Matched.Gt;
     }
   }
 }
@@ -580,7 +600,10 @@ function groupBy(
   return { start, list };
 }
 
-/** IoU matrices [D x G] for one pair, with masks converted once and cached. */
+/**
+ * IoU matrices [D x G] for one pair, with masks converted once and cached. Mask IoUs that cannot
+ * reach `floor` may read 0 (see rleIou): COCOeval's IoUs stay internal, so only matching reads them.
+ */
 class IouComputer {
   private out = new Float64Array(256);
   private gtBoxes = new Float64Array(64);
@@ -591,6 +614,8 @@ class IouComputer {
   constructor(
     readonly ev: COCOeval,
     readonly iouType: IouType,
+    /** IoUs below it are only compared with thresholds above them: rleIou may write 0 for them. */
+    readonly floor: number,
   ) {}
 
   compute(gtIdx: Int32Array, G: number, kept: Int32Array, ks: number, D: number): Float64Array {
@@ -645,7 +670,7 @@ class IouComputer {
         }
       }
     }
-    rleIou(dr, gr, this.crowd, this.out, 0, this.dtBoxes, gb);
+    rleIou(dr, gr, this.crowd, this.out, 0, this.dtBoxes, gb, undefined, this.floor);
     return this.out;
   }
 

@@ -362,6 +362,13 @@ let areaBuf = new Float64Array(256);
 /**
  * rleIou: a box pre-check (zero box IoU means zero), then exact run intersection; -1 where sizes
  * differ. dtBb/gtBb are the rleToBbox boxes. Writes o[d * n + g].
+ *
+ * With floor > 0, a pair whose IoU cannot reach floor is written as 0 without walking its runs:
+ * the intersection is at most the least of the two areas and the boxes' intersection, and the IoU
+ * grows with the intersection, so that bound's IoU (rounded the same way, and rounding is
+ * monotone) bounds it. For callers that only compare IoUs with thresholds of at least floor, as
+ * COCOeval's matching does; about half of the overlapping pairs of a typical evaluation fall below
+ * 0.5 this way.
  */
 export function rleIou(
   dt: readonly Rle[],
@@ -372,6 +379,7 @@ export function rleIou(
   dtBb?: Float64Array,
   gtBb?: Float64Array,
   dtArea?: ArrayLike<number>,
+  floor = 0,
 ): void {
   const m = dt.length;
   const n = gt.length;
@@ -401,6 +409,16 @@ export function rleIou(
       let inter: number;
       let u: number;
       if (ga >= 0 && da >= 0) {
+        if (floor > 0) {
+          // the masks' boxes overlap (the box IoU was > 0), so both sides are positive
+          const bw = Math.min(db[d * 4]! + db[d * 4 + 2]!, gb[g * 4]! + gb[g * 4 + 2]!) - Math.max(db[d * 4]!, gb[g * 4]!);
+          const bh = Math.min(db[d * 4 + 1]! + db[d * 4 + 3]!, gb[g * 4 + 1]! + gb[g * 4 + 3]!) - Math.max(db[d * 4 + 1]!, gb[g * 4 + 1]!);
+          const most = Math.min(bw * bh, da, ga);
+          if ((crowd ? most / (dtArea ? dtArea[d]! : da) : most / (da + ga - most)) < floor) {
+            o[idx] = 0;
+            continue;
+          }
+        }
         inter = rleOverlap(D.cnts, G.cnts);
         u = da + ga - inter;
       } else {
