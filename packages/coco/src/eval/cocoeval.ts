@@ -43,6 +43,8 @@ interface Evaluated {
   kept: Int32Array;
   /** Per (kept detection, area, iouThr): 0 false positive, 1 true positive, 2 ignored. */
   dtCode: Uint8Array;
+  /** 1 for a kept detection that matches nothing at any threshold: its codes depend on the area range only. */
+  flat: Uint8Array;
   /** Per (area, pair): ground truths that are not ignored. */
   npig: Int32Array;
 }
@@ -142,6 +144,7 @@ export class COCOeval {
     // codes laid out [detection][area][threshold]: accumulate reads one detection's codes together
     const AT = A * T;
     const dtCode = new Uint8Array(AT * nKept);
+    const flat = new Uint8Array(nKept);
     const npig = new Int32Array(A * nPairs);
     const thrs = p.iouThrs.map((t) => Math.min(t, 1 - 1e-10));
     // matching compares IoUs with these thresholds only: a detection whose IoUs are all below the
@@ -198,6 +201,7 @@ export class COCOeval {
         if (iou !== null) for (let g = 0, row = d * G; g < G; g++) if (iou[row + g]! > mx) mx = iou[row + g]!;
         maxIou[d] = mx;
         if (mx >= floor) cand[nc++] = d;
+        else flat[ks + d] = 1;
       }
       for (let a = 0; a < A; a++) {
         const lo = p.areaRng[a]![0];
@@ -255,7 +259,7 @@ export class COCOeval {
         }
       }
     }
-    this.state = { imgIds: [...imgIds], catIds: [...catIds], K, nPairs, keptStart, kept, dtCode, npig };
+    this.state = { imgIds: [...imgIds], catIds: [...catIds], K, nPairs, keptStart, kept, dtCode, flat, npig };
     this.paramsEval = structuredClone(p);
     this.eval = null;
     this.timings.evaluateMs = performance.now() - t0;
@@ -272,7 +276,7 @@ export class COCOeval {
     const A = p.areaRng.length;
     const M = p.maxDets.length;
     const nI = st.imgIds.length;
-    const { keptStart, kept, dtCode, npig, nPairs } = st;
+    const { keptStart, kept, dtCode, flat, npig, nPairs } = st;
     const nKept = kept.length;
     const precision = new Float64Array(T * R * K * A * M).fill(-1);
     const recall = new Float64Array(T * K * A * M).fill(-1);
@@ -285,7 +289,8 @@ export class COCOeval {
     for (let q = 0; q < nPairs; q++) for (let x = keptStart[q]!; x < keptStart[q + 1]!; x++) keptRank[x] = x - keptStart[q]!;
     const nps = new Int32Array(A);
     const tpc = new Int32Array(AT);
-    const fpc = new Int32Array(AT);
+    const igc = new Int32Array(AT);
+    const igA = new Int32Array(A);
     const nT = new Int32Array(AT);
     const cOff = new Int32Array(AT);
     // kept detections of one category and their scores, for the sort
@@ -332,7 +337,7 @@ export class COCOeval {
           const x = sorted[j]!;
           if (keptRank[x]! < maxDet) sub[nd++] = x;
         }
-        countEvents(sub, nd, dtCode, AT, tpc, fpc, nT, cOff, ev);
+        countEvents(sub, nd, dtCode, A, T, flat, tpc, igc, igA, nT, cOff, ev);
         for (let a = 0; a < A; a++) {
           const np = nps[a]!;
           if (np === 0) continue;
@@ -464,34 +469,49 @@ function matchOne(
 
 /**
  * One pass over the detections of a category in score order, for every (area, threshold) setting
- * c at once: counts true / false positives and records each true positive (its rank, tp and fp so
- * far) at ev[3 * (cOff[c] + n)]. Ignored detections change nothing.
+ * c at once: counts true positives and ignored detections and records each true positive (its
+ * rank, tp and fp so far) at ev[3 * (cOff[c] + n)]. The detections so far that are neither are the
+ * false positives, so a flat detection (see Evaluated.flat) costs one read per area range.
  */
 function countEvents(
   sub: Int32Array,
   nd: number,
   codes: Uint8Array,
-  AT: number,
+  A: number,
+  T: number,
+  flat: Uint8Array,
   tpc: Int32Array,
-  fpc: Int32Array,
+  igc: Int32Array,
+  igA: Int32Array,
   nT: Int32Array,
   cOff: Int32Array,
   ev: Int32Array,
 ): void {
   tpc.fill(0);
-  fpc.fill(0);
+  igc.fill(0);
+  igA.fill(0);
   nT.fill(0);
+  const AT = A * T;
+  if (AT === 0) return;
   for (let j = 0; j < nd; j++) {
-    const base = sub[j]! * AT;
-    for (let c = 0; c < AT; c++) {
-      const code = codes[base + c]!;
-      if (code === 0) fpc[c]!++;
-      else if (code === 1) {
-        const tp = ++tpc[c]!;
-        const e = 3 * (cOff[c]! + nT[c]!++);
-        ev[e] = j;
-        ev[e + 1] = tp;
-        ev[e + 2] = fpc[c]!;
+    const x = sub[j]!;
+    const base = x * AT;
+    if (flat[x]) {
+      // ignored (2) or a false positive (0) at every threshold of an area range
+      for (let a = 0; a < A; a++) if (codes[base + a * T] === 2) igA[a]!++;
+      continue;
+    }
+    for (let a = 0, c = 0; a < A; a++) {
+      for (let t = 0; t < T; t++, c++) {
+        const code = codes[base + c]!;
+        if (code === 2) igc[c]!++;
+        else if (code === 1) {
+          const tp = ++tpc[c]!;
+          const e = 3 * (cOff[c]! + nT[c]!++);
+          ev[e] = j;
+          ev[e + 1] = tp;
+          ev[e + 2] = j + 1 - tp - igc[c]! - igA[a]!;
+        }
       }
     }
   }
