@@ -1,9 +1,14 @@
 #!/usr/bin/env node
-import { UsageError } from './command.js';
+import { UsageError, type Command } from './command.js';
+import { findLightCommand } from './light-commands.js';
 import { commandOwnsThreads, takeThreadsFlag } from './threads-flag.js';
-import { commands, findCommand } from './registry.js';
 
-function printHelp(): void {
+/** Every command (loading them all loads tfjs: see light-commands.ts). */
+async function allCommands(): Promise<typeof import('./registry.js')> {
+  return import('./registry.js');
+}
+
+function printHelp(commands: readonly Command[]): void {
   const width = Math.max(...commands.map((c) => c.name.length));
   console.log('usage: partialnet <command> [options]\n\ncommands:');
   for (const c of commands) console.log(`  ${c.name.padEnd(width)}  ${c.summary}`);
@@ -23,13 +28,13 @@ function hintFor(err: Error): string {
 
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
-    printHelp();
+    printHelp((await allCommands()).commands);
     return 0;
   }
-  const found = findCommand(argv);
+  const found = (await findLightCommand(argv)) ?? (await allCommands()).findCommand(argv);
   if (!found) {
     console.error(`partialnet: unknown command '${argv.join(' ')}'\n`);
-    printHelp();
+    printHelp((await allCommands()).commands);
     return 2;
   }
   const { command, rest } = found;

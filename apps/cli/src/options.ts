@@ -4,7 +4,8 @@
  * validation, the usage text and the config overrides are derived from that declaration.
  */
 import { parseArgs } from 'node:util';
-import { BACKEND_NAMES, parseBackendName, type BackendName } from '@partialnet/core';
+// the names only, not core's index: commands without a tensor runtime (eval coco) start without tfjs
+import { BACKEND_NAMES, parseBackendName, type BackendName } from '@partialnet/core/backend-names';
 import { UsageError, type Command } from './command.js';
 
 interface BaseOption {

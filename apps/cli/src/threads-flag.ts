@@ -1,4 +1,5 @@
-import { parseThreads, setThreads } from '@partialnet/core';
+// core's thread setting alone (the same module core's backends read), without loading tfjs
+import { parseThreads, setThreads } from '@partialnet/core/threads';
 import { UsageError, type Command } from './command.js';
 
 /**
