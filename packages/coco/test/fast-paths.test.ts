@@ -1,7 +1,7 @@
 // The fast paths of segm evaluation against the straightforward routines they replace.
 import { describe, expect, it } from 'vitest';
 import { argsortDescStable } from '../src/eval/numpy.js';
-import { type Rle, RunStore, decodeInto, decodeSummaryInto, runsSummary, plainArea, rleArea, rleEncode, rleFrString, rleIntersection, rleIou, rleOverlap, rleStringSummary, rleToBbox, rleToString } from '../src/mask/rle.js';
+import { type Rle, RunStore, SUMMARY_LENGTH, decodeInto, decodeSummaryInto, runsSummary, plainArea, rleArea, rleEncode, rleFrString, rleIntersection, rleIou, rleOverlap, rleStringSummary, rleToBbox, rleToString } from '../src/mask/rle.js';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -49,13 +49,13 @@ describe('rleOverlap and plainArea', () => {
     expect(ref.inter).toBe(0);
     expect(rleOverlap(a.cnts, b.cnts)).toBe(4);
     const o = new Float64Array(1);
-    rleIou([a], [b], null, o, 0, Float64Array.from([0, 0, 3, 3]), Float64Array.from([0, 0, 3, 3]));
+    rleIou([a], [b], null, o, 0, { dtBoxes: Float64Array.from([0, 0, 3, 3]), gtBoxes: Float64Array.from([0, 0, 3, 3]) });
     expect(o[0]).toBe(0);
   });
 });
 
 describe('rleIou with a floor', () => {
-  it('keeps every IoU that reaches the floor exact and writes 0 only for pairs whose IoU is below it', () => {
+  it('keeps every IoU that reaches the floor exact and writes 0 only for pairs whose IoU is below it, with or without plain areas given', () => {
     const rand = lcg(17);
     let pruned = 0;
     let kept = 0;
@@ -69,7 +69,11 @@ describe('rleIou with a floor', () => {
       const exact = new Float64Array(12);
       const got = new Float64Array(12);
       rleIou(dt, gt, crowd, exact);
-      rleIou(dt, gt, crowd, got, 0, undefined, undefined, undefined, floor);
+      rleIou(dt, gt, crowd, got, 0, { floor });
+      // plain areas known beforehand (as loadResults measures them) change nothing
+      const known = new Float64Array(12);
+      rleIou(dt, gt, crowd, known, 0, { floor, dtPlainArea: dt.map((r, i) => (i === 1 ? NaN : plainArea(r))) });
+      expect(Array.from(known)).toEqual(Array.from(got));
       for (let i = 0; i < 12; i++) {
         if (got[i] === exact[i]) {
           if (exact[i]! >= floor) kept++;
@@ -87,9 +91,9 @@ describe('rleIou with a floor', () => {
 });
 
 describe('rleStringSummary', () => {
-  it('equals rleToBbox, rleArea and the run total of the decoded string', () => {
+  it('equals rleToBbox, rleArea, the run total and plainArea of the decoded string', () => {
     const rand = lcg(5);
-    const out = new Float64Array(6);
+    const out = new Float64Array(SUMMARY_LENGTH);
     for (let n = 0; n < 300; n++) {
       const h = 1 + Math.floor(rand() * 40);
       const w = 1 + Math.floor(rand() * 40);
@@ -100,11 +104,12 @@ describe('rleStringSummary', () => {
       expect(Array.from(out.subarray(0, 4))).toEqual(Array.from(rleToBbox(d)));
       expect(out[4]).toBe(rleArea(d));
       expect(out[5]).toBe(h * w);
+      expect(out[6]).toBe(plainArea(d));
     }
   });
 
   it('throws like rleFrString on a corrupt string', () => {
-    expect(() => rleStringSummary('0~', 2, 2, new Float64Array(6))).toThrow(/outside 48..111/);
+    expect(() => rleStringSummary('0~', 2, 2, new Float64Array(SUMMARY_LENGTH))).toThrow(/outside 48..111/);
   });
 });
 
@@ -170,14 +175,32 @@ describe('rleToBbox (column and row followed in int32)', () => {
 });
 
 describe('runsSummary (one step per pair of runs when every run of ones is non-empty)', () => {
-  it('gives the box of maskApi.c and the sums of the runs, also for totals other than h*w and runs past 2^31', () => {
+  it('gives the box of maskApi.c, the sums of the runs and plainArea, also for totals other than h*w and runs past 2^31', () => {
     const rand = lcg(29);
-    const out = new Float64Array(6);
+    const out = new Float64Array(SUMMARY_LENGTH);
     let differ = 0;
     let first = '';
     for (let n = 0; n < 5000; n++) {
       const h = 1 + Math.floor(rand() * 40);
       const w = 1 + Math.floor(rand() * 40);
+      if (n % 4 === 0) {
+        // well-formed masks (total h*w), some with an empty run of zeros inside or at the end
+        const cnts = randomRle(rand, h, w).cnts.slice();
+        if (n % 8 === 0 && cnts.length > 2) {
+          const j = 2 * (1 + Math.floor(rand() * Math.floor((cnts.length - 1) / 2)));
+          if (j < cnts.length) {
+            cnts[j - 1]! += cnts[j]!;
+            cnts[j] = 0;
+          }
+        }
+        runsSummary(cnts, 0, cnts.length, h, w, out);
+        const want = [...Array.from(rleToBbox({ h, w, cnts })), rleArea({ h, w, cnts }), h * w, plainArea({ h, w, cnts })];
+        if (Array.from(out).join() !== want.join()) {
+          differ++;
+          first ||= JSON.stringify({ h, w, cnts: Array.from(cnts), got: Array.from(out), want });
+        }
+        continue;
+      }
       const k = Math.floor(rand() * 30);
       const cnts = new Uint32Array(k);
       for (let j = 0; j < k; j++) {
@@ -195,7 +218,7 @@ describe('runsSummary (one step per pair of runs when every run of ones is non-e
         if (j % 2) area += c;
       });
       const got = Array.from(out);
-      const want = [...bboxAsMaskApi(cnts, h, w), area, total];
+      const want = [...bboxAsMaskApi(cnts, h, w), area, total, plainArea({ h, w, cnts })];
       if (got.join() !== want.join()) {
         differ++;
         first ||= JSON.stringify({ h, w, cnts: Array.from(cnts), got, want });
@@ -233,8 +256,8 @@ describe('decodeSummaryInto (decoding, then measuring the new runs)', () => {
     const rand = lcg(41);
     const a = new RunStore();
     const b = new RunStore();
-    const got = new Float64Array(6);
-    const want = new Float64Array(6);
+    const got = new Float64Array(SUMMARY_LENGTH);
+    const want = new Float64Array(SUMMARY_LENGTH);
     for (let n = 0; n < 600; n++) {
       const h = 1 + Math.floor(rand() * 50);
       const w = 1 + Math.floor(rand() * 50);

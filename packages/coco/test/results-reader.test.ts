@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CocoDataset, type CocoResults, encode, frPoly, instancesFrom, loadInstances, loadResults, resultsFrom } from '../src/index.js';
+import { compressedRuns } from '../src/format/results.js';
+import { plainArea } from '../src/mask/rle.js';
 import { fixturePath } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'coco-reader-'));
@@ -18,6 +20,7 @@ function plain(r: CocoResults) {
     bbox: Array.from(r.bbox),
     area: Array.from(r.area),
     bboxFromMask: Array.from(r.bboxFromMask),
+    plainArea: Array.from(r.compressed.plainArea),
     areaFrom: r.areaFrom,
     segmentation: r.segmentation,
     rles: r.rles?.map((x) => (x ? { h: x.h, w: x.w, cnts: Array.from(x.cnts) } : x)) ?? null,
@@ -103,6 +106,13 @@ describe('results files read from their bytes', () => {
     for (const chunkBytes of [100, 4096, undefined]) {
       expect(plain(await loadResults(g, path, chunkBytes ? { chunkBytes } : {}))).toEqual(want);
     }
+    // each mask's plainArea, measured while reading, is that of its runs
+    const r = await loadResults(g, path);
+    for (let i = 0; i < r.count; i++) {
+      const im = g.image(r.imageId[i]!)!;
+      expect(r.compressed.plainArea[i]).toBe(plainArea(compressedRuns(r, i, im.height, im.width)!));
+    }
+    expect(Array.from(r.compressed.plainArea).some((a) => a > 0)).toBe(true);
     // masks are kept as runs; the strings pycocotools wrote come back unchanged
     const given = (JSON.parse(readFileSync(path, 'utf8')) as { segmentation: unknown }[]).map((r) => r.segmentation);
     expect(want.segmentation).toEqual(given);

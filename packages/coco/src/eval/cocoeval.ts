@@ -628,6 +628,7 @@ class IouComputer {
   private out = new Float64Array(256);
   private gtBoxes = new Float64Array(64);
   private dtBoxes = new Float64Array(64);
+  private dtPlain = new Float64Array(16);
   private crowd = new Uint8Array(16);
   private gtRle: (Rle | undefined)[] = [];
 
@@ -667,9 +668,11 @@ class IouComputer {
     }
     const dt = this.ev.cocoDt;
     if (this.dtBoxes.length < D * 4) this.dtBoxes = new Float64Array(D * 8);
+    if (this.dtPlain.length < D) this.dtPlain = new Float64Array(D * 2);
     const dr: Rle[] = [];
     for (let d = 0; d < D; d++) {
       const r = kept[ks + d]!;
+      this.dtPlain[d] = dt.compressed.plainArea[r]!;
       // loadRes already computed toBbox of masks given without a box: reuse it for the pre-check
       if (dt.bboxFromMask[r]) {
         for (let c = 0; c < 4; c++) this.dtBoxes[d * 4 + c] = dt.bbox[r * 4 + c]!;
@@ -690,7 +693,7 @@ class IouComputer {
         }
       }
     }
-    rleIou(dr, gr, this.crowd, this.out, 0, this.dtBoxes, gb, undefined, this.floor);
+    rleIou(dr, gr, this.crowd, this.out, 0, { dtBoxes: this.dtBoxes, gtBoxes: gb, dtPlainArea: this.dtPlain, floor: this.floor });
     return this.out;
   }
 

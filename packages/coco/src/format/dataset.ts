@@ -1,5 +1,5 @@
 import type { RleObject } from '../mask/api.js';
-import { rleStringSummary } from '../mask/rle.js';
+import { rleStringSummary, SUMMARY_LENGTH } from '../mask/rle.js';
 import { IssueList, show } from './errors.js';
 import { GrowF64, GrowI32, GrowU8 } from './grow.js';
 import { PolygonStore } from './polygons.js';
@@ -337,7 +337,7 @@ function duplicates(ids: number[], key: string, issues: IssueList): Map<number, 
 
 /**
  * Checks an RLE object's shape and that its runs cover exactly h*w pixels. For a compressed string,
- * `summary` (when given) receives rleStringSummary's [x, y, w, h, area, total].
+ * `summary` (when given, SUMMARY_LENGTH entries) receives rleStringSummary's summary.
  */
 export function checkRleObject(seg: Record<string, unknown>, summary?: Float64Array): { field: string; message: string } | null {
   const size = seg.size;
@@ -369,7 +369,7 @@ export function checkRleObject(seg: Record<string, unknown>, summary?: Float64Ar
   return null;
 }
 
-const scratchSummary = new Float64Array(6);
+const scratchSummary = new Float64Array(SUMMARY_LENGTH);
 
 function isCount(v: unknown): boolean {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0;

@@ -9,7 +9,7 @@
  */
 import { indexOfByte, open } from '#platform';
 import { parseLenient, valueEnd } from './json-stream.js';
-import { type RunStore, decodeInto, decodeSummaryInto } from '../mask/rle.js';
+import { type RunStore, SUMMARY_LENGTH, decodeInto, decodeSummaryInto } from '../mask/rle.js';
 
 /** Which fields an element had. */
 export const enum Has {
@@ -31,7 +31,7 @@ export interface ParsedResult {
   /** segmentation.size, when has & Has.Counts (the runs are in the builder's store). */
   h: number;
   w: number;
-  /** Whether `summary` holds the mask's [x, y, w, h, area, total] (size came before counts). */
+  /** Whether `summary` holds the mask's runsSummary (size came before counts). */
   summarized: boolean;
   summary: Float64Array;
 }
@@ -117,7 +117,7 @@ class Reader {
   num = 0;
   key = Key.Other;
   index = 0;
-  readonly rec: ParsedResult = { has: 0, imageId: 0, categoryId: 0, score: 0, bbox: new Float64Array(4), h: 0, w: 0, summarized: false, summary: new Float64Array(6) };
+  readonly rec: ParsedResult = { has: 0, imageId: 0, categoryId: 0, score: 0, bbox: new Float64Array(4), h: 0, w: 0, summarized: false, summary: new Float64Array(SUMMARY_LENGTH) };
   /** A counts string with its \\ escapes undone. */
   unescaped = new Uint8Array(256);
   /** 0: before '[', 1: expecting an element, 2: after an element, 3: after ']'. */

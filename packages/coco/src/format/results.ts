@@ -1,7 +1,7 @@
 import { basename } from '#platform';
 import { isRleObject, type RleObject } from '../mask/api.js';
 import { rleFrPoly } from '../mask/polygon.js';
-import { type Rle, RunStore, decodeStringInto, rleArea, rleFrString, rleMerge, rleToBbox, rleToString, runsSummary } from '../mask/rle.js';
+import { type Rle, RunStore, SUMMARY_LENGTH, decodeStringInto, rleArea, rleFrString, rleMerge, rleToBbox, rleToString, runsSummary } from '../mask/rle.js';
 import type { CocoGroundTruth } from './dataset.js';
 import { checkRleObject } from './dataset.js';
 import { IssueList, show } from './errors.js';
@@ -54,6 +54,8 @@ export interface CompressedMasks {
   readonly data: Uint32Array;
   readonly start: Float64Array;
   readonly end: Float64Array;
+  /** plainArea of each mask, measured while loading (rleIou's shortcut); NaN where a result has none. */
+  readonly plainArea: Float64Array;
 }
 
 export interface ResultsLoadOptions {
@@ -76,13 +78,14 @@ class ResultsBuilder {
   readonly runs = new RunStore();
   private runsStart = new GrowF64();
   private runsEnd = new GrowF64();
+  private plainArea = new GrowF64();
   private rles: (Rle | undefined)[] = [];
   private anySegm = false;
   private unknownImages = new Map<number, number>();
   private unknownCats = new Map<number, number>();
   private sawTopLevel = false;
-  /** rleStringSummary of the current result's compressed mask: box, area, total. */
-  private readonly summary = new Float64Array(6);
+  /** The summary (rleStringSummary) of the current result's compressed mask. */
+  private readonly summary = new Float64Array(SUMMARY_LENGTH);
 
   constructor(
     readonly gt: CocoGroundTruth,
@@ -165,10 +168,12 @@ class ResultsBuilder {
       decodeStringInto(this.runs, (seg as RleObject).counts as string);
       this.runsStart.push(at);
       this.runsEnd.push(this.runs.length);
+      this.plainArea.push(this.summary[6]!);
     } else {
       if (seg !== undefined) this.segm[idx] = seg as RleObject | number[][];
       this.runsStart.push(-1);
       this.runsEnd.push(-1);
+      this.plainArea.push(NaN);
     }
     let box: ArrayLike<number> | null = hasBox ? (v.bbox as number[]) : null;
     if (this.mode === 'bbox') {
@@ -221,10 +226,12 @@ class ResultsBuilder {
       this.anySegm = true;
       this.runsStart.push(runsAt);
       this.runsEnd.push(this.runs.length);
+      this.plainArea.push(this.summary[6]!);
       this.area.push(mode === 'bbox' ? b[2]! * b[3]! : this.summary[4]!);
     } else {
       this.runsStart.push(-1);
       this.runsEnd.push(-1);
+      this.plainArea.push(NaN);
       this.area.push(b[2]! * b[3]!);
     }
     const box = hasBox ? b : this.summary;
@@ -257,7 +264,7 @@ class ResultsBuilder {
       warnings.push(`${this.label}: results with category ids not in the ground truth are ignored, as pycocotools does: ${parts.slice(0, 20).join(', ')}`);
     }
     const imageId = this.imageId.finish();
-    const compressed: CompressedMasks = { data: this.runs.finish(), start: this.runsStart.finish(), end: this.runsEnd.finish() };
+    const compressed: CompressedMasks = { data: this.runs.finish(), start: this.runsStart.finish(), end: this.runsEnd.finish(), plainArea: this.plainArea.finish() };
     const given = this.segm;
     const gt = this.gt;
     let segmentation: (RleObject | number[][] | undefined)[] | null | undefined = this.anySegm ? undefined : null;

@@ -64,8 +64,14 @@ export function rleToBbox(r: Rle, out: Float64Array | number[] = new Float64Arra
   return out;
 }
 
+/**
+ * Entries of a mask summary (runsSummary, rleStringSummary): [x, y, w, h] as rleToBbox, the area,
+ * the sum of the runs (h*w when well formed), and plainArea's value (the area, or -1).
+ */
+export const SUMMARY_LENGTH = 7;
+
 /** plainSummary's output for rleToBbox, whose `out` has room for the box only. */
-const bboxScratch = new Float64Array(6);
+const bboxScratch = new Float64Array(SUMMARY_LENGTH);
 
 /** rleToBbox over the k runs cnts[at, at + k). */
 function runsBbox(cnts: Uint32Array, at: number, k: number, h: number, w: number, out: Float64Array | number[], o: number): void {
@@ -79,10 +85,10 @@ function runsBbox(cnts: Uint32Array, at: number, k: number, h: number, w: number
 }
 
 /**
- * runsSummary's [x, y, w, h, area, total] of the m runs cnts[at, at + m) in int32 arithmetic, one
- * step per pair of runs, when they are plain: at least one pair, h a whole number below 2^31,
- * every run of ones non-empty and a total below 2^31 (so maskApi.c's unsigned positions never
- * wrap). Returns false, writing nothing, otherwise.
+ * runsSummary's summary of the m runs cnts[at, at + m) in int32 arithmetic, one step per pair of
+ * runs, when they allow it: at least one pair, h a whole number below 2^31, every run of ones
+ * non-empty and a total below 2^31 (so maskApi.c's unsigned positions never wrap). Returns false,
+ * writing nothing, otherwise.
  *
  * Plain runs put every run of ones after the last, so the box's columns are those of the first
  * pixel and the last; its rows are the least first row and the greatest last row, or all rows
@@ -103,11 +109,14 @@ function plainSummary(cnts: Uint32Array, at: number, m: number, h: number, w: nu
   let ye1 = 1;
   let spans = false;
   let area = 0;
+  // an empty run of zeros after the first makes the runs other than plain (see plainArea)
+  let emptyZeros = false;
   for (let j = at; j < e; j += 2) {
     const zeros = cnts[j]! | 0;
     const ones = cnts[j + 1]! | 0;
     // a run of 2^31 or more reads negative
     if ((zeros | (ones - 1)) < 0) return false;
+    if (zeros === 0 && j !== at) emptyZeros = true;
     y += zeros;
     if (y >= hh) {
       if (y < hh + hh) {
@@ -131,7 +140,8 @@ function plainSummary(cnts: Uint32Array, at: number, m: number, h: number, w: nu
       y -= q * hh;
     } else ye1 = Math.max(ye1, y);
   }
-  const total = x * hh + y + (m & 1 ? cnts[e]! : 0);
+  const last = m & 1 ? cnts[e]! : -1;
+  const total = x * hh + y + (last > 0 ? last : 0);
   if (total >= 2147483648) return false;
   if (spans) {
     ys = 0;
@@ -143,6 +153,7 @@ function plainSummary(cnts: Uint32Array, at: number, m: number, h: number, w: nu
   out[o + 3] = ye1 - ys;
   out[o + 4] = area;
   out[o + 5] = total;
+  out[o + 6] = !emptyZeros && last !== 0 && total === h * w ? area : -1;
   return true;
 }
 
@@ -359,16 +370,28 @@ export function plainArea(r: Rle): number {
 /** rleIou's plain areas of one call (reused: one typed array per call cost more than the IoUs). */
 let areaBuf = new Float64Array(256);
 
+/** What a caller of rleIou may know already, and how exact it needs the IoUs. */
+export interface RleIouOptions {
+  /** rleToBbox of each detection / ground truth (computed when absent). */
+  dtBoxes?: Float64Array;
+  gtBoxes?: Float64Array;
+  /** The union for a crowd ground truth (default: the detection's mask area). */
+  dtArea?: ArrayLike<number>;
+  /** plainArea of each detection where known, NaN where not (then measured when needed). */
+  dtPlainArea?: ArrayLike<number>;
+  /**
+   * IoUs that cannot reach it may be written as 0 without walking their runs: the intersection
+   * is at most the least of the two areas and the boxes' intersection, and the IoU grows with the
+   * intersection, so that bound's IoU (rounded the same way, and rounding is monotone) bounds it.
+   * For callers that only compare IoUs with thresholds of at least floor, as COCOeval's matching
+   * does; about half of the overlapping pairs of a typical evaluation fall below 0.5 this way.
+   */
+  floor?: number;
+}
+
 /**
  * rleIou: a box pre-check (zero box IoU means zero), then exact run intersection; -1 where sizes
- * differ. dtBb/gtBb are the rleToBbox boxes. Writes o[d * n + g].
- *
- * With floor > 0, a pair whose IoU cannot reach floor is written as 0 without walking its runs:
- * the intersection is at most the least of the two areas and the boxes' intersection, and the IoU
- * grows with the intersection, so that bound's IoU (rounded the same way, and rounding is
- * monotone) bounds it. For callers that only compare IoUs with thresholds of at least floor, as
- * COCOeval's matching does; about half of the overlapping pairs of a typical evaluation fall below
- * 0.5 this way.
+ * differ. Writes o[oOff + d * n + g].
  */
 export function rleIou(
   dt: readonly Rle[],
@@ -376,21 +399,23 @@ export function rleIou(
   iscrowd: ArrayLike<number> | null,
   o: Float64Array,
   oOff = 0,
-  dtBb?: Float64Array,
-  gtBb?: Float64Array,
-  dtArea?: ArrayLike<number>,
-  floor = 0,
+  opts: RleIouOptions = {},
 ): void {
   const m = dt.length;
   const n = gt.length;
-  const db = dtBb ?? boxesOf(dt);
-  const gb = gtBb ?? boxesOf(gt);
+  const db = opts.dtBoxes ?? boxesOf(dt);
+  const gb = opts.gtBoxes ?? boxesOf(gt);
+  const dtArea = opts.dtArea;
+  const floor = opts.floor ?? 0;
   bbIou(db, gb, m, n, iscrowd, o, oOff);
-  // plain areas, computed when a pair first needs them (NaN: not yet)
+  // plain areas, measured when a pair first needs them (NaN: not yet)
   if (areaBuf.length < n + m) areaBuf = new Float64Array((n + m) * 2);
   const gArea = areaBuf;
   const dArea = areaBuf.subarray(n);
-  gArea.fill(NaN, 0, n + m);
+  gArea.fill(NaN, 0, n);
+  const known = opts.dtPlainArea;
+  if (known) for (let d = 0; d < m; d++) dArea[d] = known[d]!;
+  else dArea.fill(NaN, 0, m);
   for (let g = 0; g < n; g++) {
     const G = gt[g]!;
     const crowd = iscrowd !== null && !!iscrowd[g];
@@ -531,27 +556,29 @@ export function decodeStringInto(store: RunStore, s: string): number {
   return m;
 }
 
-/** rleStringSummary's [x, y, w, h, area, total] of the m runs cnts[at, at + m). */
+/** The summary (see SUMMARY_LENGTH) of the m runs cnts[at, at + m) into out[o, o + 7). */
 export function runsSummary(cnts: Uint32Array, at: number, m: number, h: number, w: number, out: Float64Array, o = 0): void {
   if (plainSummary(cnts, at, m, h, w, out, o)) return;
   let total = 0;
   let area = 0;
+  let plain = true;
   for (let j = 0; j < m; j++) {
     const n = cnts[at + j]!;
     total += n;
     if (j & 1) area += n;
+    if (n === 0 && j > 0) plain = false;
   }
   const pairs = m - (m % 2);
   if (pairs === 0 || h === 0) out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0;
   else runsBboxExact(cnts, at, pairs, h, w, out, o);
   out[o + 4] = area;
   out[o + 5] = total;
+  out[o + 6] = plain && total === h * w ? area : -1;
 }
 
 /**
- * What validation and loadRes need from a compressed mask without keeping its runs:
- * out[o..o+3] = toBbox, out[o+4] = area, out[o+5] = the sum of the runs (h*w when well formed).
- * Throws like rleFrString on a corrupt string.
+ * What validation and loadRes need from a compressed mask without keeping its runs: its summary
+ * (see SUMMARY_LENGTH) into out[o, o + 7). Throws like rleFrString on a corrupt string.
  */
 export function rleStringSummary(s: string, h: number, w: number, out: Float64Array, o = 0): void {
   runsSummary(scratch, 0, decodeString(s), h, w, out, o);
