@@ -41,7 +41,8 @@ its summary (the 12 AP / AR numbers) with load and evaluation times.`,
       console.log(`DONE (t=${seconds(E.timings.accumulateMs)}).`);
       const summary = E.summarize();
       console.log(summary.text);
-      const rows = E.perCategory();
+      // per-category numbers only when asked for (a selection per category and metric)
+      const rows = values['per-class'] || values.json ? E.perCategory() : [];
       if (values['per-class']) console.log(`\n${formatCategoryTable(rows)}`);
 
       if (values.json) {
