@@ -6,8 +6,9 @@ import { type Box, COCOeval, type CocoDataset, type CocoResult, instancesFrom, i
  * check the typed-array evaluator (bucketing, pruned matching, one sort per category, curves from
  * true positives only) on random problems with ties, crowds, boundary areas and crowded images.
  */
-function naive(ds: CocoDataset, res: CocoResult[], useCats: boolean, maxDets: number[]) {
-  const iouThrs = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.8999999999999999, 0.95];
+const IOU_THRS = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.8999999999999999, 0.95];
+
+function naive(ds: CocoDataset, res: CocoResult[], useCats: boolean, maxDets: number[], iouThrs = IOU_THRS) {
   const recThrs = Array.from({ length: 101 }, (_, i) => i * 0.01);
   const areaRng = [[0, 1e10], [0, 1024], [1024, 9216], [9216, 1e10]] as const;
   const imgIds = ds.images.map((i) => i.id).sort((a, b) => a - b);
@@ -139,5 +140,26 @@ describe('COCOeval against a naive transliteration of pycocotools', () => {
         expect(E.eval!.precision.some((v) => v > 0 && v < 1)).toBe(true);
       });
     }
+  }
+
+  // thresholds low and high: the evaluator skips detections whose IoUs are all below the least
+  for (const useCats of [true, false]) {
+    it(`seed 4, useCats ${useCats}, IoU thresholds 0.05 to 0.95: precision, recall and scores identical`, () => {
+      const { ds, res } = randomProblem(4);
+      const maxDets = [1, 10, 100];
+      const iouThrs = [0.05, 0.3, 0.55, 0.95];
+      const want = naive(ds, res, useCats, maxDets, iouThrs);
+      const gt = instancesFrom(ds);
+      const E = new COCOeval(gt, resultsFrom(gt, res), 'bbox');
+      E.params.useCats = useCats;
+      E.params.maxDets = maxDets;
+      E.params.iouThrs = iouThrs;
+      E.evaluate();
+      E.accumulate();
+      expect(Array.from(E.eval!.recall)).toEqual(Array.from(want.recall));
+      expect(Array.from(E.eval!.precision)).toEqual(Array.from(want.precision));
+      expect(Array.from(E.eval!.scores)).toEqual(Array.from(want.scores));
+      expect(E.eval!.precision.some((v) => v > 0 && v < 1)).toBe(true);
+    });
   }
 });
