@@ -72,7 +72,7 @@ function mixedResults(n: number, seed: number): string {
     if (kind === 1) seg = `{"counts": ${counts}, "size": [${h},${w}]}`;
     if (kind === 2) seg = JSON.stringify([poly]);
     if (kind === 3) seg = JSON.stringify({ size: [h, w], counts: Array.from(encode(new Uint8Array(h * w).fill(1, 3, 40), h, w).counts as unknown as string).length ? [3, 37, h * w - 40] : [] });
-    const extra = kind === 4 ? `, "area": 12.5, "id": 7, "note": "x", "flag": true, "none": null` : kind === 5 ? `, "attributes": {"a": [1, {"b": "}"}]}` : kind === 6 ? `, "\\u0061rea": 1` : '';
+    const extra = kind === 4 ? `, "area": 12.5, "id": 7, "note": "x", "flag": true, "none": null` : kind === 5 ? `, "attributes": {"a": [1, {"b": "}"}]}` : kind === 6 ? `, "\\u0061rea": 1` : kind === 8 ? `, "scores": [2], "bboxes": 1, "image_id_2": 5, "c": 0` : '';
     const box = kind === 7 ? `, "bbox": [${x.toFixed(2)}, ${y.toFixed(2)}, 4.5, 1e1]` : '';
     const sp = i % 2 ? ' ' : '';
     parts.push(`{"image_id":${sp}${img},${sp}"category_id": ${cat}, "segmentation": ${seg}${extra}${box}, "score": ${score}}`);
