@@ -119,6 +119,11 @@ export class FunctionBody {
     return this;
   }
 
+  i32Mul(): this {
+    this.bytes.push(0x6c);
+    return this;
+  }
+
   i32LtU(): this {
     this.bytes.push(0x49);
     return this;
@@ -141,6 +146,20 @@ export class FunctionBody {
 
   i32Store8(): this {
     this.bytes.push(0x3a, 0, 0);
+    return this;
+  }
+
+  /** f32.store at the address below the value on the stack (alignment hint 4 bytes). */
+  f32Store(): this {
+    this.bytes.push(0x38, 2, 0);
+    return this;
+  }
+
+  /** f32x4.extract_lane: the f32 in lane `lane` (0-3) of the v128 on the stack. */
+  f32x4ExtractLane(lane: number): this {
+    this.bytes.push(0xfd);
+    unsignedLeb(0x1f, this.bytes);
+    this.bytes.push(lane);
     return this;
   }
 
