@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '../src/index.js';
 import { conv2d } from '../src/ops/conv2d.js';
+import { setWasmPoolThreads } from '../src/ops/matmul-tn.js';
 import { registerWinogradKernels, unregisterWinogradKernels, winogradAvailable, winogradConv2d, type WinogradPadding } from '../src/ops/winograd.js';
 import { WINOGRAD_F2, WINOGRAD_F4, filterTransformMatrix, type Matrix } from '../src/ops/winograd-transforms.js';
 
@@ -115,7 +116,9 @@ describe('winogradConv2d on wasm', () => {
     });
   }
 
-  it('F(4, 3) at 256 channels (a detector head) stays within its bound, forward and gradients', async () => {
+  it.each([1, 8])('F(4, 3) at 256 channels (a detector head) stays within its bound, forward and gradients (filter gradient as with %i XNNPACK threads)', async (threads) => {
+    // one thread: dU by the a^T b kernel; eight: through V written transposed and XNNPACK
+    setWasmPoolThreads(threads);
     const x = values([1, 20, 24, 256], 6) as tf.Tensor4D;
     const f = tf.mul(values([3, 3, 256, 256], 7), 0.05) as tf.Tensor4D;
     const pad = { top: 1, bottom: 1, left: 1, right: 1 };
@@ -123,6 +126,7 @@ describe('winogradConv2d on wasm', () => {
     const loss = (conv: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor4D) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a as tf.Tensor4D, b as tf.Tensor4D), dy));
     const want = direct(() => [conv2d(x, f, 1, 1), ...tf.grads(loss((a, b) => conv2d(a, b, 1, 1)))([x, f])]);
     const got = [winogradConv2d(x, f, pad, 4), ...tf.grads(loss((a, b) => winogradConv2d(a, b, pad, 4)))([x, f])];
+    setWasmPoolThreads(1);
     for (let i = 0; i < 3; i++) expect(await maxRelativeError(got[i]!, want[i]!)).toBeLessThan(TOLERANCE[4]);
     tf.dispose([x, f, dy, ...want, ...got]);
   });

@@ -2,6 +2,7 @@ import { tf } from '../tf.js';
 import type { Tensor, Tensor2D, Tensor4D } from '../tf.js';
 import { wasmHeap } from '../runtime/wasm-internals.js';
 import { winogradKernels, type WinogradGather, type WinogradKernels, type WinogradScatter } from '../runtime/winograd-kernels.js';
+import { matMulTNWasm } from './matmul-tn.js';
 import { filterTransformMatrix, transpose, WINOGRAD_F2, WINOGRAD_F4, type WinogradTransforms } from './winograd-transforms.js';
 
 /**
@@ -13,8 +14,8 @@ import { filterTransformMatrix, transpose, WINOGRAD_F2, WINOGRAD_F4, type Winogr
  * Forward: V = tiles of the padded input through B^T . B (one kernel, alpha^2 planes [T, Cin]),
  * U = kron(G, G) @ g (one small matmul), M_i = V_i @ U_i, y = A^T . A of the tiles of M.
  * Backward, the exact gradient of that computation: dM = A . A^T of dy's tiles; dV_i = dM_i
- * @ U_i^T, dx = the B . B^T tiles summed back where windows overlap; dU_i = V_i^T @ dM_i (V
- * written transposed by its own kernel, since tfjs-wasm's transposed matmul is slow),
+ * @ U_i^T, dx = the B . B^T tiles summed back where windows overlap; dU_i = V_i^T @ dM_i (our
+ * a^T b kernel, or V written transposed by its own kernel: tfjs-wasm's transposed matmul is slow),
  * dg = kron(G, G)^T @ dU.
  */
 const GATHER = 'PartialnetWinogradGather';
@@ -211,6 +212,18 @@ function forward(x: Tensor4D, filter: Tensor4D, l: Layout): Tensor4D {
   return l.ho === l.tilesH * l.m && l.wo === l.tilesW * l.m ? y : tf.slice(y, [0, 0, 0, 0], [l.n, l.ho, l.wo, l.cout]);
 }
 
+/**
+ * dU_i = V_i^T dM_i: where our a^T b kernel beats XNNPACK (one thread) from V's planes as they
+ * are, else through V written transposed, since XNNPACK's matmul has no fast transposed path.
+ */
+function filterGradientPlanes(xPadded: Tensor4D, dm: Tensor2D[], l: Layout): Tensor2D[] {
+  const v = gather(xPadded, l, 'input');
+  const first = matMulTNWasm(v[0]!, dm[0]!);
+  if (first) return [first, ...v.slice(1).map((vi, i) => matMulTNWasm(vi, dm[i + 1]!)!)];
+  const vt = gather(xPadded, l, 'input-transposed');
+  return vt.map((vti, i) => tf.matMul(vti, dm[i]!) as Tensor2D);
+}
+
 function gradients(x: Tensor4D, filter: Tensor4D, dy: Tensor4D, l: Layout): [Tensor4D, Tensor4D] {
   const alpha = l.m + 2;
   const dyTiles = l.ho === l.tilesH * l.m && l.wo === l.tilesW * l.m ? dy : tf.pad(dy, [[0, 0], [0, l.tilesH * l.m - l.ho], [0, l.tilesW * l.m - l.wo], [0, 0]]);
@@ -219,8 +232,7 @@ function gradients(x: Tensor4D, filter: Tensor4D, dy: Tensor4D, l: Layout): [Ten
   const dv = dm.map((dmi, i) => tf.matMul(dmi, tf.transpose(u[i]!)) as Tensor2D);
   const dxPadded = scatter(dv, l, 'grad-input', l.hp, l.wp);
   const dx = tf.slice(dxPadded, [0, l.pad.top, l.pad.left, 0], [l.n, l.h, l.w, l.cin]);
-  const vt = gather(padInput(x, l), l, 'input-transposed');
-  const du = vt.map((vti, i) => tf.matMul(vti, dm[i]!));
+  const du = filterGradientPlanes(padInput(x, l), dm, l);
   const dFlat = tf.matMul(filterMatrix(l.m, 'backward'), tf.reshape(tf.concat(du, 0), [alpha * alpha, l.cin * l.cout]));
   return [dx, tf.reshape(dFlat, [3, 3, l.cin, l.cout])];
 }

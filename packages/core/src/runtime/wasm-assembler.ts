@@ -13,6 +13,7 @@ export type ValType = typeof I32 | typeof F32 | typeof V128;
 /** SIMD opcodes (each emitted as 0xfd followed by the opcode in unsigned LEB128). */
 export const SIMD = {
   load: 0x00,
+  load32Splat: 0x09,
   store: 0x0b,
   i32x4Splat: 0x11,
   f32x4Splat: 0x13,
@@ -124,6 +125,11 @@ export class FunctionBody {
     return this;
   }
 
+  i32RemU(): this {
+    this.bytes.push(0x70);
+    return this;
+  }
+
   i32LtU(): this {
     this.bytes.push(0x49);
     return this;
@@ -207,7 +213,7 @@ export class FunctionBody {
   simd(op: number, memOffset?: number): this {
     this.bytes.push(0xfd);
     unsignedLeb(op, this.bytes);
-    if (op === SIMD.load || op === SIMD.store) {
+    if (op === SIMD.load || op === SIMD.store || op === SIMD.load32Splat) {
       this.bytes.push(0);
       unsignedLeb(memOffset ?? 0, this.bytes);
     }

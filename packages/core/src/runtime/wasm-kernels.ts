@@ -1,5 +1,6 @@
 import { tf } from '../tf.js';
 import { registerFlipFilterKernel } from '../ops/flip-filter.js';
+import { registerMatMulTNKernel, unregisterMatMulTNKernel } from '../ops/matmul-tn.js';
 import { registerWinogradKernels, unregisterWinogradKernels } from '../ops/winograd.js';
 import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
 import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
@@ -131,6 +132,7 @@ function stockKernel(name: string): tf.KernelFunc {
 export function registerWasmKernelOverrides(): void {
   registerFlipFilterKernel();
   registerWinogradKernels();
+  registerMatMulTNKernel();
   override('Identity', ({ inputs, backend }) => wasmHeap(backend).share(inputs.x as tf.TensorInfo));
   const usable = (dtype: tf.DataType): boolean => bytesPerElement(dtype) !== undefined;
   override('SplitV', (args) => {
@@ -163,7 +165,7 @@ export function registerWasmKernelOverrides(): void {
 
 /**
  * Puts tfjs-backend-wasm's own SplitV, Concat and Slice back and removes the fused GELU and the
- * Winograd convolution kernels (3x3 convolutions go back to tfjs's conv2d; the
+ * Winograd convolution and a^T b kernels (3x3 convolutions go back to tfjs's conv2d; the
  * Identity override stays): for tests and before/after measurements (PARTIALNET_STOCK_KERNELS=1).
  */
 export function restoreStockWasmKernels(): void {
@@ -178,4 +180,5 @@ export function restoreStockWasmKernels(): void {
   }
   unregisterGeluKernels('wasm');
   unregisterWinogradKernels();
+  unregisterMatMulTNKernel();
 }
