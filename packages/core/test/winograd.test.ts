@@ -131,7 +131,7 @@ describe('winogradConv2d on wasm', () => {
     tf.dispose([x, f, dy, ...want, ...got]);
   });
 
-  it('conv2d takes it for a large 3x3 stride-1 convolution, and not for strided, dilated, thin or small ones', async () => {
+  it('conv2d takes it for a large 3x3 stride-1 convolution, and not for strided, dilated, thin, small or very large ones', async () => {
     const kernelsOf = async (fn: () => tf.Tensor): Promise<string[]> => {
       const info = await tf.profile(() => {
         fn().dispose();
@@ -146,6 +146,8 @@ describe('winogradConv2d on wasm', () => {
       ['dilation 2', () => conv2d(x, f, 1, 2, 2)],
       ['8 input channels', () => conv2d(tf.zeros([2, 32, 32, 8]) as tf.Tensor4D, tf.zeros([3, 3, 8, 64]) as tf.Tensor4D, 1, 1)],
       ['a 4x4 map', () => conv2d(tf.zeros([1, 4, 4, 64]) as tf.Tensor4D, f, 1, 1)],
+      // F(2, 3) planes of 16 x 222^2 tiles x 32 channels: 101 MB, over the 96 MiB budget
+      ['a map whose transform planes exceed the memory budget', () => conv2d(tf.zeros([1, 444, 444, 32]) as tf.Tensor4D, tf.zeros([3, 3, 32, 32]) as tf.Tensor4D, 1, 1)],
     ] as const) {
       expect(await kernelsOf(fn), name).not.toContain('PartialnetWinogradGather');
     }

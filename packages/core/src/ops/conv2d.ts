@@ -195,15 +195,24 @@ function filterGrad(x: Tensor4D, dy: Tensor4D, g: Geometry): Tensor4D {
  * on one core (ops/winograd.ts): F(4x4) wins from ~2k output pixels per call at 64+ channels
  * (2.6x at [2, 64, 64, 256]), F(2x2) from ~1k pixels at 32+; below that the per-call work (the
  * filter transform and alpha^2 matmul dispatches) costs more than it saves, and below 32 channels
- * the matrix products are too thin to beat XNNPACK's direct convolution.
+ * the matrix products are too thin to beat XNNPACK's direct convolution. Very large maps convolve
+ * directly too (memory, below).
  */
 function winogradTile(g: Geometry): 2 | 4 | undefined {
   if (g.kh !== 3 || g.kw !== 3 || g.sh !== 1 || g.sw !== 1 || g.dh !== 1 || g.dw !== 1) return undefined;
   if (g.cin < 32 || g.cout < 32 || g.cin % 4 !== 0 || g.cout % 4 !== 0) return undefined;
   const pixels = g.n * g.ho * g.wo;
   if (pixels < 1024 || !winogradAvailable()) return undefined;
-  return g.cin >= 64 && g.cout >= 64 && pixels >= 2048 ? 4 : 2;
+  const m = g.cin >= 64 && g.cout >= 64 && pixels >= 2048 ? 4 : 2;
+  // The alpha^2 planes of one side of the products, which a training step holds three of at once
+  // (dM, dV, V): above this, the 4 GiB wasm heap of a 1333x800 Mask R-CNN step is the limit, and
+  // the direct convolution needs no such buffers.
+  const planeBytes = 4 * (m + 2) ** 2 * g.n * Math.ceil(g.ho / m) * Math.ceil(g.wo / m) * Math.max(g.cin, g.cout);
+  return planeBytes <= WINOGRAD_MAX_PLANE_BYTES ? m : undefined;
 }
+
+/** See winogradTile: 96 MiB takes a 512x512 Mask R-CNN batch's P2 level (75 MiB), not 1333x800's (155). */
+const WINOGRAD_MAX_PLANE_BYTES = 96 * 2 ** 20;
 
 /**
  * 2-D convolution, NHWC input and HWIO filter, differentiable on every backend.
