@@ -134,3 +134,20 @@ describe('toBbox, frPoly, frBbox, frPyObjects', () => {
     expect(() => frPyObjects([[1, 2]] as never, 4, 4)).toThrow(/not supported/);
   });
 });
+
+describe('rleStringSummary on a string longer than any decoded before', () => {
+  it('summarises the runs it just decoded (the decode buffer grows mid-call)', async () => {
+    const { rleEncode, rleToString, rleStringSummary, rleArea, rleToBbox } = await import('../src/mask/rle.js');
+    // 800 x 1333 with a run every few pixels: ~180k runs, far more than the 1024-run start buffer
+    const h = 800;
+    const w = 1333;
+    const mask = new Uint8Array(h * w);
+    for (let i = 0; i < mask.length; i++) mask[i] = i % 7 < 3 && i > 5000 && i < 640_000 ? 1 : 0;
+    const rle = rleEncode(mask, h, w);
+    const out = new Float64Array(6);
+    rleStringSummary(rleToString(rle), h, w, out);
+    expect(out[5]).toBe(h * w);
+    expect(out[4]).toBe(rleArea(rle));
+    expect(Array.from(out.subarray(0, 4))).toEqual(Array.from(rleToBbox(rle)));
+  });
+});

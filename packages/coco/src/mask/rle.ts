@@ -581,7 +581,9 @@ export function runsSummary(cnts: Uint32Array, at: number, m: number, h: number,
  * (see SUMMARY_LENGTH) into out[o, o + 7). Throws like rleFrString on a corrupt string.
  */
 export function rleStringSummary(s: string, h: number, w: number, out: Float64Array, o = 0): void {
-  runsSummary(scratch, 0, decodeString(s), h, w, out, o);
+  // decode first: it may replace `scratch` with a larger array
+  const m = decodeString(s);
+  runsSummary(scratch, 0, m, h, w, out, o);
 }
 
 function decodeString(s: string): number {

@@ -2,6 +2,7 @@ import { tf } from '../tf.js';
 import type { Tensor, Tensor4D } from '../tf.js';
 import { matMulT as matMul } from './matmul.js';
 import { flipFilter } from './flip-filter.js';
+import { winogradAvailable, winogradConv2d } from './winograd.js';
 
 export type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
 export type Conv2DPad = 'valid' | 'same' | number | ExplicitPadding;
@@ -190,6 +191,30 @@ function filterGrad(x: Tensor4D, dy: Tensor4D, g: Geometry): Tensor4D {
 }
 
 /**
+ * The Winograd tile size for this convolution on wasm, or undefined to convolve directly. Measured
+ * on one core (ops/winograd.ts): F(4x4) wins from ~2k output pixels per call at 64+ channels
+ * (2.6x at [2, 64, 64, 256]), F(2x2) from ~1k pixels at 32+; below that the per-call work (the
+ * filter transform and alpha^2 matmul dispatches) costs more than it saves, and below 32 channels
+ * the matrix products are too thin to beat XNNPACK's direct convolution. Very large maps convolve
+ * directly too (memory, below).
+ */
+function winogradTile(g: Geometry): 2 | 4 | undefined {
+  if (g.kh !== 3 || g.kw !== 3 || g.sh !== 1 || g.sw !== 1 || g.dh !== 1 || g.dw !== 1) return undefined;
+  if (g.cin < 32 || g.cout < 32 || g.cin % 4 !== 0 || g.cout % 4 !== 0) return undefined;
+  const pixels = g.n * g.ho * g.wo;
+  if (pixels < 1024 || !winogradAvailable()) return undefined;
+  const m = g.cin >= 64 && g.cout >= 64 && pixels >= 2048 ? 4 : 2;
+  // The alpha^2 planes of one side of the products, which a training step holds three of at once
+  // (dM, dV, V): above this, the 4 GiB wasm heap of a 1333x800 Mask R-CNN step is the limit, and
+  // the direct convolution needs no such buffers.
+  const planeBytes = 4 * (m + 2) ** 2 * g.n * Math.ceil(g.ho / m) * Math.ceil(g.wo / m) * Math.max(g.cin, g.cout);
+  return planeBytes <= WINOGRAD_MAX_PLANE_BYTES ? m : undefined;
+}
+
+/** See winogradTile: 96 MiB takes a 512x512 Mask R-CNN batch's P2 level (75 MiB), not 1333x800's (155). */
+const WINOGRAD_MAX_PLANE_BYTES = 96 * 2 ** 20;
+
+/**
  * 2-D convolution, NHWC input and HWIO filter, differentiable on every backend.
  *
  * Padding: 'valid', 'same' (TensorFlow convention: extra padding at the bottom/right; PyTorch's
@@ -198,7 +223,8 @@ function filterGrad(x: Tensor4D, dy: Tensor4D, g: Geometry): Tensor4D {
  *
  * The gradient is our own, built from forward convs, transposed convs and matmuls, so training
  * never needs Conv2DBackpropFilter (missing on wasm): see inputGrad and filterGrad. 1x1 and
- * kernel == stride convs differentiate as matmuls. The forward is tfjs's conv2d (a matmul for 1x1).
+ * kernel == stride convs differentiate as matmuls. The forward is tfjs's conv2d (a matmul for 1x1);
+ * on wasm, large enough 3x3 stride-1 convolutions run as Winograd F(m, 3) (winograd.ts) instead.
  */
 export function conv2d(
   x: Tensor4D,
@@ -208,6 +234,8 @@ export function conv2d(
   dilation: number | [number, number] = 1,
 ): Tensor4D {
   const g = geometry(x.shape, filter.shape, strides, pad, dilation);
+  const tile = winogradTile(g);
+  if (tile) return winogradConv2d(x, filter, { top: g.top, bottom: g.bottom, left: g.left, right: g.right }, tile);
   // Outside tf.grad / variableGrads nothing records a tape: skip customGrad's bookkeeping.
   if (tf.engine().state.gradientDepth === 0) return tf.tidy(() => forward(x, filter, g));
   const op = tf.customGrad((...args) => {

@@ -1,13 +1,18 @@
 import { tf } from '../tf.js';
 import type { Tensor, Tensor2D } from '../tf.js';
+import { matMulTNWasm } from './matmul-tn.js';
 
 /**
  * a @ b with optional transposes. The wasm backend's matmul is 5-9x slower with its transpose
  * flags set than without (it leaves XNNPACK's fast path), while an explicit transpose of one
- * operand costs about as much as the plain matmul; other backends take the flags for free.
+ * operand costs about as much as the plain matmul; other backends take the flags for free. a^T b
+ * (every weight gradient) has its own wasm kernel (matmul-tn.ts) where it is faster.
  */
 export function matMulT(a: Tensor, b: Tensor, transposeA = false, transposeB = false): Tensor2D {
   if (tf.getBackend() !== 'wasm') return tf.matMul(a as Tensor2D, b as Tensor2D, transposeA, transposeB);
+  // a^T b (weight gradients): our kernel streams both operands, no transpose, no repacking
+  const tn = transposeA && !transposeB ? matMulTNWasm(a as Tensor2D, b as Tensor2D) : undefined;
+  if (tn) return tn;
   return tf.matMul((transposeA ? tf.transpose(a) : a) as Tensor2D, (transposeB ? tf.transpose(b) : b) as Tensor2D);
 }
 

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { tf } from '../tf.js';
 import { requestedThreads, WASM_MAX_THREADS } from './threads.js';
 import { withThreadedWasm } from './wasm-threads.js';
+import { setWasmPoolThreads } from '../ops/matmul-tn.js';
 import { registerWasmKernelOverrides, restoreStockWasmKernels } from './wasm-kernels.js';
 import { registerCpuGeluKernels } from '../nn/gelu-kernels.js';
 import { BACKEND_NAMES, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
@@ -361,6 +362,7 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
     wasmThreadedStart = (start) => withThreadedWasm(dist, threads, start);
   }
   wasmGetThreadsCount = exported<() => number>(mod, 'getThreadsCount');
+  setWasmPoolThreads(threaded ? threads : 1);
   registerWasmKernelOverrides();
   // Before/after measurements: tfjs-backend-wasm's own SplitV / Concat / Slice and the composite GELU.
   if (process.env.PARTIALNET_STOCK_KERNELS === '1') restoreStockWasmKernels();

@@ -13,6 +13,7 @@ export type ValType = typeof I32 | typeof F32 | typeof V128;
 /** SIMD opcodes (each emitted as 0xfd followed by the opcode in unsigned LEB128). */
 export const SIMD = {
   load: 0x00,
+  load32Splat: 0x09,
   store: 0x0b,
   i32x4Splat: 0x11,
   f32x4Splat: 0x13,
@@ -119,6 +120,16 @@ export class FunctionBody {
     return this;
   }
 
+  i32Mul(): this {
+    this.bytes.push(0x6c);
+    return this;
+  }
+
+  i32RemU(): this {
+    this.bytes.push(0x70);
+    return this;
+  }
+
   i32LtU(): this {
     this.bytes.push(0x49);
     return this;
@@ -141,6 +152,20 @@ export class FunctionBody {
 
   i32Store8(): this {
     this.bytes.push(0x3a, 0, 0);
+    return this;
+  }
+
+  /** f32.store at the address below the value on the stack (alignment hint 4 bytes). */
+  f32Store(): this {
+    this.bytes.push(0x38, 2, 0);
+    return this;
+  }
+
+  /** f32x4.extract_lane: the f32 in lane `lane` (0-3) of the v128 on the stack. */
+  f32x4ExtractLane(lane: number): this {
+    this.bytes.push(0xfd);
+    unsignedLeb(0x1f, this.bytes);
+    this.bytes.push(lane);
     return this;
   }
 
@@ -188,7 +213,7 @@ export class FunctionBody {
   simd(op: number, memOffset?: number): this {
     this.bytes.push(0xfd);
     unsignedLeb(op, this.bytes);
-    if (op === SIMD.load || op === SIMD.store) {
+    if (op === SIMD.load || op === SIMD.store || op === SIMD.load32Splat) {
       this.bytes.push(0);
       unsignedLeb(memOffset ?? 0, this.bytes);
     }

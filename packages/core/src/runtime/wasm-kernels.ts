@@ -1,5 +1,7 @@
 import { tf } from '../tf.js';
 import { registerFlipFilterKernel } from '../ops/flip-filter.js';
+import { registerMatMulTNKernel, unregisterMatMulTNKernel } from '../ops/matmul-tn.js';
+import { registerWinogradKernels, unregisterWinogradKernels } from '../ops/winograd.js';
 import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
 import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
 import { instantiateSimdKernels, type SimdKernels } from './simd-kernels.js';
@@ -129,6 +131,8 @@ function stockKernel(name: string): tf.KernelFunc {
 /** Registers the overrides and the fused GELU for the wasm backend (idempotent). */
 export function registerWasmKernelOverrides(): void {
   registerFlipFilterKernel();
+  registerWinogradKernels();
+  registerMatMulTNKernel();
   override('Identity', ({ inputs, backend }) => wasmHeap(backend).share(inputs.x as tf.TensorInfo));
   const usable = (dtype: tf.DataType): boolean => bytesPerElement(dtype) !== undefined;
   override('SplitV', (args) => {
@@ -160,7 +164,8 @@ export function registerWasmKernelOverrides(): void {
 }
 
 /**
- * Puts tfjs-backend-wasm's own SplitV, Concat and Slice back and removes the fused GELU (the
+ * Puts tfjs-backend-wasm's own SplitV, Concat and Slice back and removes the fused GELU and the
+ * Winograd convolution and a^T b kernels (3x3 convolutions go back to tfjs's conv2d; the
  * Identity override stays): for tests and before/after measurements (PARTIALNET_STOCK_KERNELS=1).
  */
 export function restoreStockWasmKernels(): void {
@@ -174,4 +179,6 @@ export function restoreStockWasmKernels(): void {
     if (config.setupFunc && backend) config.setupFunc(backend);
   }
   unregisterGeluKernels('wasm');
+  unregisterWinogradKernels();
+  unregisterMatMulTNKernel();
 }

@@ -1,0 +1,267 @@
+import { tf } from '../tf.js';
+import type { Tensor, Tensor2D, Tensor4D } from '../tf.js';
+import { wasmHeap } from '../runtime/wasm-internals.js';
+import { winogradKernels, type WinogradGather, type WinogradKernels, type WinogradScatter } from '../runtime/winograd-kernels.js';
+import { matMulTNWasm } from './matmul-tn.js';
+import { filterTransformMatrix, transpose, WINOGRAD_F2, WINOGRAD_F4, type WinogradTransforms } from './winograd-transforms.js';
+
+/**
+ * 3x3 stride-1 convolution by Winograd's F(m x m, 3 x 3) on the wasm backend, forward and both
+ * gradients: alpha^2 matrix products per call instead of tfjs-wasm's direct convolution, which
+ * runs XNNPACK at ~27 GFLOP/s on one core (wasm SIMD128 has no FMA). With m = 4 the products do
+ * 4x fewer multiplications; measured on [2, 64, 64, 256] x [3, 3, 256, 256]: see README.
+ *
+ * Forward: V = tiles of the padded input through B^T . B (one kernel, alpha^2 planes [T, Cin]),
+ * U = kron(G, G) @ g (one small matmul), M_i = V_i @ U_i, y = A^T . A of the tiles of M.
+ * Backward, the exact gradient of that computation: dM = A . A^T of dy's tiles; dV_i = dM_i
+ * @ U_i^T, dx = the B . B^T tiles summed back where windows overlap; dU_i = V_i^T @ dM_i (our
+ * a^T b kernel, or V written transposed by its own kernel: tfjs-wasm's transposed matmul is slow),
+ * dg = kron(G, G)^T @ dU.
+ */
+const GATHER = 'PartialnetWinogradGather';
+const SCATTER = 'PartialnetWinogradScatter';
+
+type GatherKind = 'input' | 'input-transposed' | 'grad-output';
+type ScatterKind = 'output' | 'grad-input';
+
+interface GatherAttrs {
+  m: 2 | 4;
+  kind: GatherKind;
+  tilesH: number;
+  tilesW: number;
+}
+
+interface ScatterAttrs {
+  m: 2 | 4;
+  kind: ScatterKind;
+  tilesH: number;
+  tilesW: number;
+  height: number;
+  width: number;
+}
+
+function transformsFor(m: 2 | 4): WinogradTransforms {
+  return m === 2 ? WINOGRAD_F2 : WINOGRAD_F4;
+}
+
+function kernelsOf(backend: unknown, m: 2 | 4): WinogradKernels {
+  const memory = wasmHeap(backend).memory();
+  const kernels = memory && winogradKernels(memory, m);
+  if (!kernels) throw new Error('Winograd convolution: the WebAssembly SIMD kernels are not available on this wasm backend');
+  return kernels;
+}
+
+function assertVectorChannels(kernel: string, t: tf.TensorInfo, channels: number): void {
+  if (t.dtype !== 'float32') throw new Error(`${kernel}: expected float32, got ${t.dtype}`);
+  if (channels % 4 !== 0) throw new Error(`${kernel}: channels must be a multiple of 4, got ${channels}`);
+}
+
+const gatherKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const x = inputs.x as tf.TensorInfo;
+  const { m, kind, tilesH, tilesW } = attrs as unknown as GatherAttrs;
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  assertVectorChannels(GATHER, x, c);
+  const { alpha } = transformsFor(m);
+  const window = kind === 'grad-output' ? m : alpha;
+  if ((tilesH - 1) * m + window > h || (tilesW - 1) * m + window > w) {
+    throw new Error(`${GATHER}: ${tilesH}x${tilesW} tiles of ${window}x${window} at stride ${m} do not fit a ${h}x${w} input`);
+  }
+  const tiles = n * tilesH * tilesW;
+  const heap = wasmHeap(backend);
+  const planes = Array.from({ length: alpha * alpha }, () => heap.makeOutput(kind === 'input-transposed' ? [c, tiles] : [tiles, c], 'float32'));
+  const kernels = kernelsOf(backend, m);
+  const fn: WinogradGather = kind === 'input' ? kernels.inputTransform : kind === 'input-transposed' ? kernels.inputTransformTransposed : kernels.gradOutputTransform;
+  const pixelBytes = 4 * c;
+  fn(heap.offset(x), n, tilesH, tilesW, c / 4, pixelBytes, w * pixelBytes, h * w * pixelBytes, 4 * tiles, ...planes.map((p) => heap.offset(p)));
+  return planes;
+};
+
+const scatterKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const planes = Object.values(inputs) as tf.TensorInfo[];
+  const { m, kind, tilesH, tilesW, height, width } = attrs as unknown as ScatterAttrs;
+  const { alpha } = transformsFor(m);
+  if (planes.length !== alpha * alpha) throw new Error(`${SCATTER}: expected ${alpha * alpha} planes, got ${planes.length}`);
+  const [tiles, c] = planes[0]!.shape as [number, number];
+  for (const p of planes) {
+    assertVectorChannels(SCATTER, p, c);
+    if (p.shape.length !== 2 || p.shape[0] !== tiles || p.shape[1] !== c) throw new Error(`${SCATTER}: every plane must be [${tiles}, ${c}], got [${p.shape.join(', ')}]`);
+  }
+  const window = kind === 'output' ? m : alpha;
+  const n = tiles / (tilesH * tilesW);
+  if (!Number.isInteger(n) || (tilesH - 1) * m + window > height || (tilesW - 1) * m + window > width) {
+    throw new Error(`${SCATTER}: ${tiles} tiles do not make whole ${tilesH}x${tilesW} images of ${height}x${width}`);
+  }
+  const heap = wasmHeap(backend);
+  const out = heap.makeOutput([n, height, width, c], 'float32');
+  const kernels = kernelsOf(backend, m);
+  const pixelBytes = 4 * c;
+  let fn: WinogradScatter = kernels.outputTransform;
+  if (kind === 'grad-input') {
+    // windows overlap: the kernel adds into a zeroed tensor
+    new Float32Array(heap.buffer(), heap.offset(out), n * height * width * c).fill(0);
+    fn = kernels.gradInputTransform;
+  } else if (height !== tilesH * m || width !== tilesW * m) {
+    throw new Error(`${SCATTER}: output tiles must cover the ${height}x${width} output exactly`);
+  }
+  fn(heap.offset(out), n, tilesH, tilesW, c / 4, pixelBytes, width * pixelBytes, height * width * pixelBytes, ...planes.map((p) => heap.offset(p)));
+  return out;
+};
+
+export function registerWinogradKernels(): void {
+  if (!tf.getKernel(GATHER, 'wasm')) tf.registerKernel({ kernelName: GATHER, backendName: 'wasm', kernelFunc: gatherKernel });
+  if (!tf.getKernel(SCATTER, 'wasm')) tf.registerKernel({ kernelName: SCATTER, backendName: 'wasm', kernelFunc: scatterKernel });
+}
+
+export function unregisterWinogradKernels(): void {
+  for (const name of [GATHER, SCATTER]) if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
+}
+
+/** Whether the active backend runs Winograd convolutions here (wasm with the SIMD kernels). */
+export function winogradAvailable(): boolean {
+  if (tf.getBackend() !== 'wasm' || !tf.getKernel(GATHER, 'wasm')) return false;
+  const memory = wasmHeap(tf.backend()).memory();
+  return memory !== undefined && winogradKernels(memory, 4) !== undefined;
+}
+
+export interface WinogradPadding {
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+}
+
+interface Layout {
+  m: 2 | 4;
+  n: number;
+  h: number;
+  w: number;
+  cin: number;
+  cout: number;
+  ho: number;
+  wo: number;
+  tilesH: number;
+  tilesW: number;
+  /** The padded input: every alpha x alpha window inside. */
+  hp: number;
+  wp: number;
+  pad: WinogradPadding;
+}
+
+function layout(xShape: number[], cout: number, pad: WinogradPadding, m: 2 | 4): Layout {
+  const [n, h, w, cin] = xShape as [number, number, number, number];
+  const ho = h + pad.top + pad.bottom - 2;
+  const wo = w + pad.left + pad.right - 2;
+  const tilesH = Math.ceil(ho / m);
+  const tilesW = Math.ceil(wo / m);
+  return { m, n, h, w, cin, cout, ho, wo, tilesH, tilesW, hp: tilesH * m + 2, wp: tilesW * m + 2, pad };
+}
+
+/** The multiplications of F(m, 3) for this output, tiles rounded up: picks the cheaper m. */
+export function winogradTileSize(ho: number, wo: number): 2 | 4 {
+  const cost = (m: number): number => Math.ceil(ho / m) * Math.ceil(wo / m) * (m + 2) ** 2;
+  return cost(4) <= cost(2) ? 4 : 2;
+}
+
+function padInput(x: Tensor4D, l: Layout): Tensor4D {
+  const bottom = l.hp - l.h - l.pad.top;
+  const right = l.wp - l.w - l.pad.left;
+  return tf.pad(x, [
+    [0, 0],
+    [l.pad.top, bottom],
+    [l.pad.left, right],
+    [0, 0],
+  ]);
+}
+
+function gather(x: Tensor4D, l: Layout, kind: GatherKind): Tensor2D[] {
+  const attrs: GatherAttrs = { m: l.m, kind, tilesH: l.tilesH, tilesW: l.tilesW };
+  return tf.engine().runKernel(GATHER, { x }, attrs as unknown as tf.NamedAttrMap) as unknown as Tensor2D[];
+}
+
+function scatter(planes: Tensor2D[], l: Layout, kind: ScatterKind, height: number, width: number): Tensor4D {
+  const attrs: ScatterAttrs = { m: l.m, kind, tilesH: l.tilesH, tilesW: l.tilesW, height, width };
+  const inputs: Record<string, Tensor> = {};
+  planes.forEach((p, i) => (inputs[String(i)] = p));
+  return tf.engine().runKernel(SCATTER, inputs, attrs as unknown as tf.NamedAttrMap) as Tensor4D;
+}
+
+const filterMatrices = new Map<number, { forward: number[][]; backward: number[][] }>();
+
+function filterMatrix(m: 2 | 4, direction: 'forward' | 'backward'): Tensor2D {
+  let pair = filterMatrices.get(m);
+  if (!pair) {
+    const forward = filterTransformMatrix(transformsFor(m));
+    pair = { forward, backward: transpose(forward) };
+    filterMatrices.set(m, pair);
+  }
+  return tf.tensor2d(pair[direction]);
+}
+
+/** U: alpha^2 planes [Cin, Cout]. */
+function transformFilter(filter: Tensor4D, l: Layout): Tensor2D[] {
+  const alpha = l.m + 2;
+  const u = tf.matMul(filterMatrix(l.m, 'forward'), tf.reshape(filter, [9, l.cin * l.cout]));
+  return tf.split(tf.reshape(u, [alpha * alpha * l.cin, l.cout]), alpha * alpha, 0) as Tensor2D[];
+}
+
+function forward(x: Tensor4D, filter: Tensor4D, l: Layout): Tensor4D {
+  const v = gather(padInput(x, l), l, 'input');
+  const u = transformFilter(filter, l);
+  const products = v.map((vi, i) => tf.matMul(vi, u[i]!) as Tensor2D);
+  const y = scatter(products, l, 'output', l.tilesH * l.m, l.tilesW * l.m);
+  return l.ho === l.tilesH * l.m && l.wo === l.tilesW * l.m ? y : tf.slice(y, [0, 0, 0, 0], [l.n, l.ho, l.wo, l.cout]);
+}
+
+/**
+ * dU_i = V_i^T dM_i: where our a^T b kernel beats XNNPACK (one thread) from V's planes as they
+ * are, else through V written transposed, since XNNPACK's matmul has no fast transposed path.
+ */
+function filterGradientPlanes(xPadded: Tensor4D, dm: Tensor2D[], l: Layout): Tensor2D[] {
+  const v = gather(xPadded, l, 'input');
+  const first = matMulTNWasm(v[0]!, dm[0]!);
+  if (first) return [first, ...v.slice(1).map((vi, i) => matMulTNWasm(vi, dm[i + 1]!)!)];
+  const vt = gather(xPadded, l, 'input-transposed');
+  return vt.map((vti, i) => tf.matMul(vti, dm[i]!) as Tensor2D);
+}
+
+function gradients(x: Tensor4D, filter: Tensor4D, dy: Tensor4D, l: Layout): [Tensor4D, Tensor4D] {
+  const alpha = l.m + 2;
+  const dyTiles = l.ho === l.tilesH * l.m && l.wo === l.tilesW * l.m ? dy : tf.pad(dy, [[0, 0], [0, l.tilesH * l.m - l.ho], [0, l.tilesW * l.m - l.wo], [0, 0]]);
+  const dm = gather(dyTiles, l, 'grad-output');
+  const u = transformFilter(filter, l);
+  const dv = dm.map((dmi, i) => tf.matMul(dmi, tf.transpose(u[i]!)) as Tensor2D);
+  const dxPadded = scatter(dv, l, 'grad-input', l.hp, l.wp);
+  const dx = tf.slice(dxPadded, [0, l.pad.top, l.pad.left, 0], [l.n, l.h, l.w, l.cin]);
+  const du = filterGradientPlanes(padInput(x, l), dm, l);
+  const dFlat = tf.matMul(filterMatrix(l.m, 'backward'), tf.reshape(tf.concat(du, 0), [alpha * alpha, l.cin * l.cout]));
+  return [dx, tf.reshape(dFlat, [3, 3, l.cin, l.cout])];
+}
+
+/**
+ * y = conv2d(x, filter) for a 3x3 HWIO filter, stride 1, no dilation, with explicit zero
+ * padding, by F(m x m, 3 x 3); differentiable (its own gradient, see above). Needs the wasm
+ * backend with its SIMD kernels (`winogradAvailable()`) and channel counts that are multiples
+ * of 4.
+ */
+export function winogradConv2d(x: Tensor4D, filter: Tensor4D, pad: WinogradPadding, m?: 2 | 4): Tensor4D {
+  const [kh, kw, fin, cout] = filter.shape;
+  if (kh !== 3 || kw !== 3) throw new Error(`winogradConv2d: expects a 3x3 filter, got ${kh}x${kw}`);
+  if (fin !== x.shape[3]) throw new Error(`winogradConv2d: input has ${x.shape[3]} channels but the filter expects ${fin}`);
+  const ho = x.shape[1] + pad.top + pad.bottom - 2;
+  const wo = x.shape[2] + pad.left + pad.right - 2;
+  if (ho < 1 || wo < 1) throw new Error(`winogradConv2d: a 3x3 kernel does not fit a padded ${x.shape[1]}x${x.shape[2]} input`);
+  const l = layout(x.shape, cout, pad, m ?? winogradTileSize(ho, wo));
+  if (tf.engine().state.gradientDepth === 0) return tf.tidy(() => forward(x, filter, l));
+  const op = tf.customGrad((...args) => {
+    const [xi, fi, save] = args as [Tensor4D, Tensor4D, (tensors: Tensor[]) => void];
+    save([xi, fi]);
+    return {
+      value: tf.tidy(() => forward(xi, fi, l)),
+      gradFunc: (dy: Tensor4D, saved: Tensor[]) => {
+        const [xs, fs] = saved as [Tensor4D, Tensor4D];
+        return tf.tidy(() => gradients(xs, fs, dy, l));
+      },
+    };
+  });
+  return op(x, filter);
+}

@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setupBackend, tf } from '../src/index.js';
+import { conv2d } from '../src/ops/conv2d.js';
+import { setWasmPoolThreads } from '../src/ops/matmul-tn.js';
+import { registerWinogradKernels, unregisterWinogradKernels, winogradAvailable, winogradConv2d, type WinogradPadding } from '../src/ops/winograd.js';
+import { WINOGRAD_F2, WINOGRAD_F4, filterTransformMatrix, type Matrix } from '../src/ops/winograd-transforms.js';
+
+const mul = (a: Matrix, v: readonly number[]): number[] => a.map((row) => row.reduce((s, c, j) => s + c * v[j]!, 0));
+
+function values(shape: number[], seed: number): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) + 0.3 * Math.cos(i * 1.91 + 2 * seed)), shape);
+}
+
+async function maxRelativeError(got: tf.Tensor, want: tf.Tensor): Promise<number> {
+  const [g, w] = [await got.data(), await want.data()];
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < w.length; i++) {
+    err = Math.max(err, Math.abs(g[i]! - w[i]!));
+    scale = Math.max(scale, Math.abs(w[i]!));
+  }
+  return err / scale;
+}
+
+/** The direct convolution and its gradients (Winograd kernels unregistered meanwhile). */
+function direct<T>(fn: () => T): T {
+  unregisterWinogradKernels();
+  try {
+    return fn();
+  } finally {
+    registerWinogradKernels();
+  }
+}
+
+// float32 error bounds relative to the largest output (measured: F(2,3) <= 2.5e-6, F(4,3) <= 1.7e-5
+// up to 256 channels; F(4,3)'s points +-2 scale terms by up to 8)
+const TOLERANCE = { 2: 6e-6, 4: 6e-5 } as const;
+
+describe('Winograd transform matrices', () => {
+  it.each([WINOGRAD_F2, WINOGRAD_F4])('F($m, 3) in one dimension: A^T [(G g) . (B^T d)] is the 3-tap correlation of d', (t) => {
+    for (let trial = 0; trial < 20; trial++) {
+      const d = Array.from({ length: t.alpha }, (_, i) => Math.sin(trial * 7 + i * 1.3) * 3);
+      const g = [Math.cos(trial), Math.sin(trial * 2) - 0.5, 0.7 - trial / 20];
+      const product = mul(t.G, g).map((u, i) => u * mul(t.BT, d)[i]!);
+      const y = mul(t.AT, product);
+      for (let i = 0; i < t.m; i++) expect(y[i]).toBeCloseTo(d[i]! * g[0]! + d[i + 1]! * g[1]! + d[i + 2]! * g[2]!, 10);
+    }
+  });
+
+  it('kron(G, G) maps HWIO taps to the transformed filter G g G^T', () => {
+    const t = WINOGRAD_F4;
+    const g = [
+      [1, 2, 3],
+      [-1, 0.5, 4],
+      [2, -3, 0.25],
+    ];
+    const flat = filterTransformMatrix(t).map((row) => row.reduce((s, c, k) => s + c * g[Math.floor(k / 3)]![k % 3]!, 0));
+    for (let a = 0; a < t.alpha; a++) {
+      for (let b = 0; b < t.alpha; b++) {
+        let want = 0;
+        for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) want += t.G[a]![i]! * g[i]![j]! * t.G[b]![j]!;
+        expect(flat[a * t.alpha + b]).toBeCloseTo(want, 12);
+      }
+    }
+  });
+});
+
+describe('winogradConv2d on wasm', () => {
+  beforeAll(async () => {
+    await setupBackend('wasm');
+  });
+  afterAll(() => registerWinogradKernels());
+
+  it('has its SIMD kernels here', () => {
+    expect(winogradAvailable()).toBe(true);
+  });
+
+  const cases: [number[], number, WinogradPadding][] = [
+    [[1, 5, 7, 4], 8, { top: 1, bottom: 1, left: 1, right: 1 }],
+    [[2, 9, 6, 8], 4, { top: 0, bottom: 0, left: 0, right: 0 }],
+    [[2, 11, 13, 12], 16, { top: 2, bottom: 0, left: 1, right: 3 }],
+    [[3, 14, 14, 32], 36, { top: 1, bottom: 1, left: 1, right: 1 }],
+    [[1, 3, 3, 4], 4, { top: 0, bottom: 0, left: 0, right: 0 }],
+  ];
+
+  for (const m of [2, 4] as const) {
+    it.each(cases)(`F(${m}, 3): forward matches the direct convolution for %j -> %i channels, padding %j, and frees what it makes`, async (shape, cout, pad) => {
+      const x = values(shape, 1) as tf.Tensor4D;
+      const f = values([3, 3, shape[3]!, cout], 2) as tf.Tensor4D;
+      const want = direct(() => conv2d(x, f, 1, [[0, 0], [pad.top, pad.bottom], [pad.left, pad.right], [0, 0]]));
+      const before = tf.memory().numTensors;
+      const got = winogradConv2d(x, f, pad, m);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      expect(got.shape).toEqual(want.shape);
+      expect(await maxRelativeError(got, want)).toBeLessThan(TOLERANCE[m]);
+      tf.dispose([x, f, want, got]);
+    });
+
+    it.each(cases)(`F(${m}, 3): input and filter gradients match the direct convolution's for %j -> %i channels, padding %j`, async (shape, cout, pad) => {
+      const x = values(shape, 3) as tf.Tensor4D;
+      const f = values([3, 3, shape[3]!, cout], 4) as tf.Tensor4D;
+      const padding: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pad.top, pad.bottom], [pad.left, pad.right], [0, 0]];
+      const y = direct(() => conv2d(x, f, 1, padding));
+      const dy = values(y.shape, 5);
+      const loss = (conv: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor4D) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a as tf.Tensor4D, b as tf.Tensor4D), dy));
+      const want = direct(() => tf.grads(loss((a, b) => conv2d(a, b, 1, padding)))([x, f]));
+      const before = tf.memory().numTensors;
+      const got = tf.grads(loss((a, b) => winogradConv2d(a, b, pad, m)))([x, f]);
+      expect(tf.memory().numTensors).toBe(before + 2);
+      expect(got[0]!.shape).toEqual(x.shape);
+      expect(got[1]!.shape).toEqual(f.shape);
+      expect(await maxRelativeError(got[0]!, want[0]!)).toBeLessThan(TOLERANCE[m]);
+      expect(await maxRelativeError(got[1]!, want[1]!)).toBeLessThan(TOLERANCE[m]);
+      tf.dispose([x, f, y, dy, ...want, ...got]);
+    });
+  }
+
+  it.each([1, 8])('F(4, 3) at 256 channels (a detector head) stays within its bound, forward and gradients (filter gradient as with %i XNNPACK threads)', async (threads) => {
+    // one thread: dU by the a^T b kernel; eight: through V written transposed and XNNPACK
+    setWasmPoolThreads(threads);
+    const x = values([1, 20, 24, 256], 6) as tf.Tensor4D;
+    const f = tf.mul(values([3, 3, 256, 256], 7), 0.05) as tf.Tensor4D;
+    const pad = { top: 1, bottom: 1, left: 1, right: 1 };
+    const dy = values([1, 20, 24, 256], 8);
+    const loss = (conv: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor4D) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a as tf.Tensor4D, b as tf.Tensor4D), dy));
+    const want = direct(() => [conv2d(x, f, 1, 1), ...tf.grads(loss((a, b) => conv2d(a, b, 1, 1)))([x, f])]);
+    const got = [winogradConv2d(x, f, pad, 4), ...tf.grads(loss((a, b) => winogradConv2d(a, b, pad, 4)))([x, f])];
+    setWasmPoolThreads(1);
+    for (let i = 0; i < 3; i++) expect(await maxRelativeError(got[i]!, want[i]!)).toBeLessThan(TOLERANCE[4]);
+    tf.dispose([x, f, dy, ...want, ...got]);
+  });
+
+  it('conv2d takes it for a large 3x3 stride-1 convolution, and not for strided, dilated, thin, small or very large ones', async () => {
+    const kernelsOf = async (fn: () => tf.Tensor): Promise<string[]> => {
+      const info = await tf.profile(() => {
+        fn().dispose();
+      });
+      return info.kernels.map((k) => k.name);
+    };
+    const x = tf.zeros([2, 32, 32, 64]) as tf.Tensor4D;
+    const f = tf.zeros([3, 3, 64, 64]) as tf.Tensor4D;
+    expect(await kernelsOf(() => conv2d(x, f, 1, 1))).toContain('PartialnetWinogradGather');
+    for (const [name, fn] of [
+      ['stride 2', () => conv2d(x, f, 2, 1)],
+      ['dilation 2', () => conv2d(x, f, 1, 2, 2)],
+      ['8 input channels', () => conv2d(tf.zeros([2, 32, 32, 8]) as tf.Tensor4D, tf.zeros([3, 3, 8, 64]) as tf.Tensor4D, 1, 1)],
+      ['a 4x4 map', () => conv2d(tf.zeros([1, 4, 4, 64]) as tf.Tensor4D, f, 1, 1)],
+      // F(2, 3) planes of 16 x 222^2 tiles x 32 channels: 101 MB, over the 96 MiB budget
+      ['a map whose transform planes exceed the memory budget', () => conv2d(tf.zeros([1, 444, 444, 32]) as tf.Tensor4D, tf.zeros([3, 3, 32, 32]) as tf.Tensor4D, 1, 1)],
+    ] as const) {
+      expect(await kernelsOf(fn), name).not.toContain('PartialnetWinogradGather');
+    }
+    tf.dispose([x, f]);
+  });
+
+  it('names what is wrong: a filter that is not 3x3, channels not a multiple of 4', () => {
+    const x = tf.zeros([1, 8, 8, 4]) as tf.Tensor4D;
+    const pad = { top: 1, bottom: 1, left: 1, right: 1 };
+    expect(() => winogradConv2d(x, tf.zeros([5, 5, 4, 4]) as tf.Tensor4D, pad)).toThrow(/3x3 filter, got 5x5/);
+    expect(() => winogradConv2d(tf.zeros([1, 8, 8, 6]) as tf.Tensor4D, tf.zeros([3, 3, 6, 4]) as tf.Tensor4D, pad)).toThrow(/multiple of 4, got 6/);
+    expect(() => winogradConv2d(x, tf.zeros([3, 3, 5, 4]) as tf.Tensor4D, pad)).toThrow(/4 channels but the filter expects 5/);
+    x.dispose();
+  });
+});
