@@ -47,4 +47,30 @@ describe('WebAssembly SIMD kernels module', () => {
       for (let b = 0; b < 44; b++) expect(bytes[dst + r * 44 + b]).toBe(b < 40 ? bytes[8 + r * 64 + b] : 7);
     }
   });
+
+  it('gelu / geluGrad keep the negative tail to 2e-5 relative on [-13, -3] (no cancellation in 1 - erf)', () => {
+    // Values there are 1e-3 down to 1e-37: an absolute bound says nothing about them. The
+    // reference is the same erfc approximation in float64; the kernel is within ~8e-6 (its
+    // exponent u = -x^2 log2(e) / 2 is rounded to float32).
+    const memory = new WA.Memory({ initial: 4 });
+    const kernels = instantiateSimdKernels(memory)!;
+    const n = 4096;
+    const heap = new Float32Array(memory.buffer);
+    const [x, y, dy, dx] = [0, 1, 2, 3].map((i) => heap.subarray(i * n, (i + 1) * n)) as [Float32Array, Float32Array, Float32Array, Float32Array];
+    for (let i = 0; i < n; i++) {
+      x[i] = -13 + (10 * i) / (n - 1);
+      dy[i] = 1;
+    }
+    kernels.gelu(0, 4 * n, 4 * n);
+    kernels.geluGrad(0, 8 * n, 12 * n, 4 * n);
+    const [wantY, wantDx] = [new Float32Array(n), new Float32Array(n)];
+    geluLoop(x, wantY);
+    geluGradLoop(x, dy, wantDx);
+    let worst = 0;
+    for (let i = 0; i < n; i++) {
+      expect(wantY[i]).toBeLessThan(0);
+      worst = Math.max(worst, Math.abs(y[i]! / wantY[i]! - 1), Math.abs(dx[i]! / wantDx[i]! - 1));
+    }
+    expect(worst).toBeLessThan(2e-5);
+  });
 });
