@@ -1,4 +1,5 @@
 import { GELU_ERF, INV_SQRT_2PI } from '../nn/gelu-math.js';
+import { matmulBody, transposeBody } from './simd-matmul.js';
 import { assembleModule, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
 import { webAssembly, type WasmMemory } from './webassembly.js';
 
@@ -13,6 +14,13 @@ export interface SimdKernels {
   geluGrad(x: number, dy: number, dx: number, bytes: number): void;
   /** `rows` rows of `rowBytes` bytes, each read at src + r srcStride and written at dst + r dstStride. */
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rowBytes: number, rows: number): void;
+  /**
+   * C (M x N) = A (M x K) B (K x N), float32, A(i, p) at a + i aRow + p aCol, B(p, j) at
+   * b + p bRow + 4 j, C(i, j) at c + i cRow + 4 j; M >= 4, N >= 8, K >= 1 (simd-matmul.ts).
+   */
+  matmul(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number): void;
+  /** dst (cols x rows) = transpose of src (rows x cols), 4-byte elements. */
+  transpose(src: number, rows: number, cols: number, dst: number): void;
 }
 
 /**
@@ -184,6 +192,8 @@ export function simdKernelsBinary(shared: boolean): Uint8Array {
         { name: 'gelu', body: geluBody() },
         { name: 'geluGrad', body: geluGradBody() },
         { name: 'copyRows', body: copyRowsBody() },
+        { name: 'matmul', body: matmulBody() },
+        { name: 'transpose', body: transposeBody() },
       ],
       shared,
     );

@@ -13,6 +13,8 @@ export type ValType = typeof I32 | typeof F32 | typeof V128;
 /** SIMD opcodes (each emitted as 0xfd followed by the opcode in unsigned LEB128). */
 export const SIMD = {
   load: 0x00,
+  /** One 4-byte value loaded into all four lanes. */
+  load32Splat: 0x09,
   store: 0x0b,
   i32x4Splat: 0x11,
   f32x4Splat: 0x13,
@@ -137,6 +139,46 @@ export class FunctionBody {
     return this;
   }
 
+  i32Mul(): this {
+    this.bytes.push(0x6c);
+    return this;
+  }
+
+  i32LtS(): this {
+    this.bytes.push(0x48);
+    return this;
+  }
+
+  i32GtS(): this {
+    this.bytes.push(0x4a);
+    return this;
+  }
+
+  i32Ne(): this {
+    this.bytes.push(0x47);
+    return this;
+  }
+
+  /** Pops c, b, a (a pushed first): a when c is not zero, else b. */
+  select(): this {
+    this.bytes.push(0x1b);
+    return this;
+  }
+
+  /** i32.load of 4 bytes (alignment hint 4 bytes) at the address on the stack plus `offset`. */
+  i32Load(offset = 0): this {
+    this.bytes.push(0x28, 2);
+    unsignedLeb(offset, this.bytes);
+    return this;
+  }
+
+  /** i32.store of 4 bytes: pops the value, then the address. */
+  i32Store(offset = 0): this {
+    this.bytes.push(0x36, 2);
+    unsignedLeb(offset, this.bytes);
+    return this;
+  }
+
   i32Eqz(): this {
     this.bytes.push(0x45);
     return this;
@@ -196,7 +238,7 @@ export class FunctionBody {
   simd(op: number, memOffset?: number): this {
     this.bytes.push(0xfd);
     unsignedLeb(op, this.bytes);
-    if (op === SIMD.load || op === SIMD.store) {
+    if (op === SIMD.load || op === SIMD.store || op === SIMD.load32Splat) {
       this.bytes.push(0);
       unsignedLeb(memOffset ?? 0, this.bytes);
     }
