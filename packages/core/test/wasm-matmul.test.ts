@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupBackend, tf } from '../src/index.js';
+import { matMulT, setupBackend, tf } from '../src/index.js';
 import { planBatchMatMul } from '../src/runtime/wasm-matmul.js';
 import { allowWasmSimdKernels, registerWasmKernelOverrides, restoreStockWasmKernels } from '../src/runtime/wasm-kernels.js';
 
@@ -159,6 +159,28 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
       expect(worst, `gradient ${'qkv'[i]}: max |ours - stock| against max |stock| ${scale}`).toBeLessThan(1e-5 * scale + 1e-7);
     });
     tf.dispose([q, k, v, w, ...ours, ...stock]);
+  });
+});
+
+describe('matMulT on wasm picks the faster form per transpose', () => {
+  beforeAll(async () => {
+    await setupBackend('wasm');
+  });
+
+  it('a @ b^T runs the SIMD kernel with the flag (no Transpose); a^T @ b transposes a for XNNPACK; values as the reference', async () => {
+    const a = tf.tensor(values([40, 24], 12), [40, 24]);
+    const b = tf.tensor(values([16, 24], 13), [16, 24]);
+    const c = tf.tensor(values([40, 16], 14), [40, 16]);
+    const abT = await kernelsRun(() => matMulT(a, b, false, true));
+    expect(abT).toContain('BatchMatMul');
+    expect(abT).not.toContain('Transpose');
+    const aTc = await kernelsRun(() => matMulT(a, c, true, false));
+    expect(aTc).toContain('Transpose');
+    const y1 = matMulT(a, b, false, true);
+    const y2 = matMulT(a, c, true, false);
+    expectNear(y1, reference(a, b, false, true), 'a @ b^T');
+    expectNear(y2, reference(a, c, true, false), 'a^T @ c');
+    tf.dispose([a, b, c, y1, y2]);
   });
 });
 

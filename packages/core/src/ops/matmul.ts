@@ -1,15 +1,22 @@
 import { tf } from '../tf.js';
 import type { Tensor, Tensor2D } from '../tf.js';
 import { channelSum } from './channel-ops.js';
+import { wasmMatMulTakes } from '../runtime/wasm-kernels.js';
 
 /**
- * a @ b with optional transposes. The wasm backend's matmul is 5-9x slower with its transpose
- * flags set than without (it leaves XNNPACK's fast path), while an explicit transpose of one
- * operand costs about as much as the plain matmul; other backends take the flags for free.
+ * a @ b with optional transposes. On wasm, tfjs's own kernel is 5-9x slower with a transpose flag
+ * set (it leaves XNNPACK); our BatchMatMul override (runtime/wasm-matmul.ts) takes the flags in a
+ * SIMD kernel. Measured per case (one thread): a @ b^T by that kernel beats transposing b for
+ * XNNPACK (e.g. [3136, 256] x [128, 256]^T, a 1x1 conv's input gradient: 9.6 against 12.0 ms;
+ * XNNPACK repacks a freshly transposed weight on every call), while a^T @ b over a long K (a
+ * weight gradient, [3136, 128]^T x [3136, 256]) is 2-3x faster as an explicit transpose of a plus
+ * XNNPACK than in that kernel. Other backends take the flags for free.
  */
 export function matMulT(a: Tensor, b: Tensor, transposeA = false, transposeB = false): Tensor2D {
   if (tf.getBackend() !== 'wasm') return tf.matMul(a as Tensor2D, b as Tensor2D, transposeA, transposeB);
-  return tf.matMul((transposeA ? tf.transpose(a) : a) as Tensor2D, (transposeB ? tf.transpose(b) : b) as Tensor2D);
+  const at = (transposeA ? tf.transpose(a) : a) as Tensor2D;
+  if (transposeB && wasmMatMulTakes(at, b, false, true)) return tf.matMul(at, b as Tensor2D, false, true);
+  return tf.matMul(at, (transposeB ? tf.transpose(b) : b) as Tensor2D);
 }
 
 /**
@@ -24,9 +31,9 @@ function matMulBias(x: Tensor2D, w: Tensor2D, b: Tensor): Tensor2D {
 }
 
 /**
- * x @ w (+ b) for x [M, K], w [K, N], with a gradient that avoids transposed matmuls on wasm:
- * tf.matMul's own gradient sets the flags, which made a detector's 12544x1024 box-head FC take
- * 28 s of backward against 1.2 s forward. With a bias the forward is one fused kernel on wasm
+ * x @ w (+ b) for x [M, K], w [K, N], with a gradient through matMulT (the faster form of each
+ * transposed product on wasm): tf.matMul's own gradient sets the flags, which with the stock wasm
+ * kernel made a detector's 12544x1024 box-head FC take 28 s of backward against 1.2 s forward. With a bias the forward is one fused kernel on wasm
  * (matMulBias) and its gradient the per-channel sum of dy; only x and w are kept for backward.
  */
 export function linear(x: Tensor2D, w: Tensor2D, b?: Tensor): Tensor2D {

@@ -61,6 +61,14 @@ export function wasmSimdKernelsActive(): boolean {
   return backend !== null && simd(wasmHeap(backend)) !== undefined;
 }
 
+/**
+ * Whether BatchMatMul on wasm runs a @ b with these flags in the SIMD module now (else the stock
+ * kernel does: fast without flags, slow with them).
+ */
+export function wasmMatMulTakes(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): boolean {
+  return wasmSimdKernelsActive() && tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc === batchMatMulKernel && planBatchMatMul(a, b, transposeA, transposeB) !== undefined;
+}
+
 /** Tests: force the JavaScript fallback (false) or allow the SIMD module again (true). */
 export function allowWasmSimdKernels(allowed: boolean): void {
   simdAllowed = allowed;
@@ -131,6 +139,16 @@ function stockKernel(name: string): tf.KernelFunc {
   };
 }
 
+const batchMatMulKernel: tf.KernelFunc = (args) => {
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+  const heap = wasmHeap(args.backend);
+  const kernels = simd(heap);
+  const plan = kernels ? planBatchMatMul(a, b, transposeA, transposeB) : undefined;
+  if (!plan) return stockKernel('BatchMatMul')(args);
+  return batchMatMul(heap, kernels!, a, b, transposeA, transposeB, plan);
+};
+
 /** Registers the overrides and the fused GELU for the wasm backend (idempotent). */
 export function registerWasmKernelOverrides(): void {
   registerFlipFilterKernel();
@@ -159,15 +177,7 @@ export function registerWasmKernelOverrides(): void {
     const { begin, size } = args.attrs as unknown as tf.SliceAttrs;
     return slice(wasmHeap(args.backend), copyRows, x, begin, size);
   });
-  override('BatchMatMul', (args) => {
-    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-    const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
-    const heap = wasmHeap(args.backend);
-    const kernels = simd(heap);
-    const plan = kernels ? planBatchMatMul(a, b, transposeA, transposeB) : undefined;
-    if (!plan) return stockKernel('BatchMatMul')(args);
-    return batchMatMul(heap, kernels!, a, b, transposeA, transposeB, plan);
-  });
+  override('BatchMatMul', batchMatMulKernel);
   // Without the SIMD module the JavaScript loops are slower than tfjs's C++ Erf composite
   // (measured about 2x): gelu() then takes the composite, and the kernels serve only direct calls.
   registerGeluKernelsFor('wasm', geluForward, geluBackward, wasmSimdKernelsActive);
