@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matMulT, setupBackend, tf } from '../src/index.js';
-import { planBatchMatMul } from '../src/runtime/wasm-matmul.js';
+import { planBatchMatMul, transposeLastTwo } from '../src/runtime/wasm-matmul.js';
+import { wasmHeap } from '../src/runtime/wasm-internals.js';
+import { instantiateSimdKernels } from '../src/runtime/simd-kernels.js';
 import { allowWasmSimdKernels, registerWasmKernelOverrides, restoreStockWasmKernels } from '../src/runtime/wasm-kernels.js';
 
 // The wasm BatchMatMul override (SIMD tiled product for batches and transposeA) against
@@ -159,6 +161,48 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
       expect(worst, `gradient ${'qkv'[i]}: max |ours - stock| against max |stock| ${scale}`).toBeLessThan(1e-5 * scale + 1e-7);
     });
     tf.dispose([q, k, v, w, ...ours, ...stock]);
+  });
+});
+
+describe('wasm Transpose of the last two axes (blocked copy) equals the stock kernel bit for bit', () => {
+  beforeAll(async () => {
+    await setupBackend('wasm');
+  });
+
+  const bits = (t: tf.Tensor): number[] => {
+    const v = t.dataSync();
+    return Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length));
+  };
+  // [name, shape, perm, dtype, taken by the override]
+  const cases: Array<[string, number[], number[], 'float32' | 'int32', boolean]> = [
+    ['a matrix 13 x 17 (column blocks of 8 with a remainder)', [13, 17], [1, 0], 'float32', true],
+    ['a tall matrix 4100 x 24', [4100, 24], [1, 0], 'float32', true],
+    ['a row 1 x 9 and a column 9 x 1', [1, 9], [1, 0], 'float32', true],
+    ['a batch of matrices [3, 5, 7]', [3, 5, 7], [0, 2, 1], 'float32', true],
+    ['PAT_sf k^T [4, 2, 49, 48]', [4, 2, 49, 48], [0, 1, 3, 2], 'float32', true],
+    ['int32', [6, 11], [1, 0], 'int32', true],
+    ['another permutation [1, 0, 2] (stock kernel)', [3, 5, 7], [1, 0, 2], 'float32', false],
+  ];
+  it.each(cases)('%s', (_name, shape, perm, dtype, taken) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const x = tf.tensor(Array.from({ length: n }, (_, i) => (dtype === 'int32' ? i * 7 - 300 : Math.sin(i) * 1e3)), shape, dtype);
+    const before = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+    const ours = tf.transpose(x, perm);
+    const stock = withStock(() => tf.transpose(x, perm));
+    expect(ours.shape).toEqual(stock.shape);
+    const want = bits(stock);
+    expect(bits(ours)).toEqual(want);
+    tf.dispose([ours, stock]);
+    expect((tf.backend() as unknown as { numDataIds(): number }).numDataIds()).toBe(before);
+    // the override's own function: takes exactly the last-two-axes swaps, with the same bits
+    const heap = wasmHeap(tf.backend());
+    const direct = transposeLastTwo(heap, instantiateSimdKernels(heap.memory()!)!, x, perm);
+    expect(direct !== undefined).toBe(taken);
+    if (direct) {
+      expect(Array.from(new Uint32Array(heap.buffer(), heap.offset(direct), n))).toEqual(want);
+      heap.release(direct);
+    }
+    x.dispose();
   });
 });
 

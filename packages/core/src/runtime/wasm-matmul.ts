@@ -4,7 +4,7 @@ import type { SimdKernels } from './simd-kernels.js';
 import type { WasmHeap } from './wasm-internals.js';
 
 /**
- * BatchMatMul for tfjs-backend-wasm where its own kernel is slow. It is fast (XNNPACK) only for a
+ * BatchMatMul (and Transpose of the last two axes) for tfjs-backend-wasm where its own kernel is slow. It is fast (XNNPACK) only for a
  * single product (batch 1 on both sides) without transposes; a batch of matrices (PAT_sf's
  * attention: 64 products of 49 x 48 by 48 x 49 at batch 16, ~1.5 GFLOP/s) or a transposed operand
  * runs 8-13x slower than here (one thread: [3136, 128]^T x [3136, 256] 99 ms against 11 ms,
@@ -87,5 +87,24 @@ export function batchMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorIn
   } finally {
     if (packed) heap.release(packed);
   }
+  return out;
+}
+
+/**
+ * Transpose when the permutation swaps the last two axes and keeps the others (a matrix, or a
+ * batch of them), for 4-byte dtypes: the SIMD module's blocked transpose per matrix (tfjs's
+ * Transpose takes ~4 ns per element on a tall matrix, see simd-matmul.ts). Undefined: left to the
+ * stock kernel.
+ */
+export function transposeLastTwo(heap: WasmHeap, kernels: SimdKernels, x: tf.TensorInfo, perm: number[]): tf.TensorInfo | undefined {
+  const r = x.shape.length;
+  if (r < 2 || perm.length !== r || (x.dtype !== 'float32' && x.dtype !== 'int32')) return undefined;
+  if (perm[r - 2] !== r - 1 || perm[r - 1] !== r - 2 || perm.slice(0, -2).some((p, i) => p !== i)) return undefined;
+  const [rows, cols] = [x.shape[r - 2]!, x.shape[r - 1]!];
+  const out = heap.makeOutput([...x.shape.slice(0, -2), cols, rows], x.dtype);
+  const batch = size(x.shape.slice(0, -2));
+  if (rows * cols * batch === 0) return out;
+  const [src, dst] = [heap.offset(x), heap.offset(out)];
+  for (let i = 0; i < batch; i++) kernels.transpose(src + i * rows * cols * 4, rows, cols, dst + i * rows * cols * 4);
   return out;
 }
