@@ -47,9 +47,9 @@ export class Conv2d extends Module {
 
   /**
    * On wasm the bias goes into the kernel that computes the conv (XNNPACK adds it as it writes)
-   * instead of a broadcasting Add, a second pass over the output at ~2.6 ns per element (8 ms of a
-   * batch-16 PartialNet-T0 forward for the stem alone): a 1x1 conv is `linear` on the pixels, with
-   * its gradient, in training too; another conv takes tf.fused.conv2d, for inference only (under a
+   * instead of a broadcasting Add, a second pass over the output (the fused PartialNet-T0 has 20 of
+   * them: ~5 ms of a batch-16 forward at best): a 1x1 conv is `linear` on the pixels, with its
+   * gradient, in training too; another conv takes tf.fused.conv2d, for inference only (under a
    * tape conv2d() brings the gradient wasm lacks). Undefined: not covered, the caller adds the bias.
    */
   private forwardWasmBias(x: tf.Tensor4D, bias: tf.Tensor): tf.Tensor4D | undefined {
