@@ -114,11 +114,16 @@ const geluBackward: tf.KernelFunc = ({ inputs, backend }) => {
   return out;
 };
 
+/**
+ * Replaces a wasm kernel, keeping the stock one's setupFunc on the replacement: the backend runs
+ * it when it initialises, and other stock kernels call into what it sets up (Sum, Max, Mean...
+ * transpose through Transpose's, which is undefined until its setup ran).
+ */
 function override(kernelName: string, kernelFunc: tf.KernelFunc): void {
   const current = tf.getKernel(kernelName, 'wasm');
   if (current && !stock.has(kernelName)) stock.set(kernelName, current);
   if (current) tf.unregisterKernel(kernelName, 'wasm');
-  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc, setupFunc: stock.get(kernelName)?.setupFunc });
 }
 
 /** Stock kernels whose setup (their cwrap of the C++ entry) has run here. */
