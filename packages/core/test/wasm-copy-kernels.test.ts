@@ -53,7 +53,7 @@ describe('wasm internals these kernels rely on (fails first when a tfjs upgrade 
     await setupBackend('wasm');
   });
 
-  it('BackendWasm has makeOutput, incRef, dataIdMap and HEAPU8, and the SIMD module found its memory', () => {
+  it('BackendWasm has makeOutput, incRef, disposeData, dataIdMap and HEAPU8, and the SIMD module found its memory', () => {
     expect(checkWasmInternals(tf.backend())).toBeUndefined();
     expect(wasmSimdKernelsActive()).toBe(true);
   });

@@ -211,6 +211,11 @@ function winogradTile(g: Geometry): 2 | 4 | undefined {
   return planeBytes <= WINOGRAD_MAX_PLANE_BYTES ? m : undefined;
 }
 
+/** Whether conv2d() with these shapes and settings runs as a Winograd convolution here. */
+export function takesWinograd(xShape: number[], filterShape: number[], strides: number | [number, number] = 1, pad: Conv2DPad = 'valid', dilation: number | [number, number] = 1): boolean {
+  return winogradTile(geometry(xShape, filterShape, strides, pad, dilation)) !== undefined;
+}
+
 /** See winogradTile: 96 MiB takes a 512x512 Mask R-CNN batch's P2 level (75 MiB), not 1333x800's (155). */
 const WINOGRAD_MAX_PLANE_BYTES = 96 * 2 ** 20;
 

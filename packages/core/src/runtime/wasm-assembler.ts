@@ -13,15 +13,18 @@ export type ValType = typeof I32 | typeof F32 | typeof V128;
 /** SIMD opcodes (each emitted as 0xfd followed by the opcode in unsigned LEB128). */
 export const SIMD = {
   load: 0x00,
+  /** One 4-byte value loaded into all four lanes. */
   load32Splat: 0x09,
   store: 0x0b,
   i32x4Splat: 0x11,
   f32x4Splat: 0x13,
+  f32x4Lt: 0x43,
   f32x4Ge: 0x46,
   and: 0x4e,
   bitselect: 0x52,
   f32x4Nearest: 0x6a,
   i32x4Shl: 0xab,
+  i32x4ShrS: 0xac,
   i32x4Add: 0xae,
   f32x4Abs: 0xe0,
   f32x4Neg: 0xe1,
@@ -30,8 +33,13 @@ export const SIMD = {
   f32x4Mul: 0xe6,
   f32x4Div: 0xe7,
   f32x4Max: 0xe9,
+  /** Pseudo-maximum pmax(a, b) = a < b ? b : a (a NaN `a` passes through): one x86 maxps, where f32x4.max takes ~7. */
+  f32x4Pmax: 0xeb,
   i32x4TruncSatF32x4S: 0xf8,
 } as const;
+
+/** v128.const (0xfd prefix), followed by its 16 bytes. */
+const V128_CONST = 0x0c;
 
 function unsignedLeb(value: number, out: number[]): void {
   let v = value >>> 0;
@@ -69,7 +77,8 @@ function section(id: number, body: number[], out: number[]): void {
 export class FunctionBody {
   readonly bytes: number[] = [];
   private readonly extraLocals: ValType[] = [];
-  private readonly constants = new Map<number, number>();
+  /** v128 constants by their 16 bytes (as a hex string), each to the local that holds it. */
+  private readonly constants = new Map<string, number>();
 
   constructor(readonly params: readonly ValType[]) {}
 
@@ -137,6 +146,41 @@ export class FunctionBody {
 
   i32GeU(): this {
     this.bytes.push(0x4f);
+    return this;
+  }
+
+  i32LtS(): this {
+    this.bytes.push(0x48);
+    return this;
+  }
+
+  i32GtS(): this {
+    this.bytes.push(0x4a);
+    return this;
+  }
+
+  i32Ne(): this {
+    this.bytes.push(0x47);
+    return this;
+  }
+
+  /** Pops c, b, a (a pushed first): a when c is not zero, else b. */
+  select(): this {
+    this.bytes.push(0x1b);
+    return this;
+  }
+
+  /** i32.load of 4 bytes (alignment hint 4 bytes) at the address on the stack plus `offset`. */
+  i32Load(offset = 0): this {
+    this.bytes.push(0x28, 2);
+    unsignedLeb(offset, this.bytes);
+    return this;
+  }
+
+  /** i32.store of 4 bytes: pops the value, then the address. */
+  i32Store(offset = 0): this {
+    this.bytes.push(0x36, 2);
+    unsignedLeb(offset, this.bytes);
     return this;
   }
 
@@ -221,11 +265,24 @@ export class FunctionBody {
   }
 
   /**
-   * f32x4 with every lane `value`. Each distinct constant is built once, on entry, into a local:
-   * splatting it where it is used would rebuild it on every pass of a loop.
+   * f32x4 with every lane `value`, read once, on entry, into a local from a mutable v128 global
+   * that holds it (one per distinct constant in the module). A splat of a literal, even one kept
+   * in a local, is folded back by V8's optimizing tier into each use and rebuilt there (three x86
+   * instructions per use inside the loops, measured as most of the GELU kernel's time); a
+   * mutable global's load is an effect it keeps where it is, so the value stays in a register or
+   * a stack slot.
    */
   f32x4(value: number): this {
-    const key = Math.fround(value);
+    return this.v128(new Uint8Array(new Float32Array([value, value, value, value]).buffer));
+  }
+
+  /** i32x4 with every lane `value` (as f32x4). */
+  i32x4(value: number): this {
+    return this.v128(new Uint8Array(new Int32Array([value, value, value, value]).buffer));
+  }
+
+  private v128(bytes: Uint8Array): this {
+    const key = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
     let index = this.constants.get(key);
     if (index === undefined) {
       index = this.local(V128);
@@ -234,13 +291,19 @@ export class FunctionBody {
     return this.get(index);
   }
 
-  encode(): number[] {
+  /** The v128 constants this body reads, as hex strings of their 16 bytes (see f32x4). */
+  constantValues(): string[] {
+    return [...this.constants.keys()];
+  }
+
+  /** The body's bytes; `globalOf` gives the index of the global that holds each constant. */
+  encode(globalOf: (constant: string) => number): number[] {
     const out: number[] = [];
     unsignedLeb(this.extraLocals.length, out);
     for (const type of this.extraLocals) out.push(1, type);
     for (const [value, index] of this.constants) {
-      out.push(0x43, ...new Uint8Array(new Float32Array([value]).buffer), 0xfd);
-      unsignedLeb(SIMD.f32x4Splat, out);
+      out.push(0x23);
+      unsignedLeb(globalOf(value), out);
       out.push(0x21);
       unsignedLeb(index, out);
     }
@@ -288,6 +351,18 @@ export function assembleModule(functions: readonly ExportedFunction[], shared: b
   unsignedLeb(functions.length, funcs);
   functions.forEach((_, i) => unsignedLeb(i, funcs));
   section(3, funcs, out);
+  // the v128 constants, each as a (mut v128) global initialised to it and never written
+  const constants = [...new Set(functions.flatMap((f) => f.body.constantValues()))];
+  const globalIndex = new Map(constants.map((v, i) => [v, i]));
+  const globals: number[] = [];
+  unsignedLeb(constants.length, globals);
+  for (const hex of constants) {
+    globals.push(V128, 1, 0xfd);
+    unsignedLeb(V128_CONST, globals);
+    for (let b = 0; b < 32; b += 2) globals.push(parseInt(hex.slice(b, b + 2), 16));
+    globals.push(0x0b);
+  }
+  section(6, globals, out);
   const exports: number[] = [];
   unsignedLeb(functions.length, exports);
   functions.forEach((f, i) => {
@@ -298,7 +373,7 @@ export function assembleModule(functions: readonly ExportedFunction[], shared: b
   section(7, exports, out);
   const code: number[] = [];
   unsignedLeb(functions.length, code);
-  for (const f of functions) code.push(...f.body.encode());
+  for (const f of functions) code.push(...f.body.encode((v) => globalIndex.get(v)!));
   section(10, code, out);
   return new Uint8Array(out);
 }

@@ -8,6 +8,7 @@ import { webAssembly, type WasmMemory } from './webassembly.js';
  * - `makeOutput(shape, dtype)`: allocates an output tensor on the heap (what its own kernels call);
  * - `dataIdMap.get(dataId).memoryOffset`: the byte offset of a tensor's data on the heap;
  * - `incRef(dataId)`: shares a buffer between two tensors (as its own Reshape does);
+ * - `disposeData(dataId)`: frees a kernel's scratch buffer (made by `makeOutput`, never returned);
  * - `wasm.HEAPU8`: the heap as bytes (its buffer is replaced when the heap grows);
  * - the heap's `WebAssembly.Memory`, `wasm.asm.memory` (single-threaded build) or
  *   `wasm.wasmMemory` (threaded build), which our SIMD module imports.
@@ -26,6 +27,7 @@ interface BackendWasmInternals {
   dataIdMap: { get(dataId: object): { memoryOffset: number | null } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   incRef(dataId: object): void;
+  disposeData(dataId: object): boolean;
 }
 
 export interface WasmHeap {
@@ -39,6 +41,8 @@ export interface WasmHeap {
   memory(): WasmMemory | undefined;
   /** A tensor with x's data (no copy): tensors are immutable. */
   share(x: tf.TensorInfo): tf.TensorInfo;
+  /** Frees a scratch buffer made by makeOutput that no tensor holds. */
+  release(t: tf.TensorInfo): void;
 }
 
 function internals(backend: unknown): BackendWasmInternals {
@@ -51,6 +55,7 @@ export function checkWasmInternals(backend: unknown): string | undefined {
   if (!b || typeof b !== 'object') return 'no backend object';
   if (typeof b.makeOutput !== 'function') return 'BackendWasm.makeOutput is missing';
   if (typeof b.incRef !== 'function') return 'BackendWasm.incRef is missing';
+  if (typeof b.disposeData !== 'function') return 'BackendWasm.disposeData is missing';
   if (!b.dataIdMap || typeof b.dataIdMap.get !== 'function') return 'BackendWasm.dataIdMap is missing';
   if (!b.wasm || !(b.wasm.HEAPU8 instanceof Uint8Array)) return 'BackendWasm.wasm.HEAPU8 is missing';
   return undefined;
@@ -82,6 +87,9 @@ export function wasmHeap(backend: unknown): WasmHeap {
     share: (x) => {
       b.incRef(x.dataId);
       return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+    release: (t) => {
+      b.disposeData(t.dataId);
     },
   };
 }

@@ -5,6 +5,7 @@ import { registerWinogradKernels, unregisterWinogradKernels } from '../ops/winog
 import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
 import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
 import { instantiateSimdKernels, type SimdKernels } from './simd-kernels.js';
+import { batchMatMul, planBatchMatMul, transposeLastTwo } from './wasm-matmul.js';
 import { bytesPerElement, concat, copyRowsJs, gather, slice, splitV, type CopyRows } from './wasm-copy-kernels.js';
 import { wasmHeap, type WasmHeap } from './wasm-internals.js';
 import type { WasmMemory } from './webassembly.js';
@@ -25,6 +26,11 @@ import type { WasmMemory } from './webassembly.js';
  * GatherV2 (no batch dims): one row copy per index instead of wasm's element-by-element loop
  * (RoIAlign gathers millions of feature rows per Mask R-CNN step).
  *
+ * BatchMatMul: batches of matrices and transposed operands, which the stock kernel leaves to a
+ * scalar loop, in the SIMD module's tiled product (wasm-matmul.ts); single products go to the
+ * stock kernel (XNNPACK) as before. Transpose of the last two axes: a blocked copy in the SIMD
+ * module (the stock one is ~4 ns per element on tall matrices: weight gradients).
+ *
  * PartialnetGelu / PartialnetGeluGrad: exact GELU forward and backward in one pass each (the
  * composite is Multiply, Erf, Add, Multiply forward and five more passes backward).
  *
@@ -33,7 +39,7 @@ import type { WasmMemory } from './webassembly.js';
  * faster than the stock kernels) and `gelu()` goes back to the composite.
  */
 
-const OVERRIDDEN = ['SplitV', 'Concat', 'Slice', 'GatherV2'] as const;
+const OVERRIDDEN = ['SplitV', 'Concat', 'Slice', 'GatherV2', 'BatchMatMul', 'Transpose'] as const;
 /** The package's own kernels, captured once before the first override (for strings, and for tests). */
 const stock = new Map<string, tf.KernelConfig>();
 
@@ -56,6 +62,14 @@ function simd(heap: WasmHeap): SimdKernels | undefined {
 export function wasmSimdKernelsActive(): boolean {
   const backend = tf.findBackend('wasm');
   return backend !== null && simd(wasmHeap(backend)) !== undefined;
+}
+
+/**
+ * Whether BatchMatMul on wasm runs a @ b with these flags in the SIMD module now (else the stock
+ * kernel does: fast without flags, slow with them).
+ */
+export function wasmMatMulTakes(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): boolean {
+  return wasmSimdKernelsActive() && tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc === batchMatMulKernel && planBatchMatMul(a, b, transposeA, transposeB) !== undefined;
 }
 
 /** Tests: force the JavaScript fallback (false) or allow the SIMD module again (true). */
@@ -102,11 +116,16 @@ const geluBackward: tf.KernelFunc = ({ inputs, backend }) => {
   return out;
 };
 
+/**
+ * Replaces a wasm kernel, keeping the stock one's setupFunc on the replacement: the backend runs
+ * it when it initialises, and other stock kernels call into what it sets up (Sum, Max, Mean...
+ * transpose through Transpose's, which is undefined until its setup ran).
+ */
 function override(kernelName: string, kernelFunc: tf.KernelFunc): void {
   const current = tf.getKernel(kernelName, 'wasm');
   if (current && !stock.has(kernelName)) stock.set(kernelName, current);
   if (current) tf.unregisterKernel(kernelName, 'wasm');
-  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc, setupFunc: stock.get(kernelName)?.setupFunc });
 }
 
 /** Stock kernels whose setup (their cwrap of the C++ entry) has run here. */
@@ -127,6 +146,16 @@ function stockKernel(name: string): tf.KernelFunc {
     return config.kernelFunc(args);
   };
 }
+
+const batchMatMulKernel: tf.KernelFunc = (args) => {
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+  const heap = wasmHeap(args.backend);
+  const kernels = simd(heap);
+  const plan = kernels ? planBatchMatMul(a, b, transposeA, transposeB) : undefined;
+  if (!plan) return stockKernel('BatchMatMul')(args);
+  return batchMatMul(heap, kernels!, a, b, transposeA, transposeB, plan);
+};
 
 /** Registers the overrides and the fused GELU for the wasm backend (idempotent). */
 export function registerWasmKernelOverrides(): void {
@@ -158,15 +187,24 @@ export function registerWasmKernelOverrides(): void {
     const { begin, size } = args.attrs as unknown as tf.SliceAttrs;
     return slice(wasmHeap(args.backend), copyRows, x, begin, size);
   });
+  override('BatchMatMul', batchMatMulKernel);
+  override('Transpose', (args) => {
+    const heap = wasmHeap(args.backend);
+    const kernels = simd(heap);
+    const x = args.inputs.x as tf.TensorInfo;
+    const out = kernels ? transposeLastTwo(heap, kernels, x, (args.attrs as unknown as tf.TransposeAttrs).perm) : undefined;
+    return out ?? stockKernel('Transpose')(args);
+  });
   // Without the SIMD module the JavaScript loops are slower than tfjs's C++ Erf composite
   // (measured about 2x): gelu() then takes the composite, and the kernels serve only direct calls.
   registerGeluKernelsFor('wasm', geluForward, geluBackward, wasmSimdKernelsActive);
 }
 
 /**
- * Puts tfjs-backend-wasm's own SplitV, Concat and Slice back and removes the fused GELU and the
- * Winograd convolution and a^T b kernels (3x3 convolutions go back to tfjs's conv2d; the
- * Identity override stays): for tests and before/after measurements (PARTIALNET_STOCK_KERNELS=1).
+ * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul and Transpose back
+ * and removes the fused GELU, the Winograd convolution and the a^T b kernels (3x3 convolutions go
+ * back to tfjs's conv2d; the Identity override stays): for tests and before/after measurements
+ * (PARTIALNET_STOCK_KERNELS=1).
  */
 export function restoreStockWasmKernels(): void {
   for (const name of OVERRIDDEN) {

@@ -1,0 +1,123 @@
+import { FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
+
+/**
+ * Matrix product bodies for the SIMD module (simd-kernels.ts). C = A B for one matrix of a batch,
+ * all addresses and strides in bytes:
+ * - A(i, p) at a + i aRow + p aCol: any strides, each element is read on its own and splatted,
+ *   so a transposed A (aRow = 4, aCol = 4 M) costs nothing extra;
+ * - B(p, j) at b + p bRow + 4 j: rows contiguous (a transposed B is packed first, `transpose`);
+ * - C(i, j) at c + i cRow + 4 j.
+ * Register tile of MATMUL_TILE_ROWS x MATMUL_TILE_COLS outputs (8 accumulators of 4 floats), the
+ * sum over p in order, as plain float32 multiply-adds (no FMA in WebAssembly SIMD). M and N need
+ * not be multiples of the tile: the last tile of a row or column block is moved back to end at
+ * M or N and recomputes a few outputs, which it writes with the same bits (same sums, same
+ * order), so M >= 4 and N >= 8 is all the kernel asks; K >= 1.
+ */
+export const MATMUL_TILE_ROWS = 4;
+export const MATMUL_TILE_COLS = 8;
+
+export function matmulBody(): FunctionBody {
+  const [a, aRow, aCol, b, bRow, c, cRow, m, n, k] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const f = new FunctionBody(new Array(10).fill(I32));
+  const [i, j, ii, jj, p, mLast, nLast, aBase, bp, cp] = Array.from({ length: 10 }, () => f.local(I32));
+  const rowPtr = Array.from({ length: MATMUL_TILE_ROWS }, () => f.local(I32));
+  const acc = Array.from({ length: 2 * MATMUL_TILE_ROWS }, () => f.local(V128));
+  const [b0, b1, s] = [f.local(V128), f.local(V128), f.local(V128)];
+  /** dst = min(x, last) (signed) */
+  const minInto = (dst: number, x: number, last: number): void => {
+    f.get(x).get(last).get(x).get(last).i32LtS().select().set(dst);
+  };
+
+  f.get(m).i32(MATMUL_TILE_ROWS).i32Sub().set(mLast);
+  f.get(n).i32(MATMUL_TILE_COLS).i32Sub().set(nLast);
+  f.i32(0).set(i);
+  f.loop(); // row blocks
+  {
+    minInto(ii, i, mLast);
+    f.get(a).get(ii).get(aRow).i32Mul().i32Add().set(aBase);
+    f.i32(0).set(j);
+    f.loop(); // column blocks
+    {
+      minInto(jj, j, nLast);
+      f.get(aBase).set(rowPtr[0]!);
+      for (let r = 1; r < MATMUL_TILE_ROWS; r++) f.get(rowPtr[r - 1]!).get(aRow).i32Add().set(rowPtr[r]!);
+      f.get(b).get(jj).i32(4).i32Mul().i32Add().set(bp);
+      for (const x of acc) f.f32x4(0).set(x);
+      f.get(k).set(p);
+      f.loop(); // C tile += A(tile rows, p) B(p, tile columns)
+      {
+        f.get(bp).simd(SIMD.load).set(b0);
+        f.get(bp).simd(SIMD.load, 16).set(b1);
+        for (let r = 0; r < MATMUL_TILE_ROWS; r++) {
+          f.get(rowPtr[r]!).simd(SIMD.load32Splat).set(s);
+          f.get(acc[2 * r]!).get(s).get(b0).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(acc[2 * r]!);
+          f.get(acc[2 * r + 1]!).get(s).get(b1).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(acc[2 * r + 1]!);
+          f.get(rowPtr[r]!).get(aCol).i32Add().set(rowPtr[r]!);
+        }
+        f.get(bp).get(bRow).i32Add().set(bp);
+        f.get(p).i32(1).i32Sub().tee(p).brIf(0);
+      }
+      f.end();
+      f.get(c).get(ii).get(cRow).i32Mul().i32Add().get(jj).i32(4).i32Mul().i32Add().set(cp);
+      for (let r = 0; r < MATMUL_TILE_ROWS; r++) {
+        f.get(cp).get(acc[2 * r]!).simd(SIMD.store);
+        f.get(cp).get(acc[2 * r + 1]!).simd(SIMD.store, 16);
+        if (r + 1 < MATMUL_TILE_ROWS) f.get(cp).get(cRow).i32Add().set(cp);
+      }
+      f.get(j).i32(MATMUL_TILE_COLS).i32Add().tee(j).get(n).i32LtS().brIf(0);
+    }
+    f.end();
+    f.get(i).i32(MATMUL_TILE_ROWS).i32Add().tee(i).get(m).i32LtS().brIf(0);
+  }
+  f.end();
+  return f;
+}
+
+/**
+ * dst (cols x rows) = the transpose of src (rows x cols), 4-byte words; rows, cols >= 1. In
+ * blocks of TRANSPOSE_BLOCK source columns, each swept down all rows: the block's output rows are
+ * written a word at a time, so only that many output cache lines are live at once. Writing all
+ * columns per source row instead keeps `cols` lines live, and when a row of dst is a multiple of
+ * 4 KiB (50176 floats: a stage-1 weight gradient at batch 16) they all fall in one L1 set: 4 ns
+ * per element (tfjs's Transpose too) against ~0.5 here.
+ */
+export const TRANSPOSE_BLOCK = 8;
+
+export function transposeBody(): FunctionBody {
+  const [src, rows, cols, dst] = [0, 1, 2, 3];
+  const f = new FunctionBody([I32, I32, I32, I32]);
+  const [j0, width, i, sp, dp, j, sRow, dRow, spRow, dpCol] = Array.from({ length: 10 }, () => f.local(I32));
+  f.get(cols).i32(4).i32Mul().set(sRow);
+  f.get(rows).i32(4).i32Mul().set(dRow);
+  f.i32(0).set(j0);
+  f.loop(); // column blocks
+  {
+    // width = min(TRANSPOSE_BLOCK, cols - j0)
+    f.get(cols).get(j0).i32Sub().set(width);
+    f.get(width).i32(TRANSPOSE_BLOCK).get(width).i32(TRANSPOSE_BLOCK).i32LtS().select().set(width);
+    f.get(src).get(j0).i32(4).i32Mul().i32Add().set(spRow);
+    f.get(dst).get(j0).get(dRow).i32Mul().i32Add().set(dpCol);
+    f.get(rows).set(i);
+    f.loop(); // rows
+    {
+      f.get(spRow).set(sp);
+      f.get(dpCol).set(dp);
+      f.get(width).set(j);
+      f.loop(); // the block's columns of this row
+      {
+        f.get(dp).get(sp).i32Load().i32Store();
+        f.get(sp).i32(4).i32Add().set(sp);
+        f.get(dp).get(dRow).i32Add().set(dp);
+        f.get(j).i32(1).i32Sub().tee(j).brIf(0);
+      }
+      f.end();
+      f.get(spRow).get(sRow).i32Add().set(spRow);
+      f.get(dpCol).i32(4).i32Add().set(dpCol);
+      f.get(i).i32(1).i32Sub().tee(i).brIf(0);
+    }
+    f.end();
+    f.get(j0).i32(TRANSPOSE_BLOCK).i32Add().tee(j0).get(cols).i32LtS().brIf(0);
+  }
+  f.end();
+  return f;
+}

@@ -1,0 +1,119 @@
+import { tf } from '../tf.js';
+import { MATMUL_TILE_COLS, MATMUL_TILE_ROWS } from './simd-matmul.js';
+import type { SimdKernels } from './simd-kernels.js';
+import type { WasmHeap } from './wasm-internals.js';
+
+/**
+ * BatchMatMul (and Transpose of the last two axes) for tfjs-backend-wasm where its own kernel is slow. It is fast (XNNPACK) only for a
+ * single product (batch 1 on both sides) without transposes; a batch of matrices (PAT_sf's
+ * attention: 64 products of 49 x 48 by 48 x 49 at batch 16, ~1.5 GFLOP/s) or a transposed operand
+ * runs 8-13x slower than here (one thread: [3136, 128]^T x [3136, 256] 99 ms against 11 ms,
+ * [3136, 128] x [256, 128]^T 84 against 11, the attention products 10 against 0.9-1.2). Here the SIMD module's tiled kernel (simd-matmul.ts, ~30 GFLOP/s on one
+ * thread) does each matrix of the batch; a transposed B is packed first (K N words per matrix, a
+ * small cost beside its M N K multiply-adds), a transposed A is read in place.
+ *
+ * Broadcasting as tfjs defines it (its kernels take matrix bi % batchA of a for output bi): equal
+ * batch shapes, a single matrix used for every product, or batch dims that are the output's
+ * trailing ones. `plan` returns undefined for
+ * what is left to the stock kernel: non-float32, other broadcasts, matrices below the kernel's
+ * tile (M < 4, N < 8), K = 0, and a single product without transposes (XNNPACK).
+ */
+export interface MatMulPlan {
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  batchA: number;
+  batchB: number;
+  outShape: number[];
+}
+
+const size = (shape: readonly number[]): number => shape.reduce((p, d) => p * d, 1);
+
+/**
+ * Whether an operand's batch dims, leading 1s dropped, are the trailing dims of the output's: then
+ * output matrix bi uses its matrix bi % (its batch size), tfjs's rule. ([2, 1] against [1, 2]
+ * broadcasts otherwise: left to the stock kernel.)
+ */
+function suffixOf(outerX: number[], outer: number[]): boolean {
+  let first = 0;
+  while (first < outerX.length && outerX[first] === 1) first++;
+  const kept = outerX.slice(first);
+  return kept.every((d, i) => d === outer[outer.length - kept.length + i]);
+}
+
+export function planBatchMatMul(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): MatMulPlan | undefined {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return undefined;
+  const [ra, rb] = [a.shape.length, b.shape.length];
+  const m = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
+  const k = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
+  const kB = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
+  const n = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
+  if (k !== kB || k < 1 || m < MATMUL_TILE_ROWS || n < MATMUL_TILE_COLS) return undefined;
+  const [outerA, outerB] = [a.shape.slice(0, -2), b.shape.slice(0, -2)];
+  const [batchA, batchB] = [size(outerA), size(outerB)];
+  let outer: number[];
+  try {
+    outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+  } catch {
+    return undefined; // the stock kernel raises tfjs's own error
+  }
+  const batch = size(outer);
+  if (!suffixOf(outerA, outer) || !suffixOf(outerB, outer)) return undefined;
+  if (batch === 1 && !transposeA && !transposeB) return undefined;
+  return { m, n, k, batch, batchA, batchB, outShape: [...outer, m, n] };
+}
+
+/** The product as planned; a and b are on the heap. */
+export function batchMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, plan: MatMulPlan): tf.TensorInfo {
+  const { m, n, k, batch, batchA, batchB } = plan;
+  const out = heap.makeOutput(plan.outShape, 'float32');
+  const packed = transposeB ? heap.makeOutput([batchB, k, n], 'float32') : undefined;
+  try {
+    // offsets after the last allocation (addresses stay valid when the heap grows)
+    let bBase = heap.offset(b);
+    if (packed) {
+      const dst = heap.offset(packed);
+      for (let i = 0; i < batchB; i++) kernels.transpose(bBase + i * n * k * 4, n, k, dst + i * k * n * 4);
+      bBase = dst;
+    }
+    const [aBase, cBase] = [heap.offset(a), heap.offset(out)];
+    const [aRow, aCol] = transposeA ? [4, m * 4] : [k * 4, 4];
+    for (let i = 0; i < batch; i++) {
+      const aAt = aBase + (i % batchA) * m * k * 4;
+      const bAt = bBase + (i % batchB) * k * n * 4;
+      kernels.matmul(aAt, aRow, aCol, bAt, n * 4, cBase + i * m * n * 4, n * 4, m, n, k);
+    }
+  } finally {
+    if (packed) heap.release(packed);
+  }
+  return out;
+}
+
+/**
+ * Matrices with fewer rows are left to the stock Transpose: measured (CPU ms, one thread) stock
+ * against ours, [50176, 64] 12.5 / 4.1, [50176, 48] 16.3 / 2.2, [12544, 128] 2.2 / 1.1,
+ * [12544, 64] 0.83 / 0.53, but [3136, 256] 0.51 / 0.52, [3136, 128] 0.21 / 0.26 and a batch of 64
+ * [49, 48] 0.06 / 0.12 (one call per matrix from JavaScript).
+ */
+const TALL_ROWS = 8192;
+
+/**
+ * Transpose when the permutation swaps the last two axes and keeps the others (a matrix, or a
+ * batch of them) of at least TALL_ROWS rows, for 4-byte dtypes: the SIMD module's blocked
+ * transpose per matrix (tfjs's Transpose takes up to 4 ns per element on such a matrix, see
+ * simd-matmul.ts: the weight gradients' x^T). Undefined: left to the stock kernel.
+ */
+export function transposeLastTwo(heap: WasmHeap, kernels: SimdKernels, x: tf.TensorInfo, perm: number[]): tf.TensorInfo | undefined {
+  const r = x.shape.length;
+  if (r < 2 || perm.length !== r || (x.dtype !== 'float32' && x.dtype !== 'int32')) return undefined;
+  if (perm[r - 2] !== r - 1 || perm[r - 1] !== r - 2 || perm.slice(0, -2).some((p, i) => p !== i)) return undefined;
+  const [rows, cols] = [x.shape[r - 2]!, x.shape[r - 1]!];
+  if (rows < TALL_ROWS) return undefined;
+  const out = heap.makeOutput([...x.shape.slice(0, -2), cols, rows], x.dtype);
+  const batch = size(x.shape.slice(0, -2));
+  if (rows * cols * batch === 0) return out;
+  const [src, dst] = [heap.offset(x), heap.offset(out)];
+  for (let i = 0; i < batch; i++) kernels.transpose(src + i * rows * cols * 4, rows, cols, dst + i * rows * cols * 4);
+  return out;
+}
