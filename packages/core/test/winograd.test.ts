@@ -131,6 +131,29 @@ describe('winogradConv2d on wasm', () => {
     tf.dispose([x, f, dy, ...want, ...got]);
   });
 
+  it('a batch split into groups of images under the plane budget gives the same output and gradients as one pass', async () => {
+    const x = values([5, 12, 10, 8], 9) as tf.Tensor4D;
+    const f = values([3, 3, 8, 12], 10) as tf.Tensor4D;
+    const pad = { top: 1, bottom: 1, left: 1, right: 1 };
+    const dy = values([5, 12, 10, 12], 11);
+    const loss = (budget?: number) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(winogradConv2d(a as tf.Tensor4D, b as tf.Tensor4D, pad, 4, budget), dy));
+    // F(4, 3) planes of one 12x10 image: 36 x 9 tiles x 12 channels x 4 bytes = 15552: groups of 2, 2, 1
+    const budget = 2 * 15552;
+    const whole = [winogradConv2d(x, f, pad, 4), ...tf.grads(loss())([x, f])];
+    const before = tf.memory().numTensors;
+    const grouped = [winogradConv2d(x, f, pad, 4, budget), ...tf.grads(loss(budget))([x, f])];
+    expect(tf.memory().numTensors).toBe(before + 3);
+    const info = await tf.profile(() => {
+      winogradConv2d(x, f, pad, 4, budget).dispose();
+    });
+    expect(info.kernels.filter((k) => k.name === 'PartialnetWinogradGather').length).toBe(3);
+    expect(Array.from(await grouped[0]!.data())).toEqual(Array.from(await whole[0]!.data()));
+    // dx per image as in one pass; dW summed over groups in another order (F(4, 3) amplifies it)
+    expect(await maxRelativeError(grouped[1]!, whole[1]!), "dx").toBeLessThan(1e-6);
+    expect(await maxRelativeError(grouped[2]!, whole[2]!), "dw").toBeLessThan(TOLERANCE[4]);
+    tf.dispose([x, f, dy, ...whole, ...grouped]);
+  });
+
   it('conv2d takes it for a large 3x3 stride-1 convolution, and not for strided, dilated, thin, small or very large ones', async () => {
     const kernelsOf = async (fn: () => tf.Tensor): Promise<string[]> => {
       const info = await tf.profile(() => {

@@ -2,7 +2,7 @@ import { tf } from '../tf.js';
 import type { Tensor, Tensor4D } from '../tf.js';
 import { matMulT as matMul } from './matmul.js';
 import { flipFilter } from './flip-filter.js';
-import { winogradAvailable, winogradConv2d } from './winograd.js';
+import { WINOGRAD_MAX_PLANE_BYTES, winogradAvailable, winogradConv2d, winogradPlaneBytesPerImage } from './winograd.js';
 
 export type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
 export type Conv2DPad = 'valid' | 'same' | number | ExplicitPadding;
@@ -204,20 +204,14 @@ function winogradTile(g: Geometry): 2 | 4 | undefined {
   const pixels = g.n * g.ho * g.wo;
   if (pixels < 1024 || !winogradAvailable()) return undefined;
   const m = g.cin >= 64 && g.cout >= 64 && pixels >= 2048 ? 4 : 2;
-  // The alpha^2 planes of one side of the products, which a training step holds three of at once
-  // (dM, dV, V): above this, the 4 GiB wasm heap of a 1333x800 Mask R-CNN step is the limit, and
-  // the direct convolution needs no such buffers.
-  const planeBytes = 4 * (m + 2) ** 2 * g.n * Math.ceil(g.ho / m) * Math.ceil(g.wo / m) * Math.max(g.cin, g.cout);
-  return planeBytes <= WINOGRAD_MAX_PLANE_BYTES ? m : undefined;
+  // larger batches go through in groups of images; one image larger than the budget directly
+  return winogradPlaneBytesPerImage(g.ho, g.wo, g.cin, g.cout, m) <= WINOGRAD_MAX_PLANE_BYTES ? m : undefined;
 }
 
 /** Whether conv2d() with these shapes and settings runs as a Winograd convolution here. */
 export function takesWinograd(xShape: number[], filterShape: number[], strides: number | [number, number] = 1, pad: Conv2DPad = 'valid', dilation: number | [number, number] = 1): boolean {
   return winogradTile(geometry(xShape, filterShape, strides, pad, dilation)) !== undefined;
 }
-
-/** See winogradTile: 96 MiB takes a 512x512 Mask R-CNN batch's P2 level (75 MiB), not 1333x800's (155). */
-const WINOGRAD_MAX_PLANE_BYTES = 96 * 2 ** 20;
 
 /**
  * 2-D convolution, NHWC input and HWIO filter, differentiable on every backend.

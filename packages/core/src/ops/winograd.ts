@@ -145,15 +145,17 @@ interface Layout {
   hp: number;
   wp: number;
   pad: WinogradPadding;
+  /** Plane budget per group of images (WINOGRAD_MAX_PLANE_BYTES unless a test sets it). */
+  maxPlaneBytes: number;
 }
 
-function layout(xShape: number[], cout: number, pad: WinogradPadding, m: 2 | 4): Layout {
+function layout(xShape: number[], cout: number, pad: WinogradPadding, m: 2 | 4, maxPlaneBytes: number): Layout {
   const [n, h, w, cin] = xShape as [number, number, number, number];
   const ho = h + pad.top + pad.bottom - 2;
   const wo = w + pad.left + pad.right - 2;
   const tilesH = Math.ceil(ho / m);
   const tilesW = Math.ceil(wo / m);
-  return { m, n, h, w, cin, cout, ho, wo, tilesH, tilesW, hp: tilesH * m + 2, wp: tilesW * m + 2, pad };
+  return { m, n, h, w, cin, cout, ho, wo, tilesH, tilesW, hp: tilesH * m + 2, wp: tilesW * m + 2, pad, maxPlaneBytes };
 }
 
 /** The multiplications of F(m, 3) for this output, tiles rounded up: picks the cheaper m. */
@@ -204,12 +206,48 @@ function transformFilter(filter: Tensor4D, l: Layout): Tensor2D[] {
   return tf.split(tf.reshape(u, [alpha * alpha * l.cin, l.cout]), alpha * alpha, 0) as Tensor2D[];
 }
 
-function forward(x: Tensor4D, filter: Tensor4D, l: Layout): Tensor4D {
+/**
+ * The alpha^2 transform planes of one image on the wider side of the products (bytes). A training
+ * step holds three such sets at once (dM, dV, V): the work is done in groups of images whose
+ * planes stay under WINOGRAD_MAX_PLANE_BYTES, and conv2d() convolves directly when one image alone
+ * passes it.
+ */
+export function winogradPlaneBytesPerImage(ho: number, wo: number, cin: number, cout: number, m: 2 | 4): number {
+  return 4 * (m + 2) ** 2 * Math.ceil(ho / m) * Math.ceil(wo / m) * Math.max(cin, cout);
+}
+
+/** 96 MiB: the 4 GiB wasm heap of a 1333x800 Mask R-CNN step is the limit (its P2 level needs 155 MiB per image). */
+export const WINOGRAD_MAX_PLANE_BYTES = 96 * 2 ** 20;
+
+/** Image counts per group (see winogradPlaneBytesPerImage). */
+function imageGroups(l: Layout): number[] {
+  const perGroup = Math.max(1, Math.floor(l.maxPlaneBytes / winogradPlaneBytesPerImage(l.ho, l.wo, l.cin, l.cout, l.m)));
+  const groups: number[] = [];
+  for (let left = l.n; left > 0; left -= perGroup) groups.push(Math.min(perGroup, left));
+  return groups;
+}
+
+function forGroup(l: Layout, n: number): Layout {
+  return { ...l, n };
+}
+
+function forwardGroup(x: Tensor4D, u: Tensor2D[], l: Layout): Tensor4D {
   const v = gather(padInput(x, l), l, 'input');
-  const u = transformFilter(filter, l);
   const products = v.map((vi, i) => tf.matMul(vi, u[i]!) as Tensor2D);
   const y = scatter(products, l, 'output', l.tilesH * l.m, l.tilesW * l.m);
   return l.ho === l.tilesH * l.m && l.wo === l.tilesW * l.m ? y : tf.slice(y, [0, 0, 0, 0], [l.n, l.ho, l.wo, l.cout]);
+}
+
+function forward(x: Tensor4D, filter: Tensor4D, l: Layout): Tensor4D {
+  const u = transformFilter(filter, l);
+  const groups = imageGroups(l);
+  if (groups.length === 1) return forwardGroup(x, u, l);
+  const parts = tf.split(x, groups, 0) as Tensor4D[];
+  // each group's planes are freed before the next group's are made
+  return tf.concat(
+    parts.map((xi, i) => tf.tidy(() => forwardGroup(xi, u, forGroup(l, groups[i]!)))),
+    0,
+  );
 }
 
 /**
@@ -224,16 +262,32 @@ function filterGradientPlanes(xPadded: Tensor4D, dm: Tensor2D[], l: Layout): Ten
   return vt.map((vti, i) => tf.matMul(vti, dm[i]!) as Tensor2D);
 }
 
-function gradients(x: Tensor4D, filter: Tensor4D, dy: Tensor4D, l: Layout): [Tensor4D, Tensor4D] {
+/** One group's input gradient and its filter gradient as kron(G, G)^T dU, [9, Cin * Cout]. */
+function gradientsGroup(x: Tensor4D, ut: Tensor2D[], dy: Tensor4D, l: Layout): [Tensor4D, Tensor2D] {
   const alpha = l.m + 2;
   const dyTiles = l.ho === l.tilesH * l.m && l.wo === l.tilesW * l.m ? dy : tf.pad(dy, [[0, 0], [0, l.tilesH * l.m - l.ho], [0, l.tilesW * l.m - l.wo], [0, 0]]);
   const dm = gather(dyTiles, l, 'grad-output');
-  const u = transformFilter(filter, l);
-  const dv = dm.map((dmi, i) => tf.matMul(dmi, tf.transpose(u[i]!)) as Tensor2D);
+  const dv = dm.map((dmi, i) => tf.matMul(dmi, ut[i]!) as Tensor2D);
   const dxPadded = scatter(dv, l, 'grad-input', l.hp, l.wp);
   const dx = tf.slice(dxPadded, [0, l.pad.top, l.pad.left, 0], [l.n, l.h, l.w, l.cin]);
   const du = filterGradientPlanes(padInput(x, l), dm, l);
-  const dFlat = tf.matMul(filterMatrix(l.m, 'backward'), tf.reshape(tf.concat(du, 0), [alpha * alpha, l.cin * l.cout]));
+  return [dx, tf.matMul(filterMatrix(l.m, 'backward'), tf.reshape(tf.concat(du, 0), [alpha * alpha, l.cin * l.cout]))];
+}
+
+function gradients(x: Tensor4D, filter: Tensor4D, dy: Tensor4D, l: Layout): [Tensor4D, Tensor4D] {
+  const ut = transformFilter(filter, l).map((ui) => tf.transpose(ui) as Tensor2D);
+  const groups = imageGroups(l);
+  let dx: Tensor4D;
+  let dFlat: Tensor2D;
+  if (groups.length === 1) {
+    [dx, dFlat] = gradientsGroup(x, ut, dy, l);
+  } else {
+    const xs = tf.split(x, groups, 0) as Tensor4D[];
+    const dys = tf.split(dy, groups, 0) as Tensor4D[];
+    const parts = xs.map((xi, i) => tf.tidy(() => gradientsGroup(xi, ut, dys[i]!, forGroup(l, groups[i]!))));
+    dx = tf.concat(parts.map(([dxi]) => dxi), 0);
+    dFlat = tf.addN(parts.map(([, di]) => di));
+  }
   return [dx, tf.reshape(dFlat, [3, 3, l.cin, l.cout])];
 }
 
@@ -241,16 +295,16 @@ function gradients(x: Tensor4D, filter: Tensor4D, dy: Tensor4D, l: Layout): [Ten
  * y = conv2d(x, filter) for a 3x3 HWIO filter, stride 1, no dilation, with explicit zero
  * padding, by F(m x m, 3 x 3); differentiable (its own gradient, see above). Needs the wasm
  * backend with its SIMD kernels (`winogradAvailable()`) and channel counts that are multiples
- * of 4.
+ * of 4. Batches whose transform planes would pass `maxPlaneBytes` go through in groups of images.
  */
-export function winogradConv2d(x: Tensor4D, filter: Tensor4D, pad: WinogradPadding, m?: 2 | 4): Tensor4D {
+export function winogradConv2d(x: Tensor4D, filter: Tensor4D, pad: WinogradPadding, m?: 2 | 4, maxPlaneBytes = WINOGRAD_MAX_PLANE_BYTES): Tensor4D {
   const [kh, kw, fin, cout] = filter.shape;
   if (kh !== 3 || kw !== 3) throw new Error(`winogradConv2d: expects a 3x3 filter, got ${kh}x${kw}`);
   if (fin !== x.shape[3]) throw new Error(`winogradConv2d: input has ${x.shape[3]} channels but the filter expects ${fin}`);
   const ho = x.shape[1] + pad.top + pad.bottom - 2;
   const wo = x.shape[2] + pad.left + pad.right - 2;
   if (ho < 1 || wo < 1) throw new Error(`winogradConv2d: a 3x3 kernel does not fit a padded ${x.shape[1]}x${x.shape[2]} input`);
-  const l = layout(x.shape, cout, pad, m ?? winogradTileSize(ho, wo));
+  const l = layout(x.shape, cout, pad, m ?? winogradTileSize(ho, wo), maxPlaneBytes);
   if (tf.engine().state.gradientDepth === 0) return tf.tidy(() => forward(x, filter, l));
   const op = tf.customGrad((...args) => {
     const [xi, fi, save] = args as [Tensor4D, Tensor4D, (tensors: Tensor[]) => void];
