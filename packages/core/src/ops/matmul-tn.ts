@@ -1,6 +1,7 @@
 import { tf } from '../tf.js';
 import type { Tensor2D } from '../tf.js';
-import { matMulTNKernel } from '../runtime/matmul-tn-kernels.js';
+import { kernelPool, kernelPoolThreads, splitRange } from '../runtime/kernel-pool.js';
+import { matMulTNBinary, matMulTNKernel } from '../runtime/matmul-tn-kernels.js';
 import { wasmHeap } from '../runtime/wasm-internals.js';
 
 const KERNEL = 'PartialnetMatMulTN';
@@ -28,11 +29,26 @@ export function registerMatMulTNKernel(): void {
       if (!kernel) throw new Error(`${KERNEL}: the WebAssembly SIMD kernel is not available on this wasm backend`);
       const out = heap.makeOutput([k, n], 'float32');
       new Float32Array(heap.buffer(), heap.offset(out), k * n).fill(0);
-      kernel(heap.offset(a), heap.offset(b), heap.offset(out), m, k, n, blockRows(k, n));
+      const [pa, pb, pc, rows] = [heap.offset(a), heap.offset(b), heap.offset(out), blockRows(k, n)];
+      const pool = kernelPool(memory);
+      if (pool && k >= 8 && m * k * n >= PARALLEL_MIN_MACS) {
+        // bands of C's rows (A's columns), in whole blocks of 4: each thread owns its outputs, and
+        // every element sees the same row blocks in the same order as on one thread
+        const bands = splitRange(k / 4, pool.threads).map(([s, e]) => [pa + 16 * s, pb, pc + 16 * s * n, m, 4 * (e - s), n, rows, k]);
+        pool.run(matMulTNBinary(true), 'matMulTN', bands, kernel);
+      } else {
+        kernel(pa, pb, pc, m, k, n, rows, k);
+      }
       return out;
     },
   });
 }
+
+/**
+ * Multiply-adds below which a call stays on one thread: waking the pool costs ~10-30 us, about
+ * what 2^19 multiply-adds take here (~29 GFLOP/s).
+ */
+const PARALLEL_MIN_MACS = 1 << 20;
 
 let poolThreads = 1;
 
@@ -46,10 +62,11 @@ export function setWasmPoolThreads(threads: number): void {
  * operands ours costs 2KN flops at ~29 GFLOP/s, XNNPACK's 2KN at ~28 GFLOP/s per thread plus
  * ~2.1 ns per element it transposes (a) and repacks (b) on one thread. Measured on one Zen 4
  * core: ours 24-34 GFLOP/s from [50176, 32]^T [50176, 64] (8.7 ms vs 21 ms) to [196, 256]^T
- * [196, 256]; on two threads XNNPACK wins from K N / (K + N) ~ 64 ([3136, 128]^T [3136, 256]).
+ * [196, 256]; on two threads XNNPACK wins from K N / (K + N) ~ 64 ([3136, 128]^T [3136, 256])
+ * unless ours runs on the kernel pool's threads too (`ours`).
  */
-function beatsXnnpack(k: number, n: number, threads: number): boolean {
-  return 2 * k * n * (1 / 29 - 1 / (28 * threads)) <= 2.1 * (k + n);
+function beatsXnnpack(k: number, n: number, threads: number, ours: number): boolean {
+  return 2 * k * n * (1 / (29 * ours) - 1 / (28 * threads)) <= 2.1 * (k + n);
 }
 
 export function unregisterMatMulTNKernel(): void {
@@ -65,7 +82,7 @@ export function matMulTNWasm(a: Tensor2D, b: Tensor2D): Tensor2D | undefined {
   if (tf.getBackend() !== 'wasm' || !tf.getKernel(KERNEL, 'wasm')) return undefined;
   const [m, k] = a.shape;
   const n = b.shape[1];
-  if (a.shape.length !== 2 || b.shape.length !== 2 || b.shape[0] !== m || k % 4 !== 0 || n % 4 !== 0 || !beatsXnnpack(k, n, poolThreads)) return undefined;
+  if (a.shape.length !== 2 || b.shape.length !== 2 || b.shape[0] !== m || k % 4 !== 0 || n % 4 !== 0 || !beatsXnnpack(k, n, poolThreads, kernelPoolThreads())) return undefined;
   const memory = wasmHeap(tf.backend()).memory();
   if (!memory || !matMulTNKernel(memory)) return undefined;
   return tf.engine().runKernel(KERNEL, { a, b }) as Tensor2D;

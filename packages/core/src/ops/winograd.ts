@@ -1,7 +1,7 @@
 import { tf } from '../tf.js';
 import type { Tensor, Tensor2D, Tensor4D } from '../tf.js';
 import { wasmHeap } from '../runtime/wasm-internals.js';
-import { winogradKernels, type WinogradGather, type WinogradKernels, type WinogradScatter } from '../runtime/winograd-kernels.js';
+import { runWinogradTransform, winogradKernels, type WinogradKernels } from '../runtime/winograd-kernels.js';
 import { matMulTNWasm } from './matmul-tn.js';
 import { filterTransformMatrix, transpose, WINOGRAD_F2, WINOGRAD_F4, type WinogradTransforms } from './winograd-transforms.js';
 
@@ -69,10 +69,10 @@ const gatherKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const tiles = n * tilesH * tilesW;
   const heap = wasmHeap(backend);
   const planes = Array.from({ length: alpha * alpha }, () => heap.makeOutput(kind === 'input-transposed' ? [c, tiles] : [tiles, c], 'float32'));
-  const kernels = kernelsOf(backend, m);
-  const fn: WinogradGather = kind === 'input' ? kernels.inputTransform : kind === 'input-transposed' ? kernels.inputTransformTransposed : kernels.gradOutputTransform;
+  kernelsOf(backend, m);
+  const name: keyof WinogradKernels = kind === 'input' ? 'inputTransform' : kind === 'input-transposed' ? 'inputTransformTransposed' : 'gradOutputTransform';
   const pixelBytes = 4 * c;
-  fn(heap.offset(x), n, tilesH, tilesW, c / 4, pixelBytes, w * pixelBytes, h * w * pixelBytes, 4 * tiles, ...planes.map((p) => heap.offset(p)));
+  runWinogradTransform(heap.memory()!, m, name, [heap.offset(x), n, tilesH, tilesW, c / 4, pixelBytes, w * pixelBytes, h * w * pixelBytes, 4 * tiles, ...planes.map((p) => heap.offset(p))]);
   return planes;
 };
 
@@ -93,17 +93,17 @@ const scatterKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   }
   const heap = wasmHeap(backend);
   const out = heap.makeOutput([n, height, width, c], 'float32');
-  const kernels = kernelsOf(backend, m);
+  kernelsOf(backend, m);
   const pixelBytes = 4 * c;
-  let fn: WinogradScatter = kernels.outputTransform;
+  let name: keyof WinogradKernels = 'outputTransform';
   if (kind === 'grad-input') {
     // windows overlap: the kernel adds into a zeroed tensor
     new Float32Array(heap.buffer(), heap.offset(out), n * height * width * c).fill(0);
-    fn = kernels.gradInputTransform;
+    name = 'gradInputTransform';
   } else if (height !== tilesH * m || width !== tilesW * m) {
     throw new Error(`${SCATTER}: output tiles must cover the ${height}x${width} output exactly`);
   }
-  fn(heap.offset(out), n, tilesH, tilesW, c / 4, pixelBytes, width * pixelBytes, height * width * pixelBytes, ...planes.map((p) => heap.offset(p)));
+  runWinogradTransform(heap.memory()!, m, name, [heap.offset(out), n, tilesH, tilesW, c / 4, pixelBytes, width * pixelBytes, height * width * pixelBytes, ...planes.map((p) => heap.offset(p))]);
   return out;
 };
 

@@ -7,6 +7,8 @@ import { tf } from '../tf.js';
 import { requestedThreads, WASM_MAX_THREADS } from './threads.js';
 import { withThreadedWasm } from './wasm-threads.js';
 import { setWasmPoolThreads } from '../ops/matmul-tn.js';
+import { configureKernelPool } from './kernel-pool.js';
+import { nodeKernelPool } from './kernel-pool-node.js';
 import { registerWasmKernelOverrides, restoreStockWasmKernels } from './wasm-kernels.js';
 import { registerCpuGeluKernels } from '../nn/gelu-kernels.js';
 import { BACKEND_NAMES, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
@@ -363,6 +365,8 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
   }
   wasmGetThreadsCount = exported<() => number>(mod, 'getThreadsCount');
   setWasmPoolThreads(threaded ? threads : 1);
+  // our own SIMD kernels run on as many threads, through worker_threads on the shared memory
+  configureKernelPool(threaded ? threads : 1, nodeKernelPool);
   registerWasmKernelOverrides();
   // Before/after measurements: tfjs-backend-wasm's own SplitV / Concat / Slice and the composite GELU.
   if (process.env.PARTIALNET_STOCK_KERNELS === '1') restoreStockWasmKernels();

@@ -14,8 +14,11 @@ import { webAssembly, type WasmMemory } from './webassembly.js';
  * blocks of rows that stay in L2 across the blocks of C. N % 8 == 4 ends with a 4 x 4 block.
  */
 export interface MatMulTNKernel {
-  /** c[k, n] += sum_m a[m, k] b[m, n] for m in [0, rows); pointers in bytes. */
-  (a: number, b: number, c: number, rows: number, k: number, n: number, blockRows: number): void;
+  /**
+   * c[k, n] += sum_m a[m, k] b[m, n] for m in [0, rows); pointers in bytes; a's rows are `lda`
+   * floats apart (lda >= k: a band of A's columns, for one thread's band of C's rows).
+   */
+  (a: number, b: number, c: number, rows: number, k: number, n: number, blockRows: number, lda: number): void;
 }
 
 /** for (counter = from; counter < limit; counter += step) body() — all i32 locals but step. */
@@ -32,12 +35,12 @@ function loop(f: FunctionBody, counter: number, from: () => void, limit: () => v
 }
 
 function body(): FunctionBody {
-  const f = new FunctionBody([I32, I32, I32, I32, I32, I32, I32]);
-  const [a, b, c, rows, k, n, blockRows] = [0, 1, 2, 3, 4, 5, 6];
+  const f = new FunctionBody([I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [a, b, c, rows, k, n, blockRows, lda] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [m0, mEnd, i, j, pa, pb, count, pc, rowA, rowB, n8] = Array.from({ length: 11 }, () => f.local(I32));
   const acc = Array.from({ length: 8 }, () => f.local(V128));
   const [b0, b1, s] = [f.local(V128), f.local(V128), f.local(V128)];
-  f.get(k).i32(4).i32Mul().set(rowA);
+  f.get(lda).i32(4).i32Mul().set(rowA);
   f.get(n).i32(4).i32Mul().set(rowB);
   // the columns covered by whole 4 x 8 blocks
   f.get(n).get(n).i32(8).i32RemU().i32Sub().set(n8);

@@ -4,7 +4,8 @@ import { registerMatMulTNKernel, unregisterMatMulTNKernel } from '../ops/matmul-
 import { registerWinogradKernels, unregisterWinogradKernels } from '../ops/winograd.js';
 import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
 import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
-import { instantiateSimdKernels, type SimdKernels } from './simd-kernels.js';
+import { instantiateSimdKernels, simdKernelsBinary, type SimdKernels } from './simd-kernels.js';
+import { kernelPool, splitRange } from './kernel-pool.js';
 import { batchMatMul, planBatchMatMul, transposeLastTwo } from './wasm-matmul.js';
 import { bytesPerElement, concat, copyRowsJs, gather, slice, splitV, type CopyRows } from './wasm-copy-kernels.js';
 import { wasmHeap, type WasmHeap } from './wasm-internals.js';
@@ -83,6 +84,22 @@ const copyRows: CopyRows = (heap, src, srcStride, dst, dstStride, rowBytes, rows
   else copyRowsJs(heap.buffer(), src, srcStride, dst, dstStride, rowBytes, rows);
 };
 
+/** Bytes below which an elementwise kernel stays on one thread (waking the pool costs ~10-30 us). */
+const ELEMENTWISE_PARALLEL_MIN_BYTES = 1 << 18;
+
+/**
+ * An elementwise SIMD kernel over `bytes` bytes (a multiple of 16) at `pointers` (all advanced
+ * alike), in 16-byte-aligned ranges on the kernel pool's threads where the memory is shared and
+ * the call is large enough: every element gets the same arithmetic as on one thread.
+ */
+function elementwise(heap: WasmHeap, kernels: SimdKernels, name: 'gelu' | 'geluGrad', pointers: number[], bytes: number): void {
+  const fn = kernels[name] as (...args: number[]) => void;
+  const pool = bytes >= ELEMENTWISE_PARALLEL_MIN_BYTES ? kernelPool(heap.memory()!) : undefined;
+  if (!pool) return fn(...pointers, bytes);
+  const shares = splitRange(bytes / 16, pool.threads).map(([s, e]) => [...pointers.map((p) => p + 16 * s), 16 * (e - s)]);
+  pool.run(simdKernelsBinary(true), name, shares, fn);
+}
+
 const geluForward: tf.KernelFunc = ({ inputs, backend }) => {
   const x = inputs.x as tf.TensorInfo;
   assertFloat32(GELU_KERNEL, x);
@@ -91,7 +108,7 @@ const geluForward: tf.KernelFunc = ({ inputs, backend }) => {
   const n = tf.util.sizeFromShape(x.shape);
   const kernels = simd(heap);
   const vectors = kernels ? n - (n % 4) : 0;
-  if (vectors > 0) kernels!.gelu(heap.offset(x), heap.offset(out), vectors * 4);
+  if (vectors > 0) elementwise(heap, kernels!, 'gelu', [heap.offset(x), heap.offset(out)], vectors * 4);
   if (vectors < n) {
     const buffer = heap.buffer();
     geluLoop(new Float32Array(buffer, heap.offset(x), n), new Float32Array(buffer, heap.offset(out), n), vectors, n);
@@ -107,7 +124,7 @@ const geluBackward: tf.KernelFunc = ({ inputs, backend }) => {
   const n = tf.util.sizeFromShape(x.shape);
   const kernels = simd(heap);
   const vectors = kernels ? n - (n % 4) : 0;
-  if (vectors > 0) kernels!.geluGrad(heap.offset(x), heap.offset(dy), heap.offset(out), vectors * 4);
+  if (vectors > 0) elementwise(heap, kernels!, 'geluGrad', [heap.offset(x), heap.offset(dy), heap.offset(out)], vectors * 4);
   if (vectors < n) {
     const buffer = heap.buffer();
     const view = (t: tf.TensorInfo): Float32Array => new Float32Array(buffer, heap.offset(t), n);

@@ -50,7 +50,7 @@ parentPort.once('message', (m) => {
 }
 
 /** This process's execArgv without --input-type, which would make an eval'd worker an ES module. */
-function scriptExecArgv(): string[] {
+export function scriptExecArgv(): string[] {
   const out: string[] = [];
   const args = process.execArgv;
   for (let i = 0; i < args.length; i++) {

@@ -1,5 +1,6 @@
 import { transpose, WINOGRAD_F2, WINOGRAD_F4, type Matrix, type WinogradTransforms } from '../ops/winograd-transforms.js';
 import { assembleModule, FunctionBody, I32, SIMD, V128, type ExportedFunction } from './wasm-assembler.js';
+import { kernelPool, splitRange } from './kernel-pool.js';
 import { webAssembly, type WasmMemory } from './webassembly.js';
 
 /**
@@ -269,4 +270,38 @@ function instantiate(memory: WasmMemory): Map<number, WinogradKernels> | null {
   } catch {
     return null;
   }
+}
+
+/** Plane bytes below which a transform stays on one thread (waking the pool costs ~10-30 us). */
+const PARALLEL_MIN_BYTES = 1 << 19;
+
+/**
+ * Runs the transform `name` (F(m x m, 3 x 3)) with `args` as the kernel takes them, on the kernel
+ * pool's threads where the memory is shared and the call is large enough, else as one call. Shares
+ * are whole images (n at least the thread count) or, for a single image, bands of tile rows, except
+ * for gradInputTransform, whose windows overlap and are added: its shares are whole images only.
+ * Every output element gets the same arithmetic as on one thread.
+ */
+export function runWinogradTransform(memory: WasmMemory, m: 2 | 4, name: keyof WinogradKernels, args: readonly number[]): void {
+  const fn = winogradKernels(memory, m)![name] as (...a: number[]) => void;
+  const pool = kernelPool(memory);
+  const gather = name !== 'outputTransform' && name !== 'gradInputTransform';
+  const first = gather ? 9 : 8;
+  const [, n, tilesH, tilesW, vectors, pixelBytes, rowBytes, imageBytes] = args as [number, number, number, number, number, number, number, number];
+  const planeBytes = n * tilesH * tilesW * vectors * 16 * (args.length - first);
+  if (!pool || planeBytes < PARALLEL_MIN_BYTES) return fn(...args);
+  // how far along a plane one tile is: a row of [T, C], or one float of the transposed [C, T]
+  const tileBytes = name === 'inputTransformTransposed' ? 4 : pixelBytes;
+  const share = (srcStep: number, tileStep: number, countArg: 1 | 2) => ([s, e]: [number, number]): number[] => {
+    const a = args.slice();
+    a[0]! += s * srcStep;
+    a[countArg] = e - s;
+    for (let i = first; i < a.length; i++) a[i]! += s * tileStep * tileBytes;
+    return a;
+  };
+  let shares: number[][];
+  if (n >= pool.threads) shares = splitRange(n, pool.threads).map(share(imageBytes, tilesH * tilesW, 1));
+  else if (n === 1 && name !== 'gradInputTransform' && tilesH >= pool.threads) shares = splitRange(tilesH, pool.threads).map(share(m * rowBytes, tilesW, 2));
+  else return fn(...args);
+  pool.run(winogradKernelsBinary(true), `${name}${m}`, shares, fn);
 }

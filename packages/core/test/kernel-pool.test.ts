@@ -1,0 +1,116 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { splitRange } from '../src/runtime/kernel-pool.js';
+
+describe('splitRange', () => {
+  it('covers the units once, in near-equal non-empty parts, never more parts than units', () => {
+    expect(splitRange(18, 2)).toEqual([[0, 9], [9, 18]]);
+    expect(splitRange(3, 2)).toEqual([[0, 1], [1, 3]]);
+    expect(splitRange(2, 4)).toEqual([[0, 1], [1, 2]]);
+    expect(splitRange(1, 1)).toEqual([[0, 1]]);
+  });
+});
+
+// The threaded wasm build starts once per process: the checks run in a child process on the built
+// package with PARTIALNET_THREADS=2, comparing each kernel's output on one thread (pool switched
+// off) with its output on the pool, bit for bit.
+const distUrl = new URL('../dist/', import.meta.url);
+const srcFiles = ['runtime/kernel-pool.ts', 'runtime/kernel-pool-node.ts', 'runtime/winograd-kernels.ts', 'runtime/wasm-kernels.ts', 'ops/matmul-tn.ts'];
+const distFresh = srcFiles.every((f) => {
+  const js = fileURLToPath(new URL(f.replace(/\.ts$/, '.js'), distUrl));
+  return existsSync(js) && statSync(js).mtimeMs >= statSync(fileURLToPath(new URL(`../src/${f}`, import.meta.url))).mtimeMs;
+});
+
+const script = `
+const d = ${JSON.stringify(distUrl.href)};
+const { setupBackend, tf } = await import(d + 'index.js');
+const { configureKernelPool, kernelPool, closeKernelPools } = await import(d + 'runtime/kernel-pool.js');
+const { nodeKernelPool } = await import(d + 'runtime/kernel-pool-node.js');
+const { wasmHeap } = await import(d + 'runtime/wasm-internals.js');
+const { winogradConv2d } = await import(d + 'ops/winograd.js');
+const { matMulTNBinary, matMulTNKernel } = await import(d + 'runtime/matmul-tn-kernels.js');
+const r = await setupBackend('wasm');
+const memory = wasmHeap(tf.backend()).memory();
+const out = { threads: r.wasm.threads, shared: memory.buffer instanceof SharedArrayBuffer, cases: {} };
+const tasks = () => kernelPool(memory)?.tasks ?? 0;
+
+async function compare(name, compute) {
+  configureKernelPool(1, nodeKernelPool);
+  const serial = tf.tidy(compute);
+  configureKernelPool(2, nodeKernelPool);
+  const before = tasks();
+  const tensorsBefore = tf.memory().numTensors;
+  const parallel = tf.tidy(compute);
+  const ran = tasks() - before;
+  const leaked = tf.memory().numTensors - tensorsBefore - parallel.length;
+  let differing = 0, total = 0;
+  for (let i = 0; i < serial.length; i++) {
+    const s = await serial[i].data(), p = await parallel[i].data();
+    total += s.length;
+    for (let j = 0; j < s.length; j++) if (!Object.is(s[j], p[j])) differing++;
+  }
+  tf.dispose([...serial, ...parallel]);
+  out.cases[name] = { ran, differing, total, leaked };
+}
+
+const a = tf.randomUniform([3000, 72], -1, 1, 'float32', 1);
+const b = tf.randomUniform([3000, 44], -1, 1, 'float32', 2);
+await compare('matMulTN', () => [tf.engine().runKernel('PartialnetMatMulTN', { a, b })]);
+
+const x = tf.randomUniform([100003], -4, 4, 'float32', 3);
+const dy = tf.randomUniform([100003], -1, 1, 'float32', 4);
+await compare('gelu', () => [tf.engine().runKernel('PartialnetGelu', { x }), tf.engine().runKernel('PartialnetGeluGrad', { x, dy })]);
+
+const pad = { top: 1, bottom: 1, left: 1, right: 1 };
+const w = tf.randomUniform([3, 3, 32, 32], -0.2, 0.2, 'float32', 5);
+for (const [label, shape] of [['winograd by image', [2, 34, 34, 32]], ['winograd by tile rows', [1, 66, 66, 32]]]) {
+  const xi = tf.randomUniform(shape, -1, 1, 'float32', 6);
+  const g = tf.grads((xx, ww) => winogradConv2d(xx, ww, pad, 4).square().sum());
+  await compare(label, () => [winogradConv2d(xi, w, pad, 4), ...g([xi, w])]);
+}
+
+// a share that faults on the worker: the call throws (no hang) and the pool still works after
+const kernel = matMulTNKernel(memory);
+const pool = kernelPool(memory);
+const far = memory.buffer.byteLength - 64;
+let error = '';
+try {
+  pool.run(matMulTNBinary(true), 'matMulTN', [[0, 0, 0, 0, 4, 4, 8, 4], [far, far, far, 1000, 4, 4, 8, 4]], kernel);
+} catch (e) {
+  error = String(e.message);
+}
+out.workerError = error;
+await compare('matMulTN after a worker error', () => [tf.engine().runKernel('PartialnetMatMulTN', { a, b })]);
+closeKernelPools();
+await compare('matMulTN on a pool restarted after closeKernelPools', () => [tf.engine().runKernel('PartialnetMatMulTN', { a, b })]);
+console.log(JSON.stringify(out));
+`;
+
+describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the threaded wasm build', () => {
+  it('runs a^T b, GELU and the Winograd transforms on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
+    if (!distFresh) throw new Error('packages/core/dist is missing or older than src/: run `pnpm build` first');
+    const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, PARTIALNET_THREADS: '2' },
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
+    const out = JSON.parse(stdout.trim().split('\n').pop()!) as {
+      threads: number;
+      shared: boolean;
+      workerError: string;
+      cases: Record<string, { ran: number; differing: number; total: number; leaked: number }>;
+    };
+    expect(out.threads).toBe(2);
+    expect(out.shared).toBe(true);
+    expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
+    expect(Object.keys(out.cases)).toHaveLength(6);
+    for (const [name, c] of Object.entries(out.cases)) {
+      expect(c.ran, `${name}: calls on the pool`).toBeGreaterThan(0);
+      expect(c.total, name).toBeGreaterThan(0);
+      expect(c.differing, `${name}: elements that differ from one thread`).toBe(0);
+      expect(c.leaked, `${name}: tensors left behind`).toBe(0);
+    }
+  }, 240_000);
+});
