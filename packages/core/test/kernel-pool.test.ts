@@ -17,7 +17,7 @@ describe('splitRange', () => {
 // package with PARTIALNET_THREADS=2, comparing each kernel's output on one thread (pool switched
 // off) with its output on the pool, bit for bit.
 const distUrl = new URL('../dist/', import.meta.url);
-const srcFiles = ['runtime/kernel-pool.ts', 'runtime/kernel-pool-node.ts', 'runtime/winograd-kernels.ts', 'runtime/wasm-kernels.ts', 'ops/matmul-tn.ts'];
+const srcFiles = ['runtime/kernel-pool.ts', 'runtime/kernel-pool-node.ts', 'runtime/winograd-kernels.ts', 'runtime/wasm-kernels.ts', 'runtime/wasm-matmul.ts', 'ops/matmul-tn.ts'];
 const distFresh = srcFiles.every((f) => {
   const js = fileURLToPath(new URL(f.replace(/\.ts$/, '.js'), distUrl));
   return existsSync(js) && statSync(js).mtimeMs >= statSync(fileURLToPath(new URL(`../src/${f}`, import.meta.url))).mtimeMs;
@@ -64,6 +64,12 @@ const dy = tf.randomUniform([100003], -1, 1, 'float32', 4);
 await compare('gelu', () => [tf.engine().runKernel('PartialnetGelu', { x }), tf.engine().runKernel('PartialnetGeluGrad', { x, dy })]);
 
 const pad = { top: 1, bottom: 1, left: 1, right: 1 };
+const ta = tf.randomUniform([300, 102], -1, 1, 'float32', 7);
+const tb = tf.randomUniform([300, 64], -1, 1, 'float32', 8);
+const ba = tf.randomUniform([2, 130, 128], -1, 1, 'float32', 9);
+const bb = tf.randomUniform([2, 72, 128], -1, 1, 'float32', 10);
+await compare('BatchMatMul', () => [tf.matMul(ta, tb, true, false), tf.matMul(ba, bb, false, true)]);
+
 const w = tf.randomUniform([3, 3, 32, 32], -0.2, 0.2, 'float32', 5);
 for (const [label, shape] of [['winograd by image', [2, 34, 34, 32]], ['winograd by tile rows', [1, 66, 66, 32]]]) {
   const xi = tf.randomUniform(shape, -1, 1, 'float32', 6);
@@ -89,7 +95,7 @@ console.log(JSON.stringify(out));
 `;
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the threaded wasm build', () => {
-  it('runs a^T b, GELU and the Winograd transforms on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
+  it('runs a^T b, GELU, the Winograd transforms and BatchMatMul on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
     if (!distFresh) throw new Error('packages/core/dist is missing or older than src/: run `pnpm build` first');
     const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
       env: { ...process.env, PARTIALNET_THREADS: '2' },
@@ -105,7 +111,7 @@ describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the thr
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
-    expect(Object.keys(out.cases)).toHaveLength(6);
+    expect(Object.keys(out.cases)).toHaveLength(7);
     for (const [name, c] of Object.entries(out.cases)) {
       expect(c.ran, `${name}: calls on the pool`).toBeGreaterThan(0);
       expect(c.total, name).toBeGreaterThan(0);

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '../src/index.js';
 import { matMulT } from '../src/ops/matmul.js';
 import { matMulTNWasm, setWasmPoolThreads } from '../src/ops/matmul-tn.js';
+import { configureKernelPool } from '../src/runtime/kernel-pool.js';
 
 function values(shape: [number, number], seed: number): tf.Tensor2D {
   return tf.tensor2d(Float32Array.from({ length: shape[0] * shape[1] }, (_, i) => Math.sin(i * 0.61 + seed) + 0.25 * Math.cos(i * 2.3 - seed)), shape);
@@ -21,6 +22,8 @@ describe('a^T b on wasm (the weight-gradient kernel)', () => {
   beforeAll(async () => {
     await setupBackend('wasm');
     setWasmPoolThreads(1);
+    // our kernel on one thread too (kernel-pool.test.ts covers the pool)
+    configureKernelPool(1, undefined);
   });
 
   it.each([
@@ -74,8 +77,13 @@ describe('a^T b on wasm (the weight-gradient kernel)', () => {
       // thin products stay ours: XNNPACK's transpose and repack cost more than its second thread saves
       const thin = matMulTNWasm(values([64, 32], 9), values([64, 64], 10));
       expect(thin).toBeDefined();
+      // with our kernel on as many threads (the kernel pool; here one that never starts, so the
+      // product itself runs serially) wide products stay ours too
+      configureKernelPool(2, () => undefined);
+      expect(matMulTNWasm(...wide)).toBeDefined();
     } finally {
       setWasmPoolThreads(1);
+      configureKernelPool(1, undefined);
     }
   });
 });

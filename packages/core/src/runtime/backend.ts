@@ -366,7 +366,8 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
   wasmGetThreadsCount = exported<() => number>(mod, 'getThreadsCount');
   setWasmPoolThreads(threaded ? threads : 1);
   // our own SIMD kernels run on as many threads, through worker_threads on the shared memory
-  configureKernelPool(threaded ? threads : 1, nodeKernelPool);
+  // (PARTIALNET_KERNEL_POOL=0 keeps them on one thread: before/after measurements)
+  configureKernelPool(threaded ? threads : 1, process.env.PARTIALNET_KERNEL_POOL === '0' ? undefined : nodeKernelPool);
   registerWasmKernelOverrides();
   // Before/after measurements: tfjs-backend-wasm's own SplitV / Concat / Slice and the composite GELU.
   if (process.env.PARTIALNET_STOCK_KERNELS === '1') restoreStockWasmKernels();

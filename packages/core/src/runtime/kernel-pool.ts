@@ -37,6 +37,8 @@ const started = new Set<KernelPool>();
 /** Installs the platform's pool (backend.ts under Node) and the thread count the wasm backend started with. */
 export function configureKernelPool(threads: number, make: KernelPoolFactory | undefined): void {
   poolThreads = Math.max(1, Math.floor(threads));
+  // pools (or their absence) made by another factory are not this one's
+  if (make !== factory) closeKernelPools();
   factory = make;
 }
 

@@ -1,6 +1,7 @@
 import { tf } from '../tf.js';
 import { MATMUL_TILE_COLS, MATMUL_TILE_ROWS } from './simd-matmul.js';
-import type { SimdKernels } from './simd-kernels.js';
+import { simdKernelsBinary, type SimdKernels } from './simd-kernels.js';
+import { kernelPool, splitRange } from './kernel-pool.js';
 import type { WasmHeap } from './wasm-internals.js';
 
 /**
@@ -64,7 +65,16 @@ export function planBatchMatMul(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: 
   return { m, n, k, batch, batchA, batchB, outShape: [...outer, m, n] };
 }
 
-/** The product as planned; a and b are on the heap. */
+/**
+ * Multiply-adds of one product below which it stays on one thread: waking the kernel pool costs
+ * ~10-30 us, about 2^19 multiply-adds here.
+ */
+const PARALLEL_MIN_MACS = 1 << 20;
+
+/**
+ * The product as planned; a and b are on the heap. Large products run in bands of rows on the
+ * kernel pool's threads (kernel-pool.ts) where the memory is shared.
+ */
 export function batchMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, plan: MatMulPlan): tf.TensorInfo {
   const { m, n, k, batch, batchA, batchB } = plan;
   const out = heap.makeOutput(plan.outShape, 'float32');
@@ -79,10 +89,23 @@ export function batchMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorIn
     }
     const [aBase, cBase] = [heap.offset(a), heap.offset(out)];
     const [aRow, aCol] = transposeA ? [4, m * 4] : [k * 4, 4];
+    const pool = m >= 2 * MATMUL_TILE_ROWS && m * n * k >= PARALLEL_MIN_MACS ? kernelPool(heap.memory()!) : undefined;
     for (let i = 0; i < batch; i++) {
       const aAt = aBase + (i % batchA) * m * k * 4;
       const bAt = bBase + (i % batchB) * k * n * 4;
-      kernels.matmul(aAt, aRow, aCol, bAt, n * 4, cBase + i * m * n * 4, n * 4, m, n, k);
+      const cAt = cBase + i * m * n * 4;
+      if (!pool) {
+        kernels.matmul(aAt, aRow, aCol, bAt, n * 4, cAt, n * 4, m, n, k);
+        continue;
+      }
+      // bands of C's rows in whole tiles (the last band takes the rest): each output's sum is the
+      // one the single call computes
+      const tiles = Math.floor(m / MATMUL_TILE_ROWS);
+      const shares = splitRange(tiles, pool.threads).map(([s, e]) => {
+        const [r0, r1] = [s * MATMUL_TILE_ROWS, e === tiles ? m : e * MATMUL_TILE_ROWS];
+        return [aAt + r0 * aRow, aRow, aCol, bAt, n * 4, cAt + r0 * n * 4, n * 4, r1 - r0, n, k];
+      });
+      pool.run(simdKernelsBinary(true), 'matmul', shares, kernels.matmul);
     }
   } finally {
     if (packed) heap.release(packed);
