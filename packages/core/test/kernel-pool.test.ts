@@ -59,8 +59,8 @@ const a = tf.randomUniform([3000, 72], -1, 1, 'float32', 1);
 const b = tf.randomUniform([3000, 44], -1, 1, 'float32', 2);
 await compare('matMulTN', () => [tf.engine().runKernel('PartialnetMatMulTN', { a, b })]);
 
-const x = tf.randomUniform([100003], -4, 4, 'float32', 3);
-const dy = tf.randomUniform([100003], -1, 1, 'float32', 4);
+const x = tf.randomUniform([200003], -4, 4, 'float32', 3);
+const dy = tf.randomUniform([200003], -1, 1, 'float32', 4);
 await compare('gelu', () => [tf.engine().runKernel('PartialnetGelu', { x }), tf.engine().runKernel('PartialnetGeluGrad', { x, dy })]);
 
 const pad = { top: 1, bottom: 1, left: 1, right: 1 };

@@ -85,7 +85,7 @@ const copyRows: CopyRows = (heap, src, srcStride, dst, dstStride, rowBytes, rows
 };
 
 /** Bytes below which an elementwise kernel stays on one thread (waking the pool costs ~10-30 us). */
-const ELEMENTWISE_PARALLEL_MIN_BYTES = 1 << 18;
+const ELEMENTWISE_PARALLEL_MIN_BYTES = 1 << 19;
 
 /**
  * An elementwise SIMD kernel over `bytes` bytes (a multiple of 16) at `pointers` (all advanced
