@@ -24,6 +24,7 @@ export { loadSafetensors, saveSafetensors, parseSafetensors, serializeSafetensor
 export { countTransfers, type TransferCounts } from './runtime/transfers.js';
 export { isHostMemoryBackend, readHostSync } from './runtime/host-read.js';
 export { wasmHeapBytes } from './runtime/wasm-heap.js';
+export { closeKernelPools } from './runtime/kernel-pool.js';
 export { readSource, type BytesSource } from './io/read-source.js';
 export { setupBackend, listBackends, currentBackend, isBackendName, parseBackendName, isSoftwareAdapter, softwareGpuAllowed, packageVersion, BACKEND_NAMES, type BackendName, type BackendProbe, type BackendReport, type GpuAdapterInfo } from '#backend';
 export { setThreads, requestedThreads, parseThreads, availableCores, WASM_MAX_THREADS } from '#backend';
