@@ -177,12 +177,16 @@ describe('winogradConv2d on wasm', () => {
     tf.dispose([x, f]);
   });
 
-  it('names what is wrong: a filter that is not 3x3, channels not a multiple of 4', () => {
+  it('names what is wrong: a filter that is not 3x3, channels not a multiple of 4, padding that is not four integers >= 0', () => {
     const x = tf.zeros([1, 8, 8, 4]) as tf.Tensor4D;
     const pad = { top: 1, bottom: 1, left: 1, right: 1 };
     expect(() => winogradConv2d(x, tf.zeros([5, 5, 4, 4]) as tf.Tensor4D, pad)).toThrow(/3x3 filter, got 5x5/);
     expect(() => winogradConv2d(tf.zeros([1, 8, 8, 6]) as tf.Tensor4D, tf.zeros([3, 3, 6, 4]) as tf.Tensor4D, pad)).toThrow(/multiple of 4, got 6/);
     expect(() => winogradConv2d(x, tf.zeros([3, 3, 5, 4]) as tf.Tensor4D, pad)).toThrow(/4 channels but the filter expects 5/);
+    const f = tf.zeros([3, 3, 4, 4]) as tf.Tensor4D;
+    expect(() => winogradConv2d(x, f, 'same' as unknown as typeof pad)).toThrow(/pad.top must be an integer >= 0, got undefined/);
+    expect(() => winogradConv2d(x, f, { ...pad, left: -1 })).toThrow(/pad.left must be an integer >= 0, got -1/);
+    f.dispose();
     x.dispose();
   });
 });

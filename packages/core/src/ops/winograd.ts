@@ -301,6 +301,10 @@ export function winogradConv2d(x: Tensor4D, filter: Tensor4D, pad: WinogradPaddi
   const [kh, kw, fin, cout] = filter.shape;
   if (kh !== 3 || kw !== 3) throw new Error(`winogradConv2d: expects a 3x3 filter, got ${kh}x${kw}`);
   if (fin !== x.shape[3]) throw new Error(`winogradConv2d: input has ${x.shape[3]} channels but the filter expects ${fin}`);
+  for (const side of ['top', 'bottom', 'left', 'right'] as const) {
+    const p = (pad as unknown as Record<string, unknown> | undefined)?.[side];
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0) throw new Error(`winogradConv2d: pad.${side} must be an integer >= 0, got ${JSON.stringify(p)}`);
+  }
   const ho = x.shape[1] + pad.top + pad.bottom - 2;
   const wo = x.shape[2] + pad.left + pad.right - 2;
   if (ho < 1 || wo < 1) throw new Error(`winogradConv2d: a 3x3 kernel does not fit a padded ${x.shape[1]}x${x.shape[2]} input`);
