@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '../src/index.js';
 import { checkWasmInternals } from '../src/runtime/wasm-internals.js';
-import { allowWasmSimdKernels, registerWasmKernelOverrides, restoreStockWasmKernels, wasmSimdKernelsActive } from '../src/runtime/wasm-kernels.js';
+import { allowWasmSimdKernels, wasmSimdKernelsActive } from '../src/runtime/wasm-kernels.js';
+import { withStock } from './wasm-stock.js';
 
 // SplitV, Concat and Slice on wasm against tfjs-backend-wasm's own kernels: copies, so bit-exact
 // (compared as raw 32-bit words, which tells -0 from 0 and keeps NaN payloads).
@@ -10,16 +11,6 @@ function bits(t: tf.Tensor): number[] {
   const v = t.dataSync();
   if (v instanceof Float32Array) return Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length));
   return Array.from(v as Int32Array | Uint8Array);
-}
-
-/** Runs `fn` with the stock wasm kernels, then puts the overrides back. */
-function withStock<T>(fn: () => T): T {
-  restoreStockWasmKernels();
-  try {
-    return fn();
-  } finally {
-    registerWasmKernelOverrides();
-  }
 }
 
 function sample(shape: number[], dtype: 'float32' | 'int32' | 'bool' = 'float32'): tf.Tensor {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '../src/index.js';
-import { registerWasmKernelOverrides, restoreStockWasmKernels } from '../src/runtime/wasm-kernels.js';
+import { withStock } from './wasm-stock.js';
 
 // GatherV2 on wasm against tfjs-backend-wasm's own kernel: a copy, so bit-exact (raw words).
 
@@ -8,15 +8,6 @@ const bits = (t: tf.Tensor): number[] => {
   const v = t.dataSync();
   return v instanceof Float32Array ? Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length)) : Array.from(v as Int32Array | Uint8Array);
 };
-
-function withStock<T>(fn: () => T): T {
-  restoreStockWasmKernels();
-  try {
-    return fn();
-  } finally {
-    registerWasmKernelOverrides();
-  }
-}
 
 function sample(shape: number[], dtype: 'float32' | 'int32' | 'bool'): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);

@@ -4,6 +4,7 @@ import { planBatchMatMul, transposeLastTwo } from '../src/runtime/wasm-matmul.js
 import { wasmHeap } from '../src/runtime/wasm-internals.js';
 import { instantiateSimdKernels } from '../src/runtime/simd-kernels.js';
 import { allowWasmSimdKernels, registerWasmKernelOverrides, restoreStockWasmKernels } from '../src/runtime/wasm-kernels.js';
+import { withStock } from './wasm-stock.js';
 
 // The wasm BatchMatMul override (SIMD tiled product for batches and transposeA) against
 // tfjs-backend-wasm's own kernel and a float64 reference. Both sum the K products in float32 in
@@ -54,15 +55,6 @@ function expectNear(got: tf.Tensor, want: { value: Float64Array; scale: Float64A
     const err = Math.abs(g[i]! - want.value[i]!);
     const tol = 1e-5 * want.scale[i]! + 1e-30;
     if (!(err <= tol)) expect.fail(`${what}: element ${i} is ${g[i]}, reference ${want.value[i]} (|diff| ${err} > ${tol})`);
-  }
-}
-
-function withStock<T>(fn: () => T): T {
-  restoreStockWasmKernels();
-  try {
-    return fn();
-  } finally {
-    registerWasmKernelOverrides();
   }
 }
 
