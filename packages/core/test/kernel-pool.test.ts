@@ -69,6 +69,12 @@ const tb = tf.randomUniform([300, 64], -1, 1, 'float32', 8);
 const ba = tf.randomUniform([2, 130, 128], -1, 1, 'float32', 9);
 const bb = tf.randomUniform([2, 72, 128], -1, 1, 'float32', 10);
 await compare('BatchMatMul', () => [tf.matMul(ta, tb, true, false), tf.matMul(ba, bb, false, true)]);
+// batches of at least two products per thread go out as whole products per thread
+const pa = tf.randomUniform([9, 40, 96], -1, 1, 'float32', 11);
+const pb = tf.randomUniform([9, 96, 40], -1, 1, 'float32', 12);
+const qa = tf.randomUniform([6, 130, 64], -1, 1, 'float32', 13);
+const qb = tf.randomUniform([64, 48], -1, 1, 'float32', 14);
+await compare('BatchMatMul by products', () => [tf.matMul(pa, pb), tf.matMul(qa, qb), tf.matMul(pa, pb, true, true)]);
 
 const w = tf.randomUniform([3, 3, 32, 32], -0.2, 0.2, 'float32', 5);
 for (const [label, shape] of [['winograd by image', [2, 34, 34, 32]], ['winograd by tile rows', [1, 66, 66, 32]]]) {
@@ -111,7 +117,9 @@ describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the thr
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
-    expect(Object.keys(out.cases)).toHaveLength(7);
+    expect(Object.keys(out.cases)).toHaveLength(8);
+    // one wake-up per batched product: whole products per thread, not bands of each product's rows
+    expect(out.cases['BatchMatMul by products']!.ran).toBe(3);
     for (const [name, c] of Object.entries(out.cases)) {
       expect(c.ran, `${name}: calls on the pool`).toBeGreaterThan(0);
       expect(c.total, name).toBeGreaterThan(0);

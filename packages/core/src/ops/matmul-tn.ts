@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import type { Tensor2D } from '../tf.js';
+import type { Tensor2D, Tensor3D } from '../tf.js';
 import { kernelPool, kernelPoolThreads, splitRange } from '../runtime/kernel-pool.js';
 import { matMulTNBinary, matMulTNKernel } from '../runtime/matmul-tn-kernels.js';
 import { wasmHeap } from '../runtime/wasm-internals.js';
@@ -19,25 +19,33 @@ export function registerMatMulTNKernel(): void {
     kernelFunc: ({ inputs, backend }) => {
       const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
       if (a.dtype !== 'float32' || b.dtype !== 'float32') throw new Error(`${KERNEL}: expected float32 operands, got ${a.dtype} and ${b.dtype}`);
-      const [m, k] = a.shape as [number, number];
-      const [mb, n] = b.shape as [number, number];
-      if (a.shape.length !== 2 || b.shape.length !== 2 || m !== mb) throw new Error(`${KERNEL}: expected [M, K] and [M, N], got [${a.shape.join(', ')}] and [${b.shape.join(', ')}]`);
+      // [M, K] and [M, N], or batches of them: [B, M, K] and [B, M, N]
+      const rank = a.shape.length;
+      const batch = rank === 3 ? a.shape[0]! : 1;
+      const [m, k] = a.shape.slice(-2) as [number, number];
+      const [mb, n] = b.shape.slice(-2) as [number, number];
+      if ((rank !== 2 && rank !== 3) || b.shape.length !== rank || m !== mb || (rank === 3 && b.shape[0] !== batch)) {
+        throw new Error(`${KERNEL}: expected [M, K] and [M, N] (or batches [B, M, K] and [B, M, N]), got [${a.shape.join(', ')}] and [${b.shape.join(', ')}]`);
+      }
       if (k % 4 !== 0 || n % 4 !== 0) throw new Error(`${KERNEL}: K and N must be multiples of 4, got ${k} and ${n}`);
       const heap = wasmHeap(backend);
       const memory = heap.memory();
       const kernel = memory && matMulTNKernel(memory);
       if (!kernel) throw new Error(`${KERNEL}: the WebAssembly SIMD kernel is not available on this wasm backend`);
-      const out = heap.makeOutput([k, n], 'float32');
-      new Float32Array(heap.buffer(), heap.offset(out), k * n).fill(0);
-      const [pa, pb, pc, rows] = [heap.offset(a), heap.offset(b), heap.offset(out), blockRows(k, n)];
+      const out = heap.makeOutput(rank === 3 ? [batch, k, n] : [k, n], 'float32');
+      new Float32Array(heap.buffer(), heap.offset(out), batch * k * n).fill(0);
+      const rows = blockRows(k, n);
       const pool = kernelPool(memory);
-      if (pool && k >= 8 && m * k * n >= PARALLEL_MIN_MACS) {
-        // bands of C's rows (A's columns), in whole blocks of 4: each thread owns its outputs, and
-        // every element sees the same row blocks in the same order as on one thread
-        const bands = splitRange(k / 4, pool.threads).map(([s, e]) => [pa + 16 * s, pb, pc + 16 * s * n, m, 4 * (e - s), n, rows, k]);
-        pool.run(matMulTNBinary(true), 'matMulTN', bands, kernel);
-      } else {
-        kernel(pa, pb, pc, m, k, n, rows, k);
+      for (let i = 0; i < batch; i++) {
+        const [pa, pb, pc] = [heap.offset(a) + 4 * i * m * k, heap.offset(b) + 4 * i * m * n, heap.offset(out) + 4 * i * k * n];
+        if (pool && k >= 8 && m * k * n >= PARALLEL_MIN_MACS) {
+          // bands of C's rows (A's columns), in whole blocks of 4: each thread owns its outputs, and
+          // every element sees the same row blocks in the same order as on one thread
+          const bands = splitRange(k / 4, pool.threads).map(([s, e]) => [pa + 16 * s, pb, pc + 16 * s * n, m, 4 * (e - s), n, rows, k]);
+          pool.run(matMulTNBinary(true), 'matMulTN', bands, kernel);
+        } else {
+          kernel(pa, pb, pc, m, k, n, rows, k);
+        }
       }
       return out;
     },
@@ -76,16 +84,18 @@ export function unregisterMatMulTNKernel(): void {
 }
 
 /**
- * a^T b for a [M, K], b [M, N] with our wasm kernel (runtime/matmul-tn-kernels.ts), or undefined
- * where it does not apply (another backend, K or N not a multiple of 4) or XNNPACK's threads
- * would be faster.
+ * a^T b for a [M, K], b [M, N] (or each pair of batches [B, M, K] and [B, M, N]) with our wasm
+ * kernel (runtime/matmul-tn-kernels.ts), or undefined where it does not apply (another backend, K
+ * or N not a multiple of 4) or XNNPACK's threads would be faster.
  */
-export function matMulTNWasm(a: Tensor2D, b: Tensor2D): Tensor2D | undefined {
+export function matMulTNWasm<T extends Tensor2D | Tensor3D>(a: T, b: T): T | undefined {
   if (tf.getBackend() !== 'wasm' || !tf.getKernel(KERNEL, 'wasm')) return undefined;
-  const [m, k] = a.shape;
-  const n = b.shape[1];
-  if (a.shape.length !== 2 || b.shape.length !== 2 || b.shape[0] !== m || k % 4 !== 0 || n % 4 !== 0 || !beatsXnnpack(k, n, poolThreads, kernelPoolThreads())) return undefined;
+  const rank = a.shape.length;
+  if ((rank !== 2 && rank !== 3) || b.shape.length !== rank || (rank === 3 && a.shape[0] !== b.shape[0])) return undefined;
+  const [m, k] = a.shape.slice(-2) as [number, number];
+  const [mb, n] = b.shape.slice(-2) as [number, number];
+  if (mb !== m || k % 4 !== 0 || n % 4 !== 0 || !beatsXnnpack(k, n, poolThreads, kernelPoolThreads())) return undefined;
   const memory = wasmHeap(tf.backend()).memory();
   if (!memory || !matMulTNKernel(memory)) return undefined;
-  return tf.engine().runKernel(KERNEL, { a, b }) as Tensor2D;
+  return tf.engine().runKernel(KERNEL, { a, b }) as T;
 }

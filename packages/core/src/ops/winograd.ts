@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import type { Tensor, Tensor2D, Tensor4D } from '../tf.js';
+import type { Tensor, Tensor2D, Tensor3D, Tensor4D } from '../tf.js';
 import { wasmHeap } from '../runtime/wasm-internals.js';
 import { runWinogradTransform, winogradKernels, type WinogradKernels } from '../runtime/winograd-kernels.js';
 import { matMulTNWasm } from './matmul-tn.js';
@@ -7,12 +7,13 @@ import { filterTransformMatrix, transpose, WINOGRAD_F2, WINOGRAD_F4, type Winogr
 
 /**
  * 3x3 stride-1 convolution by Winograd's F(m x m, 3 x 3) on the wasm backend, forward and both
- * gradients: alpha^2 matrix products per call instead of tfjs-wasm's direct convolution, which
+ * gradients: alpha^2 matrix products (one batched call) instead of tfjs-wasm's direct convolution, which
  * runs XNNPACK at ~27 GFLOP/s on one core (wasm SIMD128 has no FMA). With m = 4 the products do
  * 4x fewer multiplications; measured on [2, 64, 64, 256] x [3, 3, 256, 256]: see README.
  *
- * Forward: V = tiles of the padded input through B^T . B (one kernel, alpha^2 planes [T, Cin]),
- * U = kron(G, G) @ g (one small matmul), M_i = V_i @ U_i, y = A^T . A of the tiles of M.
+ * Forward: V = tiles of the padded input through B^T . B (one kernel, alpha^2 planes [T, Cin]
+ * in one [alpha^2, T, Cin] tensor), U = kron(G, G) @ g (one small matmul), M_i = V_i @ U_i (one
+ * batched product: our SIMD BatchMatMul runs whole planes per thread), y = A^T . A of the tiles of M.
  * Backward, the exact gradient of that computation: dM = A . A^T of dy's tiles; dV_i = dM_i
  * @ U_i^T, dx = the B . B^T tiles summed back where windows overlap; dU_i = V_i^T @ dM_i (our
  * a^T b kernel, or V written transposed by its own kernel: tfjs-wasm's transposed matmul is slow),
@@ -68,24 +69,24 @@ const gatherKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   }
   const tiles = n * tilesH * tilesW;
   const heap = wasmHeap(backend);
-  const planes = Array.from({ length: alpha * alpha }, () => heap.makeOutput(kind === 'input-transposed' ? [c, tiles] : [tiles, c], 'float32'));
+  // the planes one after another in one tensor: a batch of alpha^2 matrices for BatchMatMul
+  const planes = heap.makeOutput(kind === 'input-transposed' ? [alpha * alpha, c, tiles] : [alpha * alpha, tiles, c], 'float32');
   kernelsOf(backend, m);
   const name: keyof WinogradKernels = kind === 'input' ? 'inputTransform' : kind === 'input-transposed' ? 'inputTransformTransposed' : 'gradOutputTransform';
   const pixelBytes = 4 * c;
-  runWinogradTransform(heap.memory()!, m, name, [heap.offset(x), n, tilesH, tilesW, c / 4, pixelBytes, w * pixelBytes, h * w * pixelBytes, 4 * tiles, ...planes.map((p) => heap.offset(p))]);
+  const [base, planeBytes] = [heap.offset(planes), 4 * tiles * c];
+  const pointers = Array.from({ length: alpha * alpha }, (_, p) => base + p * planeBytes);
+  runWinogradTransform(heap.memory()!, m, name, [heap.offset(x), n, tilesH, tilesW, c / 4, pixelBytes, w * pixelBytes, h * w * pixelBytes, 4 * tiles, ...pointers]);
   return planes;
 };
 
 const scatterKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
-  const planes = Object.values(inputs) as tf.TensorInfo[];
+  const planes = inputs.planes as tf.TensorInfo;
   const { m, kind, tilesH, tilesW, height, width } = attrs as unknown as ScatterAttrs;
   const { alpha } = transformsFor(m);
-  if (planes.length !== alpha * alpha) throw new Error(`${SCATTER}: expected ${alpha * alpha} planes, got ${planes.length}`);
-  const [tiles, c] = planes[0]!.shape as [number, number];
-  for (const p of planes) {
-    assertVectorChannels(SCATTER, p, c);
-    if (p.shape.length !== 2 || p.shape[0] !== tiles || p.shape[1] !== c) throw new Error(`${SCATTER}: every plane must be [${tiles}, ${c}], got [${p.shape.join(', ')}]`);
-  }
+  if (planes.shape.length !== 3 || planes.shape[0] !== alpha * alpha) throw new Error(`${SCATTER}: expected ${alpha * alpha} planes [${alpha * alpha}, T, C], got [${planes.shape.join(', ')}]`);
+  const [, tiles, c] = planes.shape as [number, number, number];
+  assertVectorChannels(SCATTER, planes, c);
   const window = kind === 'output' ? m : alpha;
   const n = tiles / (tilesH * tilesW);
   if (!Number.isInteger(n) || (tilesH - 1) * m + window > height || (tilesW - 1) * m + window > width) {
@@ -103,7 +104,9 @@ const scatterKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   } else if (height !== tilesH * m || width !== tilesW * m) {
     throw new Error(`${SCATTER}: output tiles must cover the ${height}x${width} output exactly`);
   }
-  runWinogradTransform(heap.memory()!, m, name, [heap.offset(out), n, tilesH, tilesW, c / 4, pixelBytes, width * pixelBytes, height * width * pixelBytes, ...planes.map((p) => heap.offset(p))]);
+  const [base, planeBytes] = [heap.offset(planes), 4 * tiles * c];
+  const pointers = Array.from({ length: alpha * alpha }, (_, p) => base + p * planeBytes);
+  runWinogradTransform(heap.memory()!, m, name, [heap.offset(out), n, tilesH, tilesW, c / 4, pixelBytes, width * pixelBytes, height * width * pixelBytes, ...pointers]);
   return out;
 };
 
@@ -175,16 +178,15 @@ function padInput(x: Tensor4D, l: Layout): Tensor4D {
   ]);
 }
 
-function gather(x: Tensor4D, l: Layout, kind: GatherKind): Tensor2D[] {
+/** The alpha^2 planes of x's tiles: [alpha^2, T, C] (input-transposed: [alpha^2, C, T]). */
+function gather(x: Tensor4D, l: Layout, kind: GatherKind): Tensor3D {
   const attrs: GatherAttrs = { m: l.m, kind, tilesH: l.tilesH, tilesW: l.tilesW };
-  return tf.engine().runKernel(GATHER, { x }, attrs as unknown as tf.NamedAttrMap) as unknown as Tensor2D[];
+  return tf.engine().runKernel(GATHER, { x }, attrs as unknown as tf.NamedAttrMap) as Tensor3D;
 }
 
-function scatter(planes: Tensor2D[], l: Layout, kind: ScatterKind, height: number, width: number): Tensor4D {
+function scatter(planes: Tensor3D, l: Layout, kind: ScatterKind, height: number, width: number): Tensor4D {
   const attrs: ScatterAttrs = { m: l.m, kind, tilesH: l.tilesH, tilesW: l.tilesW, height, width };
-  const inputs: Record<string, Tensor> = {};
-  planes.forEach((p, i) => (inputs[String(i)] = p));
-  return tf.engine().runKernel(SCATTER, inputs, attrs as unknown as tf.NamedAttrMap) as Tensor4D;
+  return tf.engine().runKernel(SCATTER, { planes }, attrs as unknown as tf.NamedAttrMap) as Tensor4D;
 }
 
 const filterMatrices = new Map<number, { forward: number[][]; backward: number[][] }>();
@@ -199,11 +201,11 @@ function filterMatrix(m: 2 | 4, direction: 'forward' | 'backward'): Tensor2D {
   return tf.tensor2d(pair[direction]);
 }
 
-/** U: alpha^2 planes [Cin, Cout]. */
-function transformFilter(filter: Tensor4D, l: Layout): Tensor2D[] {
+/** U: alpha^2 planes [alpha^2, Cin, Cout]. */
+function transformFilter(filter: Tensor4D, l: Layout): Tensor3D {
   const alpha = l.m + 2;
   const u = tf.matMul(filterMatrix(l.m, 'forward'), tf.reshape(filter, [9, l.cin * l.cout]));
-  return tf.split(tf.reshape(u, [alpha * alpha * l.cin, l.cout]), alpha * alpha, 0) as Tensor2D[];
+  return tf.reshape(u, [alpha * alpha, l.cin, l.cout]);
 }
 
 /**
@@ -231,10 +233,10 @@ function forGroup(l: Layout, n: number): Layout {
   return { ...l, n };
 }
 
-function forwardGroup(x: Tensor4D, u: Tensor2D[], l: Layout): Tensor4D {
+function forwardGroup(x: Tensor4D, u: Tensor3D, l: Layout): Tensor4D {
   const v = gather(padInput(x, l), l, 'input');
-  const products = v.map((vi, i) => tf.matMul(vi, u[i]!) as Tensor2D);
-  const y = scatter(products, l, 'output', l.tilesH * l.m, l.tilesW * l.m);
+  // one batched product (our SIMD BatchMatMul: whole planes per thread) rather than alpha^2 calls
+  const y = scatter(tf.matMul(v, u), l, 'output', l.tilesH * l.m, l.tilesW * l.m);
   return l.ho === l.tilesH * l.m && l.wo === l.tilesW * l.m ? y : tf.slice(y, [0, 0, 0, 0], [l.n, l.ho, l.wo, l.cout]);
 }
 
@@ -252,39 +254,38 @@ function forward(x: Tensor4D, filter: Tensor4D, l: Layout): Tensor4D {
 
 /**
  * dU_i = V_i^T dM_i: where our a^T b kernel beats XNNPACK (one thread) from V's planes as they
- * are, else through V written transposed, since XNNPACK's matmul has no fast transposed path.
+ * are, else through V written transposed, as one batched product.
  */
-function filterGradientPlanes(xPadded: Tensor4D, dm: Tensor2D[], l: Layout): Tensor2D[] {
+function filterGradientPlanes(xPadded: Tensor4D, dm: Tensor3D, l: Layout): Tensor3D {
   const v = gather(xPadded, l, 'input');
-  const first = matMulTNWasm(v[0]!, dm[0]!);
-  if (first) return [first, ...v.slice(1).map((vi, i) => matMulTNWasm(vi, dm[i + 1]!)!)];
-  const vt = gather(xPadded, l, 'input-transposed');
-  return vt.map((vti, i) => tf.matMul(vti, dm[i]!) as Tensor2D);
+  const du = matMulTNWasm(v, dm);
+  if (du) return du;
+  return tf.matMul(gather(xPadded, l, 'input-transposed'), dm);
 }
 
 /** One group's input gradient and its filter gradient as kron(G, G)^T dU, [9, Cin * Cout]. */
-function gradientsGroup(x: Tensor4D, ut: Tensor2D[], dy: Tensor4D, l: Layout): [Tensor4D, Tensor2D] {
+function gradientsGroup(x: Tensor4D, u: Tensor3D, dy: Tensor4D, l: Layout): [Tensor4D, Tensor2D] {
   const alpha = l.m + 2;
   const dyTiles = l.ho === l.tilesH * l.m && l.wo === l.tilesW * l.m ? dy : tf.pad(dy, [[0, 0], [0, l.tilesH * l.m - l.ho], [0, l.tilesW * l.m - l.wo], [0, 0]]);
   const dm = gather(dyTiles, l, 'grad-output');
-  const dv = dm.map((dmi, i) => tf.matMul(dmi, ut[i]!) as Tensor2D);
-  const dxPadded = scatter(dv, l, 'grad-input', l.hp, l.wp);
+  // dV_i = dM_i U_i^T: the batched product packs each U_i^T itself
+  const dxPadded = scatter(tf.matMul(dm, u, false, true), l, 'grad-input', l.hp, l.wp);
   const dx = tf.slice(dxPadded, [0, l.pad.top, l.pad.left, 0], [l.n, l.h, l.w, l.cin]);
   const du = filterGradientPlanes(padInput(x, l), dm, l);
-  return [dx, tf.matMul(filterMatrix(l.m, 'backward'), tf.reshape(tf.concat(du, 0), [alpha * alpha, l.cin * l.cout]))];
+  return [dx, tf.matMul(filterMatrix(l.m, 'backward'), tf.reshape(du, [alpha * alpha, l.cin * l.cout]))];
 }
 
 function gradients(x: Tensor4D, filter: Tensor4D, dy: Tensor4D, l: Layout): [Tensor4D, Tensor4D] {
-  const ut = transformFilter(filter, l).map((ui) => tf.transpose(ui) as Tensor2D);
+  const u = transformFilter(filter, l);
   const groups = imageGroups(l);
   let dx: Tensor4D;
   let dFlat: Tensor2D;
   if (groups.length === 1) {
-    [dx, dFlat] = gradientsGroup(x, ut, dy, l);
+    [dx, dFlat] = gradientsGroup(x, u, dy, l);
   } else {
     const xs = tf.split(x, groups, 0) as Tensor4D[];
     const dys = tf.split(dy, groups, 0) as Tensor4D[];
-    const parts = xs.map((xi, i) => tf.tidy(() => gradientsGroup(xi, ut, dys[i]!, forGroup(l, groups[i]!))));
+    const parts = xs.map((xi, i) => tf.tidy(() => gradientsGroup(xi, u, dys[i]!, forGroup(l, groups[i]!))));
     dx = tf.concat(parts.map(([dxi]) => dxi), 0);
     dFlat = tf.addN(parts.map(([, di]) => di));
   }

@@ -1,5 +1,5 @@
 import { GELU_ERF, INV_SQRT_2PI } from '../nn/gelu-math.js';
-import { matmulBody, transposeBody } from './simd-matmul.js';
+import { matmulBatchBody, matmulBody, transposeBody } from './simd-matmul.js';
 import { assembleModule, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
 import { webAssembly, type WasmMemory } from './webassembly.js';
 
@@ -19,6 +19,8 @@ export interface SimdKernels {
    * b + p bRow + 4 j, C(i, j) at c + i cRow + 4 j; M >= 4, N >= 8, K >= 1 (simd-matmul.ts).
    */
   matmul(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number): void;
+  /** `count` matmul calls, the pointers advanced by aStride, bStride and cStride bytes after each. */
+  matmulBatch(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number, count: number, aStride: number, bStride: number, cStride: number): void;
   /** dst (cols x rows) = transpose of src (rows x cols), 4-byte elements. */
   transpose(src: number, rows: number, cols: number, dst: number): void;
 }
@@ -210,16 +212,15 @@ const binaries = new Map<boolean, Uint8Array>();
 export function simdKernelsBinary(shared: boolean): Uint8Array {
   let binary = binaries.get(shared);
   if (!binary) {
-    binary = assembleModule(
-      [
-        { name: 'gelu', body: geluBody() },
-        { name: 'geluGrad', body: geluGradBody() },
-        { name: 'copyRows', body: copyRowsBody() },
-        { name: 'matmul', body: matmulBody() },
-        { name: 'transpose', body: transposeBody() },
-      ],
-      shared,
-    );
+    const functions = [
+      { name: 'gelu', body: geluBody() },
+      { name: 'geluGrad', body: geluGradBody() },
+      { name: 'copyRows', body: copyRowsBody() },
+      { name: 'matmul', body: matmulBody() },
+      { name: 'transpose', body: transposeBody() },
+    ];
+    functions.push({ name: 'matmulBatch', body: matmulBatchBody(functions.findIndex((f) => f.name === 'matmul')) });
+    binary = assembleModule(functions, shared);
     binaries.set(shared, binary);
   }
   return binary;

@@ -74,6 +74,27 @@ export function matmulBody(): FunctionBody {
 }
 
 /**
+ * `count` products of one shape, matrix i's A, B and C at a + i aStride, b + i bStride and
+ * c + i cStride (a stride of 0 reuses one operand): one call per share of a batch on the kernel
+ * pool (wasm-matmul.ts), each product computed by `matmul` (function `matmulIndex` of the module)
+ * exactly as a call of its own.
+ */
+export function matmulBatchBody(matmulIndex: number): FunctionBody {
+  const [a, aRow, aCol, b, bRow, c, cRow, m, n, k, count, aStride, bStride, cStride] = Array.from({ length: 14 }, (_, i) => i);
+  const f = new FunctionBody(new Array(14).fill(I32));
+  f.block().loop();
+  f.get(count).i32Eqz().brIf(1);
+  for (const arg of [a, aRow, aCol, b, bRow, c, cRow, m, n, k]) f.get(arg);
+  f.call(matmulIndex);
+  f.get(a).get(aStride).i32Add().set(a);
+  f.get(b).get(bStride).i32Add().set(b);
+  f.get(c).get(cStride).i32Add().set(c);
+  f.get(count).i32(1).i32Sub().set(count);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
  * dst (cols x rows) = the transpose of src (rows x cols), 4-byte words; rows, cols >= 1. In
  * blocks of TRANSPOSE_BLOCK source columns, each swept down all rows: the block's output rows are
  * written a word at a time, so only that many output cache lines are live at once. Writing all

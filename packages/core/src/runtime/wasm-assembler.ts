@@ -149,6 +149,13 @@ export class FunctionBody {
     return this;
   }
 
+  /** Calls function `index` of the module (its position in assembleModule's list): no imported functions. */
+  call(index: number): this {
+    this.bytes.push(0x10);
+    unsignedLeb(index, this.bytes);
+    return this;
+  }
+
   i32LtS(): this {
     this.bytes.push(0x48);
     return this;

@@ -72,8 +72,10 @@ export function planBatchMatMul(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: 
 const PARALLEL_MIN_MACS = 1 << 20;
 
 /**
- * The product as planned; a and b are on the heap. Large products run in bands of rows on the
- * kernel pool's threads (kernel-pool.ts) where the memory is shared.
+ * The product as planned; a and b are on the heap. Where the memory is shared, large work runs on
+ * the kernel pool's threads (kernel-pool.ts): a batch of at least two products per thread as whole
+ * products per thread, a smaller one (or a broadcast that is not one matrix for all) in bands of
+ * each product's rows. Either way every output is the sum one call on one thread computes.
  */
 export function batchMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, plan: MatMulPlan): tf.TensorInfo {
   const { m, n, k, batch, batchA, batchB } = plan;
@@ -89,23 +91,35 @@ export function batchMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorIn
     }
     const [aBase, cBase] = [heap.offset(a), heap.offset(out)];
     const [aRow, aCol] = transposeA ? [4, m * 4] : [k * 4, 4];
-    const pool = m >= 2 * MATMUL_TILE_ROWS && m * n * k >= PARALLEL_MIN_MACS ? kernelPool(heap.memory()!) : undefined;
+    const pool = m * n * k * batch >= PARALLEL_MIN_MACS ? kernelPool(heap.memory()!) : undefined;
+    // operands that are one matrix for every product, or one per product, advance by a stride
+    const stride = (count: number, bytes: number): number | undefined => (count === 1 ? 0 : count === batch ? bytes : undefined);
+    const [aStride, bStride] = [stride(batchA, m * k * 4), stride(batchB, k * n * 4)];
+    if (aStride !== undefined && bStride !== undefined && (!pool || batch >= 2 * pool.threads)) {
+      // whole products per thread (Winograd's alpha^2 planes, attention heads): one wake-up for the
+      // batch instead of one per product, and no thread waits on another's rows
+      const args = (first: number, count: number): number[] => [aBase + first * aStride, aRow, aCol, bBase + first * bStride, n * 4, cBase + first * m * n * 4, n * 4, m, n, k, count, aStride, bStride, m * n * 4];
+      if (!pool) kernels.matmulBatch(...(args(0, batch) as Parameters<SimdKernels['matmulBatch']>));
+      else pool.run(simdKernelsBinary(true), 'matmulBatch', splitRange(batch, pool.threads).map(([s, e]) => args(s, e - s)), kernels.matmulBatch as (...xs: number[]) => void);
+      return out;
+    }
+    const rowPool = m >= 2 * MATMUL_TILE_ROWS && m * n * k >= PARALLEL_MIN_MACS ? pool : undefined;
     for (let i = 0; i < batch; i++) {
       const aAt = aBase + (i % batchA) * m * k * 4;
       const bAt = bBase + (i % batchB) * k * n * 4;
       const cAt = cBase + i * m * n * 4;
-      if (!pool) {
+      if (!rowPool) {
         kernels.matmul(aAt, aRow, aCol, bAt, n * 4, cAt, n * 4, m, n, k);
         continue;
       }
       // bands of C's rows in whole tiles (the last band takes the rest): each output's sum is the
       // one the single call computes
       const tiles = Math.floor(m / MATMUL_TILE_ROWS);
-      const shares = splitRange(tiles, pool.threads).map(([s, e]) => {
+      const shares = splitRange(tiles, rowPool.threads).map(([s, e]) => {
         const [r0, r1] = [s * MATMUL_TILE_ROWS, e === tiles ? m : e * MATMUL_TILE_ROWS];
         return [aAt + r0 * aRow, aRow, aCol, bAt, n * 4, cAt + r0 * n * 4, n * 4, r1 - r0, n, k];
       });
-      pool.run(simdKernelsBinary(true), 'matmul', shares, kernels.matmul);
+      rowPool.run(simdKernelsBinary(true), 'matmul', shares, kernels.matmul);
     }
   } finally {
     if (packed) heap.release(packed);
