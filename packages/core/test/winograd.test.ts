@@ -154,7 +154,7 @@ describe('winogradConv2d on wasm', () => {
     tf.dispose([x, f, dy, ...whole, ...grouped]);
   });
 
-  it('conv2d takes it for a large 3x3 stride-1 convolution, and not for strided, dilated, thin, small or very large ones', async () => {
+  it('conv2d takes it for 3x3 stride-1 convolutions down to 8 channels and small maps, and not for strided, dilated, thinner, tiny or very large ones', async () => {
     const kernelsOf = async (fn: () => tf.Tensor): Promise<string[]> => {
       const info = await tf.profile(() => {
         fn().dispose();
@@ -164,13 +164,17 @@ describe('winogradConv2d on wasm', () => {
     const x = tf.zeros([2, 32, 32, 64]) as tf.Tensor4D;
     const f = tf.zeros([3, 3, 64, 64]) as tf.Tensor4D;
     expect(await kernelsOf(() => conv2d(x, f, 1, 1))).toContain('PartialnetWinogradGather');
+    // RetinaNet's head on the P6 level, PartialNet-T0's first PConv
+    expect(await kernelsOf(() => conv2d(tf.zeros([2, 8, 8, 256]) as tf.Tensor4D, tf.zeros([3, 3, 256, 256]) as tf.Tensor4D, 1, 1))).toContain('PartialnetWinogradGather');
+    expect(await kernelsOf(() => conv2d(tf.zeros([16, 56, 56, 8]) as tf.Tensor4D, tf.zeros([3, 3, 8, 8]) as tf.Tensor4D, 1, 1))).toContain('PartialnetWinogradGather');
     for (const [name, fn] of [
       ['stride 2', () => conv2d(x, f, 2, 1)],
       ['dilation 2', () => conv2d(x, f, 1, 2, 2)],
-      ['8 input channels', () => conv2d(tf.zeros([2, 32, 32, 8]) as tf.Tensor4D, tf.zeros([3, 3, 8, 64]) as tf.Tensor4D, 1, 1)],
+      ['4 input channels', () => conv2d(tf.zeros([2, 32, 32, 4]) as tf.Tensor4D, tf.zeros([3, 3, 4, 64]) as tf.Tensor4D, 1, 1)],
       ['a 4x4 map', () => conv2d(tf.zeros([1, 4, 4, 64]) as tf.Tensor4D, f, 1, 1)],
-      // F(2, 3) planes of 16 x 222^2 tiles x 32 channels: 101 MB, over the 96 MiB budget
-      ['a map whose transform planes exceed the memory budget', () => conv2d(tf.zeros([1, 444, 444, 32]) as tf.Tensor4D, tf.zeros([3, 3, 32, 32]) as tf.Tensor4D, 1, 1)],
+      ['a 4x4 map of 256 channels', () => conv2d(tf.zeros([2, 4, 4, 256]) as tf.Tensor4D, tf.zeros([3, 3, 256, 256]) as tf.Tensor4D, 1, 1)],
+      // F(4, 3) planes of 36 x 160^2 tiles x 32 channels: 118 MB, over the 96 MiB budget
+      ['a map whose transform planes exceed the memory budget', () => conv2d(tf.zeros([1, 640, 640, 32]) as tf.Tensor4D, tf.zeros([3, 3, 32, 32]) as tf.Tensor4D, 1, 1)],
     ] as const) {
       expect(await kernelsOf(fn), name).not.toContain('PartialnetWinogradGather');
     }

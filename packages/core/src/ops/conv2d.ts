@@ -191,19 +191,35 @@ function filterGrad(x: Tensor4D, dy: Tensor4D, g: Geometry): Tensor4D {
 }
 
 /**
- * The Winograd tile size for this convolution on wasm, or undefined to convolve directly. Measured
- * on one core (ops/winograd.ts): F(4x4) wins from ~2k output pixels per call at 64+ channels
- * (2.6x at [2, 64, 64, 256]), F(2x2) from ~1k pixels at 32+; below that the per-call work (the
- * filter transform and alpha^2 matmul dispatches) costs more than it saves, and below 32 channels
- * the matrix products are too thin to beat XNNPACK's direct convolution. Very large maps convolve
- * directly too (memory, below).
+ * Cost model of a 3x3 stride-1 convolution on wasm, in units of Cin x Cout multiply-adds, fitted to
+ * one-core measurements of forward + backward (CPU time, [2, 4..16, 16..32, 256] and T0's PConvs
+ * at batch 16):
+ * - direct: about DIRECT_UNITS_PER_PIXEL per output pixel (9 multiply-adds per pixel at XNNPACK's
+ *   rate, and its gradient through our transposed convolutions);
+ * - Winograd F(m): alpha^2 planes of one product row per tile, plus per call the filter side
+ *   (transforming g, packing U^T, transforming dU back: WINOGRAD_FILTER_ROWS rows per plane) and
+ *   the dispatch of its half-dozen kernels (WINOGRAD_CALL_MACS multiply-adds' worth, ~30 us), which
+ *   is what keeps thin, tiny convolutions direct.
+ * Measured (ms, one core, forward + backward, direct against Winograd): [2, 16, 16, 256] 80 / 39,
+ * [2, 8, 8, 256] 24.5 / 16.2, [2, 4, 4, 256] 10.7 / 10.9, [16, 56, 56, 8] 14.2 / 10.0.
+ */
+const DIRECT_UNITS_PER_PIXEL = 7.3;
+const WINOGRAD_FILTER_ROWS = 6.6;
+const WINOGRAD_CALL_MACS = 4e5;
+
+/**
+ * The Winograd tile size for this convolution on wasm, or undefined to convolve directly: the
+ * cheaper of F(2x2) and F(4x4) where it beats the direct convolution by the cost model above.
+ * Channels must be multiples of 4 and at least 8 (the products' narrowest operand). Very large
+ * maps convolve directly too (memory, below).
  */
 function winogradTile(g: Geometry): 2 | 4 | undefined {
   if (g.kh !== 3 || g.kw !== 3 || g.sh !== 1 || g.sw !== 1 || g.dh !== 1 || g.dw !== 1) return undefined;
-  if (g.cin < 32 || g.cout < 32 || g.cin % 4 !== 0 || g.cout % 4 !== 0) return undefined;
-  const pixels = g.n * g.ho * g.wo;
-  if (pixels < 1024 || !winogradAvailable()) return undefined;
-  const m = g.cin >= 64 && g.cout >= 64 && pixels >= 2048 ? 4 : 2;
+  if (g.cin < 8 || g.cout < 8 || g.cin % 4 !== 0 || g.cout % 4 !== 0) return undefined;
+  if (!winogradAvailable()) return undefined;
+  const cost = (m: 2 | 4): number => (m + 2) ** 2 * (g.n * Math.ceil(g.ho / m) * Math.ceil(g.wo / m) + WINOGRAD_FILTER_ROWS) + WINOGRAD_CALL_MACS / (g.cin * g.cout);
+  const m = cost(4) <= cost(2) ? 4 : 2;
+  if (cost(m) >= DIRECT_UNITS_PER_PIXEL * g.n * g.ho * g.wo) return undefined;
   // larger batches go through in groups of images; one image larger than the budget directly
   return winogradPlaneBytesPerImage(g.ho, g.wo, g.cin, g.cout, m) <= WINOGRAD_MAX_PLANE_BYTES ? m : undefined;
 }
