@@ -5,6 +5,7 @@ import { wasmHeap } from '../src/runtime/wasm-internals.js';
 import { instantiateSimdKernels } from '../src/runtime/simd-kernels.js';
 import { allowWasmSimdKernels, registerWasmKernelOverrides, restoreStockWasmKernels } from '../src/runtime/wasm-kernels.js';
 import { withStock } from './wasm-stock.js';
+import { allowRelaxedSimd, relaxedSimdSupported } from '../src/runtime/relaxed-simd.js';
 
 // The wasm BatchMatMul override (SIMD tiled product for batches and transposeA) against
 // tfjs-backend-wasm's own kernel and a float64 reference. Both sum the K products in float32 in
@@ -105,9 +106,15 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
     tf.dispose([a, b]);
   });
 
-  it('a single product without transposes, int32, tiny matrices and mismatched batches go to the stock kernel', () => {
+  it('int32, tiny matrices and mismatched batches go to the stock kernel, and a single plain product does unless the kernel has relaxed SIMD', () => {
     const t = (shape: number[], dtype: 'float32' | 'int32' = 'float32'): tf.TensorInfo => ({ dataId: {}, shape, dtype });
-    expect(planBatchMatMul(t([30, 20]), t([20, 10]), false, false)).toBeUndefined();
+    allowRelaxedSimd(false);
+    try {
+      expect(planBatchMatMul(t([30, 20]), t([20, 10]), false, false)).toBeUndefined();
+    } finally {
+      allowRelaxedSimd(true);
+    }
+    expect(planBatchMatMul(t([30, 20]), t([20, 10]), false, false) !== undefined).toBe(relaxedSimdSupported());
     expect(planBatchMatMul(t([2, 30, 20], 'int32'), t([2, 20, 10], 'int32'), false, false)).toBeUndefined();
     expect(planBatchMatMul(t([2, 3, 20]), t([2, 20, 10]), false, false)).toBeUndefined(); // M < 4
     expect(planBatchMatMul(t([2, 30, 20]), t([2, 20, 7]), false, false)).toBeUndefined(); // N < 8
@@ -127,6 +134,46 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
       allowWasmSimdKernels(true);
     }
     tf.dispose([a, b]);
+  });
+
+  it('runs on Node 20 with relaxed SIMD switched on (V8 flag), unless PARTIALNET_RELAXED_SIMD=0', () => {
+    expect(relaxedSimdSupported()).toBe(process.env.PARTIALNET_RELAXED_SIMD !== '0');
+  });
+
+  it.each([
+    ['a 1x1 convolution with a bias [1, 196, 128] x [1, 128, 256] + [256]', [1, 196, 128], [1, 128, 256], [256]],
+    ['a linear [37, 21] x [21, 19] + [19] (odd sizes)', [37, 21], [21, 19], [19]],
+    ['no bias [64, 32] x [32, 48]', [64, 32], [32, 48], undefined],
+  ] as const)('tf.fused.matMul: %s matches the stock kernel and a float64 reference, with and without relaxed SIMD', async (_name, aShape, bShape, biasShape) => {
+    const a = tf.tensor(values([...aShape], 7), [...aShape]);
+    const b = tf.tensor(values([...bShape], 8), [...bShape]);
+    const bias = biasShape ? tf.tensor(values([...biasShape], 9), [...biasShape]) : undefined;
+    const want = reference(a, b, false, false);
+    if (bias) {
+      const bv = bias.dataSync();
+      for (let i = 0; i < want.value.length; i++) {
+        want.value[i] += bv[i % bv.length]!;
+        want.scale[i] += Math.abs(bv[i % bv.length]!);
+      }
+    }
+    const numTensors = tf.memory().numTensors;
+    for (const relaxed of [true, false]) {
+      allowRelaxedSimd(relaxed);
+      try {
+        const kernels = await kernelsRun(() => tf.fused.matMul({ a, b, bias }));
+        expect(kernels).toContain('_FusedMatMul');
+        const ours = tf.fused.matMul({ a, b, bias });
+        expectNear(ours, want, `ours, relaxed SIMD ${relaxed}`);
+        ours.dispose();
+      } finally {
+        allowRelaxedSimd(true);
+      }
+    }
+    const stock = withStock(() => tf.fused.matMul({ a, b, bias }));
+    expectNear(stock, want, 'stock');
+    stock.dispose();
+    expect(tf.memory().numTensors).toBe(numTensors);
+    tf.dispose([a, b, ...(bias ? [bias] : [])]);
   });
 
   it('PAT_sf attention gradients (softmax(q k^T) v, d/dq, d/dk, d/dv) match the stock kernels', async () => {

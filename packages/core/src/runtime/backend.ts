@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import v8 from 'node:v8';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { setWasmPoolThreads } from '../ops/matmul-tn.js';
 import { configureKernelPool } from './kernel-pool.js';
 import { nodeKernelPool } from './kernel-pool-node.js';
 import { registerWasmKernelOverrides, restoreStockWasmKernels } from './wasm-kernels.js';
+import { allowRelaxedSimd, recheckRelaxedSimd, relaxedSimdSupported } from './relaxed-simd.js';
 import { registerCpuGeluKernels } from '../nn/gelu-kernels.js';
 import { BACKEND_NAMES, isSoftwareAdapter, parseBackendName, type BackendName } from './backend-names.js';
 
@@ -368,10 +370,30 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
   // our own SIMD kernels run on as many threads, through worker_threads on the shared memory
   // (PARTIALNET_KERNEL_POOL=0 keeps them on one thread: before/after measurements)
   configureKernelPool(threaded ? threads : 1, process.env.PARTIALNET_KERNEL_POOL === '0' ? undefined : nodeKernelPool);
+  enableRelaxedSimd();
   registerWasmKernelOverrides();
   // Before/after measurements: tfjs-backend-wasm's own SplitV / Concat / Slice and the composite GELU.
   if (process.env.PARTIALNET_STOCK_KERNELS === '1') restoreStockWasmKernels();
   return { ...base, available: true };
+}
+
+/**
+ * Our matrix kernels use relaxed SIMD's multiply-add where the runtime has it (relaxed-simd.ts).
+ * Node 20's V8 (11.3) has it behind a flag that only affects what WebAssembly validates: set it
+ * before our modules compile, unless PARTIALNET_RELAXED_SIMD=0, which keeps the plain kernels.
+ */
+function enableRelaxedSimd(): void {
+  if (process.env.PARTIALNET_RELAXED_SIMD === '0') {
+    allowRelaxedSimd(false);
+    return;
+  }
+  if (relaxedSimdSupported()) return;
+  try {
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // an embedder that forbids it: the plain kernels
+  }
+  recheckRelaxedSimd();
 }
 
 function wasmThreads(): number {

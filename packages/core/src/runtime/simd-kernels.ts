@@ -2,6 +2,7 @@ import { GELU_ERF, INV_SQRT_2PI } from '../nn/gelu-math.js';
 import { matmulBatchBody, matmulBody, transposeBody } from './simd-matmul.js';
 import { assembleModule, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
 import { webAssembly, type WasmMemory } from './webassembly.js';
+import { useRelaxedSimd } from './relaxed-simd.js';
 
 /**
  * Kernels as a small WebAssembly SIMD module that works on the tfjs-backend-wasm heap directly (it
@@ -15,12 +16,13 @@ export interface SimdKernels {
   /** `rows` rows of `rowBytes` bytes, each read at src + r srcStride and written at dst + r dstStride. */
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rowBytes: number, rows: number): void;
   /**
-   * C (M x N) = A (M x K) B (K x N), float32, A(i, p) at a + i aRow + p aCol, B(p, j) at
-   * b + p bRow + 4 j, C(i, j) at c + i cRow + 4 j; M >= 4, N >= 8, K >= 1 (simd-matmul.ts).
+   * C (M x N) = A (M x K) B (K x N) (+ bias, N floats, unless 0), float32, A(i, p) at
+   * a + i aRow + p aCol, B(p, j) at b + p bRow + 4 j, C(i, j) at c + i cRow + 4 j; M >= 4, N >= 8,
+   * K >= 1 (simd-matmul.ts).
    */
-  matmul(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number): void;
+  matmul(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number, bias: number): void;
   /** `count` matmul calls, the pointers advanced by aStride, bStride and cStride bytes after each. */
-  matmulBatch(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number, count: number, aStride: number, bStride: number, cStride: number): void;
+  matmulBatch(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number, bias: number, count: number, aStride: number, bStride: number, cStride: number): void;
   /** dst (cols x rows) = transpose of src (rows x cols), 4-byte elements. */
   transpose(src: number, rows: number, cols: number, dst: number): void;
 }
@@ -206,22 +208,27 @@ function copyRowsBody(): FunctionBody {
   return f;
 }
 
-const binaries = new Map<boolean, Uint8Array>();
+const binaries = new Map<string, Uint8Array>();
 
-/** The module's binary for a plain (false) or a shared (true) memory. */
+/**
+ * The module's binary for a plain (false) or a shared (true) memory, its products built with
+ * relaxed_madd where this runtime has it (relaxed-simd.ts).
+ */
 export function simdKernelsBinary(shared: boolean): Uint8Array {
-  let binary = binaries.get(shared);
+  const fma = useRelaxedSimd();
+  const key = `${shared} ${fma}`;
+  let binary = binaries.get(key);
   if (!binary) {
     const functions = [
       { name: 'gelu', body: geluBody() },
       { name: 'geluGrad', body: geluGradBody() },
       { name: 'copyRows', body: copyRowsBody() },
-      { name: 'matmul', body: matmulBody() },
+      { name: 'matmul', body: matmulBody(fma) },
       { name: 'transpose', body: transposeBody() },
     ];
     functions.push({ name: 'matmulBatch', body: matmulBatchBody(functions.findIndex((f) => f.name === 'matmul')) });
     binary = assembleModule(functions, shared);
-    binaries.set(shared, binary);
+    binaries.set(key, binary);
   }
   return binary;
 }

@@ -1,4 +1,5 @@
 import { FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
+import { RELAXED_MADD } from './relaxed-simd.js';
 
 /**
  * Matrix product bodies for the SIMD module (simd-kernels.ts). C = A B for one matrix of a batch,
@@ -6,9 +7,11 @@ import { FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
  * - A(i, p) at a + i aRow + p aCol: any strides, each element is read on its own and splatted,
  *   so a transposed A (aRow = 4, aCol = 4 M) costs nothing extra;
  * - B(p, j) at b + p bRow + 4 j: rows contiguous (a transposed B is packed first, `transpose`);
- * - C(i, j) at c + i cRow + 4 j.
+ * - C(i, j) at c + i cRow + 4 j;
+ * - bias: 0 for none, else N floats added to every row (the sums start from them).
  * Register tile of MATMUL_TILE_ROWS x MATMUL_TILE_COLS outputs (8 accumulators of 4 floats), the
- * sum over p in order, as plain float32 multiply-adds (no FMA in WebAssembly SIMD). M and N need
+ * sum over p in order, as float32 multiply-adds: with `fma`, relaxed SIMD's relaxed_madd
+ * (relaxed-simd.ts), else a multiply and an add (SIMD128 has no FMA). M and N need
  * not be multiples of the tile: the last tile of a row or column block is moved back to end at
  * M or N and recomputes a few outputs, which it writes with the same bits (same sums, same
  * order), so M >= 4 and N >= 8 is all the kernel asks; K >= 1.
@@ -16,9 +19,9 @@ import { FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
 export const MATMUL_TILE_ROWS = 4;
 export const MATMUL_TILE_COLS = 8;
 
-export function matmulBody(): FunctionBody {
-  const [a, aRow, aCol, b, bRow, c, cRow, m, n, k] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const f = new FunctionBody(new Array(10).fill(I32));
+export function matmulBody(fma: boolean): FunctionBody {
+  const [a, aRow, aCol, b, bRow, c, cRow, m, n, k, bias] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const f = new FunctionBody(new Array(11).fill(I32));
   const [i, j, ii, jj, p, mLast, nLast, aBase, bp, cp] = Array.from({ length: 10 }, () => f.local(I32));
   const rowPtr = Array.from({ length: MATMUL_TILE_ROWS }, () => f.local(I32));
   const acc = Array.from({ length: 2 * MATMUL_TILE_ROWS }, () => f.local(V128));
@@ -42,7 +45,16 @@ export function matmulBody(): FunctionBody {
       f.get(aBase).set(rowPtr[0]!);
       for (let r = 1; r < MATMUL_TILE_ROWS; r++) f.get(rowPtr[r - 1]!).get(aRow).i32Add().set(rowPtr[r]!);
       f.get(b).get(jj).i32(4).i32Mul().i32Add().set(bp);
+      f.get(bias).if();
+      {
+        f.get(bias).get(jj).i32(4).i32Mul().i32Add().set(cp);
+        f.get(cp).simd(SIMD.load).set(b0);
+        f.get(cp).simd(SIMD.load, 16).set(b1);
+        for (let r = 0; r < MATMUL_TILE_ROWS; r++) f.get(b0).set(acc[2 * r]!).get(b1).set(acc[2 * r + 1]!);
+      }
+      f.else();
       for (const x of acc) f.f32x4(0).set(x);
+      f.end();
       f.get(k).set(p);
       f.loop(); // C tile += A(tile rows, p) B(p, tile columns)
       {
@@ -50,8 +62,10 @@ export function matmulBody(): FunctionBody {
         f.get(bp).simd(SIMD.load, 16).set(b1);
         for (let r = 0; r < MATMUL_TILE_ROWS; r++) {
           f.get(rowPtr[r]!).simd(SIMD.load32Splat).set(s);
-          f.get(acc[2 * r]!).get(s).get(b0).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(acc[2 * r]!);
-          f.get(acc[2 * r + 1]!).get(s).get(b1).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(acc[2 * r + 1]!);
+          for (const [x, bv] of [[acc[2 * r]!, b0], [acc[2 * r + 1]!, b1]] as const) {
+            if (fma) f.get(s).get(bv).get(x).simd(RELAXED_MADD).set(x);
+            else f.get(x).get(s).get(bv).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(x);
+          }
           f.get(rowPtr[r]!).get(aCol).i32Add().set(rowPtr[r]!);
         }
         f.get(bp).get(bRow).i32Add().set(bp);
@@ -74,17 +88,17 @@ export function matmulBody(): FunctionBody {
 }
 
 /**
- * `count` products of one shape, matrix i's A, B and C at a + i aStride, b + i bStride and
- * c + i cStride (a stride of 0 reuses one operand): one call per share of a batch on the kernel
+ * `count` products of one shape (one bias for all), matrix i's A, B and C at a + i aStride,
+ * b + i bStride and c + i cStride (a stride of 0 reuses one operand): one call per share of a batch on the kernel
  * pool (wasm-matmul.ts), each product computed by `matmul` (function `matmulIndex` of the module)
  * exactly as a call of its own.
  */
 export function matmulBatchBody(matmulIndex: number): FunctionBody {
-  const [a, aRow, aCol, b, bRow, c, cRow, m, n, k, count, aStride, bStride, cStride] = Array.from({ length: 14 }, (_, i) => i);
-  const f = new FunctionBody(new Array(14).fill(I32));
+  const [a, aRow, aCol, b, bRow, c, cRow, m, n, k, bias, count, aStride, bStride, cStride] = Array.from({ length: 15 }, (_, i) => i);
+  const f = new FunctionBody(new Array(15).fill(I32));
   f.block().loop();
   f.get(count).i32Eqz().brIf(1);
-  for (const arg of [a, aRow, aCol, b, bRow, c, cRow, m, n, k]) f.get(arg);
+  for (const arg of [a, aRow, aCol, b, bRow, c, cRow, m, n, k, bias]) f.get(arg);
   f.call(matmulIndex);
   f.get(a).get(aStride).i32Add().set(a);
   f.get(b).get(bStride).i32Add().set(b);

@@ -9,6 +9,7 @@ import { kernelPool, splitRange } from './kernel-pool.js';
 import { batchMatMul, planBatchMatMul, transposeLastTwo } from './wasm-matmul.js';
 import { bytesPerElement, concat, copyRowsJs, gather, slice, splitV, type CopyRows } from './wasm-copy-kernels.js';
 import { wasmHeap, type WasmHeap } from './wasm-internals.js';
+import { useRelaxedSimd } from './relaxed-simd.js';
 import type { WasmMemory } from './webassembly.js';
 
 /**
@@ -40,23 +41,25 @@ import type { WasmMemory } from './webassembly.js';
  * faster than the stock kernels) and `gelu()` goes back to the composite.
  */
 
-const OVERRIDDEN = ['SplitV', 'Concat', 'Slice', 'GatherV2', 'BatchMatMul', 'Transpose'] as const;
+const OVERRIDDEN = ['SplitV', 'Concat', 'Slice', 'GatherV2', 'BatchMatMul', '_FusedMatMul', 'Transpose'] as const;
 /** The package's own kernels, captured once before the first override (for strings, and for tests). */
 const stock = new Map<string, tf.KernelConfig>();
 
 let simdAllowed = true;
-const simdByMemory = new WeakMap<WasmMemory, SimdKernels | null>();
+/** The module instantiated on each memory, and whether it was built with relaxed_madd. */
+const simdByMemory = new WeakMap<WasmMemory, { fma: boolean; kernels: SimdKernels | null }>();
 
 function simd(heap: WasmHeap): SimdKernels | undefined {
   if (!simdAllowed) return undefined;
   const memory = heap.memory();
   if (!memory) return undefined;
-  let kernels = simdByMemory.get(memory);
-  if (kernels === undefined) {
-    kernels = instantiateSimdKernels(memory) ?? null;
-    simdByMemory.set(memory, kernels);
+  const fma = useRelaxedSimd();
+  let entry = simdByMemory.get(memory);
+  if (entry === undefined || entry.fma !== fma) {
+    entry = { fma, kernels: instantiateSimdKernels(memory) ?? null };
+    simdByMemory.set(memory, entry);
   }
-  return kernels ?? undefined;
+  return entry.kernels ?? undefined;
 }
 
 /** Whether the wasm backend's kernels here run in the SIMD module (true) or the JavaScript fallback. */
@@ -174,6 +177,24 @@ const batchMatMulKernel: tf.KernelFunc = (args) => {
   return batchMatMul(heap, kernels!, a, b, transposeA, transposeB, plan);
 };
 
+/**
+ * tf.fused.matMul (1x1 convolutions and linears with a bias): our kernel adds the bias as its sums'
+ * starting values where it takes the product (batchMatMul's plan: with relaxed SIMD that includes
+ * single plain products) and there is no activation; everything else stays with the stock kernel.
+ */
+const fusedMatMulKernel: tf.KernelFunc = (args) => {
+  const { a, b, bias, preluActivationWeights } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo; bias?: tf.TensorInfo; preluActivationWeights?: tf.TensorInfo };
+  const { transposeA, transposeB, activation } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean; activation?: string };
+  const heap = wasmHeap(args.backend);
+  const kernels = simd(heap);
+  const plan = kernels && (activation ?? 'linear') === 'linear' && !preluActivationWeights ? planBatchMatMul(a, b, transposeA, transposeB) : undefined;
+  const n = plan?.n;
+  // one bias value per output column: [N], [1, N], ...
+  const rowBias = !bias || (bias.dtype === 'float32' && bias.shape[bias.shape.length - 1] === n && tf.util.sizeFromShape(bias.shape) === n);
+  if (!plan || !rowBias) return stockKernel('_FusedMatMul')(args);
+  return batchMatMul(heap, kernels!, a, b, transposeA, transposeB, plan, bias);
+};
+
 /** Registers the overrides and the fused GELU for the wasm backend (idempotent). */
 export function registerWasmKernelOverrides(): void {
   registerFlipFilterKernel();
@@ -205,6 +226,7 @@ export function registerWasmKernelOverrides(): void {
     return slice(wasmHeap(args.backend), copyRows, x, begin, size);
   });
   override('BatchMatMul', batchMatMulKernel);
+  override('_FusedMatMul', fusedMatMulKernel);
   override('Transpose', (args) => {
     const heap = wasmHeap(args.backend);
     const kernels = simd(heap);
@@ -218,7 +240,7 @@ export function registerWasmKernelOverrides(): void {
 }
 
 /**
- * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul and Transpose back
+ * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul, _FusedMatMul and Transpose back
  * and removes the fused GELU, the Winograd convolution and the a^T b kernels (3x3 convolutions go
  * back to tfjs's conv2d; the Identity override stays): for tests and before/after measurements
  * (PARTIALNET_STOCK_KERNELS=1).

@@ -10,6 +10,7 @@ export interface WebAssemblyApi {
   Memory: abstract new (...args: never[]) => WasmMemory;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
+  validate(bytes: Uint8Array): boolean;
 }
 
 /** The runtime's WebAssembly object, when it has one. */
