@@ -1,5 +1,6 @@
 import { assembleModule, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
 import { webAssembly, type WasmMemory } from './webassembly.js';
+import { RELAXED_MADD, useRelaxedSimd } from './relaxed-simd.js';
 
 /**
  * C += A^T B for tall A [M, K] and B [M, N] (row-major float32 on the tfjs-backend-wasm heap),
@@ -10,8 +11,9 @@ import { webAssembly, type WasmMemory } from './webassembly.js';
  * took 46 ms plus 13 ms for the explicit transpose, for 0.2 GFLOP).
  *
  * The kernel keeps a 4 x 8 block of C in eight registers and streams the rows of A and B past
- * it (per row: four broadcast loads from A, two vector loads from B, 16 multiply-adds), in
- * blocks of rows that stay in L2 across the blocks of C. N % 8 == 4 ends with a 4 x 4 block.
+ * it (per row: four broadcast loads from A, two vector loads from B, 16 multiply-adds: relaxed
+ * SIMD's relaxed_madd where the runtime has it, relaxed-simd.ts), in blocks of rows that stay in
+ * L2 across the blocks of C. N % 8 == 4 ends with a 4 x 4 block.
  */
 export interface MatMulTNKernel {
   /**
@@ -34,7 +36,7 @@ function loop(f: FunctionBody, counter: number, from: () => void, limit: () => v
   f.br(0).end().end();
 }
 
-function body(): FunctionBody {
+function body(fma: boolean): FunctionBody {
   const f = new FunctionBody([I32, I32, I32, I32, I32, I32, I32, I32]);
   const [a, b, c, rows, k, n, blockRows, lda] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [m0, mEnd, i, j, pa, pb, count, pc, rowA, rowB, n8] = Array.from({ length: 11 }, () => f.local(I32));
@@ -61,7 +63,8 @@ function body(): FunctionBody {
       f.get(pa).simd(SIMD.load32Splat, lane * 4).set(s);
       for (let v = 0; v < vectors; v++) {
         const target = acc[lane * vectors + v]!;
-        f.get(target).get(s).get(v === 0 ? b0 : b1).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(target);
+        if (fma) f.get(s).get(v === 0 ? b0 : b1).get(target).simd(RELAXED_MADD).set(target);
+        else f.get(target).get(s).get(v === 0 ? b0 : b1).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(target);
       }
     }
     f.get(pa).get(rowA).i32Add().set(pa);
@@ -106,22 +109,26 @@ function body(): FunctionBody {
   return f;
 }
 
-const binaries = new Map<boolean, Uint8Array>();
+const binaries = new Map<string, Uint8Array>();
 
 export function matMulTNBinary(shared: boolean): Uint8Array {
-  let binary = binaries.get(shared);
+  const fma = useRelaxedSimd();
+  const key = `${shared} ${fma}`;
+  let binary = binaries.get(key);
   if (!binary) {
-    binary = assembleModule([{ name: 'matMulTN', body: body() }], shared);
-    binaries.set(shared, binary);
+    binary = assembleModule([{ name: 'matMulTN', body: body(fma) }], shared);
+    binaries.set(key, binary);
   }
   return binary;
 }
 
-const instances = new WeakMap<WasmMemory, MatMulTNKernel | null>();
+const instances = new WeakMap<WasmMemory, { fma: boolean; kernel: MatMulTNKernel | null }>();
 
-/** The kernel on `memory`; undefined where WebAssembly SIMD is unavailable. */
+/** The kernel on `memory` (built with relaxed_madd where available); undefined where WebAssembly SIMD is unavailable. */
 export function matMulTNKernel(memory: WasmMemory): MatMulTNKernel | undefined {
-  let kernel = instances.get(memory);
+  const fma = useRelaxedSimd();
+  const cached = instances.get(memory);
+  let kernel = cached?.fma === fma ? cached.kernel : undefined;
   if (kernel === undefined) {
     kernel = null;
     const api = webAssembly();
@@ -134,7 +141,7 @@ export function matMulTNKernel(memory: WasmMemory): MatMulTNKernel | undefined {
         kernel = null;
       }
     }
-    instances.set(memory, kernel);
+    instances.set(memory, { fma, kernel });
   }
   return kernel ?? undefined;
 }
