@@ -8,6 +8,7 @@ import { Rng } from '../src/random.js';
 import { setupBackend } from '../src/runtime/backend.js';
 import { tf } from '../src/tf.js';
 import type { NamedTensorMap, Variable } from '../src/tf.js';
+import { withStock } from './wasm-stock.js';
 
 // The fused optimizer updates on wasm (optim/fused-update.ts, runtime/optimizer-kernels.ts)
 // against the composite of stock kernels they replace, run explicitly on the same backend (the
@@ -183,6 +184,13 @@ describe('fused optimizer updates on wasm', () => {
     }
     tf.dispose(vars);
     expect(tf.memory().numTensors).toBe(start);
+  });
+
+  it('restoreStockWasmKernels (PARTIALNET_STOCK_KERNELS=1) removes the fused updates and registerWasmKernelOverrides puts them back', () => {
+    const registered = (): boolean[] => ['PartialnetAdamW', 'PartialnetSGD'].map((k) => tf.getKernel(k, 'wasm') !== undefined);
+    expect(registered()).toEqual([true, true]);
+    expect(withStock(registered)).toEqual([false, false]);
+    expect(registered()).toEqual([true, true]);
   });
 
   it('AdamW resumes from its state dict with the fused kernel exactly where an uninterrupted run goes', async () => {
