@@ -1,5 +1,6 @@
 import { hostTensor, type StateDict } from '../host-tensor.js';
 import { addN } from '../ops/add-n.js';
+import { fusedAdamW, fusedSGD, type AdamWScalars, type SGDScalars } from './fused-update.js';
 import { tf } from '../tf.js';
 import type { NamedTensorMap, Tensor, Variable } from '../tf.js';
 
@@ -187,14 +188,34 @@ export class AdamW extends Optimizer {
     const m = this.buffer(slot, 'exp_avg');
     const v = this.buffer(slot, 'exp_avg_sq');
     const t = slot.step;
-    const m1 = tf.add(tf.mul(m, b1), tf.mul(grad, 1 - b1));
-    const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.square(grad), 1 - b2));
-    const stepSize = lr / (1 - b1 ** t);
-    const denom = tf.add(tf.div(tf.sqrt(v1), Math.sqrt(1 - b2 ** t)), this.eps);
-    const decayed = wd !== 0 ? tf.mul(slot.param, 1 - lr * wd) : slot.param;
+    // float64 here; each rounds to float32 where it is used, alike on both paths below
+    const s: AdamWScalars = {
+      beta1: b1,
+      oneMinusBeta1: 1 - b1,
+      beta2: b2,
+      oneMinusBeta2: 1 - b2,
+      biasCorrection2: Math.sqrt(1 - b2 ** t),
+      eps: this.eps,
+      decay: wd !== 0 ? 1 - lr * wd : undefined,
+      stepSize: lr / (1 - b1 ** t),
+    };
+    // On wasm one SIMD pass per parameter (optim/fused-update.ts), bit-identical to the composite
+    // below, which every other backend runs.
+    const fused = fusedAdamW(slot.param, grad, m, v, s);
+    if (fused) {
+      const [p1, m1, v1] = fused;
+      m.assign(m1);
+      v.assign(v1);
+      slot.param.assign(p1);
+      return;
+    }
+    const m1 = tf.add(tf.mul(m, s.beta1), tf.mul(grad, s.oneMinusBeta1));
+    const v1 = tf.add(tf.mul(v, s.beta2), tf.mul(tf.square(grad), s.oneMinusBeta2));
+    const denom = tf.add(tf.div(tf.sqrt(v1), s.biasCorrection2), s.eps);
+    const decayed = s.decay !== undefined ? tf.mul(slot.param, s.decay) : slot.param;
     m.assign(m1);
     v.assign(v1);
-    slot.param.assign(tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize)));
+    slot.param.assign(tf.sub(decayed, tf.mul(tf.div(m1, denom), s.stepSize)));
   }
 }
 
@@ -231,15 +252,30 @@ export class SGD extends Optimizer {
 
   protected update(slot: Slot, grad: Tensor, lr: number): void {
     const wd = slot.group.weightDecay ?? this.weightDecay;
-    let d = wd !== 0 ? tf.add(grad, tf.mul(slot.param, wd)) : grad;
-    if (this.momentum !== 0) {
-      const first = !slot.buffers.has('momentum_buffer');
-      const buf = this.buffer(slot, 'momentum_buffer');
-      const next = first ? d : tf.add(tf.mul(buf, this.momentum), tf.mul(d, 1 - this.dampening));
-      buf.assign(next);
-      d = this.nesterov ? tf.add(d, tf.mul(next, this.momentum)) : next;
+    const s: SGDScalars = {
+      weightDecay: wd !== 0 ? wd : undefined,
+      momentum: this.momentum !== 0 ? this.momentum : undefined,
+      oneMinusDampening: 1 - this.dampening,
+      nesterov: this.nesterov,
+      lr,
+    };
+    const first = !slot.buffers.has('momentum_buffer');
+    // On wasm one SIMD pass per parameter (optim/fused-update.ts), bit-identical to the composite
+    // below, which every other backend runs.
+    const fused = fusedSGD(slot.param, grad, first ? undefined : slot.buffers.get('momentum_buffer'), s);
+    if (fused) {
+      if (fused.buf) this.buffer(slot, 'momentum_buffer').assign(fused.buf);
+      slot.param.assign(fused.param);
+      return;
     }
-    slot.param.assign(tf.sub(slot.param, tf.mul(d, lr)));
+    let d = s.weightDecay !== undefined ? tf.add(grad, tf.mul(slot.param, s.weightDecay)) : grad;
+    if (s.momentum !== undefined) {
+      const buf = this.buffer(slot, 'momentum_buffer');
+      const next = first ? d : tf.add(tf.mul(buf, s.momentum), tf.mul(d, s.oneMinusDampening));
+      buf.assign(next);
+      d = s.nesterov ? tf.add(d, tf.mul(next, s.momentum)) : next;
+    }
+    slot.param.assign(tf.sub(slot.param, tf.mul(d, s.lr)));
   }
 }
 

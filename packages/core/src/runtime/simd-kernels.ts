@@ -122,7 +122,7 @@ function emitSelectPhi(f: FunctionBody, l: PhiLocals): void {
  * for (; first < end; pointers += 16) step(): `bytes` is a multiple of 16; every pointer advances
  * together. (Unrolling by 2 measured no faster.)
  */
-function vectorLoop(f: FunctionBody, pointers: number[], bytes: number, step: () => void): void {
+export function vectorLoop(f: FunctionBody, pointers: number[], bytes: number, step: () => void): void {
   const end = f.local(I32);
   f.get(pointers[0]!).get(bytes).i32Add().set(end);
   f.block().loop();

@@ -1,6 +1,7 @@
 import { tf } from '../tf.js';
 import { registerFlipFilterKernel } from '../ops/flip-filter.js';
 import { registerMatMulTNKernel, unregisterMatMulTNKernel } from '../ops/matmul-tn.js';
+import { registerOptimizerKernels, unregisterOptimizerKernels } from '../optim/fused-update.js';
 import { registerWinogradKernels, unregisterWinogradKernels } from '../ops/winograd.js';
 import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
 import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
@@ -200,6 +201,7 @@ export function registerWasmKernelOverrides(): void {
   registerFlipFilterKernel();
   registerWinogradKernels();
   registerMatMulTNKernel();
+  registerOptimizerKernels();
   override('Identity', ({ inputs, backend }) => wasmHeap(backend).share(inputs.x as tf.TensorInfo));
   const usable = (dtype: tf.DataType): boolean => bytesPerElement(dtype) !== undefined;
   override('SplitV', (args) => {
@@ -240,9 +242,10 @@ export function registerWasmKernelOverrides(): void {
 }
 
 /**
- * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul, _FusedMatMul and Transpose back
- * and removes the fused GELU, the Winograd convolution and the a^T b kernels (3x3 convolutions go
- * back to tfjs's conv2d; the Identity override stays): for tests and before/after measurements
+ * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul, _FusedMatMul and
+ * Transpose back and removes the fused GELU, the Winograd convolution, the a^T b kernels and the
+ * fused optimizer updates (3x3 convolutions go back to tfjs's conv2d, optimizers to their
+ * composites; the Identity override stays): for tests and before/after measurements
  * (PARTIALNET_STOCK_KERNELS=1).
  */
 export function restoreStockWasmKernels(): void {
@@ -258,4 +261,5 @@ export function restoreStockWasmKernels(): void {
   unregisterGeluKernels('wasm');
   unregisterWinogradKernels();
   unregisterMatMulTNKernel();
+  unregisterOptimizerKernels();
 }
