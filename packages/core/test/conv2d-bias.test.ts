@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addBias, Conv2d, conv2d, linear, setupBackend, tf } from '../src/index.js';
+import { relaxedSimdSupported } from '../src/runtime/relaxed-simd.js';
 
 // Conv2d / linear with a bias on wasm put the bias into the conv's or matmul's kernel (no
 // broadcasting Add). Against the unfused path, conv2d() + addBias() / matMul + add, on the same
@@ -35,10 +36,14 @@ function conv(cin: number, cout: number, kernelSize: number, stride: number, pad
   return layer;
 }
 
+// Node 20 gets relaxed SIMD when the wasm backend is set up (a V8 flag): before the skipIf below reads it
+await setupBackend('wasm');
+
 const layers: Array<[string, number, number, number, number, number[]]> = [
   ['1x1 (a pixel-wise linear)', 6, 10, 1, 1, [2, 5, 7, 6]],
   ['3x3, padding 1', 5, 8, 3, 1, [2, 6, 6, 5]],
   ['4x4 stride 4 (PatchEmbed)', 3, 8, 4, 4, [2, 8, 12, 3]],
+  ['2x2 stride 2 (PatchMerging) on an odd map (the last row and column unused)', 8, 12, 2, 2, [2, 9, 11, 8]],
 ];
 
 describe('Conv2d bias on wasm goes into the conv kernel and matches conv2d() + addBias()', () => {
@@ -56,6 +61,17 @@ describe('Conv2d bias on wasm goes into the conv kernel and matches conv2d() + a
     tf.dispose([ours, unfused]);
     expect(tf.memory().numTensors).toBe(numTensors);
     expect(await kernelNames(() => layer.forward(x))).not.toContain('Add');
+    x.dispose();
+    layer.dispose();
+  });
+
+  it.skipIf(!relaxedSimdSupported())('inference and training, a tiling conv (kernel == stride) runs as patches @ weight + bias in our matmul, no Conv2D kernel', async () => {
+    const layer = conv(8, 16, 2, 2, 0);
+    const x = sample([2, 8, 8, 8], 5) as tf.Tensor4D;
+    expect(await kernelNames(() => layer.forward(x))).not.toContain('FusedConv2D');
+    const names = await kernelNames(() => tf.grad((xi: tf.Tensor) => tf.sum(layer.forward(xi as tf.Tensor4D)))(x));
+    expect(names).toContain('_FusedMatMul');
+    expect(names.filter((n) => n.startsWith('Conv2D') || n === 'FusedConv2D')).toEqual([]);
     x.dispose();
     layer.dispose();
   });

@@ -124,6 +124,25 @@ describe.each([
     x.dispose();
   });
 
+  const transposes: Array<[string, number[], number[], 'float32' | 'int32' | 'bool']> = [
+    ['a 4x4 stride-4 stem\'s patches [2, 5, 4, 6, 4, 3] -> [2, 5, 6, 4, 4, 3]', [2, 5, 4, 6, 4, 3], [0, 1, 3, 2, 4, 5], 'float32'],
+    ['their inverse [2, 5, 6, 4, 4, 3] -> [2, 5, 4, 6, 4, 3]', [2, 5, 6, 4, 4, 3], [0, 1, 3, 2, 4, 5], 'float32'],
+    ['the two leading axes, rows under 16 bytes', [3, 5, 2], [1, 0, 2], 'float32'],
+    ['int32', [2, 3, 4, 5], [0, 2, 1, 3], 'int32'],
+    ['bool (1-byte rows)', [2, 3, 4, 5], [0, 2, 1, 3], 'bool'],
+    ['an empty axis', [2, 0, 4, 5], [0, 2, 1, 3], 'float32'],
+  ];
+  it.each(transposes)('Transpose swapping two adjacent axes: %s', (_name, shape, perm, dtype) => {
+    const x = sample(shape, dtype);
+    const numTensors = tf.memory().numTensors;
+    const before = buffers();
+    const { ours, stock } = both(() => tf.transpose(x, perm));
+    expect(ours).toEqual(stock);
+    expect(tf.memory().numTensors).toBe(numTensors);
+    expect(buffers()).toBe(before);
+    x.dispose();
+  });
+
   it('string tensors are left to the stock kernels (concat and slice give the right strings)', () => {
     const s = tf.tensor([['a', 'b', 'c'], ['d', 'e', 'f']]);
     const l = tf.slice(s, [0, 0], [-1, 1]);

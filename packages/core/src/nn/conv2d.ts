@@ -1,7 +1,7 @@
 import { tf } from '../tf.js';
 import { Module } from '../module/module.js';
 import { addBias } from '../ops/bias-relu.js';
-import { conv2d, takesWinograd } from '../ops/conv2d.js';
+import { conv2d, takesWinograd, tilingConv2dBias } from '../ops/conv2d.js';
 import { linear } from '../ops/matmul.js';
 import { truncNormal } from './init.js';
 import type { OnnxGraph } from '../onnx/graph.js';
@@ -49,7 +49,8 @@ export class Conv2d extends Module {
    * On wasm the bias goes into the kernel that computes the conv (XNNPACK adds it as it writes)
    * instead of a broadcasting Add, a second pass over the output (the fused PartialNet-T0 has 20 of
    * them: ~5 ms of a batch-16 forward at best): a 1x1 conv is `linear` on the pixels, with its
-   * gradient, in training too; another conv takes tf.fused.conv2d, for inference only (under a
+   * gradient, in training too, and so is a tiling conv (kernel == stride) on its patches where
+   * that is faster (tilingConv2dBias); another conv takes tf.fused.conv2d, for inference only (under a
    * tape conv2d() brings the gradient wasm lacks), unless conv2d() would take Winograd. Undefined:
    * not covered, the caller adds the bias.
    */
@@ -61,6 +62,9 @@ export class Conv2d extends Module {
       const y = linear(x.reshape([n * h * w, cin]) as tf.Tensor2D, this.weight.reshape([cin, cout]) as tf.Tensor2D, bias);
       return y.reshape([n, h, w, cout]) as tf.Tensor4D;
     }
+    // PatchEmbed / PatchMerging: patches @ weight + bias, with its gradient (ops/conv2d.ts)
+    const tiled = tilingConv2dBias(x, this.weight as tf.Tensor4D, bias, this.stride, this.padding);
+    if (tiled) return tiled;
     if (tf.engine().state.gradientDepth > 0) return undefined;
     // a Winograd convolution (ops/winograd.ts) plus the Add is still far faster than XNNPACK's direct one
     if (takesWinograd(x.shape, this.weight.shape, this.stride, this.padding)) return undefined;

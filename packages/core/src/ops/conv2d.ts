@@ -1,6 +1,7 @@
 import { tf } from '../tf.js';
-import type { Tensor, Tensor4D } from '../tf.js';
-import { matMulT as matMul } from './matmul.js';
+import type { Tensor, Tensor2D, Tensor4D } from '../tf.js';
+import { linear, matMulT as matMul } from './matmul.js';
+import { useRelaxedSimd } from '../runtime/relaxed-simd.js';
 import { flipFilter } from './flip-filter.js';
 import { WINOGRAD_MAX_PLANE_BYTES, winogradAvailable, winogradConv2d, winogradPlaneBytesPerImage } from './winograd.js';
 
@@ -85,11 +86,18 @@ function explicitPadding(g: Geometry): ExplicitPadding {
 
 /**
  * kernel == stride, no padding, no dilation (PatchEmbed 4x4/4, PatchMerging 2x2/2): the windows
- * tile the input, so both gradients are a reshape to patches and one matmul. The forward stays
- * tfjs's conv2d, which measured as fast or faster than patchify + matmul on wasm.
+ * tile the input, so both gradients are a reshape to patches and one matmul. So is the forward
+ * on wasm where our matmul has relaxed SIMD's multiply-add (patchesBeatConv): one core, batch
+ * 16, PartialNet-T0's stem and merges took 34 ms as XNNPACK convolutions, 24 as patches + matmul
+ * (the patches a strided row copy, wasm-copy-kernels.ts swapAdjacentAxes). Elsewhere it stays
+ * tfjs's conv2d.
  */
 function isPatchify(g: Geometry): boolean {
   return g.kh === g.sh && g.kw === g.sw && g.dh === 1 && g.dw === 1 && g.top + g.bottom + g.left + g.right === 0 && g.kh * g.kw > 1;
+}
+
+function patchesBeatConv(): boolean {
+  return tf.getBackend() === 'wasm' && useRelaxedSimd();
 }
 
 function isPointwise(g: Geometry): boolean {
@@ -131,6 +139,10 @@ function dilateFilter(filter: Tensor4D, g: Geometry): Tensor4D {
 function forward(x: Tensor4D, filter: Tensor4D, g: Geometry): Tensor4D {
   if (isPointwise(g)) {
     const y = matMul(tf.reshape(x, [g.n * g.h * g.w, g.cin]), tf.reshape(filter, [g.cin, g.cout]));
+    return tf.reshape(y, [g.n, g.ho, g.wo, g.cout]);
+  }
+  if (isPatchify(g) && patchesBeatConv()) {
+    const y = matMul(patchify(x, g), tf.reshape(filter, [g.kh * g.kw * g.cin, g.cout]));
     return tf.reshape(y, [g.n, g.ho, g.wo, g.cout]);
   }
   // tfjs rejects stride > 1 together with dilation > 1; the zero-spread filter does both.
@@ -222,6 +234,17 @@ function winogradTile(g: Geometry): 2 | 4 | undefined {
   if (cost(m) >= DIRECT_UNITS_PER_PIXEL * g.n * g.ho * g.wo) return undefined;
   // larger batches go through in groups of images; one image larger than the budget directly
   return winogradPlaneBytesPerImage(g.ho, g.wo, g.cin, g.cout, m) <= WINOGRAD_MAX_PLANE_BYTES ? m : undefined;
+}
+
+/**
+ * A tiling convolution (kernel == stride, no padding) plus a per-channel bias as one product with
+ * the bias inside (`linear`, differentiable) where that beats tfjs's conv (see isPatchify);
+ * undefined for every other convolution and backend.
+ */
+export function tilingConv2dBias(x: Tensor4D, filter: Tensor4D, bias: Tensor, strides: number | [number, number] = 1, pad: Conv2DPad = 'valid'): Tensor4D | undefined {
+  const g = geometry(x.shape, filter.shape, strides, pad, 1);
+  if (!isPatchify(g) || !patchesBeatConv()) return undefined;
+  return tf.tidy(() => tf.reshape(linear(patchify(x, g) as Tensor2D, tf.reshape(filter, [g.kh * g.kw * g.cin, g.cout]), bias), [g.n, g.ho, g.wo, g.cout]));
 }
 
 /** Whether conv2d() with these shapes and settings runs as a Winograd convolution here. */

@@ -8,7 +8,7 @@ import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
 import { instantiateSimdKernels, simdKernelsBinary, type SimdKernels } from './simd-kernels.js';
 import { kernelPool, splitRange } from './kernel-pool.js';
 import { batchMatMul, planBatchMatMul, transposeLastTwo } from './wasm-matmul.js';
-import { bytesPerElement, concat, copyRowsJs, gather, slice, splitV, type CopyRows } from './wasm-copy-kernels.js';
+import { bytesPerElement, concat, copyRowsJs, gather, slice, splitV, swapAdjacentAxes, type CopyRows } from './wasm-copy-kernels.js';
 import { wasmHeap, type WasmHeap } from './wasm-internals.js';
 import { useRelaxedSimd } from './relaxed-simd.js';
 import type { WasmMemory } from './webassembly.js';
@@ -233,7 +233,8 @@ export function registerWasmKernelOverrides(): void {
     const heap = wasmHeap(args.backend);
     const kernels = simd(heap);
     const x = args.inputs.x as tf.TensorInfo;
-    const out = kernels ? transposeLastTwo(heap, kernels, x, (args.attrs as unknown as tf.TransposeAttrs).perm) : undefined;
+    const { perm } = args.attrs as unknown as tf.TransposeAttrs;
+    const out = (kernels ? transposeLastTwo(heap, kernels, x, perm) : undefined) ?? swapAdjacentAxes(heap, copyRows, x, perm);
     return out ?? stockKernel('Transpose')(args);
   });
   // Without the SIMD module the JavaScript loops are slower than tfjs's C++ Erf composite
