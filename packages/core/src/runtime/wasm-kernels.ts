@@ -2,6 +2,7 @@ import { tf } from '../tf.js';
 import { registerFlipFilterKernel } from '../ops/flip-filter.js';
 import { registerMatMulTNKernel, unregisterMatMulTNKernel } from '../ops/matmul-tn.js';
 import { registerWinogradKernels, unregisterWinogradKernels } from '../ops/winograd.js';
+import { registerBatchNormKernels, unregisterBatchNormKernels } from '../nn/batch-norm-kernels.js';
 import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
 import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
 import { instantiateSimdKernels, simdKernelsBinary, type SimdKernels } from './simd-kernels.js';
@@ -179,6 +180,7 @@ export function registerWasmKernelOverrides(): void {
   registerFlipFilterKernel();
   registerWinogradKernels();
   registerMatMulTNKernel();
+  registerBatchNormKernels();
   override('Identity', ({ inputs, backend }) => wasmHeap(backend).share(inputs.x as tf.TensorInfo));
   const usable = (dtype: tf.DataType): boolean => bytesPerElement(dtype) !== undefined;
   override('SplitV', (args) => {
@@ -219,8 +221,9 @@ export function registerWasmKernelOverrides(): void {
 
 /**
  * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul and Transpose back
- * and removes the fused GELU, the Winograd convolution and the a^T b kernels (3x3 convolutions go
- * back to tfjs's conv2d; the Identity override stays): for tests and before/after measurements
+ * and removes the fused GELU, the Winograd convolution, the a^T b and the BatchNorm training
+ * kernels (3x3 convolutions go back to tfjs's conv2d, BatchNorm to its composite; the Identity
+ * override stays): for tests and before/after measurements
  * (PARTIALNET_STOCK_KERNELS=1).
  */
 export function restoreStockWasmKernels(): void {
@@ -236,4 +239,5 @@ export function restoreStockWasmKernels(): void {
   unregisterGeluKernels('wasm');
   unregisterWinogradKernels();
   unregisterMatMulTNKernel();
+  unregisterBatchNormKernels();
 }
