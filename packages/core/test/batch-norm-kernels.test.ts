@@ -92,6 +92,7 @@ describe('BatchNorm2d fused training kernels on wasm', () => {
     ['[4, 7, 9, 24]', [4, 7, 9, 24]],
     ['[2, 3, 3, 5] (C not a multiple of 4: overlapping last vector)', [2, 3, 3, 5]],
     ['[6, 11] (rank 2, C = 11)', [6, 11]],
+    ['[3, 5, 7, 21] (a block of 16 channels, one vector and the overlapping last one)', [3, 5, 7, 21]],
     ['[8, 28, 28, 64] (many chunks)', [8, 28, 28, 64]],
   ])('%s: output, running statistics and dx, dweight, dbias match the composite', async (_label, shape) => {
     const before = tf.memory().numTensors;

@@ -23,7 +23,10 @@ import { wasmHeap, type WasmHeap } from '../runtime/wasm-internals.js';
 const FORWARD = 'PartialnetBatchNormTrain';
 const BACKWARD = 'PartialnetBatchNormTrainGrad';
 
-/** Values per reduction chunk (64 KiB of float32: a chunk is read from L1/L2 once per pass) and its bounds in rows. */
+/**
+ * Values per reduction chunk and its bounds in rows: 64 KiB of float32, so that the float32 sums
+ * run over few rows (at most 1024) and the float64 combination over few chunks.
+ */
 const CHUNK_VALUES = 1 << 14;
 const CHUNK_ROWS_MIN = 16;
 const CHUNK_ROWS_MAX = 1024;
@@ -169,13 +172,13 @@ const backwardKernel: tf.KernelFunc = ({ inputs, backend }) => {
       const dweight = Math.fround(dyXhatSums[ch]!);
       f32[pdb / 4 + ch] = dbias;
       f32[pdw / 4 + ch] = dweight;
-      // dx = a (dy - mean(dy) - xhat mean(dy xhat)), a = weight inv, rounded as the composite rounds it
+      // dx = a (dy - mean(dy) - xhat mean(dy xhat)) = a dy + k1 + k2 (x - mean), xhat = (x - mean) inv
       const a = Math.fround(f32[pw / 4 + ch]! * f32[pInv / 4 + ch]!);
       f32[pa / 4 + ch] = a;
-      f32[pk1 / 4 + ch] = a * Math.fround(dbias / -n);
-      f32[pk2 / 4 + ch] = a * Math.fround(dweight / n);
+      f32[pk1 / 4 + ch] = (-a * dbias) / n;
+      f32[pk2 / 4 + ch] = (-a * f32[pInv / 4 + ch]! * dweight) / n;
     }
-    elementwise(heap, k, 'gradInputRows', l, px, pdy, pdx, [pMean, pa, pk1, pInv, pk2]);
+    elementwise(heap, k, 'gradInputRows', l, px, pdy, pdx, [pMean, pa, pk1, pk2, 0]);
   } finally {
     heap.release(scratch);
   }

@@ -26,7 +26,7 @@ export interface BatchNormSimd {
   gradRows: BatchNormReduce;
   /** out = (x - mean) p1 + p2: the normalised output with p1 = inv weight, p2 = bias. */
   normalizeRows: BatchNormElementwise;
-  /** out = (dy p1 + p2) - ((x - mean) p3) p4: dx with p1 = a, p2 = k1, p3 = inv, p4 = k2. */
+  /** out = (dy p1 + p2) + (x - mean) p3: dx with p1 = a, p2 = k1, p3 = k2 (p4 unused). */
   gradInputRows: BatchNormElementwise;
 }
 
@@ -63,81 +63,85 @@ export type BatchNormElementwise = (
 type Reduction = 'sumRows' | 'squaresRows' | 'gradRows';
 type Elementwise = 'normalizeRows' | 'gradInputRows';
 
-/** One step of a row: `chan` pushes the byte offset of the vector in the row, `acc` its offset in the accumulator. */
-type Step = (chan: () => void, acc: () => void) => void;
+/** Vectors per step: one address computation per input serves four vectors (immediate offsets). */
+const BLOCK = 4;
 
 /**
- * Emits, for one row, step() over the whole vectors and then, if `tail` is not zero, over the
- * vector that ends at the row's end (accumulated at c4Bytes).
+ * for (off = 0; off + 16 width <= c4Bytes; off += 16 width) run(width, off, off) for width 4,
+ * then 1; then, if `tail`, run(1, rowBytes - 16, c4Bytes) for the vector that ends at the row's end.
  */
-function emitRow(f: FunctionBody, off: number, rowBytes: number, c4Bytes: number, tail: number, step: Step): void {
+function emitBlocks(f: FunctionBody, off: number, rowBytes: number, c4Bytes: number, tail: number, run: (width: number, chan: () => void, acc: () => void) => void): void {
   f.i32(0).set(off);
-  f.block().loop();
-  f.get(off).get(c4Bytes).i32GeU().brIf(1);
-  step(
-    () => f.get(off),
-    () => f.get(off),
-  );
-  f.get(off).i32(16).i32Add().set(off);
-  f.br(0).end().end();
+  for (const width of [BLOCK, 1]) {
+    f.block().loop();
+    // exit when c4Bytes < off + 16 width
+    f.get(c4Bytes).get(off).i32(16 * width).i32Add().i32LtU().brIf(1);
+    run(
+      width,
+      () => f.get(off),
+      () => f.get(off),
+    );
+    f.get(off).i32(16 * width).i32Add().set(off);
+    f.br(0).end().end();
+  }
   f.get(tail).if();
-  step(
+  run(
+    1,
     () => f.get(rowBytes).i32(16).i32Sub(),
     () => f.get(c4Bytes),
   );
   f.end();
 }
 
-/** Pushes the v128 at base + offset. */
-function load(f: FunctionBody, base: number, offset: () => void): void {
+/** Sets `local` = base + offset. */
+function setAt(f: FunctionBody, local: number, base: number, offset: () => void): void {
   f.get(base);
   offset();
-  f.i32Add().simd(SIMD.load);
+  f.i32Add().set(local);
 }
 
+/**
+ * Per chunk, row by row (one sequential stream through memory per input): the chunk's partial row
+ * is the accumulator, loaded and stored per vector (it stays in L1), four vectors per step at
+ * immediate offsets. Keeping a block's sums in registers while walking its column down the chunk
+ * was faster on tensors in cache but half as fast on ones streamed from DRAM (strided reads).
+ */
 function reductionBody(kind: Reduction): FunctionBody {
   const f = new FunctionBody(Array.from({ length: 12 }, () => I32));
   const [x, dy, rows, rowBytes, c4Bytes, tail, chunkRows, partials, partialBytes, cpBytes, mean, inv] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const [n, off, pa] = [f.local(I32), f.local(I32), f.local(I32)];
+  const [n, off, px, pdy, pm, pinv, pa, pb] = Array.from({ length: 8 }, () => f.local(I32));
   const [g, h] = [f.local(V128), f.local(V128)];
-
-  /** acc(at pa + extra) += the v128 on top of the stack (kept in `h`). */
-  const accumulate = (extra: number): void => {
-    f.set(h);
-    f.get(pa).get(pa).simd(SIMD.load, extra).get(h).simd(SIMD.f32x4Add).simd(SIMD.store, extra);
+  /** acc(at `ptr` + at) += the v128 pushed by value(). */
+  const add = (ptr: number, at: number, value: () => void): void => {
+    f.get(ptr).get(ptr).simd(SIMD.load, at);
+    value();
+    f.simd(SIMD.f32x4Add).simd(SIMD.store, at);
   };
-  const step: Step = (chan, acc) => {
-    f.get(partials);
-    acc();
-    f.i32Add().set(pa);
-    if (kind === 'sumRows' || kind === 'squaresRows') {
-      load(f, x, chan);
-      load(f, mean, chan);
-      f.simd(SIMD.f32x4Sub);
+  const run = (width: number, chan: () => void, accOff: () => void): void => {
+    setAt(f, px, x, chan);
+    setAt(f, pm, mean, chan);
+    setAt(f, pa, partials, accOff);
+    if (kind === 'gradRows') {
+      setAt(f, pdy, dy, chan);
+      setAt(f, pinv, inv, chan);
+      f.get(pa).get(cpBytes).i32Add().set(pb);
     }
-    if (kind === 'sumRows') {
-      accumulate(0);
-    } else if (kind === 'squaresRows') {
-      f.set(g);
-      f.get(g).get(g).simd(SIMD.f32x4Mul);
-      accumulate(0);
-    } else {
-      // the second accumulator is cpBytes further on: a local offset, not an immediate, so add it to pa after the first
-      load(f, dy, chan);
-      f.set(g);
-      f.get(g);
-      accumulate(0);
-      f.get(pa).get(cpBytes).i32Add().set(pa);
-      load(f, x, chan);
-      load(f, mean, chan);
-      f.simd(SIMD.f32x4Sub);
-      load(f, inv, chan);
-      f.simd(SIMD.f32x4Mul).get(g).simd(SIMD.f32x4Mul);
-      accumulate(0);
+    for (let i = 0; i < width; i++) {
+      const at = 16 * i;
+      if (kind === 'sumRows') {
+        add(pa, at, () => f.get(px).simd(SIMD.load, at).get(pm).simd(SIMD.load, at).simd(SIMD.f32x4Sub));
+      } else if (kind === 'squaresRows') {
+        f.get(px).simd(SIMD.load, at).get(pm).simd(SIMD.load, at).simd(SIMD.f32x4Sub).set(g);
+        add(pa, at, () => f.get(g).get(g).simd(SIMD.f32x4Mul));
+      } else {
+        f.get(pdy).simd(SIMD.load, at).set(g);
+        add(pa, at, () => f.get(g));
+        f.get(px).simd(SIMD.load, at).get(pm).simd(SIMD.load, at).simd(SIMD.f32x4Sub);
+        f.get(pinv).simd(SIMD.load, at).simd(SIMD.f32x4Mul).set(h);
+        add(pb, at, () => f.get(g).get(h).simd(SIMD.f32x4Mul));
+      }
     }
   };
-
-  // for each chunk: n = min(chunkRows, rows); zero its partials; add its n rows; next partials
   f.block().loop();
   f.get(rows).i32Eqz().brIf(1);
   f.get(chunkRows).get(rows).get(chunkRows).get(rows).i32LtU().select().set(n);
@@ -150,7 +154,7 @@ function reductionBody(kind: Reduction): FunctionBody {
   f.br(0).end().end();
   f.block().loop();
   f.get(n).i32Eqz().brIf(1);
-  emitRow(f, off, rowBytes, c4Bytes, tail, step);
+  emitBlocks(f, off, rowBytes, c4Bytes, tail, run);
   f.get(x).get(rowBytes).i32Add().set(x);
   f.get(dy).get(rowBytes).i32Add().set(dy);
   f.get(n).i32(1).i32Sub().set(n);
@@ -160,43 +164,44 @@ function reductionBody(kind: Reduction): FunctionBody {
   return f;
 }
 
+/** Row by row (a single stream through memory), four vectors per step at immediate offsets. */
 function elementwiseBody(kind: Elementwise): FunctionBody {
   const f = new FunctionBody(Array.from({ length: 12 }, () => I32));
-  const [x, dy, out, rows, rowBytes, c4Bytes, tail, mean, p1, p2, p3, p4] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const [off, po] = [f.local(I32), f.local(I32)];
-  const step: Step = (chan) => {
-    f.get(out);
-    chan();
-    f.i32Add().set(po);
-    f.get(po);
-    if (kind === 'normalizeRows') {
-      load(f, x, chan);
-      load(f, mean, chan);
-      f.simd(SIMD.f32x4Sub);
-      load(f, p1, chan);
-      f.simd(SIMD.f32x4Mul);
-      load(f, p2, chan);
-      f.simd(SIMD.f32x4Add);
-    } else {
-      // the order of today's composite: (dy a + k1) - ((x - mean) inv) k2
-      load(f, dy, chan);
-      load(f, p1, chan);
-      f.simd(SIMD.f32x4Mul);
-      load(f, p2, chan);
-      f.simd(SIMD.f32x4Add);
-      load(f, x, chan);
-      load(f, mean, chan);
-      f.simd(SIMD.f32x4Sub);
-      load(f, p3, chan);
-      f.simd(SIMD.f32x4Mul);
-      load(f, p4, chan);
-      f.simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub);
+  const [x, dy, out, rows, rowBytes, c4Bytes, tail, mean, p1, p2, p3] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [off, px, pdy, po, pm, q1, q2, q3] = Array.from({ length: 8 }, () => f.local(I32));
+  const run = (width: number, chan: () => void): void => {
+    for (const [local, base] of [
+      [px, x],
+      [pdy, dy],
+      [po, out],
+      [pm, mean],
+      [q1, p1],
+      [q2, p2],
+      [q3, p3],
+    ] as const) {
+      setAt(f, local, base, chan);
     }
-    f.simd(SIMD.store);
+    for (let i = 0; i < width; i++) {
+      const at = 16 * i;
+      f.get(po);
+      if (kind === 'normalizeRows') {
+        // (x - mean) scale + bias: centring first keeps a large offset from costing precision
+        f.get(px).simd(SIMD.load, at).get(pm).simd(SIMD.load, at).simd(SIMD.f32x4Sub);
+        f.get(q1).simd(SIMD.load, at).simd(SIMD.f32x4Mul);
+        f.get(q2).simd(SIMD.load, at).simd(SIMD.f32x4Add);
+      } else {
+        // (dy a + k1) + (x - mean) k2
+        f.get(pdy).simd(SIMD.load, at).get(q1).simd(SIMD.load, at).simd(SIMD.f32x4Mul);
+        f.get(q2).simd(SIMD.load, at).simd(SIMD.f32x4Add);
+        f.get(px).simd(SIMD.load, at).get(pm).simd(SIMD.load, at).simd(SIMD.f32x4Sub);
+        f.get(q3).simd(SIMD.load, at).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
+      }
+      f.simd(SIMD.store, at);
+    }
   };
   f.block().loop();
   f.get(rows).i32Eqz().brIf(1);
-  emitRow(f, off, rowBytes, c4Bytes, tail, step);
+  emitBlocks(f, off, rowBytes, c4Bytes, tail, (width, chan) => run(width, chan));
   for (const p of [x, dy, out]) f.get(p).get(rowBytes).i32Add().set(p);
   f.get(rows).i32(1).i32Sub().set(rows);
   f.br(0).end().end();
