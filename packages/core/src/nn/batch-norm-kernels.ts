@@ -8,7 +8,7 @@ import { wasmHeap, type WasmHeap } from '../runtime/wasm-internals.js';
  * BatchNorm2d's training forward and backward as two tfjs-backend-wasm kernels (the SIMD passes
  * are runtime/batch-norm-simd.ts). The composite they replace is a chain of stock kernels, each a
  * full pass over the tensor on one thread (channel sums by average pooling, Sub, Square, a 1x1
- * depthwise convolution, Multiply...): on two threads they were most of a T0 training step's
+ * depthwise convolution, Multiply...): on two threads a large part of a T0 training step's
  * serial time. Here the forward is three passes (sum, sum of squares about the mean, output) and
  * the backward two (sums of dy and dy xhat, dx), all split by rows over the kernel pool.
  *
@@ -16,9 +16,9 @@ import { wasmHeap, type WasmHeap } from '../runtime/wasm-internals.js';
  * CHUNK_ROWS_MAX rows) added in float64. The first pass sums x - x[0] (x's first row as a shift),
  * so that an offset large against the spread (activations at 1000 + N(0, 1)) does not cost the
  * float32 sums their precision: mean = x[0] + sum / n in float64. The statistics come out at
- * least as accurate as the composite's (test/batch-norm-kernels.test.ts). The chunks
- * are fixed by size, each thread takes whole chunks, and their partials are added in chunk
- * order: results are the same on any number of threads.
+ * least as accurate as the composite's (test/batch-norm-kernels.test.ts). The chunks are fixed
+ * by size, each thread takes whole chunks, and their partials are added in chunk order: results
+ * are the same on any number of threads.
  */
 const FORWARD = 'PartialnetBatchNormTrain';
 const BACKWARD = 'PartialnetBatchNormTrainGrad';
