@@ -2,6 +2,7 @@ import { tf } from '../tf.js';
 import { Module } from '../module/module.js';
 import type { OnnxGraph } from '../onnx/graph.js';
 import { channelAffine, channelSum } from '../ops/channel-ops.js';
+import { batchNormTrainBackward, batchNormTrainForward, fusedBatchNormApplies } from './batch-norm-kernels.js';
 
 /** PyTorch's BatchNorm eps; tfjs-layers defaults to 1e-3, which moves PartialNet's logits by ~1e-2. */
 export const BN_EPS = 1e-5;
@@ -65,16 +66,22 @@ export class BatchNorm2d extends Module {
       });
     }
     const count = x.size / this.numFeatures;
+    // Running statistics follow PyTorch: momentum update with the unbiased variance.
+    const updateRunning = (mean: tf.Tensor, variance: tf.Tensor): void => {
+      const unbiased = tf.mul(variance, count / (count - 1));
+      this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - this.momentum), tf.mul(mean, this.momentum)));
+      this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - this.momentum), tf.mul(unbiased, this.momentum)));
+    };
+    // On wasm, fused kernels (batch-norm-kernels.ts) do the full-size passes on the kernel pool's
+    // threads; they save x and the per-channel mean instead of x - mean, and recompute it.
+    if (fusedBatchNormApplies(x)) return this.fusedForward(x, count, updateRunning);
     // Two passes (mean, then the mean square of x - mean), as tf.moments and PyTorch do; the sums
     // are channelSum's, the affine maps channelAffine's (both fast on wasm).
     const normalize = (input: tf.Tensor): { y: tf.Tensor; centred: tf.Tensor; inv: tf.Tensor } => {
       const mean = tf.div(channelSum(input), count);
       const centred = tf.sub(input, mean);
       const variance = tf.div(channelSum(tf.square(centred)), count);
-      // Running statistics follow PyTorch: momentum update with the unbiased variance.
-      const unbiased = tf.mul(variance, count / (count - 1));
-      this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - this.momentum), tf.mul(mean, this.momentum)));
-      this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - this.momentum), tf.mul(unbiased, this.momentum)));
+      updateRunning(mean, variance);
       const inv = tf.rsqrt(tf.add(variance, this.eps));
       return { y: channelAffine(centred, tf.mul(inv, this.weight), this.bias), centred, inv };
     };
@@ -100,6 +107,29 @@ export class BatchNorm2d extends Module {
             const dx = tf.sub(channelAffine(dy, a, tf.mul(a, tf.div(db, -count))), channelAffine(xhat, tf.mul(a, tf.div(dw, count))));
             return [dx, dw, db];
           }),
+      };
+    });
+    return op(x, this.weight, this.bias) as T;
+  }
+
+  /** Training forward (and written-out backward) in the fused wasm kernels: same formulas as the composite. */
+  private fusedForward<T extends tf.Tensor>(x: T, count: number, updateRunning: (mean: tf.Tensor, variance: tf.Tensor) => void): T {
+    const normalize = (input: tf.Tensor): { y: tf.Tensor; mean: tf.Tensor; inv: tf.Tensor } => {
+      const { y, mean, variance, inv } = batchNormTrainForward(input, this.weight, this.bias, this.eps);
+      updateRunning(mean, variance);
+      return { y, mean, inv };
+    };
+    if (tf.engine().state.gradientDepth === 0) return tf.tidy(() => normalize(x).y as T);
+    const op = tf.customGrad((...args: unknown[]) => {
+      const [input, weight, , save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, (ts: tf.Tensor[]) => void];
+      const { y, mean, inv } = normalize(input);
+      save([input, mean, inv, weight]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xi, m, iv, w] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+          return batchNormTrainBackward(dy, xi, m, iv, w);
+        },
       };
     });
     return op(x, this.weight, this.bias) as T;

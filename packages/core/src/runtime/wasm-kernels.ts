@@ -3,6 +3,7 @@ import { registerFlipFilterKernel } from '../ops/flip-filter.js';
 import { registerMatMulTNKernel, unregisterMatMulTNKernel } from '../ops/matmul-tn.js';
 import { registerOptimizerKernels, unregisterOptimizerKernels } from '../optim/fused-update.js';
 import { registerWinogradKernels, unregisterWinogradKernels } from '../ops/winograd.js';
+import { registerBatchNormKernels, unregisterBatchNormKernels } from '../nn/batch-norm-kernels.js';
 import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
 import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
 import { instantiateSimdKernels, simdKernelsBinary, type SimdKernels } from './simd-kernels.js';
@@ -202,6 +203,7 @@ export function registerWasmKernelOverrides(): void {
   registerWinogradKernels();
   registerMatMulTNKernel();
   registerOptimizerKernels();
+  registerBatchNormKernels();
   override('Identity', ({ inputs, backend }) => wasmHeap(backend).share(inputs.x as tf.TensorInfo));
   const usable = (dtype: tf.DataType): boolean => bytesPerElement(dtype) !== undefined;
   override('SplitV', (args) => {
@@ -244,9 +246,10 @@ export function registerWasmKernelOverrides(): void {
 
 /**
  * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul, _FusedMatMul and
- * Transpose back and removes the fused GELU, the Winograd convolution, the a^T b kernels and the
- * fused optimizer updates (3x3 convolutions go back to tfjs's conv2d, optimizers to their
- * composites; the Identity override stays): for tests and before/after measurements
+ * Transpose back and removes the fused GELU, the Winograd convolution, the a^T b kernels, the
+ * fused optimizer updates and the BatchNorm training kernels (3x3 convolutions go back to tfjs's
+ * conv2d, optimizers and BatchNorm to their composites; the Identity override stays): for tests
+ * and before/after measurements
  * (PARTIALNET_STOCK_KERNELS=1).
  */
 export function restoreStockWasmKernels(): void {
@@ -263,4 +266,5 @@ export function restoreStockWasmKernels(): void {
   unregisterWinogradKernels();
   unregisterMatMulTNKernel();
   unregisterOptimizerKernels();
+  unregisterBatchNormKernels();
 }
