@@ -1,4 +1,4 @@
-import { absSignGrad, softCrossEntropy, tf } from '@partialnet/core';
+import { absSignGrad, fusedSigmoidLossGrad, fusedSigmoidLossSum, softCrossEntropy, tf, type FusedSigmoidLoss } from '@partialnet/core';
 
 /**
  * Elementwise binary cross-entropy with logits, stable for large |x|: max(x, 0) - x t + log(1 + e^-|x|).
@@ -14,7 +14,13 @@ export interface FocalLossOptions {
   gamma?: number;
 }
 
-function focalForward(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: number, gamma: number, avgFactor: number): tf.Scalar {
+const FOCAL_FUSED = (alpha: number, gamma: number): FusedSigmoidLoss => ({ kind: 'focal', alpha, gamma });
+
+/**
+ * sum(focal loss * w) by tfjs ops: what every backend but wasm (with its SIMD kernels, for
+ * gamma = 2) computes, and the reference core's fused kernel is tested against.
+ */
+export function focalLossSumComposite(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: number, gamma: number): tf.Scalar {
   return tf.tidy(() => {
     const p = tf.sigmoid(x);
     const pt = tf.add(tf.mul(tf.sub(1, p), t), tf.mul(p, tf.sub(1, t)));
@@ -22,15 +28,16 @@ function focalForward(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: nu
     const at = tf.add(tf.mul(t, alpha), tf.mul(tf.sub(1, t), 1 - alpha));
     let loss = tf.mul(tf.mul(bceWithLogits(x, t), at), mod);
     if (w) loss = tf.mul(loss, w);
-    return tf.div(tf.sum(loss), Math.max(avgFactor, 1e-12)) as tf.Scalar;
+    return tf.sum(loss) as tf.Scalar;
   });
 }
 
 /**
- * d(loss)/dx in closed form for binary targets (what mmcv's CUDA kernel computes):
- * t = 1: alpha (1 - p)^g (g p log p - (1 - p)); t = 0: (1 - alpha) p^g (p - g (1 - p) log(1 - p)).
+ * d(loss)/dx times w by tfjs ops, in closed form for binary targets (what mmcv's CUDA kernel
+ * computes): t = 1: alpha (1 - p)^g (g p log p - (1 - p)); t = 0: (1 - alpha) p^g (p - g (1 - p) log(1 - p)).
+ * The reference for core's fused gradient, as focalLossSumComposite is for the sum.
  */
-function focalGrad(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: number, gamma: number): tf.Tensor {
+export function focalGradComposite(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: number, gamma: number): tf.Tensor {
   return tf.tidy(() => {
     const p = tf.sigmoid(x);
     const q = tf.sub(1, p);
@@ -45,6 +52,23 @@ function focalGrad(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: numbe
 }
 
 /**
+ * sum(focal loss * w) / avgFactor: core's fused kernel where it applies (wasm with SIMD,
+ * gamma = 2: one pass instead of a dozen and tfjs's scalar Softplus, on every kernel-pool
+ * thread), else the composite.
+ */
+function focalForward(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: number, gamma: number, avgFactor: number): tf.Scalar {
+  return tf.tidy(() => {
+    const sum = fusedSigmoidLossSum(x, t, w, FOCAL_FUSED(alpha, gamma)) ?? focalLossSumComposite(x, t, w, alpha, gamma);
+    return tf.div(sum, Math.max(avgFactor, 1e-12)) as tf.Scalar;
+  });
+}
+
+/** d(loss)/dx * w * scale: core's fused kernel where it applies, else the composite (see focalForward). */
+function focalGrad(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: number, gamma: number, scale: tf.Scalar): tf.Tensor {
+  return fusedSigmoidLossGrad(x, t, w, scale, FOCAL_FUSED(alpha, gamma)) ?? tf.tidy(() => tf.mul(focalGradComposite(x, t, w, alpha, gamma), scale));
+}
+
+/**
  * Sigmoid focal loss (Lin et al.; mmdet's FocalLoss): BCE(x, t) * (alpha t + (1 - alpha)(1 - t))
  * * pt^gamma with pt = 1 - p for positives' targets and p otherwise. `targets` are binary one-hot
  * [N, K] (background rows all zero), `weights` broadcast against them ([N, 1] per candidate, 0 for
@@ -52,7 +76,8 @@ function focalGrad(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: numbe
  *
  * The gradient is written out (as mmcv's kernel does) rather than taped: taped, the dozen
  * [anchors, classes] intermediates stay alive until the backward pass, which at 512x512 with 80
- * classes is most of wasm's memory.
+ * classes is most of wasm's memory. On wasm (SIMD, gamma = 2) the value and the gradient are one
+ * fused kernel each (core's fusedSigmoidLossSum / fusedSigmoidLossGrad).
  */
 export function sigmoidFocalLoss(logits: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor | null, avgFactor: number, options: FocalLossOptions = {}): tf.Scalar {
   const alpha = options.alpha ?? 0.25;
@@ -64,7 +89,7 @@ export function sigmoidFocalLoss(logits: tf.Tensor, targets: tf.Tensor, weights:
     return {
       value: focalForward(x, targets, weights, alpha, gamma, avgFactor),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.tidy(() => tf.mul(focalGrad(saved[0]!, saved[1]!, saved[2] ?? null, alpha, gamma), tf.div(dy, Math.max(avgFactor, 1e-12)))),
+        tf.tidy(() => focalGrad(saved[0]!, saved[1]!, saved[2] ?? null, alpha, gamma, tf.div(dy, Math.max(avgFactor, 1e-12)) as tf.Scalar)),
     };
   });
   return op(logits) as tf.Scalar;
@@ -132,11 +157,11 @@ export function sigmoidFocalLossByLabels(
     return {
       value: forward(x),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const scale = tf.div(dy, Math.max(avgFactor, 1e-12));
+        const scale = tf.div(dy, Math.max(avgFactor, 1e-12)) as tf.Scalar;
         const parts = pieces.map(([s, r]) =>
           tf.tidy(() => {
             const p = piece(saved[0] as tf.Tensor2D, s, r);
-            return tf.mul(focalGrad(p.x, p.t, p.w, alpha, gamma), scale);
+            return focalGrad(p.x, p.t, p.w, alpha, gamma, scale);
           }),
         );
         scale.dispose();

@@ -1,0 +1,237 @@
+import { tf } from '../tf.js';
+import type { Tensor } from '../tf.js';
+
+type Scalar = tf.Scalar;
+import { kernelPool, splitRange } from '../runtime/kernel-pool.js';
+import {
+  CHUNK_VECTORS,
+  sigmoidLossBinary,
+  sigmoidLossExport,
+  sigmoidLossKernels,
+  type LossWeights,
+  type SigmoidLossGradFn,
+  type SigmoidLossKind,
+  type SigmoidLossSumFn,
+} from '../runtime/sigmoid-loss-kernels.js';
+import { wasmHeap, type WasmHeap } from '../runtime/wasm-internals.js';
+
+/**
+ * Fused sigmoid losses on wasm (kernels in runtime/sigmoid-loss-kernels.ts): the sum over a
+ * tensor of the sigmoid focal loss (gamma = 2) or of BCE with logits, each element times an
+ * optional weight, and its gradient times a scalar, one pass each. Detection's losses call these
+ * and take their tfjs composite where they answer undefined (another backend, no WebAssembly
+ * SIMD, another gamma, weights of another shape): the composite stays the reference, and the
+ * tests hold these to it.
+ */
+export type FusedSigmoidLoss = { kind: 'focal'; alpha: number; gamma: number } | { kind: 'bce' };
+
+const SUM = 'PartialnetSigmoidLossSum';
+const GRAD = 'PartialnetSigmoidLossGrad';
+
+interface LossAttrs {
+  kind: SigmoidLossKind;
+  alpha: number;
+}
+
+/**
+ * Elements below which a call stays on one thread: waking the kernel pool costs ~10-30 us, and
+ * these kernels take ~2-3 ns per element on one core, so 32k elements are ~80 us.
+ */
+const PARALLEL_MIN_ELEMENTS = 1 << 15;
+
+/** Where the weights of a call come from: none, one per element, or one per row of `k`. */
+function weightsMode(x: tf.TensorInfo, w: tf.TensorInfo | undefined): LossWeights {
+  if (!w) return 'none';
+  const n = tf.util.sizeFromShape(x.shape);
+  if (tf.util.sizeFromShape(w.shape) === n) return 'full';
+  const k = x.shape[x.shape.length - 1] ?? 1;
+  if (w.shape.length === x.shape.length && w.shape[w.shape.length - 1] === 1 && k % 4 === 0 && tf.util.sizeFromShape(w.shape) * k === n) return 'row';
+  throw new Error(`${SUM}: weights of shape [${w.shape.join(', ')}] for logits [${x.shape.join(', ')}]: expected the logits' shape or one weight per row with a row length that is a multiple of 4`);
+}
+
+function check(kernel: string, x: tf.TensorInfo, t: tf.TensorInfo, w: tf.TensorInfo | undefined): void {
+  for (const [name, v] of [['logits', x], ['targets', t], ['weights', w]] as const) {
+    if (v && v.dtype !== 'float32') throw new Error(`${kernel}: ${name} must be float32, got ${v.dtype}`);
+  }
+  if (!tf.util.arraysEqual(x.shape, t.shape)) throw new Error(`${kernel}: targets [${t.shape.join(', ')}] do not match logits [${x.shape.join(', ')}]`);
+}
+
+function kernelsOf(heap: WasmHeap, kernel: string) {
+  const memory = heap.memory();
+  const kernels = memory && sigmoidLossKernels(memory);
+  if (!kernels) throw new Error(`${kernel}: the WebAssembly SIMD kernels are not available on this wasm backend`);
+  return { memory: memory!, kernels };
+}
+
+/**
+ * The arguments that put vectors [v0, v1) of a call at their place: x, t, w (in row mode the
+ * weight of v0's row), out (`outStride` bytes per vector, 0 for the chunk sums: the caller adds
+ * them), the count, then rowVectors and firstCol.
+ */
+function vectorRange(v0: number, v1: number, at: { x: number; t: number; w: number; out: number }, mode: LossWeights, k: number): { ptrs: number[]; count: number; row: number[] } {
+  const w = mode === 'full' ? at.w + 16 * v0 : mode === 'row' ? at.w + 4 * Math.floor((4 * v0) / k) : at.w;
+  const row = mode === 'row' ? [k / 4, ((4 * v0) % k) / 4] : [0, 0];
+  return { ptrs: [at.x + 16 * v0, at.t + 16 * v0, w], count: v1 - v0, row };
+}
+
+/** float64 log(1 + e^-|x|), the tail's and nothing else's (the kernels do the vectors). */
+function log1pExpNeg(x: number): number {
+  return Math.log1p(Math.exp(-Math.abs(x)));
+}
+
+/** The loss of one element in float64 (the last n % 4 elements, which fill no vector). */
+function tailLoss(kind: SigmoidLossKind, alpha: number, x: number, t: number): number {
+  const bce = Math.max(x, 0) - x * t + log1pExpNeg(x);
+  if (kind === 'bce') return bce;
+  const p = 1 / (1 + Math.exp(-x));
+  const pt = (1 - p) * t + p * (1 - t);
+  return bce * (alpha * t + (1 - alpha) * (1 - t)) * pt * pt;
+}
+
+/** d loss / dx of one element in float64 (the tail; see tailLoss). */
+function tailGrad(kind: SigmoidLossKind, alpha: number, x: number, t: number): number {
+  const p = 1 / (1 + Math.exp(-x));
+  const q = 1 / (1 + Math.exp(x));
+  if (kind === 'bce') return p * (1 - t) - q * t;
+  const logP = -(Math.max(-x, 0) + log1pExpNeg(x));
+  const logQ = -(Math.max(x, 0) + log1pExpNeg(x));
+  return t * alpha * q * q * (2 * p * logP - q) + (1 - t) * (1 - alpha) * p * p * (p - 2 * q * logQ);
+}
+
+const sumKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, t, w } = inputs as { x: tf.TensorInfo; t: tf.TensorInfo; w?: tf.TensorInfo };
+  const { kind, alpha } = attrs as unknown as LossAttrs;
+  check(SUM, x, t, w);
+  const mode = weightsMode(x, w);
+  const heap = wasmHeap(backend);
+  const { memory, kernels } = kernelsOf(heap, SUM);
+  const n = tf.util.sizeFromShape(x.shape);
+  const k = x.shape[x.shape.length - 1] ?? 1;
+  const vectors = Math.floor(n / 4);
+  const chunks = Math.ceil(vectors / CHUNK_VECTORS);
+  const out = heap.makeOutput([], 'float32');
+  const partials = chunks > 0 ? heap.makeOutput([4 * chunks], 'float32') : undefined;
+  const at = { x: heap.offset(x), t: heap.offset(t), w: w ? heap.offset(w) : 0, out: partials ? heap.offset(partials) : 0 };
+  if (chunks > 0) {
+    const name = sigmoidLossExport(kind, 'Sum', mode);
+    const fn = kernels[name] as SigmoidLossSumFn;
+    const pool = n >= PARALLEL_MIN_ELEMENTS ? kernelPool(memory) : undefined;
+    // whole chunks per thread: the partial sums, and so the total, are those of one thread
+    const shares = splitRange(chunks, pool ? pool.threads : 1).map(([c0, c1]) => {
+      const r = vectorRange(c0 * CHUNK_VECTORS, Math.min(c1 * CHUNK_VECTORS, vectors), at, mode, k);
+      return [...r.ptrs, at.out + 16 * c0, r.count, alpha, ...r.row];
+    });
+    if (pool) pool.run(sigmoidLossBinary(true), name, shares, fn as (...args: number[]) => void);
+    else (fn as (...args: number[]) => void)(...shares[0]!);
+  }
+  const buffer = heap.buffer();
+  let sum = 0;
+  if (partials) for (const s of new Float32Array(buffer, at.out, 4 * chunks)) sum += s;
+  if (4 * vectors < n) {
+    const [xs, ts] = [new Float32Array(buffer, at.x, n), new Float32Array(buffer, at.t, n)];
+    const ws = w ? new Float32Array(buffer, at.w, n) : undefined;
+    for (let i = 4 * vectors; i < n; i++) sum += tailLoss(kind, alpha, xs[i]!, ts[i]!) * (ws ? ws[i]! : 1);
+  }
+  new Float32Array(buffer, heap.offset(out), 1)[0] = sum;
+  if (partials) heap.release(partials);
+  return out;
+};
+
+const gradKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, t, w, scale } = inputs as { x: tf.TensorInfo; t: tf.TensorInfo; w?: tf.TensorInfo; scale: tf.TensorInfo };
+  const { kind, alpha } = attrs as unknown as LossAttrs;
+  check(GRAD, x, t, w);
+  if (scale.dtype !== 'float32' || tf.util.sizeFromShape(scale.shape) !== 1) throw new Error(`${GRAD}: scale must be one float32, got ${scale.dtype} [${scale.shape.join(', ')}]`);
+  const mode = weightsMode(x, w);
+  const heap = wasmHeap(backend);
+  const { memory, kernels } = kernelsOf(heap, GRAD);
+  const n = tf.util.sizeFromShape(x.shape);
+  const k = x.shape[x.shape.length - 1] ?? 1;
+  const vectors = Math.floor(n / 4);
+  const dx = heap.makeOutput(x.shape, 'float32');
+  const at = { x: heap.offset(x), t: heap.offset(t), w: w ? heap.offset(w) : 0, out: heap.offset(dx) };
+  const s = new Float32Array(heap.buffer(), heap.offset(scale), 1)[0]!;
+  if (vectors > 0) {
+    const name = sigmoidLossExport(kind, 'Grad', mode);
+    const fn = kernels[name] as SigmoidLossGradFn;
+    const pool = n >= PARALLEL_MIN_ELEMENTS ? kernelPool(memory) : undefined;
+    const shares = splitRange(vectors, pool ? pool.threads : 1).map(([v0, v1]) => {
+      const r = vectorRange(v0, v1, at, mode, k);
+      return [...r.ptrs, at.out + 16 * v0, r.count, alpha, s, ...r.row];
+    });
+    if (pool) pool.run(sigmoidLossBinary(true), name, shares, fn as (...args: number[]) => void);
+    else (fn as (...args: number[]) => void)(...shares[0]!);
+  }
+  if (4 * vectors < n) {
+    const buffer = heap.buffer();
+    const [xs, ts, out] = [new Float32Array(buffer, at.x, n), new Float32Array(buffer, at.t, n), new Float32Array(buffer, at.out, n)];
+    const ws = w ? new Float32Array(buffer, at.w, n) : undefined;
+    for (let i = 4 * vectors; i < n; i++) out[i] = tailGrad(kind, alpha, xs[i]!, ts[i]!) * s * (ws ? ws[i]! : 1);
+  }
+  return dx;
+};
+
+/** Per backend, whether the kernels are worth using now (wasm: only with its SIMD module). */
+let worthUsing: (() => boolean) | undefined;
+
+/** Registers the wasm kernels; `use` says whether the fused functions should take them now. */
+export function registerSigmoidLossKernels(use: () => boolean): void {
+  worthUsing = use;
+  if (!tf.getKernel(SUM, 'wasm')) tf.registerKernel({ kernelName: SUM, backendName: 'wasm', kernelFunc: sumKernel });
+  if (!tf.getKernel(GRAD, 'wasm')) tf.registerKernel({ kernelName: GRAD, backendName: 'wasm', kernelFunc: gradKernel });
+}
+
+export function unregisterSigmoidLossKernels(): void {
+  for (const name of [SUM, GRAD]) if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
+}
+
+/**
+ * The inputs for the kernels, or undefined where they do not apply: not wasm, no SIMD module,
+ * gamma other than 2, not float32, targets of another shape, weights neither of the logits' shape
+ * nor one per row ([..., 1]). Row weights for rows that are not a multiple of 4 long are
+ * broadcast to the logits' shape (the one case that costs a pass more).
+ */
+function fusedInputs(x: Tensor, t: Tensor, w: Tensor | null, loss: FusedSigmoidLoss): { inputs: Record<string, Tensor>; attrs: LossAttrs; owned: Tensor[] } | undefined {
+  if (tf.getBackend() !== 'wasm' || !tf.getKernel(SUM, 'wasm') || !(worthUsing?.() ?? false)) return undefined;
+  if (loss.kind === 'focal' && loss.gamma !== 2) return undefined;
+  if (x.dtype !== 'float32' || t.dtype !== 'float32' || (w && w.dtype !== 'float32') || !tf.util.arraysEqual(x.shape, t.shape)) return undefined;
+  const memory = wasmHeap(tf.backend()).memory();
+  if (!memory || !sigmoidLossKernels(memory)) return undefined;
+  const attrs: LossAttrs = { kind: loss.kind, alpha: loss.kind === 'focal' ? loss.alpha : 0 };
+  if (!w) return { inputs: { x, t }, attrs, owned: [] };
+  if (w.size === x.size && tf.util.arraysEqual(w.shape, x.shape)) return { inputs: { x, t, w }, attrs, owned: [] };
+  const rank = x.rank;
+  const perRow = w.rank === rank && rank > 0 && w.shape[rank - 1] === 1 && w.shape.slice(0, -1).every((d, i) => d === x.shape[i]);
+  if (!perRow) return undefined;
+  if (x.shape[rank - 1]! % 4 === 0) return { inputs: { x, t, w }, attrs, owned: [] };
+  const full = tf.broadcastTo(w, x.shape);
+  return { inputs: { x, t, w: full }, attrs, owned: [full] };
+}
+
+/**
+ * sum(loss(x, t) * w) as a float32 scalar (accumulated in float32 over 1024 elements, then in
+ * float64), or undefined where the fused kernels do not apply (see fusedInputs): the caller then
+ * computes its composite. `w` is null, of x's shape, or one weight per row ([..., 1]).
+ */
+export function fusedSigmoidLossSum(x: Tensor, t: Tensor, w: Tensor | null, loss: FusedSigmoidLoss): Scalar | undefined {
+  const fused = fusedInputs(x, t, w, loss);
+  if (!fused) return undefined;
+  const out = tf.engine().runKernel(SUM, fused.inputs as unknown as tf.NamedTensorMap, fused.attrs as unknown as tf.NamedAttrMap) as Scalar;
+  tf.dispose(fused.owned);
+  return out;
+}
+
+/**
+ * scale * w * d loss(x, t) / dx (the closed form for binary targets, as detection's focalGrad),
+ * or undefined where the fused kernels do not apply (see fusedInputs). `scale` is a scalar tensor
+ * (the incoming gradient over the average factor).
+ */
+export function fusedSigmoidLossGrad(x: Tensor, t: Tensor, w: Tensor | null, scale: Scalar, loss: FusedSigmoidLoss): Tensor | undefined {
+  const fused = fusedInputs(x, t, w, loss);
+  if (!fused) return undefined;
+  const s = scale.dtype === 'float32' ? scale : tf.cast(scale, 'float32');
+  const out = tf.engine().runKernel(GRAD, { ...fused.inputs, scale: s } as unknown as tf.NamedTensorMap, fused.attrs as unknown as tf.NamedAttrMap) as Tensor;
+  tf.dispose(fused.owned);
+  if (s !== scale) s.dispose();
+  return out;
+}
