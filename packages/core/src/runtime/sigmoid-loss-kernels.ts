@@ -132,7 +132,7 @@ function body(kind: SigmoidLossKind, pass: 'Sum' | 'Grad', weights: LossWeights)
   const v128 = (): number => f.local(V128);
   const v: Terms = { x: v128(), t: v128(), u: v128(), e: v128(), l: v128(), p: v128(), q: v128(), m: v128(), s1: v128(), s2: v128() };
   const [a, b, weight, acc] = [v128(), v128(), v128(), v128()];
-  const [colLeft, inChunk] = [f.local(I32), f.local(I32)];
+  const [colLeft, count] = [f.local(I32), f.local(I32)];
 
   // loss: a = alpha, b = 1 - alpha; gradient: a = -alpha scale (bce: scale), b = (1 - alpha) scale
   if (sum) {
@@ -148,11 +148,15 @@ function body(kind: SigmoidLossKind, pass: 'Sum' | 'Grad', weights: LossWeights)
     f.get(w).simd(SIMD.load32Splat).set(weight);
     f.get(rowVectors).get(firstCol).i32Sub().set(colLeft);
   }
-  f.f32x4(0).set(acc);
-  f.i32(CHUNK_VECTORS).set(inChunk);
-
+  // outer loop: one chunk of at most CHUNK_VECTORS vectors (the gradient: all in one), inner: its vectors
   f.block().loop();
   f.get(vectors).i32Eqz().brIf(1);
+  if (sum) f.get(vectors).i32(CHUNK_VECTORS).get(vectors).i32(CHUNK_VECTORS).i32LtU().select().set(count);
+  else f.get(vectors).set(count);
+  f.get(vectors).get(count).i32Sub().set(vectors);
+  if (sum) f.f32x4(0).set(acc);
+  f.block().loop();
+  f.get(count).i32Eqz().brIf(1);
   if (weights === 'row') {
     // the next row starts: its weight
     f.get(colLeft).i32Eqz().if();
@@ -183,15 +187,12 @@ function body(kind: SigmoidLossKind, pass: 'Sum' | 'Grad', weights: LossWeights)
   f.get(x).i32(16).i32Add().set(x);
   f.get(t).i32(16).i32Add().set(t);
   if (weights === 'full') f.get(w).i32(16).i32Add().set(w);
-  f.get(vectors).i32(1).i32Sub().set(vectors);
+  f.get(count).i32(1).i32Sub().set(count);
+  f.br(0).end().end();
   if (sum) {
-    // a chunk (or the share) ends: its partial sum out
-    f.get(inChunk).i32(1).i32Sub().tee(inChunk).i32Eqz().get(vectors).i32Eqz().i32Or().if();
+    // the chunk's partial sum out
     f.get(out).get(acc).simd(SIMD.store);
     f.get(out).i32(16).i32Add().set(out);
-    f.f32x4(0).set(acc);
-    f.i32(CHUNK_VECTORS).set(inChunk);
-    f.end();
   }
   f.br(0).end().end();
   return f;
