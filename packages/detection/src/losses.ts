@@ -1,4 +1,4 @@
-import { absSignGrad, fusedSigmoidLossGrad, fusedSigmoidLossSum, softCrossEntropy, tf, type FusedSigmoidLoss } from '@partialnet/core';
+import { absSignGrad, fusedSigmoidLossApplies, fusedSigmoidLossGrad, fusedSigmoidLossSum, softCrossEntropy, tf, type FusedSigmoidLoss } from '@partialnet/core';
 
 /**
  * Elementwise binary cross-entropy with logits, stable for large |x|: max(x, 0) - x t + log(1 + e^-|x|).
@@ -7,6 +7,36 @@ import { absSignGrad, fusedSigmoidLossGrad, fusedSigmoidLossSum, softCrossEntrop
  */
 export function bceWithLogits(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.add(tf.sub(tf.relu(logits), tf.mul(logits, targets)), tf.softplus(tf.neg(tf.abs(logits)))));
+}
+
+const BCE_FUSED: FusedSigmoidLoss = { kind: 'bce' };
+
+/**
+ * sum(bceWithLogits(logits, targets) * weights) / avgFactor, or their mean for avgFactor 'mean'
+ * (weights null, of the logits' shape, or one per row [..., 1]). On wasm with its SIMD kernels
+ * that is one fused pass forward and one backward (gradient (sigmoid(x) - t) w / avgFactor, what
+ * the composite's autodiff gives, also at x = 0); elsewhere the composite, as before.
+ */
+export function bceWithLogitsLoss(logits: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor | null, avgFactor: number | 'mean'): tf.Scalar {
+  if (!fusedSigmoidLossApplies(logits, targets, weights, BCE_FUSED)) {
+    return tf.tidy(() => {
+      const loss = weights ? tf.mul(bceWithLogits(logits, targets), weights) : bceWithLogits(logits, targets);
+      return (avgFactor === 'mean' ? tf.mean(loss) : tf.div(tf.sum(loss), Math.max(avgFactor, 1e-12))) as tf.Scalar;
+    });
+  }
+  const avg = avgFactor === 'mean' ? logits.size : Math.max(avgFactor, 1e-12);
+  const value = (x: tf.Tensor): tf.Scalar => tf.tidy(() => tf.div(fusedSigmoidLossSum(x, targets, weights, BCE_FUSED)!, avg) as tf.Scalar);
+  if (tf.engine().state.gradientDepth === 0) return value(logits);
+  const op = tf.customGrad((...args: unknown[]) => {
+    const [x, save] = args as [tf.Tensor, (ts: tf.Tensor[]) => void];
+    // the targets and weights are often made inside the caller's tidy: kept for the backward pass
+    save(weights ? [x, targets, weights] : [x, targets]);
+    return {
+      value: value(x),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => fusedSigmoidLossGrad(saved[0]!, saved[1]!, saved[2] ?? null, tf.div(dy, avg) as tf.Scalar, BCE_FUSED)!),
+    };
+  });
+  return op(logits) as tf.Scalar;
 }
 
 export interface FocalLossOptions {

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, tf } from '@partialnet/core';
-import { focalGradComposite, focalLossSumComposite, sigmoidFocalLoss, sigmoidFocalLossByLabels } from '../src/losses.js';
+import { bceWithLogits, bceWithLogitsLoss, focalGradComposite, focalLossSumComposite, sigmoidFocalLoss, sigmoidFocalLossByLabels } from '../src/losses.js';
 
-// The sigmoid focal loss on wasm runs core's fused kernels (gamma = 2); here it is held to the
-// tfjs composite it replaced, run explicitly (focalLossSumComposite / focalGradComposite), and the
-// other paths are checked to be the composite still. Core's test/sigmoid-losses.test.ts holds the
+// The sigmoid focal loss (gamma = 2) and the BCE with logits loss on wasm run core's fused
+// kernels; here they are held to the tfjs composites they replaced, run explicitly
+// (focalLossSumComposite / focalGradComposite, bceWithLogits), and the other paths are checked to
+// be the composite still. Core's test/sigmoid-losses.test.ts holds the
 // kernels to float64.
 //
 // Tolerances against the composite: the value within 3e-5 relative (the composite's tf.sum adds
@@ -99,6 +100,52 @@ describe('sigmoid focal loss on wasm: fused kernels against the composite', () =
   });
 });
 
+/** The RPN's and the mask head's BCE as they were computed before bceWithLogitsLoss. */
+function bceComposite(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, avg: number | 'mean'): tf.Scalar {
+  const loss = w ? tf.mul(bceWithLogits(x, t), w) : bceWithLogits(x, t);
+  return (avg === 'mean' ? tf.mean(loss) : tf.div(tf.sum(loss), avg)) as tf.Scalar;
+}
+
+function bceProblem(shape: number[], seed: number) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  let s = seed;
+  const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const x = Float32Array.from({ length: n }, (_, i) => (i < SPECIAL.length ? SPECIAL[i]! : (rand() - 0.5) * 24));
+  const t = Float32Array.from({ length: n }, (_, i) => ((i >> 1) % 2 === 0 ? 1 : 0));
+  const w = Float32Array.from({ length: n }, (_, i) => (i % 5 === 3 ? 0 : 1));
+  return { x, t, w };
+}
+
+describe('BCE with logits loss (RPN, mask head) on wasm: fused kernels against the composite', () => {
+  beforeAll(async () => {
+    await setupBackend('wasm');
+  });
+
+  it.each([
+    [[1234, 1], 'weights [N, 1] (the RPN: labels 1 / 0, ignored anchors weight 0), sum / avg', 37],
+    [[6, 28, 28], 'no weights (the mask head), mean', 'mean'],
+  ] as [number[], string, number | 'mean'][])('%j, %s: runs the fused kernels, value and gradient match the composite', async (shape, label, avg) => {
+    const p = bceProblem(shape, shape[0]!);
+    const [x, t] = [tf.tensor(p.x, shape), tf.tensor(p.t, shape)];
+    const w = label.startsWith('weights') ? tf.tensor(p.w, shape) : null;
+    const before = tf.memory().numTensors;
+    const profile = await tf.profile(() => tf.grad((v: tf.Tensor) => bceWithLogitsLoss(v, t, w, avg))(x));
+    const names = new Set(profile.kernels.map((kk) => kk.name));
+    for (const name of FUSED) expect(names.has(name), name).toBe(true);
+    expect(names.has('Softplus')).toBe(false);
+    const grad = (profile.result as tf.Tensor).dataSync();
+    tf.dispose(profile.result as tf.Tensor);
+    const value = tf.tidy(() => bceWithLogitsLoss(x, t, w, avg).dataSync()[0]!);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.tidy(() => {
+      const want = bceComposite(x, t, w, avg).dataSync()[0]!;
+      expect(Math.abs(value - want)).toBeLessThanOrEqual(3e-5 * Math.abs(want));
+      expectGradClose(grad, tf.grad((v: tf.Tensor) => bceComposite(v, t, w, avg))(x).dataSync(), 'BCE gradient');
+    });
+    tf.dispose([x, t, ...(w ? [w] : [])]);
+  });
+});
+
 describe('sigmoid focal loss on the cpu backend', () => {
   beforeAll(async () => {
     await setupBackend('cpu');
@@ -123,5 +170,17 @@ describe('sigmoid focal loss on the cpu backend', () => {
     expect(profile.kernels.some((kk) => FUSED.includes(kk.name))).toBe(false);
     expect(profile.kernels.some((kk) => kk.name === 'Softplus')).toBe(true);
     tf.dispose([x, profile.result as tf.Tensor]);
+  });
+
+  it('BCE with logits loss is the composite, bit for bit, forward and backward', () => {
+    const p = bceProblem([50, 1], 4);
+    tf.tidy(() => {
+      const [x, t, w] = [tf.tensor2d(p.x, [50, 1]), tf.tensor2d(p.t, [50, 1]), tf.tensor2d(p.w, [50, 1])];
+      for (const avg of [7, 'mean'] as const) {
+        expect(bceWithLogitsLoss(x, t, w, avg).dataSync()[0]).toBe(bceComposite(x, t, w, avg).dataSync()[0]);
+        const grad = tf.grad((v: tf.Tensor) => bceWithLogitsLoss(v, t, w, avg))(x).dataSync();
+        expect(Array.from(grad)).toEqual(Array.from(tf.grad((v: tf.Tensor) => bceComposite(v, t, w, avg))(x).dataSync()));
+      }
+    });
   });
 });

@@ -186,24 +186,35 @@ export function unregisterSigmoidLossKernels(): void {
 }
 
 /**
- * The inputs for the kernels, or undefined where they do not apply: not wasm, no SIMD module,
- * gamma other than 2, not float32, targets of another shape, weights neither of the logits' shape
- * nor one per row ([..., 1]). Row weights for rows that are not a multiple of 4 long are
- * broadcast to the logits' shape (the one case that costs a pass more).
+ * Whether fusedSigmoidLossSum / fusedSigmoidLossGrad take these inputs now: wasm with its SIMD
+ * module, gamma = 2 for the focal loss, float32 throughout, targets of the logits' shape, weights
+ * none, of the logits' shape or one per row ([..., 1]). Elsewhere they answer undefined and the
+ * caller keeps its composite (a caller that must choose before it computes asks here).
+ */
+export function fusedSigmoidLossApplies(x: Tensor, t: Tensor, w: Tensor | null, loss: FusedSigmoidLoss): boolean {
+  if (tf.getBackend() !== 'wasm' || !tf.getKernel(SUM, 'wasm') || !(worthUsing?.() ?? false)) return false;
+  if (loss.kind === 'focal' && loss.gamma !== 2) return false;
+  if (x.dtype !== 'float32' || t.dtype !== 'float32' || (w && w.dtype !== 'float32') || !tf.util.arraysEqual(x.shape, t.shape)) return false;
+  if (w && !tf.util.arraysEqual(w.shape, x.shape) && !perRow(x, w)) return false;
+  const memory = wasmHeap(tf.backend()).memory();
+  return memory !== undefined && sigmoidLossKernels(memory) !== undefined;
+}
+
+/** Whether w is one weight per row of x ([..., 1] against [..., K]). */
+function perRow(x: Tensor, w: Tensor): boolean {
+  const rank = x.rank;
+  return rank > 0 && w.rank === rank && w.shape[rank - 1] === 1 && w.shape.slice(0, -1).every((d, i) => d === x.shape[i]);
+}
+
+/**
+ * The kernels' inputs, or undefined where they do not apply (fusedSigmoidLossApplies). Row
+ * weights for rows that are not a multiple of 4 long are broadcast to the logits' shape (the one
+ * case that costs a pass more).
  */
 function fusedInputs(x: Tensor, t: Tensor, w: Tensor | null, loss: FusedSigmoidLoss): { inputs: Record<string, Tensor>; attrs: LossAttrs; owned: Tensor[] } | undefined {
-  if (tf.getBackend() !== 'wasm' || !tf.getKernel(SUM, 'wasm') || !(worthUsing?.() ?? false)) return undefined;
-  if (loss.kind === 'focal' && loss.gamma !== 2) return undefined;
-  if (x.dtype !== 'float32' || t.dtype !== 'float32' || (w && w.dtype !== 'float32') || !tf.util.arraysEqual(x.shape, t.shape)) return undefined;
-  const memory = wasmHeap(tf.backend()).memory();
-  if (!memory || !sigmoidLossKernels(memory)) return undefined;
+  if (!fusedSigmoidLossApplies(x, t, w, loss)) return undefined;
   const attrs: LossAttrs = { kind: loss.kind, alpha: loss.kind === 'focal' ? loss.alpha : 0 };
-  if (!w) return { inputs: { x, t }, attrs, owned: [] };
-  if (w.size === x.size && tf.util.arraysEqual(w.shape, x.shape)) return { inputs: { x, t, w }, attrs, owned: [] };
-  const rank = x.rank;
-  const perRow = w.rank === rank && rank > 0 && w.shape[rank - 1] === 1 && w.shape.slice(0, -1).every((d, i) => d === x.shape[i]);
-  if (!perRow) return undefined;
-  if (x.shape[rank - 1]! % 4 === 0) return { inputs: { x, t, w }, attrs, owned: [] };
+  if (!w || tf.util.arraysEqual(w.shape, x.shape) || x.shape[x.rank - 1]! % 4 === 0) return { inputs: w ? { x, t, w } : { x, t }, attrs, owned: [] };
   const full = tf.broadcastTo(w, x.shape);
   return { inputs: { x, t, w: full }, attrs, owned: [full] };
 }
