@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fusedSigmoidLossGrad, fusedSigmoidLossSum, setupBackend, tf, type FusedSigmoidLoss } from '../src/index.js';
+import { fusedSigmoidLossApplies, fusedSigmoidLossGrad, fusedSigmoidLossSum, setupBackend, tf, type FusedSigmoidLoss } from '../src/index.js';
 import { sigmoidLossBinary } from '../src/runtime/sigmoid-loss-kernels.js';
 import { allowWasmSimdKernels, wasmSimdKernelsActive } from '../src/runtime/wasm-kernels.js';
 
@@ -185,17 +185,23 @@ describe('fused sigmoid focal / BCE losses on wasm', () => {
     tf.dispose([x, t, termsT]);
   });
 
-  it('answer undefined where the composite must run: gamma != 2, other weight shapes, targets of another shape, int32', () => {
+  it('answer undefined where the composite must run: gamma != 2, other weight shapes, targets of another shape, no elements, int32', () => {
     const x = tf.zeros([4, 8]);
     const before = tf.memory().numTensors;
     const focal3: FusedSigmoidLoss = { kind: 'focal', alpha: 0.25, gamma: 3 };
+    expect(fusedSigmoidLossApplies(x, x, null, { kind: 'focal', alpha: 0.25, gamma: 2 })).toBe(true);
+    expect(fusedSigmoidLossApplies(x, x, null, focal3)).toBe(false);
     expect(fusedSigmoidLossSum(x, x, null, focal3)).toBeUndefined();
     expect(fusedSigmoidLossGrad(x, x, null, tf.scalar(1), focal3)).toBeUndefined();
     const bce: FusedSigmoidLoss = { kind: 'bce' };
     const colWeights = tf.ones([1, 8]);
+    expect(fusedSigmoidLossApplies(x, x, colWeights, bce)).toBe(false);
     expect(fusedSigmoidLossSum(x, x, colWeights, bce)).toBeUndefined();
     const otherTargets = tf.zeros([8, 4]);
     expect(fusedSigmoidLossSum(x, otherTargets, null, bce)).toBeUndefined();
+    const empty = tf.zeros([0, 8]);
+    expect(fusedSigmoidLossSum(empty, empty, null, bce)).toBeUndefined();
+    empty.dispose();
     const ints = tf.zeros([4, 8], 'int32');
     expect(fusedSigmoidLossSum(ints, x, null, bce)).toBeUndefined();
     tf.dispose([colWeights, otherTargets, ints]);
@@ -209,6 +215,7 @@ describe('fused sigmoid focal / BCE losses on wasm', () => {
     afterAll(() => allowWasmSimdKernels(true));
     it('answer undefined (the callers keep their composite)', () => {
       const x = tf.zeros([4, 8]);
+      expect(fusedSigmoidLossApplies(x, x, null, { kind: 'bce' })).toBe(false);
       expect(fusedSigmoidLossSum(x, x, null, { kind: 'bce' })).toBeUndefined();
       x.dispose();
     });

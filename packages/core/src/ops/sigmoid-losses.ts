@@ -188,13 +188,15 @@ export function unregisterSigmoidLossKernels(): void {
 /**
  * Whether fusedSigmoidLossSum / fusedSigmoidLossGrad take these inputs now: wasm with its SIMD
  * module, gamma = 2 for the focal loss, float32 throughout, targets of the logits' shape, weights
- * none, of the logits' shape or one per row ([..., 1]). Elsewhere they answer undefined and the
+ * none, of the logits' shape or one per row ([..., 1]), at least one element. Elsewhere they answer undefined and the
  * caller keeps its composite (a caller that must choose before it computes asks here).
  */
 export function fusedSigmoidLossApplies(x: Tensor, t: Tensor, w: Tensor | null, loss: FusedSigmoidLoss): boolean {
   if (tf.getBackend() !== 'wasm' || !tf.getKernel(SUM, 'wasm') || !(worthUsing?.() ?? false)) return false;
   if (loss.kind === 'focal' && loss.gamma !== 2) return false;
   if (x.dtype !== 'float32' || t.dtype !== 'float32' || (w && w.dtype !== 'float32') || !tf.util.arraysEqual(x.shape, t.shape)) return false;
+  // an empty tensor has no heap offset to hand a kernel
+  if (x.size === 0) return false;
   if (w && !tf.util.arraysEqual(w.shape, x.shape) && !perRow(x, w)) return false;
   const memory = wasmHeap(tf.backend()).memory();
   return memory !== undefined && sigmoidLossKernels(memory) !== undefined;
