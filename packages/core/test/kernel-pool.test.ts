@@ -64,18 +64,22 @@ const dy = tf.randomUniform([200003], -1, 1, 'float32', 4);
 await compare('gelu', () => [tf.engine().runKernel('PartialnetGelu', { x }), tf.engine().runKernel('PartialnetGeluGrad', { x, dy })]);
 
 // the focal loss sum adds fixed 1024-element chunks in a fixed order, so its bits must not depend
-// on the thread count either (row weights with ignored rows; a 1-D tensor with a scalar tail)
+// on the thread count either (row weights with ignored rows, targets dense or as class labels;
+// a 1-D tensor with a scalar tail)
 const { fusedSigmoidLossSum, fusedSigmoidLossGrad } = await import(d + 'index.js');
 const focal = { kind: 'focal', alpha: 0.25, gamma: 2 };
 const lx = tf.randomUniform([9001, 80], -12, 12, 'float32', 11);
 const lt = tf.cast(tf.greater(tf.randomUniform([9001, 80], 0, 1, 'float32', 12), 0.97), 'float32');
 const lw = tf.cast(tf.greater(tf.randomUniform([9001, 1], 0, 1, 'float32', 13), 0.1), 'float32');
 const ls = tf.scalar(0.01);
+const ll = tf.cast(tf.floor(tf.randomUniform([9001], 0, 90, 'float32', 16)), 'int32');
 const bx = tf.randomUniform([200003], -12, 12, 'float32', 14);
 const bt = tf.cast(tf.greater(tf.randomUniform([200003], 0, 1, 'float32', 15), 0.5), 'float32');
 await compare('sigmoid focal / BCE losses', () => [
   fusedSigmoidLossSum(lx, lt, lw, focal),
   fusedSigmoidLossGrad(lx, lt, lw, ls, focal),
+  fusedSigmoidLossSum(lx, { labels: ll }, lw, focal),
+  fusedSigmoidLossGrad(lx, { labels: ll }, lw, ls, focal),
   fusedSigmoidLossSum(bx, bt, null, { kind: 'bce' }),
   fusedSigmoidLossGrad(bx, bt, null, ls, { kind: 'bce' }),
 ]);

@@ -140,6 +140,40 @@ describe('fused sigmoid focal / BCE losses on wasm', () => {
     });
   }
 
+  it.each([
+    [33, 80, true],
+    [33, 80, false],
+    [7, 8, true],
+    [300, 4, true],
+  ])('focal from class labels [%i, %i] (row weights: %s): sum and gradient match float64 of the one-hot', (n, k, weighted) => {
+    const loss: FusedSigmoidLoss = { kind: 'focal', alpha: 0.25, gamma: 2 };
+    const xs = logits(n * k, n + k);
+    // background (k), an index below 0 (also background) and classes, the special rows included
+    const labels = Int32Array.from({ length: n }, (_, r) => (r % 4 === 0 ? k : r % 9 === 1 ? -1 : (r * 7) % k));
+    const ws = weighted ? Float32Array.from({ length: n }, (_, r) => (r % 3 === 2 ? 0 : 0.5 + (r % 4) * 0.5)) : null;
+    const t = (i: number): number => (labels[Math.floor(i / k)] === i % k ? 1 : 0);
+    const weight = (i: number): number => (ws ? ws[Math.floor(i / k)]! : 1);
+    const [x, lab, scale] = [tf.tensor2d(xs, [n, k]), tf.tensor1d(labels, 'int32'), tf.scalar(0.37)];
+    const w = ws ? tf.tensor2d(ws, [n, 1]) : null;
+    const before = tf.memory().numTensors;
+    const sum = fusedSigmoidLossSum(x, { labels: lab }, w, loss)!;
+    const grad = fusedSigmoidLossGrad(x, { labels: lab }, w, scale, loss)!;
+    let want = 0;
+    for (let i = 0; i < n * k; i++) want += lossRef(loss, xs[i]!, t(i)) * weight(i);
+    const got = sum.dataSync()[0]!;
+    expect(Math.abs(got - want), `sum ${got} vs ${want}`).toBeLessThanOrEqual(1e-6 * Math.abs(want));
+    const g = grad.dataSync();
+    const wantG = Array.from(xs, (xi, i) => 0.37 * gradRef(loss, xi, t(i)) * weight(i));
+    const largest = Math.max(...wantG.map(Math.abs));
+    for (let i = 0; i < n * k; i++) {
+      const tol = 2e-6 * Math.abs(wantG[i]!) + 2e-8 * largest;
+      if (!(Math.abs(g[i]! - wantG[i]!) <= tol)) expect.fail(`gradient at x=${xs[i]}, t=${t(i)}: ${g[i]} vs ${wantG[i]} (tolerance ${tol})`);
+    }
+    tf.dispose([sum, grad]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, lab, scale, ...(w ? [w] : [])]);
+  });
+
   it('the gradient kernel is the derivative of the sum kernel (central differences in float32)', () => {
     const xs = [-4, -1.3, -0.2, 0, 0.3, 1.1, 2.5, 6];
     for (const loss of LOSSES) {
@@ -202,6 +236,14 @@ describe('fused sigmoid focal / BCE losses on wasm', () => {
     const empty = tf.zeros([0, 8]);
     expect(fusedSigmoidLossSum(empty, empty, null, bce)).toBeUndefined();
     empty.dispose();
+    // labels: only for the focal loss, rows a multiple of 4 long, one label per row, no full weights
+    const labels = tf.zeros([4], 'int32');
+    expect(fusedSigmoidLossApplies(x, { labels }, null, { kind: 'focal', alpha: 0.25, gamma: 2 })).toBe(true);
+    expect(fusedSigmoidLossApplies(x, { labels }, null, bce)).toBe(false);
+    expect(fusedSigmoidLossApplies(x, { labels }, x, { kind: 'focal', alpha: 0.25, gamma: 2 })).toBe(false);
+    const odd = tf.zeros([4, 6]);
+    expect(fusedSigmoidLossApplies(odd, { labels }, null, { kind: 'focal', alpha: 0.25, gamma: 2 })).toBe(false);
+    tf.dispose([labels, odd]);
     const ints = tf.zeros([4, 8], 'int32');
     expect(fusedSigmoidLossSum(ints, x, null, bce)).toBeUndefined();
     tf.dispose([colWeights, otherTargets, ints]);

@@ -125,6 +125,43 @@ export function sigmoidFocalLoss(logits: tf.Tensor, targets: tf.Tensor, weights:
   return op(logits) as tf.Scalar;
 }
 
+/**
+ * sigmoidFocalLossByLabels in one fused kernel each way over all rows, from the labels themselves
+ * (core's label targets: no one-hot, so no pieces, slices or concat; the kernels keep nothing but
+ * x, the labels and the weights), or undefined where the kernels do not take these (then the
+ * pieces below).
+ */
+function focalByLabelsFused(logits: tf.Tensor2D, labels: Int32Array, weights: Float32Array | null, avgFactor: number, alpha: number, gamma: number): tf.Scalar | undefined {
+  const n = logits.shape[0];
+  const loss = FOCAL_FUSED(alpha, gamma);
+  const lab = tf.tensor1d(labels, 'int32');
+  const w = weights ? tf.tensor2d(weights, [n, 1]) : null;
+  const owned = w ? [lab, w] : [lab];
+  if (!fusedSigmoidLossApplies(logits, { labels: lab }, w, loss)) {
+    tf.dispose(owned);
+    return undefined;
+  }
+  const avg = Math.max(avgFactor, 1e-12);
+  const value = (x: tf.Tensor): tf.Scalar => tf.tidy(() => tf.div(fusedSigmoidLossSum(x, { labels: lab }, w, loss)!, avg) as tf.Scalar);
+  if (tf.engine().state.gradientDepth === 0) {
+    const out = value(logits);
+    tf.dispose(owned);
+    return out;
+  }
+  const op = tf.customGrad((...args: unknown[]) => {
+    const [x, save] = args as [tf.Tensor, (ts: tf.Tensor[]) => void];
+    save([x, ...owned]);
+    return {
+      value: value(x),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => fusedSigmoidLossGrad(saved[0]!, { labels: saved[1]! }, saved[2] ?? null, tf.div(dy, avg) as tf.Scalar, loss)!),
+    };
+  });
+  const out = op(logits) as tf.Scalar;
+  // the tape keeps its own references (saved above)
+  tf.dispose(owned);
+  return out;
+}
+
 /** Rows per piece in sigmoidFocalLossByLabels: ~16k anchors x 80 classes is 5 MB a tensor. */
 const FOCAL_CHUNK_ROWS = 16384;
 
@@ -144,7 +181,8 @@ function oneHotRows(labels: Int32Array, s: number, r: number, k: number): tf.Ten
  * never built, and each piece's intermediates are freed before the next, in the forward pass and
  * in the written-out gradient. At 1333x800 RetinaNet has ~400k anchors per batch of 2, and one
  * [anchors, 80] tensor is 129 MB: built whole, the loss alone needed gigabytes of wasm's 4 GiB.
- * The value equals sigmoidFocalLoss up to the order of the float32 sums.
+ * The value equals sigmoidFocalLoss up to the order of the float32 sums. On wasm with its SIMD
+ * kernels (gamma = 2, K a multiple of 4) it is one fused kernel each way from the labels instead.
  */
 export function sigmoidFocalLossByLabels(
   logits: tf.Tensor2D,
@@ -159,6 +197,8 @@ export function sigmoidFocalLossByLabels(
   const [n, k] = logits.shape;
   if (labels.length !== n) throw new Error(`sigmoidFocalLossByLabels: ${labels.length} labels for ${n} rows`);
   if (weights && weights.length !== n) throw new Error(`sigmoidFocalLossByLabels: ${weights.length} weights for ${n} rows`);
+  const fused = focalByLabelsFused(logits, labels, weights, avgFactor, alpha, gamma);
+  if (fused) return fused;
   const pieces: [number, number][] = [];
   for (let s = 0; s < n; s += chunkRows) pieces.push([s, Math.min(chunkRows, n - s)]);
   const piece = (x: tf.Tensor2D, s: number, r: number) => ({

@@ -5,6 +5,7 @@ type Scalar = tf.Scalar;
 import { kernelPool, splitRange } from '../runtime/kernel-pool.js';
 import {
   CHUNK_VECTORS,
+  type LossTargets,
   sigmoidLossBinary,
   sigmoidLossExport,
   sigmoidLossKernels,
@@ -25,6 +26,13 @@ import { wasmHeap, type WasmHeap } from '../runtime/wasm-internals.js';
  */
 export type FusedSigmoidLoss = { kind: 'focal'; alpha: number; gamma: number } | { kind: 'bce' };
 
+/**
+ * Targets: a float tensor of the logits' shape, or (focal loss, logits [..., K] with K a multiple
+ * of 4, weights none or per row) one int32 class index per row, t = 1 in that column and 0
+ * elsewhere (an index outside [0, K): background, all 0): no [N, K] one-hot to build and upload.
+ */
+export type FusedTargets = Tensor | { labels: Tensor };
+
 const SUM = 'PartialnetSigmoidLossSum';
 const GRAD = 'PartialnetSigmoidLossGrad';
 
@@ -40,20 +48,32 @@ interface LossAttrs {
 const PARALLEL_MIN_ELEMENTS = 1 << 15;
 
 /** Where the weights of a call come from: none, one per element, or one per row of `k`. */
-function weightsMode(x: tf.TensorInfo, w: tf.TensorInfo | undefined): LossWeights {
+function weightsMode(x: tf.TensorInfo, w: tf.TensorInfo | undefined, targets: LossTargets): LossWeights {
   if (!w) return 'none';
   const n = tf.util.sizeFromShape(x.shape);
-  if (tf.util.sizeFromShape(w.shape) === n) return 'full';
+  if (tf.util.sizeFromShape(w.shape) === n && targets === 'dense') return 'full';
   const k = x.shape[x.shape.length - 1] ?? 1;
   if (w.shape.length === x.shape.length && w.shape[w.shape.length - 1] === 1 && k % 4 === 0 && tf.util.sizeFromShape(w.shape) * k === n) return 'row';
   throw new Error(`${SUM}: weights of shape [${w.shape.join(', ')}] for logits [${x.shape.join(', ')}]: expected the logits' shape or one weight per row with a row length that is a multiple of 4`);
 }
 
-function check(kernel: string, x: tf.TensorInfo, t: tf.TensorInfo, w: tf.TensorInfo | undefined): void {
+/** The kernel's inputs by name: targets t (float, x's shape) or labels (int32, one per row). */
+function kernelInputs(kernel: string, inputs: tf.NamedTensorInfoMap): { x: tf.TensorInfo; t: tf.TensorInfo; w?: tf.TensorInfo; targets: LossTargets } {
+  const { x, t, labels, w } = inputs as { x: tf.TensorInfo; t?: tf.TensorInfo; labels?: tf.TensorInfo; w?: tf.TensorInfo };
   for (const [name, v] of [['logits', x], ['targets', t], ['weights', w]] as const) {
     if (v && v.dtype !== 'float32') throw new Error(`${kernel}: ${name} must be float32, got ${v.dtype}`);
   }
+  if (labels) {
+    const k = x.shape[x.shape.length - 1] ?? 1;
+    if (labels.dtype !== 'int32') throw new Error(`${kernel}: labels must be int32, got ${labels.dtype}`);
+    if (k % 4 !== 0 || tf.util.sizeFromShape(labels.shape) * k !== tf.util.sizeFromShape(x.shape)) {
+      throw new Error(`${kernel}: labels [${labels.shape.join(', ')}] for logits [${x.shape.join(', ')}]: expected one per row, rows a multiple of 4 long`);
+    }
+    return { x, t: labels, w, targets: 'labels' };
+  }
+  if (!t) throw new Error(`${kernel}: neither targets nor labels given`);
   if (!tf.util.arraysEqual(x.shape, t.shape)) throw new Error(`${kernel}: targets [${t.shape.join(', ')}] do not match logits [${x.shape.join(', ')}]`);
+  return { x, t, w, targets: 'dense' };
 }
 
 function kernelsOf(heap: WasmHeap, kernel: string) {
@@ -64,14 +84,15 @@ function kernelsOf(heap: WasmHeap, kernel: string) {
 }
 
 /**
- * The arguments that put vectors [v0, v1) of a call at their place: x, t, w (in row mode the
- * weight of v0's row), out (`outStride` bytes per vector, 0 for the chunk sums: the caller adds
- * them), the count, then rowVectors and firstCol.
+ * The arguments that put vectors [v0, v1) of a call at their place: x, t (with labels: the label
+ * of v0's row), w (in row mode: the weight of v0's row), the count, then rowVectors and firstCol.
  */
-function vectorRange(v0: number, v1: number, at: { x: number; t: number; w: number; out: number }, mode: LossWeights, k: number): { ptrs: number[]; count: number; row: number[] } {
-  const w = mode === 'full' ? at.w + 16 * v0 : mode === 'row' ? at.w + 4 * Math.floor((4 * v0) / k) : at.w;
-  const row = mode === 'row' ? [k / 4, ((4 * v0) % k) / 4] : [0, 0];
-  return { ptrs: [at.x + 16 * v0, at.t + 16 * v0, w], count: v1 - v0, row };
+function vectorRange(v0: number, v1: number, at: { x: number; t: number; w: number }, mode: LossWeights, targets: LossTargets, k: number): { ptrs: number[]; count: number; row: number[] } {
+  const rowOf = Math.floor((4 * v0) / k);
+  const w = mode === 'full' ? at.w + 16 * v0 : mode === 'row' ? at.w + 4 * rowOf : at.w;
+  const t = targets === 'labels' ? at.t + 4 * rowOf : at.t + 16 * v0;
+  const row = mode === 'row' || targets === 'labels' ? [k / 4, ((4 * v0) % k) / 4] : [0, 0];
+  return { ptrs: [at.x + 16 * v0, t, w], count: v1 - v0, row };
 }
 
 /** float64 log(1 + e^-|x|), the tail's and nothing else's (the kernels do the vectors). */
@@ -99,10 +120,9 @@ function tailGrad(kind: SigmoidLossKind, alpha: number, x: number, t: number): n
 }
 
 const sumKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
-  const { x, t, w } = inputs as { x: tf.TensorInfo; t: tf.TensorInfo; w?: tf.TensorInfo };
+  const { x, t, w, targets } = kernelInputs(SUM, inputs);
   const { kind, alpha } = attrs as unknown as LossAttrs;
-  check(SUM, x, t, w);
-  const mode = weightsMode(x, w);
+  const mode = weightsMode(x, w, targets);
   const heap = wasmHeap(backend);
   const { memory, kernels } = kernelsOf(heap, SUM);
   const n = tf.util.sizeFromShape(x.shape);
@@ -113,12 +133,13 @@ const sumKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const partials = chunks > 0 ? heap.makeOutput([4 * chunks], 'float32') : undefined;
   const at = { x: heap.offset(x), t: heap.offset(t), w: w ? heap.offset(w) : 0, out: partials ? heap.offset(partials) : 0 };
   if (chunks > 0) {
-    const name = sigmoidLossExport(kind, 'Sum', mode);
-    const fn = kernels[name] as SigmoidLossSumFn;
+    const name = sigmoidLossExport(kind, 'Sum', mode, targets);
+    const fn = kernels[name] as SigmoidLossSumFn | undefined;
+    if (!fn) throw new Error(`${SUM}: no ${kind} kernel for ${targets} targets with ${mode} weights`);
     const pool = n >= PARALLEL_MIN_ELEMENTS ? kernelPool(memory) : undefined;
     // whole chunks per thread: the partial sums, and so the total, are those of one thread
     const shares = splitRange(chunks, pool ? pool.threads : 1).map(([c0, c1]) => {
-      const r = vectorRange(c0 * CHUNK_VECTORS, Math.min(c1 * CHUNK_VECTORS, vectors), at, mode, k);
+      const r = vectorRange(c0 * CHUNK_VECTORS, Math.min(c1 * CHUNK_VECTORS, vectors), at, mode, targets, k);
       return [...r.ptrs, at.out + 16 * c0, r.count, alpha, ...r.row];
     });
     if (pool) pool.run(sigmoidLossBinary(true), name, shares, fn as (...args: number[]) => void);
@@ -138,11 +159,11 @@ const sumKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 };
 
 const gradKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
-  const { x, t, w, scale } = inputs as { x: tf.TensorInfo; t: tf.TensorInfo; w?: tf.TensorInfo; scale: tf.TensorInfo };
+  const { x, t, w, targets } = kernelInputs(GRAD, inputs);
+  const scale = inputs.scale as tf.TensorInfo;
   const { kind, alpha } = attrs as unknown as LossAttrs;
-  check(GRAD, x, t, w);
   if (scale.dtype !== 'float32' || tf.util.sizeFromShape(scale.shape) !== 1) throw new Error(`${GRAD}: scale must be one float32, got ${scale.dtype} [${scale.shape.join(', ')}]`);
-  const mode = weightsMode(x, w);
+  const mode = weightsMode(x, w, targets);
   const heap = wasmHeap(backend);
   const { memory, kernels } = kernelsOf(heap, GRAD);
   const n = tf.util.sizeFromShape(x.shape);
@@ -152,11 +173,12 @@ const gradKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const at = { x: heap.offset(x), t: heap.offset(t), w: w ? heap.offset(w) : 0, out: heap.offset(dx) };
   const s = new Float32Array(heap.buffer(), heap.offset(scale), 1)[0]!;
   if (vectors > 0) {
-    const name = sigmoidLossExport(kind, 'Grad', mode);
-    const fn = kernels[name] as SigmoidLossGradFn;
+    const name = sigmoidLossExport(kind, 'Grad', mode, targets);
+    const fn = kernels[name] as SigmoidLossGradFn | undefined;
+    if (!fn) throw new Error(`${GRAD}: no ${kind} kernel for ${targets} targets with ${mode} weights`);
     const pool = n >= PARALLEL_MIN_ELEMENTS ? kernelPool(memory) : undefined;
     const shares = splitRange(vectors, pool ? pool.threads : 1).map(([v0, v1]) => {
-      const r = vectorRange(v0, v1, at, mode, k);
+      const r = vectorRange(v0, v1, at, mode, targets, k);
       return [...r.ptrs, at.out + 16 * v0, r.count, alpha, s, ...r.row];
     });
     if (pool) pool.run(sigmoidLossBinary(true), name, shares, fn as (...args: number[]) => void);
@@ -187,17 +209,25 @@ export function unregisterSigmoidLossKernels(): void {
 
 /**
  * Whether fusedSigmoidLossSum / fusedSigmoidLossGrad take these inputs now: wasm with its SIMD
- * module, gamma = 2 for the focal loss, float32 throughout, targets of the logits' shape, weights
- * none, of the logits' shape or one per row ([..., 1]), at least one element. Elsewhere they answer undefined and the
- * caller keeps its composite (a caller that must choose before it computes asks here).
+ * module, gamma = 2 for the focal loss, float32 logits and weights, at least one element; targets
+ * of the logits' shape (float32) or labels (see FusedTargets); weights none, of the logits' shape
+ * (not with labels) or one per row ([..., 1]). Elsewhere they answer undefined and the caller
+ * keeps its composite (a caller that must choose before it computes asks here).
  */
-export function fusedSigmoidLossApplies(x: Tensor, t: Tensor, w: Tensor | null, loss: FusedSigmoidLoss): boolean {
+export function fusedSigmoidLossApplies(x: Tensor, t: FusedTargets, w: Tensor | null, loss: FusedSigmoidLoss): boolean {
   if (tf.getBackend() !== 'wasm' || !tf.getKernel(SUM, 'wasm') || !(worthUsing?.() ?? false)) return false;
   if (loss.kind === 'focal' && loss.gamma !== 2) return false;
-  if (x.dtype !== 'float32' || t.dtype !== 'float32' || (w && w.dtype !== 'float32') || !tf.util.arraysEqual(x.shape, t.shape)) return false;
+  if (x.dtype !== 'float32' || (w && w.dtype !== 'float32')) return false;
   // an empty tensor has no heap offset to hand a kernel
   if (x.size === 0) return false;
-  if (w && !tf.util.arraysEqual(w.shape, x.shape) && !perRow(x, w)) return false;
+  if ('labels' in t) {
+    const k = x.rank > 0 ? x.shape[x.rank - 1]! : 1;
+    if (loss.kind !== 'focal' || t.labels.dtype !== 'int32' || k % 4 !== 0 || t.labels.size * k !== x.size) return false;
+    if (w && !perRow(x, w)) return false;
+  } else {
+    if (t.dtype !== 'float32' || !tf.util.arraysEqual(x.shape, t.shape)) return false;
+    if (w && !tf.util.arraysEqual(w.shape, x.shape) && !perRow(x, w)) return false;
+  }
   const memory = wasmHeap(tf.backend()).memory();
   return memory !== undefined && sigmoidLossKernels(memory) !== undefined;
 }
@@ -213,12 +243,13 @@ function perRow(x: Tensor, w: Tensor): boolean {
  * weights for rows that are not a multiple of 4 long are broadcast to the logits' shape (the one
  * case that costs a pass more).
  */
-function fusedInputs(x: Tensor, t: Tensor, w: Tensor | null, loss: FusedSigmoidLoss): { inputs: Record<string, Tensor>; attrs: LossAttrs; owned: Tensor[] } | undefined {
+function fusedInputs(x: Tensor, t: FusedTargets, w: Tensor | null, loss: FusedSigmoidLoss): { inputs: Record<string, Tensor>; attrs: LossAttrs; owned: Tensor[] } | undefined {
   if (!fusedSigmoidLossApplies(x, t, w, loss)) return undefined;
   const attrs: LossAttrs = { kind: loss.kind, alpha: loss.kind === 'focal' ? loss.alpha : 0 };
-  if (!w || tf.util.arraysEqual(w.shape, x.shape) || x.shape[x.rank - 1]! % 4 === 0) return { inputs: w ? { x, t, w } : { x, t }, attrs, owned: [] };
+  const targets: Record<string, Tensor> = 'labels' in t ? { labels: t.labels } : { t };
+  if (!w || tf.util.arraysEqual(w.shape, x.shape) || x.shape[x.rank - 1]! % 4 === 0) return { inputs: w ? { x, ...targets, w } : { x, ...targets }, attrs, owned: [] };
   const full = tf.broadcastTo(w, x.shape);
-  return { inputs: { x, t, w: full }, attrs, owned: [full] };
+  return { inputs: { x, ...targets, w: full }, attrs, owned: [full] };
 }
 
 /**
@@ -226,7 +257,7 @@ function fusedInputs(x: Tensor, t: Tensor, w: Tensor | null, loss: FusedSigmoidL
  * float64), or undefined where the fused kernels do not apply (see fusedInputs): the caller then
  * computes its composite. `w` is null, of x's shape, or one weight per row ([..., 1]).
  */
-export function fusedSigmoidLossSum(x: Tensor, t: Tensor, w: Tensor | null, loss: FusedSigmoidLoss): Scalar | undefined {
+export function fusedSigmoidLossSum(x: Tensor, t: FusedTargets, w: Tensor | null, loss: FusedSigmoidLoss): Scalar | undefined {
   const fused = fusedInputs(x, t, w, loss);
   if (!fused) return undefined;
   const out = tf.engine().runKernel(SUM, fused.inputs as unknown as tf.NamedTensorMap, fused.attrs as unknown as tf.NamedAttrMap) as Scalar;
@@ -239,7 +270,7 @@ export function fusedSigmoidLossSum(x: Tensor, t: Tensor, w: Tensor | null, loss
  * or undefined where the fused kernels do not apply (see fusedInputs). `scale` is a scalar tensor
  * (the incoming gradient over the average factor).
  */
-export function fusedSigmoidLossGrad(x: Tensor, t: Tensor, w: Tensor | null, scale: Scalar, loss: FusedSigmoidLoss): Tensor | undefined {
+export function fusedSigmoidLossGrad(x: Tensor, t: FusedTargets, w: Tensor | null, scale: Scalar, loss: FusedSigmoidLoss): Tensor | undefined {
   const fused = fusedInputs(x, t, w, loss);
   if (!fused) return undefined;
   const s = scale.dtype === 'float32' ? scale : tf.cast(scale, 'float32');

@@ -15,7 +15,10 @@ import { webAssembly, type WasmMemory } from './webassembly.js';
  *   t alpha q^2 (2 p log p - q) + (1 - t)(1 - alpha) p^2 (p - 2 q log q), q = 1 - p.
  * - bce: BCE(x, t) = max(x, 0) - x t + log(1 + e^-|x|), gradient p - t.
  * Both times a weight: none, one per element ("full"), or one per row of K elements ("row", K a
- * multiple of 4: a row's vectors share one splatted weight).
+ * multiple of 4: a row's vectors share one splatted weight). Targets are a float tensor of the
+ * logits' shape, or (focal loss, K a multiple of 4, no weights or per row) one int32 class index
+ * per row: t = 1 in that column, 0 elsewhere, all 0 for an index outside [0, K) (background), so
+ * the caller never builds an [N, K] one-hot.
  *
  * Everything comes from e = exp(-|x|) in (0, 1] and L = log1p(e): p and q are 1 / (1 + e) and
  * e / (1 + e) (which is which by the sign of x), so neither is ever 1 minus something close to 1,
@@ -31,10 +34,13 @@ import { webAssembly, type WasmMemory } from './webassembly.js';
  * Pointers in bytes. Sum: (x, t, w, partials, vectors, alpha, rowVectors, firstCol). Gradient:
  * (x, t, w, dx, vectors, alpha, scale, rowVectors, firstCol): dx = scale * weight * dloss/dx.
  * `w` is unused without weights; in row mode it points at the weight of the first vector's row,
- * `rowVectors` = K / 4 and `firstCol` is the first vector's index within its row.
+ * and with labels `t` at its label; `rowVectors` = K / 4 and `firstCol` is the first vector's
+ * index within its row.
  */
 export type SigmoidLossKind = 'focal' | 'bce';
 export type LossWeights = 'none' | 'full' | 'row';
+/** Targets as a float tensor of the logits' shape, or as one class index per row (int32). */
+export type LossTargets = 'dense' | 'labels';
 
 /** Vectors (of 4 elements) per partial sum: each float32 lane adds at most 256 terms. */
 export const CHUNK_VECTORS = 256;
@@ -42,9 +48,9 @@ export const CHUNK_VECTORS = 256;
 export type SigmoidLossSumFn = (x: number, t: number, w: number, partials: number, vectors: number, alpha: number, rowVectors: number, firstCol: number) => void;
 export type SigmoidLossGradFn = (x: number, t: number, w: number, dx: number, vectors: number, alpha: number, scale: number, rowVectors: number, firstCol: number) => void;
 
-/** Export name of one kernel, e.g. focalSumRow. */
-export function sigmoidLossExport(kind: SigmoidLossKind, pass: 'Sum' | 'Grad', weights: LossWeights): string {
-  return `${kind}${pass}${weights[0]!.toUpperCase()}${weights.slice(1)}`;
+/** Export name of one kernel, e.g. focalSumRow, focalGradLabelsNone. */
+export function sigmoidLossExport(kind: SigmoidLossKind, pass: 'Sum' | 'Grad', weights: LossWeights, targets: LossTargets = 'dense'): string {
+  return `${kind}${pass}${targets === 'labels' ? 'Labels' : ''}${weights[0]!.toUpperCase()}${weights.slice(1)}`;
 }
 
 interface Terms {
@@ -123,15 +129,17 @@ function emitGrad(f: FunctionBody, kind: SigmoidLossKind, v: Terms, c1: number, 
   f.simd(SIMD.f32x4Add);
 }
 
-function body(kind: SigmoidLossKind, pass: 'Sum' | 'Grad', weights: LossWeights): FunctionBody {
+function body(kind: SigmoidLossKind, pass: 'Sum' | 'Grad', weights: LossWeights, targets: LossTargets): FunctionBody {
   const sum = pass === 'Sum';
+  const labels = targets === 'labels';
+  const rows = labels || weights === 'row';
   const f = new FunctionBody(sum ? [I32, I32, I32, I32, I32, F32, I32, I32] : [I32, I32, I32, I32, I32, F32, F32, I32, I32]);
   const [x, t, w, out, vectors, alpha] = [0, 1, 2, 3, 4, 5];
   const scale = 6;
   const [rowVectors, firstCol] = sum ? [6, 7] : [7, 8];
   const v128 = (): number => f.local(V128);
   const v: Terms = { x: v128(), t: v128(), u: v128(), e: v128(), l: v128(), p: v128(), q: v128(), m: v128(), s1: v128(), s2: v128() };
-  const [a, b, weight, acc] = [v128(), v128(), v128(), v128()];
+  const [a, b, weight, acc, label, col] = [v128(), v128(), v128(), v128(), v128(), v128()];
   const [colLeft, count] = [f.local(I32), f.local(I32)];
 
   // loss: a = alpha, b = 1 - alpha; gradient: a = -alpha scale (bce: scale), b = (1 - alpha) scale
@@ -144,10 +152,13 @@ function body(kind: SigmoidLossKind, pass: 'Sum' | 'Grad', weights: LossWeights)
     f.get(alpha).simd(SIMD.f32x4Splat).get(scale).simd(SIMD.f32x4Splat).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Neg).set(a);
     f.f32x4(1).get(alpha).simd(SIMD.f32x4Splat).simd(SIMD.f32x4Sub).get(scale).simd(SIMD.f32x4Splat).simd(SIMD.f32x4Mul).set(b);
   }
-  if (weights === 'row') {
-    f.get(w).simd(SIMD.load32Splat).set(weight);
-    f.get(rowVectors).get(firstCol).i32Sub().set(colLeft);
+  if (weights === 'row') f.get(w).simd(SIMD.load32Splat).set(weight);
+  if (labels) {
+    // the row's class index in every lane, against the columns of the current vector
+    f.get(t).simd(SIMD.load32Splat).set(label);
+    f.get(firstCol).i32(4).i32Mul().simd(SIMD.i32x4Splat).i32x4Lanes(0, 1, 2, 3).simd(SIMD.i32x4Add).set(col);
   }
+  if (rows) f.get(rowVectors).get(firstCol).i32Sub().set(colLeft);
   // outer loop: one chunk of at most CHUNK_VECTORS vectors (the gradient: all in one), inner: its vectors
   f.block().loop();
   f.get(vectors).i32Eqz().brIf(1);
@@ -157,17 +168,30 @@ function body(kind: SigmoidLossKind, pass: 'Sum' | 'Grad', weights: LossWeights)
   if (sum) f.f32x4(0).set(acc);
   f.block().loop();
   f.get(count).i32Eqz().brIf(1);
-  if (weights === 'row') {
-    // the next row starts: its weight
+  if (rows) {
+    // the next row starts: its weight, its label
     f.get(colLeft).i32Eqz().if();
-    f.get(w).i32(4).i32Add().set(w);
-    f.get(w).simd(SIMD.load32Splat).set(weight);
+    if (weights === 'row') {
+      f.get(w).i32(4).i32Add().set(w);
+      f.get(w).simd(SIMD.load32Splat).set(weight);
+    }
+    if (labels) {
+      f.get(t).i32(4).i32Add().set(t);
+      f.get(t).simd(SIMD.load32Splat).set(label);
+      f.i32x4Lanes(0, 1, 2, 3).set(col);
+    }
     f.get(rowVectors).set(colLeft);
     f.end();
     f.get(colLeft).i32(1).i32Sub().set(colLeft);
   }
   f.get(x).simd(SIMD.load).set(v.x);
-  f.get(t).simd(SIMD.load).set(v.t);
+  if (labels) {
+    // t = 1 in the label's column (none for a label outside [0, K): background)
+    f.get(col).get(label).simd(SIMD.i32x4Eq).f32x4(1).simd(SIMD.and).set(v.t);
+    f.get(col).i32x4(4).simd(SIMD.i32x4Add).set(col);
+  } else {
+    f.get(t).simd(SIMD.load).set(v.t);
+  }
   emitTerms(f, v);
   if (sum) {
     f.get(acc);
@@ -185,7 +209,7 @@ function body(kind: SigmoidLossKind, pass: 'Sum' | 'Grad', weights: LossWeights)
     f.get(out).i32(16).i32Add().set(out);
   }
   f.get(x).i32(16).i32Add().set(x);
-  f.get(t).i32(16).i32Add().set(t);
+  if (!labels) f.get(t).i32(16).i32Add().set(t);
   if (weights === 'full') f.get(w).i32(16).i32Add().set(w);
   f.get(count).i32(1).i32Sub().set(count);
   f.br(0).end().end();
@@ -200,13 +224,19 @@ function body(kind: SigmoidLossKind, pass: 'Sum' | 'Grad', weights: LossWeights)
 
 const KINDS: readonly SigmoidLossKind[] = ['focal', 'bce'];
 const WEIGHTS: readonly LossWeights[] = ['none', 'full', 'row'];
+/** Weights with label targets: none or per row (the rows are tracked for the labels anyway). */
+export const LABEL_WEIGHTS: readonly LossWeights[] = ['none', 'row'];
 const binaries = new Map<boolean, Uint8Array>();
 
 /** The module (every loss, pass and weight mode) for a plain (false) or a shared (true) memory. */
 export function sigmoidLossBinary(shared: boolean): Uint8Array {
   let binary = binaries.get(shared);
   if (!binary) {
-    const functions = KINDS.flatMap((kind) => (['Sum', 'Grad'] as const).flatMap((pass) => WEIGHTS.map((weights) => ({ name: sigmoidLossExport(kind, pass, weights), body: body(kind, pass, weights) }))));
+    const functions = KINDS.flatMap((kind) => (['Sum', 'Grad'] as const).flatMap((pass) => WEIGHTS.map((weights) => ({ name: sigmoidLossExport(kind, pass, weights), body: body(kind, pass, weights, 'dense') }))));
+    // RetinaNet's focal loss from class indices: no [N, K] one-hot built on the host and uploaded
+    for (const pass of ['Sum', 'Grad'] as const) {
+      for (const weights of LABEL_WEIGHTS) functions.push({ name: sigmoidLossExport('focal', pass, weights, 'labels'), body: body('focal', pass, weights, 'labels') });
+    }
     binary = assembleModule(functions, shared);
     binaries.set(shared, binary);
   }
