@@ -1,7 +1,5 @@
 import { tf } from '../tf.js';
 import type { Tensor } from '../tf.js';
-
-type Scalar = tf.Scalar;
 import { kernelPool, splitRange } from '../runtime/kernel-pool.js';
 import {
   CHUNK_VECTORS,
@@ -15,6 +13,8 @@ import {
   type SigmoidLossSumFn,
 } from '../runtime/sigmoid-loss-kernels.js';
 import { wasmHeap, type WasmHeap } from '../runtime/wasm-internals.js';
+
+type Scalar = tf.Scalar;
 
 /**
  * Fused sigmoid losses on wasm (kernels in runtime/sigmoid-loss-kernels.ts): the sum over a
@@ -193,7 +193,7 @@ const gradKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   return dx;
 };
 
-/** Per backend, whether the kernels are worth using now (wasm: only with its SIMD module). */
+/** Whether the wasm kernels are worth using now (only with the SIMD module: wasm-kernels.ts says). */
 let worthUsing: (() => boolean) | undefined;
 
 /** Registers the wasm kernels; `use` says whether the fused functions should take them now. */
