@@ -135,11 +135,6 @@ export class FunctionBody {
     return this;
   }
 
-  i32Or(): this {
-    this.bytes.push(0x72);
-    return this;
-  }
-
   i32RemU(): this {
     this.bytes.push(0x70);
     return this;

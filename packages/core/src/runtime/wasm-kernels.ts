@@ -225,9 +225,9 @@ export function registerWasmKernelOverrides(): void {
 
 /**
  * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul and Transpose back
- * and removes the fused GELU, the Winograd convolution, the a^T b and the sigmoid loss kernels (3x3 convolutions go
- * back to tfjs's conv2d; the Identity override stays): for tests and before/after measurements
- * (PARTIALNET_STOCK_KERNELS=1).
+ * and removes the fused GELU, the Winograd convolution, the a^T b and the sigmoid loss kernels
+ * (3x3 convolutions go back to tfjs's conv2d, the losses to their composites; the Identity override
+ * stays): for tests and before/after measurements (PARTIALNET_STOCK_KERNELS=1).
  */
 export function restoreStockWasmKernels(): void {
   for (const name of OVERRIDDEN) {
