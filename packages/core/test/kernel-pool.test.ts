@@ -17,7 +17,7 @@ describe('splitRange', () => {
 // package with PARTIALNET_THREADS=2, comparing each kernel's output on one thread (pool switched
 // off) with its output on the pool, bit for bit.
 const distUrl = new URL('../dist/', import.meta.url);
-const srcFiles = ['runtime/kernel-pool.ts', 'runtime/kernel-pool-node.ts', 'runtime/winograd-kernels.ts', 'runtime/wasm-kernels.ts', 'runtime/wasm-matmul.ts', 'ops/matmul-tn.ts'];
+const srcFiles = ['runtime/kernel-pool.ts', 'runtime/kernel-pool-node.ts', 'runtime/winograd-kernels.ts', 'runtime/wasm-kernels.ts', 'runtime/wasm-matmul.ts', 'ops/matmul-tn.ts', 'ops/sigmoid-losses.ts', 'runtime/sigmoid-loss-kernels.ts', 'runtime/simd-math.ts'];
 const distFresh = srcFiles.every((f) => {
   const js = fileURLToPath(new URL(f.replace(/\.ts$/, '.js'), distUrl));
   return existsSync(js) && statSync(js).mtimeMs >= statSync(fileURLToPath(new URL(`../src/${f}`, import.meta.url))).mtimeMs;
@@ -63,6 +63,27 @@ const x = tf.randomUniform([200003], -4, 4, 'float32', 3);
 const dy = tf.randomUniform([200003], -1, 1, 'float32', 4);
 await compare('gelu', () => [tf.engine().runKernel('PartialnetGelu', { x }), tf.engine().runKernel('PartialnetGeluGrad', { x, dy })]);
 
+// the focal loss sum adds fixed 1024-element chunks in a fixed order, so its bits must not depend
+// on the thread count either (row weights with ignored rows, targets dense or as class labels;
+// a 1-D tensor with a scalar tail)
+const { fusedSigmoidLossSum, fusedSigmoidLossGrad } = await import(d + 'index.js');
+const focal = { kind: 'focal', alpha: 0.25, gamma: 2 };
+const lx = tf.randomUniform([9001, 80], -12, 12, 'float32', 11);
+const lt = tf.cast(tf.greater(tf.randomUniform([9001, 80], 0, 1, 'float32', 12), 0.97), 'float32');
+const lw = tf.cast(tf.greater(tf.randomUniform([9001, 1], 0, 1, 'float32', 13), 0.1), 'float32');
+const ls = tf.scalar(0.01);
+const ll = tf.cast(tf.floor(tf.randomUniform([9001], 0, 90, 'float32', 16)), 'int32');
+const bx = tf.randomUniform([200003], -12, 12, 'float32', 14);
+const bt = tf.cast(tf.greater(tf.randomUniform([200003], 0, 1, 'float32', 15), 0.5), 'float32');
+await compare('sigmoid focal / BCE losses', () => [
+  fusedSigmoidLossSum(lx, lt, lw, focal),
+  fusedSigmoidLossGrad(lx, lt, lw, ls, focal),
+  fusedSigmoidLossSum(lx, { labels: ll }, lw, focal),
+  fusedSigmoidLossGrad(lx, { labels: ll }, lw, ls, focal),
+  fusedSigmoidLossSum(bx, bt, null, { kind: 'bce' }),
+  fusedSigmoidLossGrad(bx, bt, null, ls, { kind: 'bce' }),
+]);
+
 const pad = { top: 1, bottom: 1, left: 1, right: 1 };
 const ta = tf.randomUniform([300, 102], -1, 1, 'float32', 7);
 const tb = tf.randomUniform([300, 64], -1, 1, 'float32', 8);
@@ -101,7 +122,7 @@ console.log(JSON.stringify(out));
 `;
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the threaded wasm build', () => {
-  it('runs a^T b, GELU, the Winograd transforms and BatchMatMul on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
+  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), the Winograd transforms and BatchMatMul on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
     if (!distFresh) throw new Error('packages/core/dist is missing or older than src/: run `pnpm build` first');
     const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
       env: { ...process.env, PARTIALNET_THREADS: '2' },
@@ -117,7 +138,7 @@ describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the thr
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
-    expect(Object.keys(out.cases)).toHaveLength(8);
+    expect(Object.keys(out.cases)).toHaveLength(9);
     // one wake-up per batched product: whole products per thread, not bands of each product's rows
     expect(out.cases['BatchMatMul by products']!.ran).toBe(3);
     for (const [name, c] of Object.entries(out.cases)) {

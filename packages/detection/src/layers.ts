@@ -6,4 +6,4 @@ export { BBoxHead, type BBoxHeadConfig } from './bbox-head.js';
 export { MaskHead, type MaskHeadConfig } from './mask-head.js';
 export { RoiHead, type RoiHeadConfig } from './roi-head.js';
 export { ConvModule, ConvTranspose2x2, subsample2, normalInit, xavierUniformInit, kaimingNormalInit } from './nn.js';
-export { bceWithLogits, sigmoidFocalLoss, sigmoidFocalLossByLabels, l1Loss, weightedCrossEntropy, type FocalLossOptions } from './losses.js';
+export { bceWithLogits, bceWithLogitsLoss, sigmoidFocalLoss, sigmoidFocalLossByLabels, l1Loss, weightedCrossEntropy, type FocalLossOptions } from './losses.js';

@@ -1,4 +1,4 @@
-import { absSignGrad, softCrossEntropy, tf } from '@partialnet/core';
+import { absSignGrad, fusedSigmoidLossApplies, fusedSigmoidLossGrad, fusedSigmoidLossSum, softCrossEntropy, tf, type FusedSigmoidLoss } from '@partialnet/core';
 
 /**
  * Elementwise binary cross-entropy with logits, stable for large |x|: max(x, 0) - x t + log(1 + e^-|x|).
@@ -9,12 +9,48 @@ export function bceWithLogits(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor 
   return tf.tidy(() => tf.add(tf.sub(tf.relu(logits), tf.mul(logits, targets)), tf.softplus(tf.neg(tf.abs(logits)))));
 }
 
+const BCE_FUSED: FusedSigmoidLoss = { kind: 'bce' };
+
+/**
+ * sum(bceWithLogits(logits, targets) * weights) / avgFactor, or their mean for avgFactor 'mean'
+ * (weights null, of the logits' shape, or one per row [..., 1]). On wasm with its SIMD kernels
+ * that is one fused pass forward and one backward (gradient (sigmoid(x) - t) w / avgFactor, what
+ * the composite's autodiff gives, also at x = 0); elsewhere the composite, as before.
+ */
+export function bceWithLogitsLoss(logits: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor | null, avgFactor: number | 'mean'): tf.Scalar {
+  if (!fusedSigmoidLossApplies(logits, targets, weights, BCE_FUSED)) {
+    return tf.tidy(() => {
+      const loss = weights ? tf.mul(bceWithLogits(logits, targets), weights) : bceWithLogits(logits, targets);
+      return (avgFactor === 'mean' ? tf.mean(loss) : tf.div(tf.sum(loss), Math.max(avgFactor, 1e-12))) as tf.Scalar;
+    });
+  }
+  const avg = avgFactor === 'mean' ? logits.size : Math.max(avgFactor, 1e-12);
+  const value = (x: tf.Tensor): tf.Scalar => tf.tidy(() => tf.div(fusedSigmoidLossSum(x, targets, weights, BCE_FUSED)!, avg) as tf.Scalar);
+  if (tf.engine().state.gradientDepth === 0) return value(logits);
+  const op = tf.customGrad((...args: unknown[]) => {
+    const [x, save] = args as [tf.Tensor, (ts: tf.Tensor[]) => void];
+    // the targets and weights are often made inside the caller's tidy: kept for the backward pass
+    save(weights ? [x, targets, weights] : [x, targets]);
+    return {
+      value: value(x),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => fusedSigmoidLossGrad(saved[0]!, saved[1]!, saved[2] ?? null, tf.div(dy, avg) as tf.Scalar, BCE_FUSED)!),
+    };
+  });
+  return op(logits) as tf.Scalar;
+}
+
 export interface FocalLossOptions {
   alpha?: number;
   gamma?: number;
 }
 
-function focalForward(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: number, gamma: number, avgFactor: number): tf.Scalar {
+const FOCAL_FUSED = (alpha: number, gamma: number): FusedSigmoidLoss => ({ kind: 'focal', alpha, gamma });
+
+/**
+ * sum(focal loss * w) by tfjs ops: what every backend but wasm (with its SIMD kernels, for
+ * gamma = 2) computes, and the reference core's fused kernel is tested against.
+ */
+export function focalLossSumComposite(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: number, gamma: number): tf.Scalar {
   return tf.tidy(() => {
     const p = tf.sigmoid(x);
     const pt = tf.add(tf.mul(tf.sub(1, p), t), tf.mul(p, tf.sub(1, t)));
@@ -22,15 +58,16 @@ function focalForward(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: nu
     const at = tf.add(tf.mul(t, alpha), tf.mul(tf.sub(1, t), 1 - alpha));
     let loss = tf.mul(tf.mul(bceWithLogits(x, t), at), mod);
     if (w) loss = tf.mul(loss, w);
-    return tf.div(tf.sum(loss), Math.max(avgFactor, 1e-12)) as tf.Scalar;
+    return tf.sum(loss) as tf.Scalar;
   });
 }
 
 /**
- * d(loss)/dx in closed form for binary targets (what mmcv's CUDA kernel computes):
- * t = 1: alpha (1 - p)^g (g p log p - (1 - p)); t = 0: (1 - alpha) p^g (p - g (1 - p) log(1 - p)).
+ * d(loss)/dx times w by tfjs ops, in closed form for binary targets (what mmcv's CUDA kernel
+ * computes): t = 1: alpha (1 - p)^g (g p log p - (1 - p)); t = 0: (1 - alpha) p^g (p - g (1 - p) log(1 - p)).
+ * The reference for core's fused gradient, as focalLossSumComposite is for the sum.
  */
-function focalGrad(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: number, gamma: number): tf.Tensor {
+export function focalGradComposite(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: number, gamma: number): tf.Tensor {
   return tf.tidy(() => {
     const p = tf.sigmoid(x);
     const q = tf.sub(1, p);
@@ -45,6 +82,23 @@ function focalGrad(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: numbe
 }
 
 /**
+ * sum(focal loss * w) / avgFactor: core's fused kernel where it applies (wasm with SIMD,
+ * gamma = 2: one pass instead of a dozen and tfjs's scalar Softplus, on every kernel-pool
+ * thread), else the composite.
+ */
+function focalForward(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: number, gamma: number, avgFactor: number): tf.Scalar {
+  return tf.tidy(() => {
+    const sum = fusedSigmoidLossSum(x, t, w, FOCAL_FUSED(alpha, gamma)) ?? focalLossSumComposite(x, t, w, alpha, gamma);
+    return tf.div(sum, Math.max(avgFactor, 1e-12)) as tf.Scalar;
+  });
+}
+
+/** d(loss)/dx * w * scale: core's fused kernel where it applies, else the composite (see focalForward). */
+function focalGrad(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: number, gamma: number, scale: tf.Scalar): tf.Tensor {
+  return fusedSigmoidLossGrad(x, t, w, scale, FOCAL_FUSED(alpha, gamma)) ?? tf.tidy(() => tf.mul(focalGradComposite(x, t, w, alpha, gamma), scale));
+}
+
+/**
  * Sigmoid focal loss (Lin et al.; mmdet's FocalLoss): BCE(x, t) * (alpha t + (1 - alpha)(1 - t))
  * * pt^gamma with pt = 1 - p for positives' targets and p otherwise. `targets` are binary one-hot
  * [N, K] (background rows all zero), `weights` broadcast against them ([N, 1] per candidate, 0 for
@@ -52,7 +106,8 @@ function focalGrad(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor | null, alpha: numbe
  *
  * The gradient is written out (as mmcv's kernel does) rather than taped: taped, the dozen
  * [anchors, classes] intermediates stay alive until the backward pass, which at 512x512 with 80
- * classes is most of wasm's memory.
+ * classes is most of wasm's memory. On wasm (SIMD, gamma = 2) the value and the gradient are one
+ * fused kernel each (core's fusedSigmoidLossSum / fusedSigmoidLossGrad).
  */
 export function sigmoidFocalLoss(logits: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor | null, avgFactor: number, options: FocalLossOptions = {}): tf.Scalar {
   const alpha = options.alpha ?? 0.25;
@@ -64,10 +119,47 @@ export function sigmoidFocalLoss(logits: tf.Tensor, targets: tf.Tensor, weights:
     return {
       value: focalForward(x, targets, weights, alpha, gamma, avgFactor),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.tidy(() => tf.mul(focalGrad(saved[0]!, saved[1]!, saved[2] ?? null, alpha, gamma), tf.div(dy, Math.max(avgFactor, 1e-12)))),
+        tf.tidy(() => focalGrad(saved[0]!, saved[1]!, saved[2] ?? null, alpha, gamma, tf.div(dy, Math.max(avgFactor, 1e-12)) as tf.Scalar)),
     };
   });
   return op(logits) as tf.Scalar;
+}
+
+/**
+ * sigmoidFocalLossByLabels in one fused kernel each way over all rows, from the labels themselves
+ * (core's label targets: no one-hot, so no pieces, slices or concat; the kernels keep nothing but
+ * x, the labels and the weights), or undefined where the kernels do not take these (then the
+ * pieces below).
+ */
+function focalByLabelsFused(logits: tf.Tensor2D, labels: Int32Array, weights: Float32Array | null, avgFactor: number, alpha: number, gamma: number): tf.Scalar | undefined {
+  const n = logits.shape[0];
+  const loss = FOCAL_FUSED(alpha, gamma);
+  const lab = tf.tensor1d(labels, 'int32');
+  const w = weights ? tf.tensor2d(weights, [n, 1]) : null;
+  const owned = w ? [lab, w] : [lab];
+  if (!fusedSigmoidLossApplies(logits, { labels: lab }, w, loss)) {
+    tf.dispose(owned);
+    return undefined;
+  }
+  const avg = Math.max(avgFactor, 1e-12);
+  const value = (x: tf.Tensor): tf.Scalar => tf.tidy(() => tf.div(fusedSigmoidLossSum(x, { labels: lab }, w, loss)!, avg) as tf.Scalar);
+  if (tf.engine().state.gradientDepth === 0) {
+    const out = value(logits);
+    tf.dispose(owned);
+    return out;
+  }
+  const op = tf.customGrad((...args: unknown[]) => {
+    const [x, save] = args as [tf.Tensor, (ts: tf.Tensor[]) => void];
+    save([x, ...owned]);
+    return {
+      value: value(x),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => fusedSigmoidLossGrad(saved[0]!, { labels: saved[1]! }, saved[2] ?? null, tf.div(dy, avg) as tf.Scalar, loss)!),
+    };
+  });
+  const out = op(logits) as tf.Scalar;
+  // the tape keeps its own references (saved above)
+  tf.dispose(owned);
+  return out;
 }
 
 /** Rows per piece in sigmoidFocalLossByLabels: ~16k anchors x 80 classes is 5 MB a tensor. */
@@ -89,7 +181,8 @@ function oneHotRows(labels: Int32Array, s: number, r: number, k: number): tf.Ten
  * never built, and each piece's intermediates are freed before the next, in the forward pass and
  * in the written-out gradient. At 1333x800 RetinaNet has ~400k anchors per batch of 2, and one
  * [anchors, 80] tensor is 129 MB: built whole, the loss alone needed gigabytes of wasm's 4 GiB.
- * The value equals sigmoidFocalLoss up to the order of the float32 sums.
+ * The value equals sigmoidFocalLoss up to the order of the float32 sums. On wasm with its SIMD
+ * kernels (gamma = 2, K a multiple of 4) it is one fused kernel each way from the labels instead.
  */
 export function sigmoidFocalLossByLabels(
   logits: tf.Tensor2D,
@@ -104,6 +197,8 @@ export function sigmoidFocalLossByLabels(
   const [n, k] = logits.shape;
   if (labels.length !== n) throw new Error(`sigmoidFocalLossByLabels: ${labels.length} labels for ${n} rows`);
   if (weights && weights.length !== n) throw new Error(`sigmoidFocalLossByLabels: ${weights.length} weights for ${n} rows`);
+  const fused = focalByLabelsFused(logits, labels, weights, avgFactor, alpha, gamma);
+  if (fused) return fused;
   const pieces: [number, number][] = [];
   for (let s = 0; s < n; s += chunkRows) pieces.push([s, Math.min(chunkRows, n - s)]);
   const piece = (x: tf.Tensor2D, s: number, r: number) => ({
@@ -132,11 +227,11 @@ export function sigmoidFocalLossByLabels(
     return {
       value: forward(x),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const scale = tf.div(dy, Math.max(avgFactor, 1e-12));
+        const scale = tf.div(dy, Math.max(avgFactor, 1e-12)) as tf.Scalar;
         const parts = pieces.map(([s, r]) =>
           tf.tidy(() => {
             const p = piece(saved[0] as tf.Tensor2D, s, r);
-            return tf.mul(focalGrad(p.x, p.t, p.w, alpha, gamma), scale);
+            return focalGrad(p.x, p.t, p.w, alpha, gamma, scale);
           }),
         );
         scale.dispose();

@@ -3,7 +3,7 @@ import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { BBoxHead } from './bbox-head.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
 import { boxesToOriginal, numBoxes, selectBoxes } from '@partialnet/data/boxes';
-import { bceWithLogits, l1Loss, weightedCrossEntropy } from './losses.js';
+import { bceWithLogitsLoss, l1Loss, weightedCrossEntropy } from './losses.js';
 import { MaskHead } from './mask-head.js';
 import { pasteMask } from './mask-paste.js';
 import { instanceBitmap } from '@partialnet/data/masks';
@@ -178,7 +178,7 @@ export class RoiHead extends Module {
     return tf.tidy(() => {
       const logits = this.maskHead!.forward(this.#pool(feats, rois, this.config.mask!.roiSize));
       const picked = tf.sum(tf.mul(logits, tf.tensor4d(onehot, [P, 1, 1, K])), 3);
-      return tf.mean(bceWithLogits(picked, tf.tensor3d(maskTarget, [P, size, size]))) as tf.Scalar;
+      return bceWithLogitsLoss(picked, tf.tensor3d(maskTarget, [P, size, size]), null, 'mean');
     });
   }
 

@@ -4,7 +4,7 @@ import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
 import { selectBoxes } from '@partialnet/data/boxes';
 import { flattenLevels, levelSizes, levelTopK, levelTopKSync, type LevelTopK } from './dense-utils.js';
-import { bceWithLogits, l1Loss } from './losses.js';
+import { bceWithLogitsLoss, l1Loss } from './losses.js';
 import { batchedNms } from './nms.js';
 import { normalInit } from './nn.js';
 import { RandomSampler, type RandomSamplerOptions } from './sampler.js';
@@ -124,8 +124,7 @@ export class RpnHead extends Module {
     return tf.tidy(() => {
       const clsFlat = flattenLevels(cls, 1);
       const regFlat = flattenLevels(reg, 4);
-      const bce = tf.mul(bceWithLogits(clsFlat, tf.tensor2d(labels, [B * n, 1])), tf.tensor2d(labelWeights, [B * n, 1]));
-      const lossCls = tf.div(tf.sum(bce), avg) as tf.Scalar;
+      const lossCls = bceWithLogitsLoss(clsFlat, tf.tensor2d(labels, [B * n, 1]), tf.tensor2d(labelWeights, [B * n, 1]), avg);
       const lossBox = l1Loss(regFlat, tf.tensor2d(boxTargets, [B * n, 4]), tf.tensor2d(boxWeights, [B * n, 1]), avg);
       return { loss_rpn_cls: lossCls, loss_rpn_bbox: lossBox };
     });

@@ -40,7 +40,9 @@ export const benchDetectionCommand = defineCommand({
   summary: 'time detector training steps and inference (RetinaNet, Mask R-CNN)',
   description: `Times one training step (forward with losses, backward, AdamW) and inference (predict, with
 post-processing and mask paste-back) of each preset on SIZE x SIZE images with 3 synthetic instances
-per image. Prints one JSON line per measurement: msPerIter (median), imgPerSec, backend, machine.
+per image. Prints one JSON line per measurement: msPerIter (median), imgPerSec, backend, machine;
+training also cpuMsPerIter (the process CPU time, all threads: steadier than wall time on a busy
+machine).
 Untrained heads score everything low, so --score-thr (default 0) replaces the test score threshold to
 time the full post-processing of up to 100 detections per image; detsPerImg reports how many came out.
 hostToDeviceBytes / deviceToHostBytes: tensor data that crossed between host and device in one
@@ -122,10 +124,10 @@ preset.`,
         await value.data();
         tf.dispose([value, grads]);
       };
-      const trainMs = await timeIt(trainStep, warmup, iters);
+      const { ms: trainMs, cpuMs: trainCpuMs } = await timeItWithCpu(trainStep, warmup, iters);
       const trainBytes = await countedRun(trainStep);
       const trainRef = compareToReference(reference, 'detection', `${preset}/train`, trainMs, { size, batch, threads: common.threads });
-      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), imgPerSec: round2((1000 * batch) / trainMs), ...trainBytes, ...trainRef }));
+      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), cpuMsPerIter: round2(trainCpuMs), imgPerSec: round2((1000 * batch) / trainMs), ...trainBytes, ...trainRef }));
       if (values.profile) console.log(JSON.stringify({ ...common, mode: 'profile', target: 'train', ...(await profileOps(trainStep)) }));
       optimizer.dispose();
 

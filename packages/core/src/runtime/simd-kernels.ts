@@ -1,5 +1,6 @@
 import { GELU_ERF, INV_SQRT_2PI } from '../nn/gelu-math.js';
 import { matmulBatchBody, matmulBody, transposeBody } from './simd-matmul.js';
+import { emitExp2 } from './simd-math.js';
 import { assembleModule, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
 import { webAssembly, type WasmMemory } from './webassembly.js';
 import { useRelaxedSimd } from './relaxed-simd.js';
@@ -27,25 +28,8 @@ export interface SimdKernels {
   transpose(src: number, rows: number, cols: number, dst: number): void;
 }
 
-/**
- * 2^f for f in [-1/2, 1/2]: minimax polynomial of degree 5 for the relative error (Remez exchange,
- * coefficients rounded to float32; evaluated in float32 it is within 2.4e-7 of 2^f).
- */
-const EXP2_POLY = [1.0000001192092896, 0.6931469440460205, 0.24022120237350464, 0.05550713092088699, 0.009675540961325169, 0.0013276472454890609];
-/**
- * Adding this rounds a float32 in [-127, 0] to an integer k and leaves k + 127 in the low mantissa
- * bits (1.5 * 2^23 puts the sum in [2^23, 2^24), where the spacing is 1): shifted left by 23 they
- * are the exponent field of 2^k.
- */
-const ROUND_SHIFT = 1.5 * 2 ** 23 + 127;
 /** exp(-x^2 / 2) = 2^(x^2 * EXP2_SCALE). */
 const EXP2_SCALE = -Math.LOG2E / 2;
-/**
- * u is clamped at -127 from below: there k + 127 = 0, so 2^k is built as +0 and e is exactly 0
- * for |x| > 13.27 (exp(-x^2 / 2) < 1.2e-38) and for +-Inf, where the gradient's x e is then NaN
- * (Inf * 0) as in the composite.
- */
-const EXP2_MIN = -127;
 const SQRT_2PI = Math.sqrt(2 * Math.PI);
 
 /**
@@ -62,7 +46,7 @@ const SQRT_2PI = Math.sqrt(2 * Math.PI);
  * Written for V8's x86 code (about 45 instructions per 4 floats, against ~80 before): pmax, not
  * max, and the shift constant, not nearest + trunc_sat (each of those is several instructions);
  * t computed as 1 / (1/p' + |v|) and the powers of p', the 1/2 of erfc / 2 and the sqrt(2 pi)
- * of phi folded into the coefficients; polynomials by Estrin's scheme.
+ * of phi folded into the coefficients; polynomials by Estrin's scheme (simd-math.ts).
  */
 function emitPhi(f: FunctionBody, v: number, locals: PhiLocals): void {
   const { t, u, k, e, h } = locals;
@@ -71,36 +55,17 @@ function emitPhi(f: FunctionBody, v: number, locals: PhiLocals): void {
   f.f32x4(1).get(v).i32x4(0x7fffffff).simd(SIMD.and).f32x4(1 / pz).simd(SIMD.f32x4Add).simd(SIMD.f32x4Div).set(t);
   // P's coefficients times the powers of p', the 1/2 of erfc / 2, and sqrt(2 pi) against phi's 1 / sqrt(2 pi)
   const [b1, b2, b3, b4, b5] = GELU_ERF.a.map((a, i) => (a / 2 / pz ** (i + 1)) * SQRT_2PI) as [number, number, number, number, number];
-  // t (b1 + b2 t + t^2 (b3 + b4 t) + t^4 b5), Estrin's scheme (see emitEstrin5)
+  // t (b1 + b2 t + t^2 (b3 + b4 t) + t^4 b5), Estrin's scheme (see emitEstrin)
   f.get(t).get(t).simd(SIMD.f32x4Mul).set(u);
   f.get(t).f32x4(b2).simd(SIMD.f32x4Mul).f32x4(b1).simd(SIMD.f32x4Add);
   f.get(t).f32x4(b4).simd(SIMD.f32x4Mul).f32x4(b3).simd(SIMD.f32x4Add).get(u).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
   f.get(u).get(u).simd(SIMD.f32x4Mul).f32x4(b5).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
   f.get(t).simd(SIMD.f32x4Mul).set(t);
   f.get(v).get(v).simd(SIMD.f32x4Mul).f32x4(EXP2_SCALE).simd(SIMD.f32x4Mul).set(u);
-  // pmax(u, min) keeps a NaN u (u < min is false)
-  f.get(u).f32x4(EXP2_MIN).simd(SIMD.f32x4Pmax).f32x4(ROUND_SHIFT).simd(SIMD.f32x4Add).set(k);
-  f.get(u).f32x4(EXP2_MIN).simd(SIMD.f32x4Pmax).get(k).f32x4(ROUND_SHIFT).simd(SIMD.f32x4Sub).simd(SIMD.f32x4Sub).set(e);
-  emitEstrin5(f, e, h, EXP2_POLY.map((c) => c * INV_SQRT_2PI));
-  f.get(k).i32(23).simd(SIMD.i32x4Shl).simd(SIMD.f32x4Mul).set(e);
+  // e = phi(v): exactly 0 for |v| > 13.27 (u below EXP2_MIN: exp(-v^2 / 2) < 1.2e-38) and for
+  // +-Inf, where the gradient's v e is then NaN (Inf * 0) as in the composite
+  emitExp2(f, u, e, { k, sq: h }, INV_SQRT_2PI);
   f.get(t).get(e).simd(SIMD.f32x4Mul).set(h);
-}
-
-/**
- * Pushes c0 + c1 x + ... + c5 x^5 for x in local `x` (`sq` is scratch) by Estrin's scheme,
- * (c0 + c1 x) + x^2 (c2 + c3 x) + x^4 (c4 + c5 x): two more multiplies than Horner's rule but a
- * dependency chain of 4 steps instead of 10 (measured a few percent faster in these loops).
- */
-function emitEstrin5(f: FunctionBody, x: number, sq: number, c: readonly number[]): void {
-  const pair = (lo: number, hi: number): void => {
-    f.get(x).f32x4(c[hi]!).simd(SIMD.f32x4Mul).f32x4(c[lo]!).simd(SIMD.f32x4Add);
-  };
-  f.get(x).get(x).simd(SIMD.f32x4Mul).set(sq);
-  pair(0, 1);
-  pair(2, 3);
-  f.get(sq).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
-  pair(4, 5);
-  f.get(sq).get(sq).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
 }
 
 type PhiLocals = { v: number; t: number; u: number; k: number; e: number; h: number };

@@ -18,6 +18,7 @@ export const SIMD = {
   store: 0x0b,
   i32x4Splat: 0x11,
   f32x4Splat: 0x13,
+  i32x4Eq: 0x37,
   f32x4Lt: 0x43,
   f32x4Ge: 0x46,
   and: 0x4e,
@@ -288,6 +289,11 @@ export class FunctionBody {
   /** i32x4 with every lane `value` (as f32x4). */
   i32x4(value: number): this {
     return this.v128(new Uint8Array(new Int32Array([value, value, value, value]).buffer));
+  }
+
+  /** i32x4 with lanes a, b, c, d (lane 0 first; as f32x4). */
+  i32x4Lanes(a: number, b: number, c: number, d: number): this {
+    return this.v128(new Uint8Array(new Int32Array([a, b, c, d]).buffer));
   }
 
   private v128(bytes: Uint8Array): this {

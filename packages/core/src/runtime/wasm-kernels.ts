@@ -2,6 +2,7 @@ import { tf } from '../tf.js';
 import { registerFlipFilterKernel } from '../ops/flip-filter.js';
 import { registerMatMulTNKernel, unregisterMatMulTNKernel } from '../ops/matmul-tn.js';
 import { registerOptimizerKernels, unregisterOptimizerKernels } from '../optim/fused-update.js';
+import { registerSigmoidLossKernels, unregisterSigmoidLossKernels } from '../ops/sigmoid-losses.js';
 import { registerWinogradKernels, unregisterWinogradKernels } from '../ops/winograd.js';
 import { registerBatchNormKernels, unregisterBatchNormKernels } from '../nn/batch-norm-kernels.js';
 import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
@@ -37,6 +38,9 @@ import type { WasmMemory } from './webassembly.js';
  *
  * PartialnetGelu / PartialnetGeluGrad: exact GELU forward and backward in one pass each (the
  * composite is Multiply, Erf, Add, Multiply forward and five more passes backward).
+ *
+ * PartialnetSigmoidLossSum / PartialnetSigmoidLossGrad (ops/sigmoid-losses.ts): the sigmoid focal
+ * loss and BCE with logits, summed, and their gradients, one pass each.
  *
  * The copies and GELU run in a small WebAssembly SIMD module that imports the backend's memory
  * (simd-kernels.ts); where it cannot be instantiated, JavaScript loops do the copies (still far
@@ -242,14 +246,16 @@ export function registerWasmKernelOverrides(): void {
   // Without the SIMD module the JavaScript loops are slower than tfjs's C++ Erf composite
   // (measured about 2x): gelu() then takes the composite, and the kernels serve only direct calls.
   registerGeluKernelsFor('wasm', geluForward, geluBackward, wasmSimdKernelsActive);
+  // the focal / BCE losses have no JavaScript fallback: without the SIMD module, the composite
+  registerSigmoidLossKernels(wasmSimdKernelsActive);
 }
 
 /**
  * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul, _FusedMatMul and
  * Transpose back and removes the fused GELU, the Winograd convolution, the a^T b kernels, the
- * fused optimizer updates and the BatchNorm training kernels (3x3 convolutions go back to tfjs's
- * conv2d, optimizers and BatchNorm to their composites; the Identity override stays): for tests
- * and before/after measurements
+ * fused optimizer updates, the BatchNorm training kernels and the sigmoid loss kernels (3x3
+ * convolutions go back to tfjs's conv2d; optimizers, BatchNorm and the losses to their
+ * composites; the Identity override stays): for tests and before/after measurements
  * (PARTIALNET_STOCK_KERNELS=1).
  */
 export function restoreStockWasmKernels(): void {
@@ -267,4 +273,5 @@ export function restoreStockWasmKernels(): void {
   unregisterMatMulTNKernel();
   unregisterOptimizerKernels();
   unregisterBatchNormKernels();
+  unregisterSigmoidLossKernels();
 }
