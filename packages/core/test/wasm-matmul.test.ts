@@ -106,7 +106,7 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
     tf.dispose([a, b]);
   });
 
-  it('int32, tiny matrices and mismatched batches go to the stock kernel, and a single plain product does unless the kernel has relaxed SIMD', () => {
+  it('int32, tiny matrices and mismatched batches go to the stock kernel, and a single plain product does unless the kernel has relaxed SIMD and B fits in L2', () => {
     const t = (shape: number[], dtype: 'float32' | 'int32' = 'float32'): tf.TensorInfo => ({ dataId: {}, shape, dtype });
     allowRelaxedSimd(false);
     try {
@@ -115,6 +115,8 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
       allowRelaxedSimd(true);
     }
     expect(planBatchMatMul(t([30, 20]), t([20, 10]), false, false) !== undefined).toBe(relaxedSimdSupported());
+    // a B past L2 (a box-head FC) stays with XNNPACK, which blocks it
+    expect(planBatchMatMul(t([64, 12544]), t([12544, 1024]), false, false)).toBeUndefined();
     expect(planBatchMatMul(t([2, 30, 20], 'int32'), t([2, 20, 10], 'int32'), false, false)).toBeUndefined();
     expect(planBatchMatMul(t([2, 3, 20]), t([2, 20, 10]), false, false)).toBeUndefined(); // M < 4
     expect(planBatchMatMul(t([2, 30, 20]), t([2, 20, 7]), false, false)).toBeUndefined(); // N < 8

@@ -45,6 +45,15 @@ function suffixOf(outerX: number[], outer: number[]): boolean {
   return kept.every((d, i) => d === outer[outer.length - kept.length + i]);
 }
 
+/**
+ * Our kernel streams all of B (its N columns in tiles of 8, each down all K rows) once per 4 rows
+ * of A, without blocking: fine while B stays in L2 (every 1x1 convolution of PartialNet and FPN),
+ * ruinous beyond (a detector's box-head FC, [12544, 1024]: a row stride of 4 KiB, a new page and
+ * the same L1 set at every step; Mask R-CNN inference went from 3.3 to 8.7 s in those products).
+ * Single plain products with a larger B stay with XNNPACK, which packs and blocks it.
+ */
+const MAX_STREAMED_B_BYTES = 1 << 20;
+
 export function planBatchMatMul(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): MatMulPlan | undefined {
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return undefined;
   const [ra, rb] = [a.shape.length, b.shape.length];
@@ -63,8 +72,9 @@ export function planBatchMatMul(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: 
   }
   const batch = size(outer);
   if (!suffixOf(outerA, outer) || !suffixOf(outerB, outer)) return undefined;
-  // a single plain product: XNNPACK's, unless our tile has relaxed_madd (relaxed-simd.ts: ~1.7x XNNPACK's rate)
-  if (batch === 1 && !transposeA && !transposeB && !useRelaxedSimd()) return undefined;
+  // a single plain product: XNNPACK's, unless our tile has relaxed_madd (relaxed-simd.ts: ~1.7x
+  // XNNPACK's rate) and B stays in L2 (see MAX_STREAMED_B_BYTES)
+  if (batch === 1 && !transposeA && !transposeB && (!useRelaxedSimd() || 4 * k * n > MAX_STREAMED_B_BYTES)) return undefined;
   return { m, n, k, batch, batchA, batchB, outShape: [...outer, m, n] };
 }
 
