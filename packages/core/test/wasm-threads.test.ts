@@ -27,12 +27,13 @@ const a = tf.randomUniform([70, 90], -1, 1, 'float32', 3);
 const b = tf.randomUniform([90, 50], -1, 1, 'float32', 4);
 const y = tf.conv2d(x, w, 1, 'same');
 const z = tf.matMul(a, b);
-console.log(JSON.stringify({ threads: r.wasm.threads, conv: Array.from(await y.data()), mm: Array.from(await z.data()) }));
+const { kernelPoolThreads } = await import(${JSON.stringify(new URL('../dist/runtime/kernel-pool.js', import.meta.url).href)});
+console.log(JSON.stringify({ threads: r.wasm.threads, pool: kernelPoolThreads(), conv: Array.from(await y.data()), mm: Array.from(await z.data()) }));
 `;
 
-function run(threads: string): { threads: number; conv: number[]; mm: number[] } {
+function run(threads: string, xnnpack?: string): { threads: number; pool: number; conv: number[]; mm: number[] } {
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-    env: { ...process.env, PARTIALNET_THREADS: threads },
+    env: { ...process.env, PARTIALNET_THREADS: threads, ...(xnnpack ? { PARTIALNET_XNNPACK_THREADS: xnnpack } : {}) },
     encoding: 'utf8',
     timeout: 120_000,
   });
@@ -51,5 +52,15 @@ describe('threaded wasm', () => {
     const maxDiff = (p: number[], q: number[]) => p.reduce((m, v, i) => Math.max(m, Math.abs(v - q[i]!)), 0);
     expect(maxDiff(one.conv, two.conv)).toBeLessThan(1e-4);
     expect(maxDiff(one.mm, two.mm)).toBeLessThan(1e-4);
+  }, 240_000);
+
+  it('PARTIALNET_XNNPACK_THREADS=1 keeps XNNPACK on one thread and our kernel pool on two, same results', () => {
+    if (!distFresh) throw new Error('packages/core/dist is missing or older than src/: run `pnpm build` first');
+    const one = run('1');
+    const capped = run('2', '1');
+    expect(capped.threads).toBe(1);
+    expect(capped.pool).toBe(2);
+    const maxDiff = (p: number[], q: number[]) => p.reduce((m, v, i) => Math.max(m, Math.abs(v - q[i]!)), 0);
+    expect(maxDiff(one.conv, capped.conv)).toBeLessThan(1e-4);
   }, 240_000);
 });

@@ -362,7 +362,7 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threaded);
   setWasmPaths(dist);
   if (threaded) {
-    setThreadsCount!(threads);
+    setThreadsCount!(xnnpackThreads(threads));
     wasmThreadedStart = (start) => withThreadedWasm(dist, threads, start);
   }
   wasmGetThreadsCount = exported<() => number>(mod, 'getThreadsCount');
@@ -375,6 +375,21 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
   // Before/after measurements: tfjs-backend-wasm's own SplitV / Concat / Slice and the composite GELU.
   if (process.env.PARTIALNET_STOCK_KERNELS === '1') restoreStockWasmKernels();
   return { ...base, available: true };
+}
+
+/**
+ * XNNPACK's pool in the threaded binary: `threads` unless PARTIALNET_XNNPACK_THREADS caps it. Its
+ * workers spin for a while after each of its kernels, on the cores our kernel pool's workers need
+ * next; with most of a PartialNet-T0 step in our kernels, PARTIALNET_XNNPACK_THREADS=1 made the
+ * 2-thread step ~10 % faster (inference at batch 16 ~20 %), while Mask R-CNN, whose box-head FC is
+ * XNNPACK's, lost 25 % (README, Threads).
+ */
+function xnnpackThreads(threads: number): number {
+  const raw = process.env.PARTIALNET_XNNPACK_THREADS;
+  if (raw === undefined || raw === '') return threads;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`PARTIALNET_XNNPACK_THREADS must be an integer >= 1, got ${JSON.stringify(raw)}`);
+  return Math.min(n, threads);
 }
 
 /**
