@@ -1,7 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIST_URL, runOnTwoThreads } from './threaded-child.js';
 import { AdamW, SGD, type Optimizer, type ParamGroup } from '../src/optim/optimizer.js';
 import { registerOptimizerKernels, unregisterOptimizerKernels } from '../src/optim/fused-update.js';
 import { Rng } from '../src/random.js';
@@ -251,15 +249,10 @@ describe('fused optimizer updates elsewhere', () => {
 // the built package with PARTIALNET_THREADS=2 runs the updates on a parameter large enough for
 // the kernel pool (100,003 values: the last three in the scalar tail) with the pool on, with it
 // off, and as the composite, and compares the bits.
-const distUrl = new URL('../dist/', import.meta.url);
 const srcFiles = ['optim/optimizer.ts', 'optim/fused-update.ts', 'runtime/optimizer-kernels.ts', 'runtime/kernel-pool.ts', 'runtime/wasm-kernels.ts'];
-const distFresh = srcFiles.every((f) => {
-  const js = fileURLToPath(new URL(f.replace(/\.ts$/, '.js'), distUrl));
-  return existsSync(js) && statSync(js).mtimeMs >= statSync(fileURLToPath(new URL(`../src/${f}`, import.meta.url))).mtimeMs;
-});
 
 const script = `
-const d = ${JSON.stringify(distUrl.href)};
+const d = ${JSON.stringify(DIST_URL.href)};
 const { setupBackend, tf, AdamW, SGD } = await import(d + 'index.js');
 const { configureKernelPool, kernelPool } = await import(d + 'runtime/kernel-pool.js');
 const { nodeKernelPool } = await import(d + 'runtime/kernel-pool-node.js');
@@ -307,17 +300,11 @@ console.log(JSON.stringify(out));
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('fused optimizer updates on the threaded wasm build', () => {
   it('AdamW and SGD on two kernel-pool threads give the same bits as on one thread and as the composite, without leaks', () => {
-    if (!distFresh) throw new Error('packages/core/dist is missing or older than src/: run `pnpm build` first');
-    const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      env: { ...process.env, PARTIALNET_THREADS: '2' },
-      encoding: 'utf8',
-      timeout: 180_000,
-    });
-    const out = JSON.parse(stdout.trim().split('\n').pop()!) as {
+    const out = runOnTwoThreads<{
       threads: number;
       shared: boolean;
       cases: Record<string, { ran: number; serialRan: number; vsSerial: number; vsComposite: number; total: number; arrays: number; leaked: number }>;
-    };
+    }>(script, srcFiles);
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(Object.keys(out.cases)).toEqual(['AdamW', 'SGD']);

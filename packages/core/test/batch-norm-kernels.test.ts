@@ -1,10 +1,8 @@
 // BatchNorm2d's fused wasm training kernels (nn/batch-norm-kernels.ts) against the composite they
 // replace (the same backend with the kernels unregistered), a float64 reference for the
 // statistics, and, on the threaded build, one thread against two, bit for bit.
-import { execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DIST_URL, runOnTwoThreads } from './threaded-child.js';
 import { BatchNorm2d, setupBackend, tf } from '../src/index.js';
 import { fusedBatchNormApplies, registerBatchNormKernels, unregisterBatchNormKernels } from '../src/nn/batch-norm-kernels.js';
 
@@ -154,15 +152,10 @@ describe('BatchNorm2d fused training kernels on wasm', () => {
 
 // The threaded wasm build starts once per process: as in kernel-pool.test.ts, a child process on
 // the built package with PARTIALNET_THREADS=2 runs each case with the pool off and on.
-const distUrl = new URL('../dist/', import.meta.url);
 const srcFiles = ['nn/batch-norm.ts', 'nn/batch-norm-kernels.ts', 'runtime/batch-norm-simd.ts', 'runtime/wasm-kernels.ts'];
-const distFresh = srcFiles.every((f) => {
-  const js = fileURLToPath(new URL(f.replace(/\.ts$/, '.js'), distUrl));
-  return existsSync(js) && statSync(js).mtimeMs >= statSync(fileURLToPath(new URL(`../src/${f}`, import.meta.url))).mtimeMs;
-});
 
 const script = `
-const d = ${JSON.stringify(distUrl.href)};
+const d = ${JSON.stringify(DIST_URL.href)};
 const { setupBackend, tf, BatchNorm2d } = await import(d + 'index.js');
 const { configureKernelPool, kernelPool } = await import(d + 'runtime/kernel-pool.js');
 const { nodeKernelPool } = await import(d + 'runtime/kernel-pool-node.js');
@@ -211,17 +204,11 @@ console.log(JSON.stringify(out));
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('BatchNorm2d fused training kernels on the threaded wasm build', () => {
   it('forward, running statistics and gradients on two threads are bit-identical to one thread, with no leaks', () => {
-    if (!distFresh) throw new Error('packages/core/dist is missing or older than src/: run `pnpm build` first');
-    const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      env: { ...process.env, PARTIALNET_THREADS: '2' },
-      encoding: 'utf8',
-      timeout: 180_000,
-    });
-    const out = JSON.parse(stdout.trim().split('\n').pop()!) as {
+    const out = runOnTwoThreads<{
       threads: number;
       shared: boolean;
       cases: Record<string, { ran: number; differing: number; total: number; leaked: number; fused: boolean }>;
-    };
+    }>(script, srcFiles);
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(Object.keys(out.cases)).toHaveLength(2);

@@ -1,7 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { DIST_URL, runOnTwoThreads } from './threaded-child.js';
 import { splitRange } from '../src/runtime/kernel-pool.js';
 
 describe('splitRange', () => {
@@ -16,15 +14,10 @@ describe('splitRange', () => {
 // The threaded wasm build starts once per process: the checks run in a child process on the built
 // package with PARTIALNET_THREADS=2, comparing each kernel's output on one thread (pool switched
 // off) with its output on the pool, bit for bit.
-const distUrl = new URL('../dist/', import.meta.url);
 const srcFiles = ['runtime/kernel-pool.ts', 'runtime/kernel-pool-node.ts', 'runtime/winograd-kernels.ts', 'runtime/wasm-kernels.ts', 'runtime/wasm-matmul.ts', 'ops/matmul-tn.ts', 'ops/sigmoid-losses.ts', 'runtime/sigmoid-loss-kernels.ts', 'runtime/simd-math.ts'];
-const distFresh = srcFiles.every((f) => {
-  const js = fileURLToPath(new URL(f.replace(/\.ts$/, '.js'), distUrl));
-  return existsSync(js) && statSync(js).mtimeMs >= statSync(fileURLToPath(new URL(`../src/${f}`, import.meta.url))).mtimeMs;
-});
 
 const script = `
-const d = ${JSON.stringify(distUrl.href)};
+const d = ${JSON.stringify(DIST_URL.href)};
 const { setupBackend, tf } = await import(d + 'index.js');
 const { configureKernelPool, kernelPool, closeKernelPools } = await import(d + 'runtime/kernel-pool.js');
 const { nodeKernelPool } = await import(d + 'runtime/kernel-pool-node.js');
@@ -123,18 +116,12 @@ console.log(JSON.stringify(out));
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the threaded wasm build', () => {
   it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), the Winograd transforms and BatchMatMul on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
-    if (!distFresh) throw new Error('packages/core/dist is missing or older than src/: run `pnpm build` first');
-    const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      env: { ...process.env, PARTIALNET_THREADS: '2' },
-      encoding: 'utf8',
-      timeout: 180_000,
-    });
-    const out = JSON.parse(stdout.trim().split('\n').pop()!) as {
+    const out = runOnTwoThreads<{
       threads: number;
       shared: boolean;
       workerError: string;
       cases: Record<string, { ran: number; differing: number; total: number; leaked: number }>;
-    };
+    }>(script, srcFiles);
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);

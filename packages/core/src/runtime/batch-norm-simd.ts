@@ -1,5 +1,5 @@
 import { assembleModule, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
-import { webAssembly, type WasmMemory } from './webassembly.js';
+import { instantiateOnMemory, perMemory } from './webassembly.js';
 
 /**
  * BatchNorm's training passes as WebAssembly SIMD code on the tfjs-backend-wasm heap (the module
@@ -229,23 +229,5 @@ export function batchNormSimdBinary(shared: boolean): Uint8Array {
   return binary;
 }
 
-const instances = new WeakMap<WasmMemory, BatchNormSimd | null>();
-
 /** The kernels on `memory`; undefined where WebAssembly SIMD is unavailable. */
-export function batchNormSimd(memory: WasmMemory): BatchNormSimd | undefined {
-  let kernels = instances.get(memory);
-  if (kernels === undefined) {
-    kernels = null;
-    const api = webAssembly();
-    if (api) {
-      const shared = typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
-      try {
-        kernels = new api.Instance(new api.Module(batchNormSimdBinary(shared)), { env: { memory } }).exports as unknown as BatchNormSimd;
-      } catch {
-        kernels = null;
-      }
-    }
-    instances.set(memory, kernels);
-  }
-  return kernels ?? undefined;
-}
+export const batchNormSimd = perMemory((memory) => instantiateOnMemory(memory, batchNormSimdBinary) as BatchNormSimd | undefined);

@@ -1,5 +1,5 @@
 import { assembleModule, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
-import { webAssembly, type WasmMemory } from './webassembly.js';
+import { instantiateOnMemory, type WasmMemory } from './webassembly.js';
 import { RELAXED_MADD, useRelaxedSimd } from './relaxed-simd.js';
 
 /**
@@ -130,17 +130,7 @@ export function matMulTNKernel(memory: WasmMemory): MatMulTNKernel | undefined {
   const cached = instances.get(memory);
   let kernel = cached?.fma === fma ? cached.kernel : undefined;
   if (kernel === undefined) {
-    kernel = null;
-    const api = webAssembly();
-    if (api) {
-      const shared = typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
-      try {
-        const module = new api.Module(matMulTNBinary(shared));
-        kernel = new api.Instance(module, { env: { memory } }).exports.matMulTN as MatMulTNKernel;
-      } catch {
-        kernel = null;
-      }
-    }
+    kernel = (instantiateOnMemory(memory, matMulTNBinary)?.matMulTN as MatMulTNKernel | undefined) ?? null;
     instances.set(memory, { fma, kernel });
   }
   return kernel ?? undefined;

@@ -1,6 +1,6 @@
 import { vectorLoop } from './simd-kernels.js';
 import { assembleModule, F32, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
-import { webAssembly, type WasmMemory } from './webassembly.js';
+import { instantiateOnMemory, perMemory } from './webassembly.js';
 
 /**
  * AdamW's and SGD's parameter updates as one WebAssembly SIMD pass per parameter over the
@@ -131,27 +131,8 @@ export function optimizerKernelsBinary(shared: boolean): Uint8Array {
 /** The module's exports by name (`adamw`, `adamwDecay`, `sgdKernelName(variant)`). */
 export type OptimizerKernels = Record<string, (...args: number[]) => void>;
 
-const instances = new WeakMap<WasmMemory, OptimizerKernels | null>();
-
 /** The kernels on `memory`; undefined where WebAssembly SIMD is unavailable. */
-export function optimizerKernels(memory: WasmMemory): OptimizerKernels | undefined {
-  let kernels = instances.get(memory);
-  if (kernels === undefined) {
-    kernels = null;
-    const api = webAssembly();
-    if (api) {
-      const shared = typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
-      try {
-        const module = new api.Module(optimizerKernelsBinary(shared));
-        kernels = new api.Instance(module, { env: { memory } }).exports as unknown as OptimizerKernels;
-      } catch {
-        kernels = null;
-      }
-    }
-    instances.set(memory, kernels);
-  }
-  return kernels ?? undefined;
-}
+export const optimizerKernels = perMemory((memory) => instantiateOnMemory(memory, optimizerKernelsBinary) as OptimizerKernels | undefined);
 
 const r = Math.fround;
 

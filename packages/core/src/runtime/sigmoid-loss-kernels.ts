@@ -1,6 +1,6 @@
 import { emitExp2, emitLog1pUnit } from './simd-math.js';
 import { assembleModule, F32, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
-import { webAssembly, type WasmMemory } from './webassembly.js';
+import { instantiateOnMemory, perMemory } from './webassembly.js';
 
 /**
  * Losses on logits x against targets t in [0, 1] through the sigmoid p = 1 / (1 + e^-x), as
@@ -245,23 +245,5 @@ export function sigmoidLossBinary(shared: boolean): Uint8Array {
 
 export type SigmoidLossKernels = Record<string, SigmoidLossSumFn | SigmoidLossGradFn>;
 
-const instances = new WeakMap<WasmMemory, SigmoidLossKernels | null>();
-
 /** The kernels on `memory` by export name; undefined where WebAssembly SIMD is unavailable. */
-export function sigmoidLossKernels(memory: WasmMemory): SigmoidLossKernels | undefined {
-  let kernels = instances.get(memory);
-  if (kernels === undefined) {
-    kernels = null;
-    const api = webAssembly();
-    if (api) {
-      const shared = typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
-      try {
-        kernels = new api.Instance(new api.Module(sigmoidLossBinary(shared)), { env: { memory } }).exports as SigmoidLossKernels;
-      } catch {
-        kernels = null;
-      }
-    }
-    instances.set(memory, kernels);
-  }
-  return kernels ?? undefined;
-}
+export const sigmoidLossKernels = perMemory((memory) => instantiateOnMemory(memory, sigmoidLossBinary) as SigmoidLossKernels | undefined);

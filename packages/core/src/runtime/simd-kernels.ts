@@ -2,7 +2,7 @@ import { GELU_ERF, INV_SQRT_2PI } from '../nn/gelu-math.js';
 import { matmulBatchBody, matmulBody, transposeBody } from './simd-matmul.js';
 import { emitExp2 } from './simd-math.js';
 import { assembleModule, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
-import { webAssembly, type WasmMemory } from './webassembly.js';
+import { instantiateOnMemory, type WasmMemory } from './webassembly.js';
 import { useRelaxedSimd } from './relaxed-simd.js';
 
 /**
@@ -203,14 +203,5 @@ export function simdKernelsBinary(shared: boolean): Uint8Array {
  * and the callers fall back to JavaScript loops.
  */
 export function instantiateSimdKernels(memory: WasmMemory): SimdKernels | undefined {
-  const api = webAssembly();
-  if (!api) return undefined;
-  const shared = typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
-  try {
-    const module = new api.Module(simdKernelsBinary(shared));
-    const instance = new api.Instance(module, { env: { memory } });
-    return instance.exports as unknown as SimdKernels;
-  } catch {
-    return undefined;
-  }
+  return instantiateOnMemory(memory, simdKernelsBinary) as SimdKernels | undefined;
 }

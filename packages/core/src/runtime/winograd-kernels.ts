@@ -1,7 +1,7 @@
 import { transpose, WINOGRAD_F2, WINOGRAD_F4, type Matrix, type WinogradTransforms } from '../ops/winograd-transforms.js';
 import { assembleModule, FunctionBody, I32, SIMD, V128, type ExportedFunction } from './wasm-assembler.js';
 import { kernelPool, splitRange } from './kernel-pool.js';
-import { webAssembly, type WasmMemory } from './webassembly.js';
+import { instantiateOnMemory, type WasmMemory } from './webassembly.js';
 
 /**
  * The tile transforms of a Winograd 3x3 convolution (ops/winograd.ts) as WebAssembly SIMD code
@@ -250,26 +250,19 @@ export function winogradKernels(memory: WasmMemory, m: 2 | 4): WinogradKernels |
 }
 
 function instantiate(memory: WasmMemory): Map<number, WinogradKernels> | null {
-  const api = webAssembly();
-  if (!api) return null;
-  const shared = typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
-  try {
-    const module = new api.Module(winogradKernelsBinary(shared));
-    const exports = new api.Instance(module, { env: { memory } }).exports as Record<string, WinogradGather & WinogradScatter>;
-    const byM = new Map<number, WinogradKernels>();
-    for (const m of [2, 4]) {
-      byM.set(m, {
-        inputTransform: exports[`inputTransform${m}`]!,
-        inputTransformTransposed: exports[`inputTransformTransposed${m}`]!,
-        gradOutputTransform: exports[`gradOutputTransform${m}`]!,
-        outputTransform: exports[`outputTransform${m}`]!,
-        gradInputTransform: exports[`gradInputTransform${m}`]!,
-      });
-    }
-    return byM;
-  } catch {
-    return null;
+  const exports = instantiateOnMemory(memory, winogradKernelsBinary) as Record<string, WinogradGather & WinogradScatter> | undefined;
+  if (!exports) return null;
+  const byM = new Map<number, WinogradKernels>();
+  for (const m of [2, 4]) {
+    byM.set(m, {
+      inputTransform: exports[`inputTransform${m}`]!,
+      inputTransformTransposed: exports[`inputTransformTransposed${m}`]!,
+      gradOutputTransform: exports[`gradOutputTransform${m}`]!,
+      outputTransform: exports[`outputTransform${m}`]!,
+      gradInputTransform: exports[`gradInputTransform${m}`]!,
+    });
   }
+  return byM;
 }
 
 /** Plane bytes below which a transform stays on one thread (waking the pool costs ~10-30 us). */
