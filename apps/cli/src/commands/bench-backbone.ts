@@ -51,7 +51,7 @@ time of one fused inference and one training step.`,
     if (values['onnx-reference'] !== undefined && !runtimes.includes('onnx')) throw new UsageError('--onnx-reference: needs --runtime onnx (or tfjs,onnx)');
     const referenceFile = values.reference === undefined ? undefined : loadReference(values.reference);
     const report = await setupBackend(values.backend);
-    const common = { bench: 'backbone', variant, size, backend: report.name, threads: report.wasm?.threads ?? 1, machine: machineInfo() };
+    const common = { bench: 'backbone', variant, size, backend: report.name, threads: report.wasm?.threads ?? 1, ...(report.wasm?.xnnpackThreads !== undefined && report.wasm.xnnpackThreads !== report.wasm.threads ? { xnnpackThreads: report.wasm.xnnpackThreads } : {}), machine: machineInfo() };
 
     const net = PartialNet.create(variant as PartialNetVariant, { numClasses: 1000 });
     net.eval();

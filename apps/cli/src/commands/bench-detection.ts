@@ -86,7 +86,7 @@ preset.`,
     for (const preset of presets) {
       const config = withScoreThr(getPreset(preset, { numClasses }), scoreThr);
       const model = createDetector(config);
-      const common = { bench: 'detection', preset, size, batch, numClasses, backend: report.name, threads: report.wasm?.threads ?? 1, machine: machineInfo() };
+      const common = { bench: 'detection', preset, size, batch, numClasses, backend: report.name, threads: report.wasm?.threads ?? 1, ...(report.wasm?.xnnpackThreads !== undefined && report.wasm.xnnpackThreads !== report.wasm.threads ? { xnnpackThreads: report.wasm.xnnpackThreads } : {}), machine: machineInfo() };
       const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
       if (runtimes.includes('onnx')) {
         model.eval();

@@ -8,7 +8,7 @@ import { tf } from '../tf.js';
 import { requestedThreads, WASM_MAX_THREADS } from './threads.js';
 import { withThreadedWasm } from './wasm-threads.js';
 import { setWasmPoolThreads } from '../ops/matmul-tn.js';
-import { configureKernelPool } from './kernel-pool.js';
+import { configureKernelPool, kernelPoolThreads } from './kernel-pool.js';
 import { nodeKernelPool } from './kernel-pool-node.js';
 import { registerWasmKernelOverrides, restoreStockWasmKernels } from './wasm-kernels.js';
 import { allowRelaxedSimd, recheckRelaxedSimd, relaxedSimdSupported } from './relaxed-simd.js';
@@ -56,8 +56,11 @@ export interface BackendReport {
   available: BackendName[];
   probes: BackendProbe[];
   gpuAdapter?: GpuAdapterInfo;
-  /** wasm only: what the runtime is using. */
-  wasm?: { simd: boolean; threads: number };
+  /**
+   * wasm only: what the runtime is using. `threads`: the threads a step runs on (XNNPACK's pool or
+   * our kernel pool, whichever is larger); `xnnpackThreads`: XNNPACK's own (PARTIALNET_XNNPACK_THREADS).
+   */
+  wasm?: { simd: boolean; threads: number; xnnpackThreads?: number };
 }
 
 const TFJS_NAMES: Record<BackendName, string> = {
@@ -531,7 +534,7 @@ export async function setupBackend(requested: BackendName | 'auto' = defaultRequ
       probes: all,
     };
     if (p.gpuAdapter) report.gpuAdapter = p.gpuAdapter;
-    if (name === 'wasm') report.wasm = { simd: wasmSimd, threads: wasmThreads() };
+    if (name === 'wasm') report.wasm = { simd: wasmSimd, threads: Math.max(wasmThreads(), kernelPoolThreads()), xnnpackThreads: wasmThreads() };
     current = report;
     return report;
   }
