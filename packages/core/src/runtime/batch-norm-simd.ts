@@ -1,4 +1,4 @@
-import { assembleModule, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
+import { assembleModule, FunctionBody, I32, SIMD, V128, memoBinary } from './wasm-assembler.js';
 import { instantiateOnMemory, perMemory } from './webassembly.js';
 
 /**
@@ -208,26 +208,19 @@ function elementwiseBody(kind: Elementwise): FunctionBody {
   return f;
 }
 
-const binaries = new Map<boolean, Uint8Array>();
-
 /** The module's binary for a plain (false) or a shared (true) memory. */
-export function batchNormSimdBinary(shared: boolean): Uint8Array {
-  let binary = binaries.get(shared);
-  if (!binary) {
-    binary = assembleModule(
-      [
-        { name: 'sumRows', body: reductionBody('sumRows') },
-        { name: 'squaresRows', body: reductionBody('squaresRows') },
-        { name: 'gradRows', body: reductionBody('gradRows') },
-        { name: 'normalizeRows', body: elementwiseBody('normalizeRows') },
-        { name: 'gradInputRows', body: elementwiseBody('gradInputRows') },
-      ],
-      shared,
-    );
-    binaries.set(shared, binary);
-  }
-  return binary;
-}
+export const batchNormSimdBinary = memoBinary((shared) =>
+  assembleModule(
+    [
+      { name: 'sumRows', body: reductionBody('sumRows') },
+      { name: 'squaresRows', body: reductionBody('squaresRows') },
+      { name: 'gradRows', body: reductionBody('gradRows') },
+      { name: 'normalizeRows', body: elementwiseBody('normalizeRows') },
+      { name: 'gradInputRows', body: elementwiseBody('gradInputRows') },
+    ],
+    shared,
+  ),
+);
 
 /** The kernels on `memory`; undefined where WebAssembly SIMD is unavailable. */
 export const batchNormSimd = perMemory((memory) => instantiateOnMemory(memory, batchNormSimdBinary) as BatchNormSimd | undefined);

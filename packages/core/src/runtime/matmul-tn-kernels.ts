@@ -1,4 +1,4 @@
-import { assembleModule, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
+import { assembleModule, FunctionBody, I32, SIMD, V128, memoBinary } from './wasm-assembler.js';
 import { instantiateOnMemory, type WasmMemory } from './webassembly.js';
 import { RELAXED_MADD, useRelaxedSimd } from './relaxed-simd.js';
 
@@ -109,17 +109,11 @@ function body(fma: boolean): FunctionBody {
   return f;
 }
 
-const binaries = new Map<string, Uint8Array>();
+const binaryFor = memoBinary((shared, fma) => assembleModule([{ name: 'matMulTN', body: body(fma) }], shared));
 
+/** The module's binary for a plain (false) or a shared (true) memory, with relaxed_madd where this runtime has it. */
 export function matMulTNBinary(shared: boolean): Uint8Array {
-  const fma = useRelaxedSimd();
-  const key = `${shared} ${fma}`;
-  let binary = binaries.get(key);
-  if (!binary) {
-    binary = assembleModule([{ name: 'matMulTN', body: body(fma) }], shared);
-    binaries.set(key, binary);
-  }
-  return binary;
+  return binaryFor(shared, useRelaxedSimd());
 }
 
 const instances = new WeakMap<WasmMemory, { fma: boolean; kernel: MatMulTNKernel | null }>();

@@ -1,5 +1,5 @@
 import { vectorLoop } from './simd-kernels.js';
-import { assembleModule, F32, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
+import { assembleModule, F32, FunctionBody, I32, SIMD, V128, memoBinary } from './wasm-assembler.js';
 import { instantiateOnMemory, perMemory } from './webassembly.js';
 
 /**
@@ -109,24 +109,17 @@ function sgdBody(variant: SGDVariant): FunctionBody {
   return f;
 }
 
-const binaries = new Map<boolean, Uint8Array>();
-
 /** The module's binary for a plain (false) or a shared (true) memory. */
-export function optimizerKernelsBinary(shared: boolean): Uint8Array {
-  let binary = binaries.get(shared);
-  if (!binary) {
-    binary = assembleModule(
-      [
-        { name: 'adamw', body: adamwBody(false) },
-        { name: 'adamwDecay', body: adamwBody(true) },
-        ...SGD_VARIANTS.map((v) => ({ name: sgdKernelName(v), body: sgdBody(v) })),
-      ],
-      shared,
-    );
-    binaries.set(shared, binary);
-  }
-  return binary;
-}
+export const optimizerKernelsBinary = memoBinary((shared) =>
+  assembleModule(
+    [
+      { name: 'adamw', body: adamwBody(false) },
+      { name: 'adamwDecay', body: adamwBody(true) },
+      ...SGD_VARIANTS.map((v) => ({ name: sgdKernelName(v), body: sgdBody(v) })),
+    ],
+    shared,
+  ),
+);
 
 /** The module's exports by name (`adamw`, `adamwDecay`, `sgdKernelName(variant)`). */
 export type OptimizerKernels = Record<string, (...args: number[]) => void>;

@@ -1,5 +1,5 @@
 import { emitExp2, emitLog1pUnit } from './simd-math.js';
-import { assembleModule, F32, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
+import { assembleModule, F32, FunctionBody, I32, SIMD, V128, memoBinary } from './wasm-assembler.js';
 import { instantiateOnMemory, perMemory } from './webassembly.js';
 
 /**
@@ -226,22 +226,15 @@ const KINDS: readonly SigmoidLossKind[] = ['focal', 'bce'];
 const WEIGHTS: readonly LossWeights[] = ['none', 'full', 'row'];
 /** Weights with label targets: none or per row (the rows are tracked for the labels anyway). */
 export const LABEL_WEIGHTS: readonly LossWeights[] = ['none', 'row'];
-const binaries = new Map<boolean, Uint8Array>();
-
 /** The module (every loss, pass and weight mode) for a plain (false) or a shared (true) memory. */
-export function sigmoidLossBinary(shared: boolean): Uint8Array {
-  let binary = binaries.get(shared);
-  if (!binary) {
-    const functions = KINDS.flatMap((kind) => (['Sum', 'Grad'] as const).flatMap((pass) => WEIGHTS.map((weights) => ({ name: sigmoidLossExport(kind, pass, weights), body: body(kind, pass, weights, 'dense') }))));
-    // RetinaNet's focal loss from class indices: no [N, K] one-hot built on the host and uploaded
-    for (const pass of ['Sum', 'Grad'] as const) {
-      for (const weights of LABEL_WEIGHTS) functions.push({ name: sigmoidLossExport('focal', pass, weights, 'labels'), body: body('focal', pass, weights, 'labels') });
-    }
-    binary = assembleModule(functions, shared);
-    binaries.set(shared, binary);
+export const sigmoidLossBinary = memoBinary((shared) => {
+  const functions = KINDS.flatMap((kind) => (['Sum', 'Grad'] as const).flatMap((pass) => WEIGHTS.map((weights) => ({ name: sigmoidLossExport(kind, pass, weights), body: body(kind, pass, weights, 'dense') }))));
+  // RetinaNet's focal loss from class indices: no [N, K] one-hot built on the host and uploaded
+  for (const pass of ['Sum', 'Grad'] as const) {
+    for (const weights of LABEL_WEIGHTS) functions.push({ name: sigmoidLossExport('focal', pass, weights, 'labels'), body: body('focal', pass, weights, 'labels') });
   }
-  return binary;
-}
+  return assembleModule(functions, shared);
+});
 
 export type SigmoidLossKernels = Record<string, SigmoidLossSumFn | SigmoidLossGradFn>;
 

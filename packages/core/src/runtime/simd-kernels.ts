@@ -1,7 +1,7 @@
 import { GELU_ERF, INV_SQRT_2PI } from '../nn/gelu-math.js';
 import { matmulBatchBody, matmulBody, transposeBody } from './simd-matmul.js';
 import { emitExp2 } from './simd-math.js';
-import { assembleModule, FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
+import { assembleModule, FunctionBody, I32, SIMD, V128, memoBinary } from './wasm-assembler.js';
 import { instantiateOnMemory, type WasmMemory } from './webassembly.js';
 import { useRelaxedSimd } from './relaxed-simd.js';
 
@@ -173,29 +173,24 @@ function copyRowsBody(): FunctionBody {
   return f;
 }
 
-const binaries = new Map<string, Uint8Array>();
+const binaryFor = memoBinary((shared, fma) => {
+  const functions = [
+    { name: 'gelu', body: geluBody() },
+    { name: 'geluGrad', body: geluGradBody() },
+    { name: 'copyRows', body: copyRowsBody() },
+    { name: 'matmul', body: matmulBody(fma) },
+    { name: 'transpose', body: transposeBody() },
+  ];
+  functions.push({ name: 'matmulBatch', body: matmulBatchBody(functions.findIndex((f) => f.name === 'matmul')) });
+  return assembleModule(functions, shared);
+});
 
 /**
  * The module's binary for a plain (false) or a shared (true) memory, its products built with
  * relaxed_madd where this runtime has it (relaxed-simd.ts).
  */
 export function simdKernelsBinary(shared: boolean): Uint8Array {
-  const fma = useRelaxedSimd();
-  const key = `${shared} ${fma}`;
-  let binary = binaries.get(key);
-  if (!binary) {
-    const functions = [
-      { name: 'gelu', body: geluBody() },
-      { name: 'geluGrad', body: geluGradBody() },
-      { name: 'copyRows', body: copyRowsBody() },
-      { name: 'matmul', body: matmulBody(fma) },
-      { name: 'transpose', body: transposeBody() },
-    ];
-    functions.push({ name: 'matmulBatch', body: matmulBatchBody(functions.findIndex((f) => f.name === 'matmul')) });
-    binary = assembleModule(functions, shared);
-    binaries.set(key, binary);
-  }
-  return binary;
+  return binaryFor(shared, useRelaxedSimd());
 }
 
 /**

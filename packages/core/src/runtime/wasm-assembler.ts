@@ -392,3 +392,20 @@ export function assembleModule(functions: readonly ExportedFunction[], shared: b
   section(10, code, out);
   return new Uint8Array(out);
 }
+
+/**
+ * `build(shared, fma)` once per combination: a generated module's binary for a plain or a shared
+ * memory (and, for modules with matrix products, with or without relaxed_madd).
+ */
+export function memoBinary(build: (shared: boolean, fma: boolean) => Uint8Array): (shared: boolean, fma?: boolean) => Uint8Array {
+  const made = new Map<string, Uint8Array>();
+  return (shared, fma = false) => {
+    const key = `${shared} ${fma}`;
+    let binary = made.get(key);
+    if (!binary) {
+      binary = build(shared, fma);
+      made.set(key, binary);
+    }
+    return binary;
+  };
+}

@@ -1,5 +1,5 @@
 import { transpose, WINOGRAD_F2, WINOGRAD_F4, type Matrix, type WinogradTransforms } from '../ops/winograd-transforms.js';
-import { assembleModule, FunctionBody, I32, SIMD, V128, type ExportedFunction } from './wasm-assembler.js';
+import { assembleModule, FunctionBody, I32, SIMD, V128, type ExportedFunction, memoBinary } from './wasm-assembler.js';
 import { kernelPool, splitRange } from './kernel-pool.js';
 import { instantiateOnMemory, type WasmMemory } from './webassembly.js';
 
@@ -226,16 +226,7 @@ function functionsFor(t: WinogradTransforms): ExportedFunction[] {
   ];
 }
 
-const binaries = new Map<boolean, Uint8Array>();
-
-export function winogradKernelsBinary(shared: boolean): Uint8Array {
-  let binary = binaries.get(shared);
-  if (!binary) {
-    binary = assembleModule([...functionsFor(WINOGRAD_F2), ...functionsFor(WINOGRAD_F4)], shared);
-    binaries.set(shared, binary);
-  }
-  return binary;
-}
+export const winogradKernelsBinary = memoBinary((shared) => assembleModule([...functionsFor(WINOGRAD_F2), ...functionsFor(WINOGRAD_F4)], shared));
 
 const instances = new WeakMap<WasmMemory, Map<number, WinogradKernels> | null>();
 
