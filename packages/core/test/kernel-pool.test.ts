@@ -14,7 +14,7 @@ describe('splitRange', () => {
 // The threaded wasm build starts once per process: the checks run in a child process on the built
 // package with PARTIALNET_THREADS=2, comparing each kernel's output on one thread (pool switched
 // off) with its output on the pool, bit for bit.
-const srcFiles = ['runtime/kernel-pool.ts', 'runtime/kernel-pool-node.ts', 'runtime/winograd-kernels.ts', 'runtime/wasm-kernels.ts', 'runtime/wasm-matmul.ts', 'ops/matmul-tn.ts', 'ops/sigmoid-losses.ts', 'runtime/sigmoid-loss-kernels.ts', 'runtime/simd-math.ts'];
+const srcFiles = ['runtime/kernel-pool.ts', 'runtime/kernel-pool-node.ts', 'runtime/winograd-kernels.ts', 'runtime/wasm-kernels.ts', 'runtime/wasm-matmul.ts', 'runtime/simd-matmul.ts', 'runtime/simd-kernels.ts', 'ops/matmul-tn.ts', 'ops/sigmoid-losses.ts', 'runtime/sigmoid-loss-kernels.ts', 'runtime/simd-math.ts'];
 
 const script = `
 const d = ${JSON.stringify(DIST_URL.href)};
@@ -89,6 +89,12 @@ const pb = tf.randomUniform([9, 96, 40], -1, 1, 'float32', 12);
 const qa = tf.randomUniform([6, 130, 64], -1, 1, 'float32', 13);
 const qb = tf.randomUniform([64, 48], -1, 1, 'float32', 14);
 await compare('BatchMatMul by products', () => [tf.matMul(pa, pb), tf.matMul(qa, qb), tf.matMul(pa, pb, true, true)]);
+// a single product with B past L2: blocked, each column panel's rows in bands per thread
+const fa = tf.randomUniform([66, 600], -1, 1, 'float32', 15);
+const fb = tf.randomUniform([600, 460], -1, 1, 'float32', 16);
+const fbias = tf.randomUniform([460], -1, 1, 'float32', 17);
+const fbt = tf.randomUniform([460, 600], -1, 1, 'float32', 18);
+await compare('BatchMatMul blocked (B past L2)', () => [tf.fused.matMul({ a: fa, b: fb, bias: fbias }), tf.matMul(fa, fbt, false, true)]);
 
 const w = tf.randomUniform([3, 3, 32, 32], -0.2, 0.2, 'float32', 5);
 for (const [label, shape] of [['winograd by image', [2, 34, 34, 32]], ['winograd by tile rows', [1, 66, 66, 32]]]) {
@@ -115,7 +121,7 @@ console.log(JSON.stringify(out));
 `;
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the threaded wasm build', () => {
-  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), the Winograd transforms and BatchMatMul on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
+  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), the Winograd transforms and BatchMatMul (batched, banded and blocked) on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
     const out = runOnTwoThreads<{
       threads: number;
       shared: boolean;
@@ -125,7 +131,7 @@ describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the thr
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
-    expect(Object.keys(out.cases)).toHaveLength(9);
+    expect(Object.keys(out.cases)).toHaveLength(10);
     // one wake-up per batched product: whole products per thread, not bands of each product's rows
     expect(out.cases['BatchMatMul by products']!.ran).toBe(3);
     for (const [name, c] of Object.entries(out.cases)) {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matMulT, setupBackend, tf } from '../src/index.js';
-import { planBatchMatMul, transposeLastTwo } from '../src/runtime/wasm-matmul.js';
+import { batchMatMul, planBatchMatMul, transposeLastTwo } from '../src/runtime/wasm-matmul.js';
 import { wasmHeap } from '../src/runtime/wasm-internals.js';
 import { instantiateSimdKernels } from '../src/runtime/simd-kernels.js';
 import { allowWasmSimdKernels, registerWasmKernelOverrides, restoreStockWasmKernels } from '../src/runtime/wasm-kernels.js';
@@ -115,8 +115,11 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
       allowRelaxedSimd(true);
     }
     expect(planBatchMatMul(t([30, 20]), t([20, 10]), false, false) !== undefined).toBe(relaxedSimdSupported());
-    // a B past L2 (a box-head FC) stays with XNNPACK, which blocks it
-    expect(planBatchMatMul(t([64, 12544]), t([12544, 1024]), false, false)).toBeUndefined();
+    // a B past L2 (a box-head FC) is blocked
+    expect(planBatchMatMul(t([64, 12544]), t([12544, 1024]), false, false)?.blocked).toBe(relaxedSimdSupported() ? true : undefined);
+    expect(planBatchMatMul(t([64, 1024]), t([12544, 1024]), false, true)?.blocked).toBe(true);
+    expect(planBatchMatMul(t([64, 256]), t([256, 1024]), false, false)?.blocked).toBe(relaxedSimdSupported() ? false : undefined);
+    expect(planBatchMatMul(t([2, 64, 12544]), t([2, 12544, 1024]), false, false)?.blocked).toBe(false); // batches stream
     expect(planBatchMatMul(t([2, 30, 20], 'int32'), t([2, 20, 10], 'int32'), false, false)).toBeUndefined();
     expect(planBatchMatMul(t([2, 3, 20]), t([2, 20, 10]), false, false)).toBeUndefined(); // M < 4
     expect(planBatchMatMul(t([2, 30, 20]), t([2, 20, 7]), false, false)).toBeUndefined(); // N < 8
@@ -175,6 +178,55 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
     expectNear(stock, want, 'stock');
     stock.dispose();
     expect(tf.memory().numTensors).toBe(numTensors);
+    tf.dispose([a, b, ...(bias ? [bias] : [])]);
+  });
+
+  it.each([
+    ['a box-head FC with a bias, M % 4 and N % 8 left over [66, 600] x [600, 460] + [460]', [66, 600], [600, 460], false, false, true],
+    ['whole tiles, no bias [64, 520] x [520, 512]', [64, 520], [520, 512], false, false, false],
+    ['transposed B, the FC input gradient [66, 600] x [460, 600]^T', [66, 600], [460, 600], false, true, false],
+    ['transposed A [600, 66]^T x [600, 460]', [600, 66], [600, 460], true, false, false],
+  ] as const)('a single product with B past L2 runs blocked, with the bits of the streamed product, within float64 tolerance: %s', (_name, aShape, bShape, tA, tB, withBias) => {
+    const a = tf.tensor(values([...aShape], 11), [...aShape]);
+    const b = tf.tensor(values([...bShape], 12), [...bShape]);
+    const bias = withBias ? tf.tensor(values([bShape[1]!], 13), [bShape[1]!]) : undefined;
+    const want = reference(a, b, tA, tB);
+    if (bias) {
+      const bv = bias.dataSync();
+      for (let i = 0; i < want.value.length; i++) {
+        want.value[i] += bv[i % bv.length]!;
+        want.scale[i] += Math.abs(bv[i % bv.length]!);
+      }
+    }
+    const heap = wasmHeap(tf.backend());
+    const numTensors = tf.memory().numTensors;
+    const buffers = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+    for (const relaxed of [true, false]) {
+      allowRelaxedSimd(relaxed);
+      try {
+        const plan = planBatchMatMul(a, b, tA, tB);
+        if (!plan) {
+          // without relaxed SIMD a single plain product stays with XNNPACK
+          expect(!relaxed && !tA && !tB).toBe(true);
+          continue;
+        }
+        expect(plan.blocked).toBe(true);
+        const ours = bias ? tf.fused.matMul({ a, b, bias, transposeA: tA, transposeB: tB }) : tf.matMul(a, b, tA, tB);
+        expectNear(ours, want, `blocked, relaxed SIMD ${relaxed}`);
+        const streamedInfo = batchMatMul(heap, instantiateSimdKernels(heap.memory()!)!, a, b, tA, tB, { ...plan, blocked: false }, bias);
+        const streamed = tf.engine().makeTensorFromTensorInfo(streamedInfo);
+        const [o, st] = [ours.dataSync(), streamed.dataSync()];
+        let differing = 0;
+        for (let i = 0; i < o.length; i++) if (!Object.is(o[i], st[i])) differing++;
+        expect(differing, 'elements that differ from the streamed product').toBe(0);
+        tf.dispose([ours, streamed]);
+      } finally {
+        allowRelaxedSimd(true);
+      }
+    }
+    expect(tf.memory().numTensors).toBe(numTensors);
+    // the panel and the tail scratch are freed
+    expect((tf.backend() as unknown as { numDataIds(): number }).numDataIds()).toBe(buffers);
     tf.dispose([a, b, ...(bias ? [bias] : [])]);
   });
 

@@ -1,5 +1,5 @@
 import { GELU_ERF, INV_SQRT_2PI } from '../nn/gelu-math.js';
-import { matmulBatchBody, matmulBody, transposeBody } from './simd-matmul.js';
+import { matmulBatchBody, matmulBody, matmulPanelBody, transposeBody } from './simd-matmul.js';
 import { emitExp2 } from './simd-math.js';
 import { assembleModule, FunctionBody, I32, SIMD, V128, memoBinary } from './wasm-assembler.js';
 import { instantiateOnMemory, type WasmMemory } from './webassembly.js';
@@ -24,6 +24,10 @@ export interface SimdKernels {
   matmul(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number, bias: number): void;
   /** `count` matmul calls, the pointers advanced by aStride, bStride and cStride bytes after each. */
   matmulBatch(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number, bias: number, count: number, aStride: number, bStride: number, cStride: number): void;
+  /** C += A B, as `matmul` without the bias; M a multiple of 4, N of 8. */
+  matmulAccumulate(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number): void;
+  /** C = A B (+ bias) as `matmul` on the first kc rows of B, then `matmulAccumulate` on each next kc: one column panel of a blocked product. */
+  matmulPanel(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number, bias: number, kc: number): void;
   /** dst (cols x rows) = transpose of src (rows x cols), 4-byte elements. */
   transpose(src: number, rows: number, cols: number, dst: number): void;
 }
@@ -181,7 +185,10 @@ const binaryFor = memoBinary((shared, fma) => {
     { name: 'matmul', body: matmulBody(fma) },
     { name: 'transpose', body: transposeBody() },
   ];
-  functions.push({ name: 'matmulBatch', body: matmulBatchBody(functions.findIndex((f) => f.name === 'matmul')) });
+  const matmulIndex = functions.findIndex((f) => f.name === 'matmul');
+  functions.push({ name: 'matmulBatch', body: matmulBatchBody(matmulIndex) });
+  functions.push({ name: 'matmulAccumulate', body: matmulBody(fma, true) });
+  functions.push({ name: 'matmulPanel', body: matmulPanelBody(matmulIndex, functions.length - 1) });
   return assembleModule(functions, shared);
 });
 

@@ -15,13 +15,18 @@ import { RELAXED_MADD } from './relaxed-simd.js';
  * not be multiples of the tile: the last tile of a row or column block is moved back to end at
  * M or N and recomputes a few outputs, which it writes with the same bits (same sums, same
  * order), so M >= 4 and N >= 8 is all the kernel asks; K >= 1.
+ *
+ * `accumulate` builds C += A B instead (no bias parameter): the sums start from C's values. A
+ * float32 sum stored and loaded again is the same float32, so a product split along K into calls
+ * that accumulate gives the bits of one call over all of K (the blocked product, wasm-matmul.ts).
+ * Here a tile moved back would add its overlap twice, so M must be a multiple of 4 and N of 8.
  */
 export const MATMUL_TILE_ROWS = 4;
 export const MATMUL_TILE_COLS = 8;
 
-export function matmulBody(fma: boolean): FunctionBody {
+export function matmulBody(fma: boolean, accumulate = false): FunctionBody {
   const [a, aRow, aCol, b, bRow, c, cRow, m, n, k, bias] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const f = new FunctionBody(new Array(11).fill(I32));
+  const f = new FunctionBody(new Array(accumulate ? 10 : 11).fill(I32));
   const [i, j, ii, jj, p, mLast, nLast, aBase, bp, cp] = Array.from({ length: 10 }, () => f.local(I32));
   const rowPtr = Array.from({ length: MATMUL_TILE_ROWS }, () => f.local(I32));
   const acc = Array.from({ length: 2 * MATMUL_TILE_ROWS }, () => f.local(V128));
@@ -45,16 +50,25 @@ export function matmulBody(fma: boolean): FunctionBody {
       f.get(aBase).set(rowPtr[0]!);
       for (let r = 1; r < MATMUL_TILE_ROWS; r++) f.get(rowPtr[r - 1]!).get(aRow).i32Add().set(rowPtr[r]!);
       f.get(b).get(jj).i32(4).i32Mul().i32Add().set(bp);
-      f.get(bias).if();
-      {
-        f.get(bias).get(jj).i32(4).i32Mul().i32Add().set(cp);
-        f.get(cp).simd(SIMD.load).set(b0);
-        f.get(cp).simd(SIMD.load, 16).set(b1);
-        for (let r = 0; r < MATMUL_TILE_ROWS; r++) f.get(b0).set(acc[2 * r]!).get(b1).set(acc[2 * r + 1]!);
+      if (accumulate) {
+        f.get(c).get(ii).get(cRow).i32Mul().i32Add().get(jj).i32(4).i32Mul().i32Add().set(cp);
+        for (let r = 0; r < MATMUL_TILE_ROWS; r++) {
+          f.get(cp).simd(SIMD.load).set(acc[2 * r]!);
+          f.get(cp).simd(SIMD.load, 16).set(acc[2 * r + 1]!);
+          if (r + 1 < MATMUL_TILE_ROWS) f.get(cp).get(cRow).i32Add().set(cp);
+        }
+      } else {
+        f.get(bias).if();
+        {
+          f.get(bias).get(jj).i32(4).i32Mul().i32Add().set(cp);
+          f.get(cp).simd(SIMD.load).set(b0);
+          f.get(cp).simd(SIMD.load, 16).set(b1);
+          for (let r = 0; r < MATMUL_TILE_ROWS; r++) f.get(b0).set(acc[2 * r]!).get(b1).set(acc[2 * r + 1]!);
+        }
+        f.else();
+        for (const x of acc) f.f32x4(0).set(x);
+        f.end();
       }
-      f.else();
-      for (const x of acc) f.f32x4(0).set(x);
-      f.end();
       f.get(k).set(p);
       f.loop(); // C tile += A(tile rows, p) B(p, tile columns)
       {
@@ -105,6 +119,40 @@ export function matmulBatchBody(matmulIndex: number): FunctionBody {
   f.get(c).get(cStride).i32Add().set(c);
   f.get(count).i32(1).i32Sub().set(count);
   f.br(0).end().end();
+  return f;
+}
+
+/**
+ * One column panel of a blocked product (wasm-matmul.ts): C = A B (+ bias) as `matmul` over the
+ * first `kc` rows of B, then `matmulAccumulate` over each next `kc`, so the B rows a call streams
+ * (kc x N) stay in L2 while A's rows pass; the bits are those of one `matmul` over all of K (see
+ * matmulBody). M a multiple of 4 and N of 8, as accumulating asks.
+ */
+export function matmulPanelBody(matmulIndex: number, accumulateIndex: number): FunctionBody {
+  const [a, aRow, aCol, b, bRow, c, cRow, m, n, k, bias, kc] = Array.from({ length: 12 }, (_, i) => i);
+  const f = new FunctionBody(new Array(12).fill(I32));
+  const [p, kk] = [f.local(I32), f.local(I32)];
+  /** kk = min(kc, k - p) */
+  const blockRows = (): void => {
+    f.get(k).get(p).i32Sub().set(kk);
+    f.get(kc).get(kk).get(kc).get(kk).i32LtS().select().set(kk);
+  };
+  f.i32(0).set(p);
+  blockRows();
+  for (const arg of [a, aRow, aCol, b, bRow, c, cRow, m, n]) f.get(arg);
+  f.get(kk).get(bias).call(matmulIndex);
+  f.get(kk).set(p);
+  f.block().loop();
+  {
+    f.get(p).get(k).i32LtS().i32Eqz().brIf(1);
+    blockRows();
+    f.get(a).get(p).get(aCol).i32Mul().i32Add().get(aRow).get(aCol);
+    f.get(b).get(p).get(bRow).i32Mul().i32Add().get(bRow);
+    f.get(c).get(cRow).get(m).get(n).get(kk).call(accumulateIndex);
+    f.get(p).get(kk).i32Add().set(p);
+    f.br(0);
+  }
+  f.end().end();
   return f;
 }
 

@@ -29,6 +29,8 @@ export interface MatMulPlan {
   batchA: number;
   batchB: number;
   outShape: number[];
+  /** A single product whose B is past L2: in column panels and K blocks (blockedMatMul). */
+  blocked: boolean;
 }
 
 const size = (shape: readonly number[]): number => shape.reduce((p, d) => p * d, 1);
@@ -47,12 +49,20 @@ function suffixOf(outerX: number[], outer: number[]): boolean {
 
 /**
  * Our kernel streams all of B (its N columns in tiles of 8, each down all K rows) once per 4 rows
- * of A, without blocking: fine while B stays in L2 (every 1x1 convolution of PartialNet and FPN),
- * ruinous beyond (a detector's box-head FC, [12544, 1024]: a row stride of 4 KiB, a new page and
- * the same L1 set at every step; Mask R-CNN inference went from 3.3 to 8.7 s in those products).
- * Single plain products with a larger B stay with XNNPACK, which packs and blocks it.
+ * of A: fine while B stays in L2 (every 1x1 convolution of PartialNet and FPN), ruinous beyond (a
+ * detector's box-head FC, [12544, 1024]: a row stride of 4 KiB, a new page and the same L1 set at
+ * every step; Mask R-CNN inference went from 3.3 to 8.7 s in those products streamed). A single
+ * product with a larger B is blocked instead (blockedMatMul).
  */
 const MAX_STREAMED_B_BYTES = 1 << 20;
+
+/**
+ * The blocked product's panel width and K block: each kernel call streams a BLOCK_K x PANEL_COLS
+ * block of B (128 KiB, in L2 with room for the rows of A and C passing through) once per 4 rows
+ * of A, from a contiguous copy of the panel, so no row stride of B's aliases in the caches.
+ */
+const PANEL_COLS = 128;
+const BLOCK_K = 256;
 
 export function planBatchMatMul(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): MatMulPlan | undefined {
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return undefined;
@@ -73,9 +83,10 @@ export function planBatchMatMul(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: 
   const batch = size(outer);
   if (!suffixOf(outerA, outer) || !suffixOf(outerB, outer)) return undefined;
   // a single plain product: XNNPACK's, unless our tile has relaxed_madd (relaxed-simd.ts: ~1.7x
-  // XNNPACK's rate) and B stays in L2 (see MAX_STREAMED_B_BYTES)
-  if (batch === 1 && !transposeA && !transposeB && (!useRelaxedSimd() || 4 * k * n > MAX_STREAMED_B_BYTES)) return undefined;
-  return { m, n, k, batch, batchA, batchB, outShape: [...outer, m, n] };
+  // XNNPACK's rate)
+  if (batch === 1 && !transposeA && !transposeB && !useRelaxedSimd()) return undefined;
+  const blocked = batch === 1 && 4 * k * n > MAX_STREAMED_B_BYTES;
+  return { m, n, k, batch, batchA, batchB, outShape: [...outer, m, n], blocked };
 }
 
 /**
@@ -92,6 +103,7 @@ const PARALLEL_MIN_MACS = 1 << 20;
  */
 export function batchMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, plan: MatMulPlan, bias?: tf.TensorInfo): tf.TensorInfo {
   const { m, n, k, batch, batchA, batchB } = plan;
+  if (plan.blocked) return blockedMatMul(heap, kernels, a, b, transposeA, transposeB, plan, bias);
   const out = heap.makeOutput(plan.outShape, 'float32');
   const packed = transposeB ? heap.makeOutput([batchB, k, n], 'float32') : undefined;
   try {
@@ -117,26 +129,82 @@ export function batchMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorIn
       else pool.run(simdKernelsBinary(true), 'matmulBatch', splitRange(batch, pool.threads).map(([s, e]) => args(s, e - s)), kernels.matmulBatch as (...xs: number[]) => void);
       return out;
     }
-    const rowPool = m >= 2 * MATMUL_TILE_ROWS && m * n * k >= PARALLEL_MIN_MACS ? pool : undefined;
     for (let i = 0; i < batch; i++) {
       const aAt = aBase + (i % batchA) * m * k * 4;
       const bAt = bBase + (i % batchB) * k * n * 4;
       const cAt = cBase + i * m * n * 4;
-      if (!rowPool) {
-        kernels.matmul(aAt, aRow, aCol, bAt, n * 4, cAt, n * 4, m, n, k, biasAt);
-        continue;
-      }
-      // bands of C's rows in whole tiles (the last band takes the rest): each output's sum is the
-      // one the single call computes
-      const tiles = Math.floor(m / MATMUL_TILE_ROWS);
-      const shares = splitRange(tiles, rowPool.threads).map(([s, e]) => {
-        const [r0, r1] = [s * MATMUL_TILE_ROWS, e === tiles ? m : e * MATMUL_TILE_ROWS];
-        return [aAt + r0 * aRow, aRow, aCol, bAt, n * 4, cAt + r0 * n * 4, n * 4, r1 - r0, n, k, biasAt];
-      });
-      rowPool.run(simdKernelsBinary(true), 'matmul', shares, kernels.matmul);
+      inRowBands(heap, kernels, 'matmul', m, m * n * k, (r0, rows) => [aAt + r0 * aRow, aRow, aCol, bAt, n * 4, cAt + r0 * n * 4, n * 4, rows, n, k, biasAt]);
     }
   } finally {
     if (packed) heap.release(packed);
+  }
+  return out;
+}
+
+/**
+ * Runs `name` over bands of C's rows, on the kernel pool where the work is large enough: bands of
+ * whole tiles, the last one taking what is left over, so each output's sum is the one a single
+ * call over all rows computes. `args(r0, rows)` are the call's arguments for rows r0..r0+rows-1.
+ */
+function inRowBands(heap: WasmHeap, kernels: SimdKernels, name: 'matmul' | 'matmulPanel', m: number, macs: number, args: (r0: number, rows: number) => number[]): void {
+  const local = kernels[name] as (...xs: number[]) => void;
+  const pool = m >= 2 * MATMUL_TILE_ROWS && macs >= PARALLEL_MIN_MACS ? kernelPool(heap.memory()!) : undefined;
+  if (!pool) {
+    local(...args(0, m));
+    return;
+  }
+  const tiles = Math.floor(m / MATMUL_TILE_ROWS);
+  const shares = splitRange(tiles, pool.threads).map(([s, e]) => {
+    const [r0, r1] = [s * MATMUL_TILE_ROWS, e === tiles ? m : e * MATMUL_TILE_ROWS];
+    return args(r0, r1 - r0);
+  });
+  pool.run(simdKernelsBinary(true), name, shares, local);
+}
+
+/**
+ * C = A B (+ bias) for a single product whose B is past L2 (MAX_STREAMED_B_BYTES), Goto-style:
+ * B in column panels of PANEL_COLS, each copied contiguous (a transposed B is transposed into it),
+ * and each panel's product in K blocks of BLOCK_K (`matmulPanel`), so the B a call streams stays in
+ * L2. Accumulating over K blocks needs whole tiles, so the blocks cover the first M - M % 4 rows
+ * and N - N % 8 columns; the last 4 rows go through a 4-row scratch C (their first M % 4 - 4 rows
+ * recomputed with the same bits), the last 8 columns through one plain `matmul` over all of K. Every
+ * output has the bits of one `matmul` call over all of K.
+ */
+function blockedMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, plan: MatMulPlan, bias?: tf.TensorInfo): tf.TensorInfo {
+  const { m, n, k } = plan;
+  const out = heap.makeOutput(plan.outShape, 'float32');
+  const panel = heap.makeOutput([k, PANEL_COLS], 'float32');
+  const tail = m % MATMUL_TILE_ROWS ? heap.makeOutput([MATMUL_TILE_ROWS, PANEL_COLS], 'float32') : undefined;
+  try {
+    const [aBase, bBase, cBase, panelAt] = [heap.offset(a), heap.offset(b), heap.offset(out), heap.offset(panel)];
+    const tailAt = tail ? heap.offset(tail) : 0;
+    const biasAt = bias ? heap.offset(bias) : 0;
+    const [aRow, aCol] = transposeA ? [4, m * 4] : [k * 4, 4];
+    const [m4, n8] = [m - (m % MATMUL_TILE_ROWS), n - (n % MATMUL_TILE_COLS)];
+    /** B's columns j0..j0+cols-1 into the panel, rows of `cols` floats */
+    const copyPanel = (j0: number, cols: number): void => {
+      if (transposeB) kernels.transpose(bBase + j0 * k * 4, cols, k, panelAt);
+      else kernels.copyRows(bBase + j0 * 4, n * 4, panelAt, cols * 4, cols * 4, k);
+    };
+    for (let j0 = 0; j0 < n8; j0 += PANEL_COLS) {
+      const cols = Math.min(PANEL_COLS, n8 - j0);
+      copyPanel(j0, cols);
+      const panelBias = bias ? biasAt + j0 * 4 : 0;
+      if (m4 > 0) inRowBands(heap, kernels, 'matmulPanel', m4, m4 * cols * k, (r0, rows) => [aBase + r0 * aRow, aRow, aCol, panelAt, cols * 4, cBase + (r0 * n + j0) * 4, n * 4, rows, cols, k, panelBias, BLOCK_K]);
+      if (tail) {
+        kernels.matmulPanel(aBase + (m - MATMUL_TILE_ROWS) * aRow, aRow, aCol, panelAt, cols * 4, tailAt, cols * 4, MATMUL_TILE_ROWS, cols, k, panelBias, BLOCK_K);
+        const rows = m - m4;
+        kernels.copyRows(tailAt + (MATMUL_TILE_ROWS - rows) * cols * 4, cols * 4, cBase + (m4 * n + j0) * 4, n * 4, cols * 4, rows);
+      }
+    }
+    if (n8 < n) {
+      const j0 = n - MATMUL_TILE_COLS;
+      copyPanel(j0, MATMUL_TILE_COLS);
+      inRowBands(heap, kernels, 'matmul', m, m * MATMUL_TILE_COLS * k, (r0, rows) => [aBase + r0 * aRow, aRow, aCol, panelAt, MATMUL_TILE_COLS * 4, cBase + (r0 * n + j0) * 4, n * 4, rows, MATMUL_TILE_COLS, k, bias ? biasAt + j0 * 4 : 0]);
+    }
+  } finally {
+    heap.release(panel);
+    if (tail) heap.release(tail);
   }
   return out;
 }
