@@ -31,38 +31,43 @@ const { kernelPoolThreads } = await import(${JSON.stringify(new URL('../dist/run
 console.log(JSON.stringify({ threads: r.wasm.threads, xnnpack: r.wasm.xnnpackThreads, pool: kernelPoolThreads(), conv: Array.from(await y.data()), mm: Array.from(await z.data()) }));
 `;
 
-function run(threads: string, xnnpack?: string): { threads: number; xnnpack: number; pool: number; conv: number[]; mm: number[] } {
+function run(threads: string, env: Record<string, string> = {}): { threads: number; xnnpack: number; pool: number; conv: number[]; mm: number[] } {
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-    env: { ...process.env, PARTIALNET_THREADS: threads, ...(xnnpack ? { PARTIALNET_XNNPACK_THREADS: xnnpack } : {}) },
+    env: { ...process.env, PARTIALNET_THREADS: threads, ...env },
     encoding: 'utf8',
     timeout: 120_000,
   });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
+const maxDiff = (p: number[], q: number[]) => p.reduce((m, v, i) => Math.max(m, Math.abs(v - q[i]!)), 0);
+
 describe('threaded wasm', () => {
-  it('starts XNNPACK with 2 threads when asked and computes what the single-threaded build does', () => {
+  it('with 2 threads runs our kernel pool on two and XNNPACK on one by default, computing what the single-threaded build does', () => {
     if (!distFresh) throw new Error('packages/core/dist is missing or older than src/: run `pnpm build` first');
     const one = run('1');
     const two = run('2');
     expect(one.threads).toBe(1);
+    // what a step runs on, as the benchmarks print it
     expect(two.threads).toBe(2);
+    expect(two.pool).toBe(2);
+    expect(two.xnnpack).toBe(1);
     expect(two.conv.length).toBe(one.conv.length);
     // threads split the work, not the sums: the results agree to float32 rounding
-    const maxDiff = (p: number[], q: number[]) => p.reduce((m, v, i) => Math.max(m, Math.abs(v - q[i]!)), 0);
     expect(maxDiff(one.conv, two.conv)).toBeLessThan(1e-4);
     expect(maxDiff(one.mm, two.mm)).toBeLessThan(1e-4);
   }, 240_000);
 
-  it('PARTIALNET_XNNPACK_THREADS=1 keeps XNNPACK on one thread and our kernel pool on two, same results', () => {
+  it('PARTIALNET_XNNPACK_THREADS=2, or the kernel pool switched off, gives XNNPACK both threads, same results', () => {
     if (!distFresh) throw new Error('packages/core/dist is missing or older than src/: run `pnpm build` first');
     const one = run('1');
-    const capped = run('2', '1');
-    expect(capped.xnnpack).toBe(1);
-    expect(capped.pool).toBe(2);
-    // what a step runs on, as the benchmarks print it
-    expect(capped.threads).toBe(2);
-    const maxDiff = (p: number[], q: number[]) => p.reduce((m, v, i) => Math.max(m, Math.abs(v - q[i]!)), 0);
-    expect(maxDiff(one.conv, capped.conv)).toBeLessThan(1e-4);
+    for (const env of [{ PARTIALNET_XNNPACK_THREADS: '2' }, { PARTIALNET_KERNEL_POOL: '0' }]) {
+      const r = run('2', env);
+      expect(r.xnnpack, JSON.stringify(env)).toBe(2);
+      expect(r.threads).toBe(2);
+      expect(r.pool).toBe(env.PARTIALNET_KERNEL_POOL === '0' ? 1 : 2);
+      expect(maxDiff(one.conv, r.conv)).toBeLessThan(1e-4);
+      expect(maxDiff(one.mm, r.mm)).toBeLessThan(1e-4);
+    }
   }, 240_000);
 });

@@ -381,15 +381,17 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
 }
 
 /**
- * XNNPACK's pool in the threaded binary: `threads` unless PARTIALNET_XNNPACK_THREADS caps it. Its
- * workers spin for a while after each of its kernels, on the cores our kernel pool's workers need
- * next; with most of a PartialNet-T0 step in our kernels, PARTIALNET_XNNPACK_THREADS=1 made the
- * 2-thread step ~10 % faster (inference at batch 16 ~20 %), while Mask R-CNN, whose box-head FC is
- * XNNPACK's, lost 25 % (README, Threads).
+ * XNNPACK's pool in the threaded binary: one thread unless PARTIALNET_XNNPACK_THREADS asks for more
+ * (at most `threads`), or all of them when our kernel pool is off (PARTIALNET_KERNEL_POOL=0). Our
+ * kernels now run every product, BatchNorm, loss and optimizer step; XNNPACK keeps pooling, strided
+ * and depthwise convolutions and tfjs's binary elementwise kernels, small shares of a step. Its
+ * workers spin for a while after each of its kernels, on the cores our pool's workers need next:
+ * on two threads one XNNPACK thread made PartialNet-T0's training step ~13 % faster and inference
+ * at batch 16 ~25 %, at batch 1 ~40 % (README, Threads).
  */
 function xnnpackThreads(threads: number): number {
   const raw = process.env.PARTIALNET_XNNPACK_THREADS;
-  if (raw === undefined || raw === '') return threads;
+  if (raw === undefined || raw === '') return process.env.PARTIALNET_KERNEL_POOL === '0' ? threads : 1;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new Error(`PARTIALNET_XNNPACK_THREADS must be an integer >= 1, got ${JSON.stringify(raw)}`);
   return Math.min(n, threads);
