@@ -257,7 +257,7 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
   });
 });
 
-describe('wasm Transpose of the last two axes of tall matrices (blocked copy) equals the stock kernel bit for bit', () => {
+describe('wasm Transpose of the last two axes of large matrices (blocked copy) equals the stock kernel bit for bit', () => {
   beforeAll(async () => {
     await setupBackend('wasm');
   });
@@ -269,9 +269,11 @@ describe('wasm Transpose of the last two axes of tall matrices (blocked copy) eq
   // [name, shape, perm, dtype, taken by the override]
   const cases: Array<[string, number[], number[], 'float32' | 'int32', boolean]> = [
     ['a tall matrix 8200 x 17 (column blocks of 8 with a remainder)', [8200, 17], [1, 0], 'float32', true],
-    ['a tall column 8193 x 1', [8193, 1], [1, 0], 'float32', true],
-    ['a batch of tall matrices [2, 8192, 5]', [2, 8192, 5], [0, 2, 1], 'float32', true],
-    ['int32 [8192, 3]', [8192, 3], [1, 0], 'int32', true],
+    ['a wide matrix 70 x 1030 (bands of 64 rows and column blocks, each with a remainder)', [70, 1030], [1, 0], 'float32', true],
+    ['a column 65537 x 1', [65537, 1], [1, 0], 'float32', true],
+    ['a batch of large matrices [2, 8192, 9]', [2, 8192, 9], [0, 2, 1], 'float32', true],
+    ['int32 [8192, 9]', [8192, 9], [1, 0], 'int32', true],
+    ['a batch of small matrices [3, 8192, 5] (stock kernel)', [3, 8192, 5], [0, 2, 1], 'float32', false],
     ['a short matrix 13 x 17 (stock kernel, faster there)', [13, 17], [1, 0], 'float32', false],
     ['PAT_sf k^T [4, 2, 49, 48] (stock kernel)', [4, 2, 49, 48], [0, 1, 3, 2], 'float32', false],
     ['another permutation [1, 0, 2] (stock kernel)', [8192, 2, 3], [1, 0, 2], 'float32', false],
@@ -304,7 +306,26 @@ describe('matMulT on wasm picks the faster form per transpose', () => {
     await setupBackend('wasm');
   });
 
-  it('a @ b^T runs the SIMD kernel with the flag (no Transpose); a^T @ b the a^T b kernel, or a transpose of a for XNNPACK where K is no multiple of 4; values as the reference', async () => {
+  it('a^T @ b with C past L2 goes through a transpose of a and our product with relaxed SIMD, else the a^T b kernel; values as the reference', async () => {
+    const a = tf.tensor(values([40, 520], 16), [40, 520]);
+    const c = tf.tensor(values([40, 520], 17), [40, 520]);
+    const want = reference(a, c, true, false);
+    for (const relaxed of [true, false]) {
+      allowRelaxedSimd(relaxed);
+      try {
+        const names = await kernelsRun(() => matMulT(a, c, true, false));
+        expect(names, `relaxed SIMD ${relaxed}`).toEqual(relaxed ? ['Transpose', 'BatchMatMul'] : ['PartialnetMatMulTN']);
+        const y = matMulT(a, c, true, false);
+        expectNear(y, want, `a^T @ c, relaxed SIMD ${relaxed}`);
+        y.dispose();
+      } finally {
+        allowRelaxedSimd(true);
+      }
+    }
+    tf.dispose([a, c]);
+  });
+
+  it('a @ b^T runs the SIMD kernel with the flag (no Transpose); a^T @ b the a^T b kernel, or a transpose of a and a plain product where K is no multiple of 4; values as the reference', async () => {
     const a = tf.tensor(values([40, 24], 12), [40, 24]);
     const b = tf.tensor(values([16, 24], 13), [16, 24]);
     const c = tf.tensor(values([40, 16], 14), [40, 16]);

@@ -82,6 +82,17 @@ function beatsXnnpack(k: number, n: number, threads: number, ours: number): bool
   return 2 * k * n * (1 / (rate * (1 + 0.5 * (ours - 1))) - 1 / (28 * threads)) <= 2.1 * (k + n);
 }
 
+/**
+ * Bytes of C (K x N) past which a^T b goes through a transpose of a and our product instead, with
+ * relaxed SIMD. The kernel passes over all of C once per block of rows, so a C past L2 is streamed
+ * from memory each time, while the product blocks its B (wasm-matmul.ts) and the transpose costs
+ * ~1-2 ns per element of a. One thread: [1024, 1024]^T [1024, 1024] 128 ms here against 0.7 + 49;
+ * a box-head FC's weight gradient [1024, 12544]^T [1024, 1024] 999 against 22 + 607; up to C's
+ * 512 KiB the two are within 15 % either way ([784, 256]^T [784, 512] 5.2 against 4.4, Winograd's
+ * 36 planes [2048, 256]^T [2048, 256] 275 against 353).
+ */
+const MAX_OUTPUT_BYTES = 1 << 20;
+
 export function unregisterMatMulTNKernel(): void {
   if (tf.getKernel(KERNEL, 'wasm')) tf.unregisterKernel(KERNEL, 'wasm');
 }
@@ -89,7 +100,7 @@ export function unregisterMatMulTNKernel(): void {
 /**
  * a^T b for a [M, K], b [M, N] (or each pair of batches [B, M, K] and [B, M, N]) with our wasm
  * kernel (runtime/matmul-tn-kernels.ts), or undefined where it does not apply (another backend, K
- * or N not a multiple of 4) or XNNPACK's threads would be faster.
+ * or N not a multiple of 4), XNNPACK's threads would be faster, or C is past L2 (MAX_OUTPUT_BYTES).
  */
 export function matMulTNWasm<T extends Tensor2D | Tensor3D>(a: T, b: T): T | undefined {
   if (tf.getBackend() !== 'wasm' || !tf.getKernel(KERNEL, 'wasm')) return undefined;
@@ -98,6 +109,7 @@ export function matMulTNWasm<T extends Tensor2D | Tensor3D>(a: T, b: T): T | und
   const [m, k] = a.shape.slice(-2) as [number, number];
   const [mb, n] = b.shape.slice(-2) as [number, number];
   if (mb !== m || k % 4 !== 0 || n % 4 !== 0 || !beatsXnnpack(k, n, poolThreads, kernelPoolThreads())) return undefined;
+  if (useRelaxedSimd() && 4 * k * n > MAX_OUTPUT_BYTES) return undefined;
   const memory = wasmHeap(tf.backend()).memory();
   if (!memory || !matMulTNKernel(memory)) return undefined;
   return tf.engine().runKernel(KERNEL, { a, b }) as T;

@@ -10,8 +10,9 @@ import { wasmMatMulTakes } from '../runtime/wasm-kernels.js';
  * SIMD kernel. Measured per case (one thread): a @ b^T by that kernel beats transposing b for
  * XNNPACK (e.g. [3136, 256] x [128, 256]^T, a 1x1 conv's input gradient: 9.6 against 12.0 ms;
  * XNNPACK repacks a freshly transposed weight on every call); a^T @ b over a long K (a weight
- * gradient) has its own kernel that streams K in L2-sized blocks (matmul-tn.ts), else an explicit
- * transpose of a plus XNNPACK. Other backends take the flags for free.
+ * gradient) has its own kernel that streams K in L2-sized blocks (matmul-tn.ts), else (C past L2,
+ * or K or N no multiple of 4) an explicit transpose of a and a plain product. Other backends take
+ * the flags for free.
  */
 export function matMulT(a: Tensor, b: Tensor, transposeA = false, transposeB = false): Tensor2D {
   if (tf.getBackend() !== 'wasm') return tf.matMul(a as Tensor2D, b as Tensor2D, transposeA, transposeB);

@@ -364,12 +364,13 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
     threads > 1 && wasmSimd && typeof SharedArrayBuffer === 'function' && !!setThreadsCount && existsSync(dist + 'tfjs-backend-wasm-threaded-simd.wasm');
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threaded);
   setWasmPaths(dist);
+  const xnnpack = threaded ? xnnpackThreads(threads) : 1;
   if (threaded) {
-    setThreadsCount!(xnnpackThreads(threads));
+    setThreadsCount!(xnnpack);
     wasmThreadedStart = (start) => withThreadedWasm(dist, threads, start);
   }
   wasmGetThreadsCount = exported<() => number>(mod, 'getThreadsCount');
-  setWasmPoolThreads(threaded ? threads : 1);
+  setWasmPoolThreads(xnnpack);
   // our own SIMD kernels run on as many threads, through worker_threads on the shared memory
   // (PARTIALNET_KERNEL_POOL=0 keeps them on one thread: before/after measurements)
   configureKernelPool(threaded ? threads : 1, process.env.PARTIALNET_KERNEL_POOL === '0' ? undefined : nodeKernelPool);

@@ -157,49 +157,63 @@ export function matmulPanelBody(matmulIndex: number, accumulateIndex: number): F
 }
 
 /**
- * dst (cols x rows) = the transpose of src (rows x cols), 4-byte words; rows, cols >= 1. In
- * blocks of TRANSPOSE_BLOCK source columns, each swept down all rows: the block's output rows are
- * written a word at a time, so only that many output cache lines are live at once. Writing all
- * columns per source row instead keeps `cols` lines live, and when a row of dst is a multiple of
- * 4 KiB (50176 floats: a stage-1 weight gradient at batch 16) they all fall in one L1 set: 4 ns
- * per element (tfjs's Transpose too) against ~0.5 here.
+ * dst (cols x rows) = the transpose of src (rows x cols), 4-byte words; rows, cols >= 1. In tiles
+ * of TRANSPOSE_ROW_BLOCK rows by TRANSPOSE_BLOCK columns, the columns of a band of rows swept
+ * before the next band: a tile's output rows are written a word at a time, so only that many
+ * output cache lines are live at once, and the band's source lines stay in L1 from one tile to the
+ * next. Writing all columns per source row instead keeps `cols` lines live, and when a row of dst
+ * is a multiple of 4 KiB (50176 floats: a stage-1 weight gradient at batch 16) they all fall in one
+ * L1 set: 4 ns per element (tfjs's Transpose too) against ~0.5 here; sweeping a tile's columns
+ * down all rows (no bands) does the same to the reads when a row of src is (a box-head FC's
+ * [12544, 1024]: 3.5-4.6 ns per element).
  */
 export const TRANSPOSE_BLOCK = 8;
+export const TRANSPOSE_ROW_BLOCK = 64;
 
 export function transposeBody(): FunctionBody {
   const [src, rows, cols, dst] = [0, 1, 2, 3];
   const f = new FunctionBody([I32, I32, I32, I32]);
-  const [j0, width, i, sp, dp, j, sRow, dRow, spRow, dpCol] = Array.from({ length: 10 }, () => f.local(I32));
+  const [i0, height, j0, width, i, sp, dp, j, sRow, dRow, spRow, dpCol] = Array.from({ length: 12 }, () => f.local(I32));
+  /** dst = min(block, total - start) */
+  const blockInto = (dst_: number, total: number, start: number, block: number): void => {
+    f.get(total).get(start).i32Sub().set(dst_);
+    f.get(dst_).i32(block).get(dst_).i32(block).i32LtS().select().set(dst_);
+  };
   f.get(cols).i32(4).i32Mul().set(sRow);
   f.get(rows).i32(4).i32Mul().set(dRow);
-  f.i32(0).set(j0);
-  f.loop(); // column blocks
+  f.i32(0).set(i0);
+  f.loop(); // bands of rows
   {
-    // width = min(TRANSPOSE_BLOCK, cols - j0)
-    f.get(cols).get(j0).i32Sub().set(width);
-    f.get(width).i32(TRANSPOSE_BLOCK).get(width).i32(TRANSPOSE_BLOCK).i32LtS().select().set(width);
-    f.get(src).get(j0).i32(4).i32Mul().i32Add().set(spRow);
-    f.get(dst).get(j0).get(dRow).i32Mul().i32Add().set(dpCol);
-    f.get(rows).set(i);
-    f.loop(); // rows
+    blockInto(height, rows, i0, TRANSPOSE_ROW_BLOCK);
+    f.i32(0).set(j0);
+    f.loop(); // column blocks of the band
     {
-      f.get(spRow).set(sp);
-      f.get(dpCol).set(dp);
-      f.get(width).set(j);
-      f.loop(); // the block's columns of this row
+      blockInto(width, cols, j0, TRANSPOSE_BLOCK);
+      f.get(src).get(i0).get(sRow).i32Mul().i32Add().get(j0).i32(4).i32Mul().i32Add().set(spRow);
+      f.get(dst).get(j0).get(dRow).i32Mul().i32Add().get(i0).i32(4).i32Mul().i32Add().set(dpCol);
+      f.get(height).set(i);
+      f.loop(); // the band's rows
       {
-        f.get(dp).get(sp).i32Load().i32Store();
-        f.get(sp).i32(4).i32Add().set(sp);
-        f.get(dp).get(dRow).i32Add().set(dp);
-        f.get(j).i32(1).i32Sub().tee(j).brIf(0);
+        f.get(spRow).set(sp);
+        f.get(dpCol).set(dp);
+        f.get(width).set(j);
+        f.loop(); // the block's columns of this row
+        {
+          f.get(dp).get(sp).i32Load().i32Store();
+          f.get(sp).i32(4).i32Add().set(sp);
+          f.get(dp).get(dRow).i32Add().set(dp);
+          f.get(j).i32(1).i32Sub().tee(j).brIf(0);
+        }
+        f.end();
+        f.get(spRow).get(sRow).i32Add().set(spRow);
+        f.get(dpCol).i32(4).i32Add().set(dpCol);
+        f.get(i).i32(1).i32Sub().tee(i).brIf(0);
       }
       f.end();
-      f.get(spRow).get(sRow).i32Add().set(spRow);
-      f.get(dpCol).i32(4).i32Add().set(dpCol);
-      f.get(i).i32(1).i32Sub().tee(i).brIf(0);
+      f.get(j0).i32(TRANSPOSE_BLOCK).i32Add().tee(j0).get(cols).i32LtS().brIf(0);
     }
     f.end();
-    f.get(j0).i32(TRANSPOSE_BLOCK).i32Add().tee(j0).get(cols).i32LtS().brIf(0);
+    f.get(i0).i32(TRANSPOSE_ROW_BLOCK).i32Add().tee(i0).get(rows).i32LtS().brIf(0);
   }
   f.end();
   return f;

@@ -210,25 +210,26 @@ function blockedMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorInfo, b
 }
 
 /**
- * Matrices with fewer rows are left to the stock Transpose: measured (CPU ms, one thread) stock
- * against ours, [50176, 64] 12.5 / 4.1, [50176, 48] 16.3 / 2.2, [12544, 128] 2.2 / 1.1,
- * [12544, 64] 0.83 / 0.53, but [3136, 256] 0.51 / 0.52, [3136, 128] 0.21 / 0.26 and a batch of 64
- * [49, 48] 0.06 / 0.12 (one call per matrix from JavaScript).
+ * Matrices of fewer elements are left to the stock Transpose: measured (ms, one thread) stock
+ * against ours, [1024, 12544] 91 / 27 (a box-head FC's input, transposed for its weight
+ * gradient), [12544, 1024] 19.5 / 19, a batch of 36 [2048, 256] 144 / 28, [1024, 1024] 8.2 / 0.7,
+ * [3136, 256] 0.52 / 0.40, [784, 512] 0.26 / 0.19, but [196, 512] 0.06 / 0.05 and a batch of 4
+ * [196, 256] 0.08 / 0.11 (one call per matrix from JavaScript).
  */
-const TALL_ROWS = 8192;
+const MIN_TRANSPOSED_ELEMENTS = 1 << 16;
 
 /**
  * Transpose when the permutation swaps the last two axes and keeps the others (a matrix, or a
- * batch of them) of at least TALL_ROWS rows, for 4-byte dtypes: the SIMD module's blocked
- * transpose per matrix (tfjs's Transpose takes up to 4 ns per element on such a matrix, see
- * simd-matmul.ts: the weight gradients' x^T). Undefined: left to the stock kernel.
+ * batch of them) of at least MIN_TRANSPOSED_ELEMENTS elements each, for 4-byte dtypes: the SIMD
+ * module's blocked transpose per matrix (tfjs's Transpose takes up to 4 ns per element on such a
+ * matrix, see simd-matmul.ts: the weight gradients' x^T). Undefined: left to the stock kernel.
  */
 export function transposeLastTwo(heap: WasmHeap, kernels: SimdKernels, x: tf.TensorInfo, perm: number[]): tf.TensorInfo | undefined {
   const r = x.shape.length;
   if (r < 2 || perm.length !== r || (x.dtype !== 'float32' && x.dtype !== 'int32')) return undefined;
   if (perm[r - 2] !== r - 1 || perm[r - 1] !== r - 2 || perm.slice(0, -2).some((p, i) => p !== i)) return undefined;
   const [rows, cols] = [x.shape[r - 2]!, x.shape[r - 1]!];
-  if (rows < TALL_ROWS) return undefined;
+  if (rows * cols < MIN_TRANSPOSED_ELEMENTS) return undefined;
   const out = heap.makeOutput([...x.shape.slice(0, -2), cols, rows], x.dtype);
   const batch = size(x.shape.slice(0, -2));
   if (rows * cols * batch === 0) return out;
