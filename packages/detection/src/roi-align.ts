@@ -1,4 +1,4 @@
-import { tf } from '@partialnet/core';
+import { gatherWeightedSum, tf } from '@partialnet/core';
 
 /**
  * RoIAlign (mmcv semantics, aligned = true, sampling ratio 0 = adaptive ceil(bin size) samples per
@@ -286,33 +286,23 @@ function samplingPlan(rois: Float32Array, shape: readonly [number, number, numbe
 }
 
 /**
- * RoIAlign of the rois of one level on the device: a gather of the planned feature rows, weighted
- * and summed per bin. Its gradient scatters dy * weight back with ScatterNd, which every backend
- * has (wasm lacks UnsortedSegmentSum, tf.gather's own gradient) and which sums updates that land
- * on the same row.
+ * RoIAlign of the rois of one level on the device: each bin the weighted sum of its planned
+ * feature rows (core's gatherWeightedSum: on wasm one kernel each way on every thread, elsewhere
+ * gather, multiply and sum, with ScatterNd as the gradient, which sums updates that land on the
+ * same row).
  */
 function roiAlignLevel(feature: tf.Tensor4D, rois: Float32Array, o: RoiAlignOptions): tf.Tensor4D {
   const [N, H, W, C] = feature.shape;
   const K = rois.length / 5;
   const plan = samplingPlan(rois, feature.shape, o);
   const bins = K * o.outH * o.outW;
-  const op = tf.customGrad((...args: unknown[]) => {
-    const f = args[0] as tf.Tensor;
-    const save = args[1] as (tensors: tf.Tensor[]) => void;
-    const index = tf.tensor1d(plan.index, 'int32');
-    const weight = tf.tensor3d(plan.weight, [bins, plan.taps, 1]);
-    // The plan is uploaded once per call and kept for the backward pass.
-    save([index, weight]);
-    const rows = tf.reshape(tf.gather(tf.reshape(f, [N * H * W, C]), index), [bins, plan.taps, C]);
-    const value = tf.reshape(tf.sum(tf.mul(rows, weight), 1), [K, o.outH, o.outW, C]);
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [idx, w] = saved as [tf.Tensor1D, tf.Tensor3D];
-      const updates = tf.reshape(tf.mul(tf.reshape(dy, [bins, 1, C]), w), [bins * plan.taps, C]);
-      return tf.reshape(tf.scatterND(tf.reshape(idx, [bins * plan.taps, 1]), updates, [N * H * W, C]), [N, H, W, C]);
-    };
-    return { value, gradFunc };
+  return tf.tidy(() => {
+    // the plan is uploaded once per call; the op keeps it for the backward pass
+    const index = tf.tensor2d(plan.index, [bins, plan.taps], 'int32');
+    const weight = tf.tensor2d(plan.weight, [bins, plan.taps]);
+    const pooled = gatherWeightedSum(tf.reshape(feature, [N * H * W, C]) as tf.Tensor2D, index, weight);
+    return tf.reshape(pooled, [K, o.outH, o.outW, C]) as tf.Tensor4D;
   });
-  return op(feature) as tf.Tensor4D;
 }
 
 /**

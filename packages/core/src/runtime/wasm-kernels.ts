@@ -3,6 +3,7 @@ import { registerFlipFilterKernel } from '../ops/flip-filter.js';
 import { registerMatMulTNKernel, unregisterMatMulTNKernel } from '../ops/matmul-tn.js';
 import { registerOptimizerKernels, unregisterOptimizerKernels } from '../optim/fused-update.js';
 import { registerSigmoidLossKernels, unregisterSigmoidLossKernels } from '../ops/sigmoid-losses.js';
+import { registerGatherSumKernels, unregisterGatherSumKernels } from '../ops/gather-weighted-sum.js';
 import { registerWinogradKernels, unregisterWinogradKernels } from '../ops/winograd.js';
 import { registerBatchNormKernels, unregisterBatchNormKernels } from '../nn/batch-norm-kernels.js';
 import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
@@ -248,14 +249,16 @@ export function registerWasmKernelOverrides(): void {
   registerGeluKernelsFor('wasm', geluForward, geluBackward, wasmSimdKernelsActive);
   // the focal / BCE losses have no JavaScript fallback: without the SIMD module, the composite
   registerSigmoidLossKernels(wasmSimdKernelsActive);
+  // RoIAlign's weighted row sums and their scatter: without the SIMD module, the composite
+  registerGatherSumKernels(wasmSimdKernelsActive);
 }
 
 /**
  * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul, _FusedMatMul and
  * Transpose back and removes the fused GELU, the Winograd convolution, the a^T b kernels, the
- * fused optimizer updates, the BatchNorm training kernels and the sigmoid loss kernels (3x3
- * convolutions go back to tfjs's conv2d; optimizers, BatchNorm and the losses to their
- * composites; the Identity override stays): for tests and before/after measurements
+ * fused optimizer updates, the BatchNorm training kernels, the sigmoid loss kernels and the
+ * weighted row gather (3x3 convolutions go back to tfjs's conv2d; optimizers, BatchNorm, the
+ * losses and RoIAlign's sums to their composites; the Identity override stays): for tests and before/after measurements
  * (PARTIALNET_STOCK_KERNELS=1).
  */
 export function restoreStockWasmKernels(): void {
@@ -274,4 +277,5 @@ export function restoreStockWasmKernels(): void {
   unregisterOptimizerKernels();
   unregisterBatchNormKernels();
   unregisterSigmoidLossKernels();
+  unregisterGatherSumKernels();
 }
