@@ -14,7 +14,7 @@ describe('splitRange', () => {
 // The threaded wasm build starts once per process: the checks run in a child process on the built
 // package with PARTIALNET_THREADS=2, comparing each kernel's output on one thread (pool switched
 // off) with its output on the pool, bit for bit.
-const srcFiles = ['runtime/kernel-pool.ts', 'runtime/kernel-pool-node.ts', 'runtime/winograd-kernels.ts', 'runtime/wasm-kernels.ts', 'runtime/wasm-matmul.ts', 'runtime/simd-matmul.ts', 'runtime/simd-kernels.ts', 'ops/matmul-tn.ts', 'ops/sigmoid-losses.ts', 'runtime/sigmoid-loss-kernels.ts', 'runtime/simd-math.ts', 'runtime/gather-sum-kernels.ts', 'ops/gather-weighted-sum.ts'];
+const srcFiles = ['runtime/kernel-pool.ts', 'runtime/kernel-pool-node.ts', 'runtime/winograd-kernels.ts', 'runtime/wasm-kernels.ts', 'runtime/wasm-matmul.ts', 'runtime/simd-matmul.ts', 'runtime/simd-kernels.ts', 'ops/matmul-tn.ts', 'ops/sigmoid-losses.ts', 'runtime/sigmoid-loss-kernels.ts', 'runtime/simd-math.ts', 'runtime/gather-sum-kernels.ts', 'ops/gather-weighted-sum.ts', 'runtime/wasm-copy-kernels.ts'];
 
 const script = `
 const d = ${JSON.stringify(DIST_URL.href)};
@@ -104,6 +104,14 @@ const gw = tf.randomUniform([900, 9], 0, 1, 'float32', 21);
 const gdy = tf.randomUniform([900, 256], -1, 1, 'float32', 22);
 await compare('gatherWeightedSum and its scatter', () => [gatherWeightedSum(gt, gi, gw), tf.grad((t) => tf.sum(tf.mul(gatherWeightedSum(t, gi, gw), gdy)))(gt)]);
 
+// copies of 2 MiB or more go out in bands of rows
+const ca = tf.randomUniform([16, 56, 56, 8], -1, 1, 'float32', 23);
+const cb = tf.randomUniform([16, 56, 56, 24], -1, 1, 'float32', 24);
+await compare('Concat, SplitV and Slice in bands', () => {
+  const cat = tf.concat([ca, cb], 3);
+  return [cat, ...tf.split(cat, [8, 24], 3), tf.slice(cat, [0, 0, 0, 4], [16, 56, 56, 20])];
+});
+
 const w = tf.randomUniform([3, 3, 32, 32], -0.2, 0.2, 'float32', 5);
 for (const [label, shape] of [['winograd by image', [2, 34, 34, 32]], ['winograd by tile rows', [1, 66, 66, 32]]]) {
   const xi = tf.randomUniform(shape, -1, 1, 'float32', 6);
@@ -129,7 +137,7 @@ console.log(JSON.stringify(out));
 `;
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the threaded wasm build', () => {
-  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), the Winograd transforms, BatchMatMul (batched, banded and blocked) and the weighted row gather / scatter on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
+  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), the Winograd transforms, BatchMatMul (batched, banded and blocked), the weighted row gather / scatter and large copies on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
     const out = runOnTwoThreads<{
       threads: number;
       shared: boolean;
@@ -139,7 +147,7 @@ describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the thr
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
-    expect(Object.keys(out.cases)).toHaveLength(11);
+    expect(Object.keys(out.cases)).toHaveLength(12);
     // one wake-up per batched product: whole products per thread, not bands of each product's rows
     expect(out.cases['BatchMatMul by products']!.ran).toBe(3);
     for (const [name, c] of Object.entries(out.cases)) {

@@ -88,10 +88,19 @@ export function allowWasmSimdKernels(allowed: boolean): void {
   simdAllowed = allowed;
 }
 
+/**
+ * Bytes a copy must move to go out on the kernel pool (in bands of rows): below, waking the pool
+ * (~50-100 us on a VM) costs more than the second core's share of the copy saves.
+ */
+const COPY_PARALLEL_MIN_BYTES = 1 << 21;
+
 const copyRows: CopyRows = (heap, src, srcStride, dst, dstStride, rowBytes, rows) => {
   const kernels = simd(heap);
-  if (kernels) kernels.copyRows(src, srcStride, dst, dstStride, rowBytes, rows);
-  else copyRowsJs(heap.buffer(), src, srcStride, dst, dstStride, rowBytes, rows);
+  if (!kernels) return copyRowsJs(heap.buffer(), src, srcStride, dst, dstStride, rowBytes, rows);
+  const pool = rows >= 2 && rowBytes * rows >= COPY_PARALLEL_MIN_BYTES ? kernelPool(heap.memory()!) : undefined;
+  if (!pool) return kernels.copyRows(src, srcStride, dst, dstStride, rowBytes, rows);
+  const shares = splitRange(rows, pool.threads).map(([r0, r1]) => [src + r0 * srcStride, srcStride, dst + r0 * dstStride, dstStride, rowBytes, r1 - r0]);
+  pool.run(simdKernelsBinary(true), 'copyRows', shares, kernels.copyRows);
 };
 
 /** Bytes below which an elementwise kernel stays on one thread (waking the pool costs ~10-30 us). */
