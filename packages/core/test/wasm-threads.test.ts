@@ -58,6 +58,18 @@ describe('threaded wasm', () => {
     expect(maxDiff(one.mm, two.mm)).toBeLessThan(1e-4);
   }, 240_000);
 
+  it('10 threads asked for: our kernel pool runs 10 (past the binary pool of 8), XNNPACK 1 by default and at most 8 (PARTIALNET_XNNPACK_THREADS=12), same results', () => {
+    if (!distFresh) throw new Error('packages/core/dist is missing or older than src/: run `pnpm build` first');
+    const one = run('1');
+    const ten = run('10');
+    expect([ten.pool, ten.xnnpack, ten.threads]).toEqual([10, 1, 10]);
+    expect(maxDiff(one.conv, ten.conv)).toBeLessThan(1e-4);
+    expect(maxDiff(one.mm, ten.mm)).toBeLessThan(1e-4);
+    const capped = run('10', { PARTIALNET_XNNPACK_THREADS: '12' });
+    expect([capped.pool, capped.xnnpack]).toEqual([10, 8]);
+    expect(maxDiff(one.conv, capped.conv)).toBeLessThan(1e-4);
+  }, 240_000);
+
   it('PARTIALNET_XNNPACK_THREADS=2, or the kernel pool switched off, gives XNNPACK both threads, same results', () => {
     if (!distFresh) throw new Error('packages/core/dist is missing or older than src/: run `pnpm build` first');
     const one = run('1');

@@ -9,7 +9,7 @@ import { requestedThreads, WASM_MAX_THREADS } from './threads.js';
 import { withThreadedWasm } from './wasm-threads.js';
 import { setWasmPoolThreads } from '../ops/matmul-tn.js';
 import { configureKernelPool, kernelPoolThreads } from './kernel-pool.js';
-import { nodeKernelPool } from './kernel-pool-node.js';
+import { NODE_POOL_MAX_THREADS, nodeKernelPool } from './kernel-pool-node.js';
 import { registerWasmKernelOverrides, restoreStockWasmKernels } from './wasm-kernels.js';
 import { allowRelaxedSimd, recheckRelaxedSimd, relaxedSimdSupported } from './relaxed-simd.js';
 import { registerCpuGeluKernels } from '../nn/gelu-kernels.js';
@@ -358,22 +358,23 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
   if (!existsSync(dist + binary)) return fail(`${dist + binary} is missing`);
   const setWasmPaths = exported<(prefix: string) => void>(mod, 'setWasmPaths');
   if (!tf.findBackendFactory('wasm') || !setWasmPaths) return fail(`${PACKAGES.wasm} registered no 'wasm' backend`);
-  const threads = Math.min(requestedThreads(), WASM_MAX_THREADS);
+  // our kernel pool takes every thread asked for; XNNPACK's is the binary's (WASM_MAX_THREADS)
+  const threads = requestedThreads();
   const setThreadsCount = exported<(n: number) => void>(mod, 'setThreadsCount');
   const threaded =
     threads > 1 && wasmSimd && typeof SharedArrayBuffer === 'function' && !!setThreadsCount && existsSync(dist + 'tfjs-backend-wasm-threaded-simd.wasm');
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threaded);
   setWasmPaths(dist);
-  const xnnpack = threaded ? xnnpackThreads(threads) : 1;
+  const xnnpack = threaded ? Math.min(xnnpackThreads(threads), WASM_MAX_THREADS) : 1;
   if (threaded) {
     setThreadsCount!(xnnpack);
-    wasmThreadedStart = (start) => withThreadedWasm(dist, threads, start);
+    wasmThreadedStart = (start) => withThreadedWasm(dist, Math.min(threads, WASM_MAX_THREADS), start);
   }
   wasmGetThreadsCount = exported<() => number>(mod, 'getThreadsCount');
   setWasmPoolThreads(xnnpack);
   // our own SIMD kernels run on as many threads, through worker_threads on the shared memory
   // (PARTIALNET_KERNEL_POOL=0 keeps them on one thread: before/after measurements)
-  configureKernelPool(threaded ? threads : 1, process.env.PARTIALNET_KERNEL_POOL === '0' ? undefined : nodeKernelPool);
+  configureKernelPool(threaded ? Math.min(threads, NODE_POOL_MAX_THREADS) : 1, process.env.PARTIALNET_KERNEL_POOL === '0' ? undefined : nodeKernelPool);
   enableRelaxedSimd();
   registerWasmKernelOverrides();
   // Before/after measurements: tfjs-backend-wasm's own SplitV / Concat / Slice and the composite GELU.
@@ -383,7 +384,7 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
 
 /**
  * XNNPACK's pool in the threaded binary: one thread unless PARTIALNET_XNNPACK_THREADS asks for more
- * (at most `threads`), or all of them when our kernel pool is off (PARTIALNET_KERNEL_POOL=0). Our
+ * (at most `threads`, and the binary's WASM_MAX_THREADS), or all of them when our kernel pool is off (PARTIALNET_KERNEL_POOL=0). Our
  * kernels now run every product, BatchNorm, loss and optimizer step; XNNPACK keeps pooling, strided
  * and depthwise convolutions and tfjs's binary elementwise kernels, small shares of a step. Its
  * workers spin for a while after each of its kernels, on the cores our pool's workers need next:

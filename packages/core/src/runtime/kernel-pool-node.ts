@@ -23,6 +23,8 @@ const ERR_LEN = 6;
 /** ARGC + w: the argument count of worker w's share, -1 for none. */
 const ARGC = 8;
 const MAX_WORKERS = 16;
+/** Threads a Node kernel pool runs on at most: its workers and the calling thread. */
+export const NODE_POOL_MAX_THREADS = MAX_WORKERS + 1;
 const MAX_ARGS = 64;
 const ARGS_OFFSET = 4 * (ARGC + MAX_WORKERS);
 const ERR_OFFSET = ARGS_OFFSET + 8 * MAX_ARGS * MAX_WORKERS;
