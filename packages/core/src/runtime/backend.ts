@@ -384,8 +384,8 @@ async function probeWasm(base: BackendProbe, fail: (reason: string) => BackendPr
 
 /**
  * XNNPACK's pool in the threaded binary: one thread unless PARTIALNET_XNNPACK_THREADS asks for more
- * (at most `threads`, and the binary's WASM_MAX_THREADS), or all of them when our kernel pool is off (PARTIALNET_KERNEL_POOL=0). Our
- * kernels now run every product, BatchNorm, loss and optimizer step; XNNPACK keeps pooling, strided
+ * (at most `threads`; the caller caps it at the binary's WASM_MAX_THREADS), or all of them when our
+ * kernel pool is off (PARTIALNET_KERNEL_POOL=0). Our kernels now run every product, BatchNorm, loss and optimizer step; XNNPACK keeps pooling, strided
  * and depthwise convolutions and tfjs's binary elementwise kernels, small shares of a step. Its
  * workers spin for a while after each of its kernels, on the cores our pool's workers need next:
  * on two threads one XNNPACK thread made PartialNet-T0's training step ~13 % faster and inference

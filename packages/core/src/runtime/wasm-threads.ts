@@ -12,7 +12,9 @@
  * few module-scope names of the Node bundle that the main script refers to), and 3 by reporting
  * twice the requested count as the number of logical cores while the module initialises. What
  * stays: at most 8 threads, and only XNNPACK kernels (convolutions, matmul, pooling, some
- * elementwise ops) use them; tfjs's own wasm kernels stay single-threaded.
+ * elementwise ops) use them; tfjs's own wasm kernels stay single-threaded. Our kernels run on
+ * their own pool over the same shared memory (kernel-pool-node.ts), which is not bound by the 8,
+ * and XNNPACK gets one thread by default (backend.ts, xnnpackThreads).
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
