@@ -118,7 +118,8 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
     // a B past L2 (a box-head FC) is blocked
     expect(planBatchMatMul(t([64, 12544]), t([12544, 1024]), false, false)?.blocked).toBe(relaxedSimdSupported() ? true : undefined);
     expect(planBatchMatMul(t([64, 1024]), t([12544, 1024]), false, true)?.blocked).toBe(true);
-    expect(planBatchMatMul(t([64, 256]), t([256, 1024]), false, false)?.blocked).toBe(relaxedSimdSupported() ? false : undefined);
+    expect(planBatchMatMul(t([64, 256]), t([256, 720]), false, false)?.blocked).toBe(relaxedSimdSupported() ? false : undefined);
+    expect(planBatchMatMul(t([64, 256]), t([256, 1024]), false, false)?.blocked).toBe(relaxedSimdSupported() ? true : undefined);
     expect(planBatchMatMul(t([2, 64, 12544]), t([2, 12544, 1024]), false, false)?.blocked).toBe(false); // batches stream
     expect(planBatchMatMul(t([2, 30, 20], 'int32'), t([2, 20, 10], 'int32'), false, false)).toBeUndefined();
     expect(planBatchMatMul(t([2, 3, 20]), t([2, 20, 10]), false, false)).toBeUndefined(); // M < 4

@@ -52,9 +52,11 @@ function suffixOf(outerX: number[], outer: number[]): boolean {
  * of A: fine while B stays in L2 (every 1x1 convolution of PartialNet and FPN), ruinous beyond (a
  * detector's box-head FC, [12544, 1024]: a row stride of 4 KiB, a new page and the same L1 set at
  * every step; Mask R-CNN inference went from 3.3 to 8.7 s in those products streamed). A single
- * product with a larger B is blocked instead (blockedMatMul).
+ * product with a larger B is blocked instead (blockedMatMul). At 1 MiB streaming already halves the
+ * rate (the mask head's [39200, 256] x [256, 1024]: 22 against 42 GFLOP/s blocked, one thread),
+ * while up to 720 KiB both run at 44-49.
  */
-const MAX_STREAMED_B_BYTES = 1 << 20;
+const MAX_STREAMED_B_BYTES = 768 << 10;
 
 /**
  * The blocked product's panel width and K block: each kernel call streams a BLOCK_K x PANEL_COLS
