@@ -5,6 +5,7 @@ import { registerOptimizerKernels, unregisterOptimizerKernels } from '../optim/f
 import { registerSigmoidLossKernels, unregisterSigmoidLossKernels } from '../ops/sigmoid-losses.js';
 import { registerWinogradKernels, unregisterWinogradKernels } from '../ops/winograd.js';
 import { registerBatchNormKernels, unregisterBatchNormKernels } from '../nn/batch-norm-kernels.js';
+import { registerChannelStyleKernels, unregisterChannelStyleKernels } from '../ops/channel-style.js';
 import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
 import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
 import { instantiateSimdKernels, simdKernelsBinary, type SimdKernels } from './simd-kernels.js';
@@ -41,6 +42,9 @@ import type { WasmMemory } from './webassembly.js';
  *
  * PartialnetSigmoidLossSum / PartialnetSigmoidLossGrad (ops/sigmoid-losses.ts): the sigmoid focal
  * loss and BCE with logits, summed, and their gradients, one pass each.
+ *
+ * PartialnetChannelStyle / PartialnetChannelGate and their gradients (ops/channel-style.ts): PAT_ch's
+ * per-image channel mean and std and its channel gate, one pass per kernel.
  *
  * The copies and GELU run in a small WebAssembly SIMD module that imports the backend's memory
  * (simd-kernels.ts); where it cannot be instantiated, JavaScript loops do the copies (still far
@@ -208,6 +212,7 @@ export function registerWasmKernelOverrides(): void {
   registerMatMulTNKernel();
   registerOptimizerKernels();
   registerBatchNormKernels();
+  registerChannelStyleKernels();
   override('Identity', ({ inputs, backend }) => wasmHeap(backend).share(inputs.x as tf.TensorInfo));
   const usable = (dtype: tf.DataType): boolean => bytesPerElement(dtype) !== undefined;
   override('SplitV', (args) => {
@@ -253,9 +258,10 @@ export function registerWasmKernelOverrides(): void {
 /**
  * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul, _FusedMatMul and
  * Transpose back and removes the fused GELU, the Winograd convolution, the a^T b kernels, the
- * fused optimizer updates, the BatchNorm training kernels and the sigmoid loss kernels (3x3
- * convolutions go back to tfjs's conv2d; optimizers, BatchNorm and the losses to their
- * composites; the Identity override stays): for tests and before/after measurements
+ * fused optimizer updates, the BatchNorm training kernels, the sigmoid loss kernels and the
+ * channel style / gate kernels (3x3 convolutions go back to tfjs's conv2d; optimizers, BatchNorm,
+ * the losses and channelStyle / channelGate to their composites; the Identity override stays):
+ * for tests and before/after measurements
  * (PARTIALNET_STOCK_KERNELS=1).
  */
 export function restoreStockWasmKernels(): void {
@@ -274,4 +280,5 @@ export function restoreStockWasmKernels(): void {
   unregisterOptimizerKernels();
   unregisterBatchNormKernels();
   unregisterSigmoidLossKernels();
+  unregisterChannelStyleKernels();
 }
