@@ -64,7 +64,7 @@ function poolFor(heap: WasmHeap, l: Layout): KernelPool | undefined {
 }
 
 /** Runs `name` once per share (all on this thread without a pool, else one share per thread). */
-function run(heap: WasmHeap, k: ChannelStyleSimd, name: keyof ChannelStyleSimd, pool: KernelPool | undefined, shares: number[][]): void {
+function run(k: ChannelStyleSimd, name: keyof ChannelStyleSimd, pool: KernelPool | undefined, shares: number[][]): void {
   const fn = k[name] as (...args: number[]) => void;
   if (!pool || shares.length < 2) {
     for (const share of shares) fn(...share);
@@ -88,7 +88,7 @@ function runRows(heap: WasmHeap, k: ChannelStyleSimd, name: 'gateRows' | 'gateSh
     const image = Math.floor(r0 / l.pixels);
     return [x + r0 * l.rowBytes, out + r0 * l.rowBytes, coef + image * coefBytes, shift, r1 - r0, l.rowBytes, l.c4Bytes, l.tail, l.pixels - (r0 % l.pixels), l.pixels, coefBytes];
   });
-  run(heap, k, name, pool, shares);
+  run(k, name, pool, shares);
 }
 
 /** Input x [N, H, W, C]. Output [N, 2C]: per image and channel, mean then unbiased std. */
@@ -105,7 +105,7 @@ const styleKernel: tf.KernelFunc = ({ inputs, backend }) => {
   try {
     const [px, po, ps] = [heap.offset(x), heap.offset(out), heap.offset(scratch)];
     const shares = ranges.map(([i0, i1], i) => [px + i0 * l.pixels * l.rowBytes, po + i0 * 2 * l.rowBytes, ps + i * 2 * l.cpBytes, i1 - i0, l.pixels, l.rowBytes, l.c4Bytes, l.tail, l.cpBytes, l.pixels, l.pixels - 1]);
-    run(heap, k, 'styleImages', pool, shares);
+    run(k, 'styleImages', pool, shares);
   } finally {
     heap.release(scratch);
   }
@@ -179,7 +179,7 @@ const gateGradKernel: tf.KernelFunc = ({ inputs, backend }) => {
       const at = i0 * l.pixels * l.rowBytes;
       return [px + at, pdy + at, pg + i0 * l.rowBytes, pdx + at, pdg + i0 * l.rowBytes, ps + i * 2 * l.cpBytes, i1 - i0, l.pixels, l.rowBytes, l.c4Bytes, l.tail, l.cpBytes];
     });
-    run(heap, k, 'gateGradImages', pool, shares);
+    run(k, 'gateGradImages', pool, shares);
   } finally {
     heap.release(scratch);
   }
