@@ -252,8 +252,9 @@ export function channelStyle(x: Tensor4D): Tensor2D {
 
 /**
  * x [N, H, W, C] times gate [N, C] broadcast over H and W, plus an optional per-channel `shift`
- * [C] (inference with a folded norm: one pass instead of two). Differentiable in x and gate:
- * dx = dy gate[n, c], dgate[n, c] = sum over H, W of dy x (fused: one pass for both).
+ * [C] (inference with a folded norm: one pass instead of two; under a gradient tape the shift is
+ * a separate Add). Differentiable in x and gate: dx = dy gate[n, c], dgate[n, c] = sum over H, W
+ * of dy x (fused: one pass for both).
  */
 export function channelGate(x: Tensor4D, gate: Tensor2D, shift?: Tensor1D): Tensor4D {
   const [n, , , c] = x.shape;
