@@ -91,6 +91,15 @@ await compare('channel style / gate', () => [
   channelGate(sx, sg, ssh),
   ...tf.grads((v, g) => tf.add(tf.sum(tf.mul(channelStyle(v), sp)), tf.sum(tf.mul(channelGate(v, g), sq))))([sx, sg]),
 ]);
+// one image: the sums split the image's channels (the last span with the overlapping vector)
+const ox = tf.randomNormal([1, 56, 56, 45], -2, 3, 'float32', 24);
+const og = tf.randomUniform([1, 45], 0, 1, 'float32', 25);
+const op = tf.randomNormal([1, 90], 0, 1, 'float32', 26);
+const oq = tf.randomNormal([1, 56, 56, 45], 0, 1, 'float32', 27);
+await compare('channel style / gate, one image', () => [
+  channelStyle(ox),
+  ...tf.grads((v, g) => tf.add(tf.sum(tf.mul(channelStyle(v), op)), tf.sum(tf.mul(channelGate(v, g), oq))))([ox, og]),
+]);
 
 const pad = { top: 1, bottom: 1, left: 1, right: 1 };
 const ta = tf.randomUniform([300, 102], -1, 1, 'float32', 7);
@@ -136,7 +145,7 @@ console.log(JSON.stringify(out));
 `;
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the threaded wasm build', () => {
-  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), channel style / gate (with gradients), the Winograd transforms and BatchMatMul (batched, banded and blocked) on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
+  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), channel style / gate (with gradients; images or channels split), the Winograd transforms and BatchMatMul (batched, banded and blocked) on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
     const out = runOnTwoThreads<{
       threads: number;
       shared: boolean;
@@ -146,7 +155,7 @@ describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the thr
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
-    expect(Object.keys(out.cases)).toHaveLength(11);
+    expect(Object.keys(out.cases)).toHaveLength(12);
     // one wake-up per batched product: whole products per thread, not bands of each product's rows
     expect(out.cases['BatchMatMul by products']!.ran).toBe(3);
     for (const [name, c] of Object.entries(out.cases)) {

@@ -15,10 +15,10 @@ import { wasmHeap, type WasmHeap } from '../runtime/wasm-internals.js';
  * (restoreStockWasmKernels), they are that composite, which stays the reference the tests hold
  * the kernels to.
  *
- * Determinism: the sums of an image are made by one thread in a fixed order (float32 per chunk
- * of 64 rows, chunks added in order), and the elementwise passes do the same arithmetic on any
- * split, so results are bit-identical on any thread count. The reductions split whole images
- * across threads: a batch smaller than the thread count leaves threads idle there.
+ * Determinism: each channel's sums over an image are made by one thread in a fixed order (float32
+ * per chunk of 64 rows, chunks added in order), and the elementwise passes do the same arithmetic
+ * on any split, so results are bit-identical on any thread count. The reductions split whole
+ * images across threads, or, with fewer images than threads, each image's channels.
  */
 const STYLE = 'PartialnetChannelStyle';
 const STYLE_GRAD = 'PartialnetChannelStyleGrad';
@@ -73,9 +73,25 @@ function run(k: ChannelStyleSimd, name: keyof ChannelStyleSimd, pool: KernelPool
   pool.run(channelStyleSimdBinary(true), name, shares, fn);
 }
 
-/** Whole images per thread: [first, end) ranges (one range without a pool). */
-function imageShares(l: Layout, pool: KernelPool | undefined): [number, number][] {
-  return splitRange(l.n, pool ? pool.threads : 1);
+/** A reduction call's images [i0, i1) and channel span: whole vectors from byte g0, c4Bytes long, and the tail vector if `tail`. */
+interface ReductionShare {
+  i0: number;
+  i1: number;
+  g0: number;
+  c4Bytes: number;
+  tail: number;
+}
+
+/**
+ * Whole images per thread; with fewer images than threads, each image's channels split into
+ * spans of whole vectors (the tail with the last), so a batch of 1 or 2 still fills the pool.
+ * Lanes never mix: the results do not depend on the split.
+ */
+function reductionShares(l: Layout, pool: KernelPool | undefined): ReductionShare[] {
+  const threads = pool ? pool.threads : 1;
+  if (l.n >= threads) return splitRange(l.n, threads).map(([i0, i1]) => ({ i0, i1, g0: 0, c4Bytes: l.c4Bytes, tail: l.tail }));
+  const spans = splitRange(l.c4Bytes / 16, Math.floor(threads / l.n));
+  return Array.from({ length: l.n }, (_, i) => spans.map(([v0, v1], s) => ({ i0: i, i1: i + 1, g0: 16 * v0, c4Bytes: 16 * (v1 - v0), tail: s === spans.length - 1 ? l.tail : 0 }))).flat();
 }
 
 /**
@@ -99,12 +115,12 @@ const styleKernel: tf.KernelFunc = ({ inputs, backend }) => {
   const k = kernels(heap, STYLE);
   const out = heap.makeOutput([l.n, 2 * l.c], 'float32');
   const pool = poolFor(heap, l);
-  const ranges = imageShares(l, pool);
+  const split = reductionShares(l, pool);
   // two accumulators per share
-  const scratch = heap.makeOutput([(ranges.length * 2 * l.cpBytes) / 4], 'float32');
+  const scratch = heap.makeOutput([(split.length * 2 * l.cpBytes) / 4], 'float32');
   try {
     const [px, po, ps] = [heap.offset(x), heap.offset(out), heap.offset(scratch)];
-    const shares = ranges.map(([i0, i1], i) => [px + i0 * l.pixels * l.rowBytes, po + i0 * 2 * l.rowBytes, ps + i * 2 * l.cpBytes, i1 - i0, l.pixels, l.rowBytes, l.c4Bytes, l.tail, l.cpBytes, l.pixels, l.pixels - 1]);
+    const shares = split.map((r, i) => [px + r.i0 * l.pixels * l.rowBytes + r.g0, po + r.i0 * 2 * l.rowBytes + r.g0, ps + i * 2 * l.cpBytes, r.i1 - r.i0, l.pixels, l.rowBytes, r.c4Bytes, r.tail, r.c4Bytes + 16 * r.tail, l.rowBytes - r.g0, l.pixels, l.pixels - 1]);
     run(k, 'styleImages', pool, shares);
   } finally {
     heap.release(scratch);
@@ -171,13 +187,14 @@ const gateGradKernel: tf.KernelFunc = ({ inputs, backend }) => {
   const dx = heap.makeOutput(x.shape, 'float32');
   const dgate = heap.makeOutput([l.n, l.c], 'float32');
   const pool = poolFor(heap, l);
-  const ranges = imageShares(l, pool);
-  const scratch = heap.makeOutput([(ranges.length * 2 * l.cpBytes) / 4], 'float32');
+  const split = reductionShares(l, pool);
+  const scratch = heap.makeOutput([(split.length * 2 * l.cpBytes) / 4], 'float32');
   try {
     const [px, pdy, pg, pdx, pdg, ps] = [x, dy, gate, dx, dgate, scratch].map((t) => heap.offset(t)) as [number, number, number, number, number, number];
-    const shares = ranges.map(([i0, i1], i) => {
-      const at = i0 * l.pixels * l.rowBytes;
-      return [px + at, pdy + at, pg + i0 * l.rowBytes, pdx + at, pdg + i0 * l.rowBytes, ps + i * 2 * l.cpBytes, i1 - i0, l.pixels, l.rowBytes, l.c4Bytes, l.tail, l.cpBytes];
+    const shares = split.map((r, i) => {
+      const at = r.i0 * l.pixels * l.rowBytes + r.g0;
+      const perImage = r.i0 * l.rowBytes + r.g0;
+      return [px + at, pdy + at, pg + perImage, pdx + at, pdg + perImage, ps + i * 2 * l.cpBytes, r.i1 - r.i0, l.pixels, l.rowBytes, r.c4Bytes, r.tail, r.c4Bytes + 16 * r.tail, l.rowBytes - r.g0];
     });
     run(k, 'gateGradImages', pool, shares);
   } finally {

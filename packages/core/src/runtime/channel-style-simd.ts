@@ -11,9 +11,11 @@ import { instantiateOnMemory, perMemory } from './webassembly.js';
  * the whole ones). Per-image parameters (a gate row, coefficients) are read at the row's byte
  * offsets. Pointers, strides and sizes in bytes.
  *
- * The reductions (styleImages, gateGradImages) run image by image: each image's sums are made by
- * one call in a fixed order, float32 per chunk of CHUNK_ROWS rows, chunks added in order, so
- * the caller may hand whole images to any thread and get the same bits. The row kernels
+ * The reductions (styleImages, gateGradImages) run image by image over a span of channels: the
+ * whole vectors from x (which may point into the row) over c4Bytes, then, if `tail`, the vector
+ * that ends `span` bytes further (the row's end). Each channel's sums are made in a fixed order,
+ * float32 per chunk of CHUNK_ROWS rows, chunks added in order, and lanes never mix, so the caller
+ * may hand any images and channel spans to any thread and get the same bits. The row kernels
  * (gateRows, gateShiftRows, styleGradRows) are elementwise and take any range of rows: `left`
  * rows of the first image remain before `coef` moves on to the next image's row (`coefBytes`
  * further).
@@ -24,9 +26,9 @@ export interface ChannelStyleSimd {
    * passes (the first sums x - x[first row], so a large offset costs no precision). `scratch`
    * holds two accumulators (2 cpBytes). `p` = pixels and `p1` = pixels - 1 as floats.
    */
-  styleImages: (x: number, out: number, scratch: number, images: number, pixels: number, rowBytes: number, c4Bytes: number, tail: number, cpBytes: number, p: number, p1: number) => void;
+  styleImages: (x: number, out: number, scratch: number, images: number, pixels: number, rowBytes: number, c4Bytes: number, tail: number, cpBytes: number, span: number, p: number, p1: number) => void;
   /** Per image: dx = dy gate, dgate = sum over the rows of dy x (one pass). */
-  gateGradImages: (x: number, dy: number, gate: number, dx: number, dgate: number, scratch: number, images: number, pixels: number, rowBytes: number, c4Bytes: number, tail: number, cpBytes: number) => void;
+  gateGradImages: (x: number, dy: number, gate: number, dx: number, dgate: number, scratch: number, images: number, pixels: number, rowBytes: number, c4Bytes: number, tail: number, cpBytes: number, span: number) => void;
   /** out = x coef (`shift` unused). */
   gateRows: ChannelRows;
   /** out = x coef + shift (shift: one [C] row for all images). */
@@ -66,6 +68,8 @@ function emitFold(f: FunctionBody, total: number, chunk: number, bytes: number, 
 
 interface RowShape {
   rowBytes: number;
+  /** Bytes from the channel span's start to the row's end (where the tail vector ends). */
+  span: number;
   c4Bytes: number;
   tail: number;
   cpBytes: number;
@@ -96,7 +100,7 @@ function emitImageRows(f: FunctionBody, s: RowShape, l: ReductionLocals, pixels:
   f.get(l.left).get(l.n).i32Sub().set(l.left);
   f.block().loop();
   f.get(l.n).i32Eqz().brIf(1);
-  emitBlocks(f, l.off, s.rowBytes, s.c4Bytes, s.tail, run);
+  emitBlocks(f, l.off, s.span, s.c4Bytes, s.tail, run);
   for (const p of advance) f.get(p).get(s.rowBytes).i32Add().set(p);
   f.get(l.n).i32(1).i32Sub().set(l.n);
   f.br(0).end().end();
@@ -113,9 +117,9 @@ function reductionLocals(f: FunctionBody, scratch: number, cpBytes: number): Red
 }
 
 function styleImagesBody(): FunctionBody {
-  const f = new FunctionBody([I32, I32, I32, I32, I32, I32, I32, I32, I32, F32, F32]);
-  const [x, out, scratch, images, pixels, rowBytes, c4Bytes, tail, cpBytes, p, p1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const s = { rowBytes, c4Bytes, tail, cpBytes };
+  const f = new FunctionBody([I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F32, F32]);
+  const [x, out, scratch, images, pixels, rowBytes, c4Bytes, tail, cpBytes, span, p, p1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const s = { rowBytes, span, c4Bytes, tail, cpBytes };
   const l = reductionLocals(f, scratch, cpBytes);
   const [px, pa, pb, q] = [f.local(I32), f.local(I32), f.local(I32), f.local(I32)];
   const [vp, vp1, v] = [f.local(V128), f.local(V128), f.local(V128)];
@@ -141,7 +145,7 @@ function styleImagesBody(): FunctionBody {
   f.get(images).i32Eqz().brIf(1);
   // mean = x[first row] + sum (x - x[first row]) / p, into out[0, C)
   pass(x, false);
-  emitBlocks(f, l.off, rowBytes, c4Bytes, tail, (width, chan, acc) => {
+  emitBlocks(f, l.off, span, c4Bytes, tail, (width, chan, acc) => {
     setAt(f, pa, out, chan);
     setAt(f, pb, x, chan);
     setAt(f, q, l.total, acc);
@@ -152,7 +156,7 @@ function styleImagesBody(): FunctionBody {
   });
   // std = sqrt(sum (x - mean)^2 / (p - 1)), into out[C, 2C)
   pass(out, true);
-  emitBlocks(f, l.off, rowBytes, c4Bytes, tail, (width, chan, acc) => {
+  emitBlocks(f, l.off, span, c4Bytes, tail, (width, chan, acc) => {
     setAt(f, pa, out, () => {
       chan();
       f.get(rowBytes).i32Add();
@@ -171,9 +175,9 @@ function styleImagesBody(): FunctionBody {
 }
 
 function gateGradImagesBody(): FunctionBody {
-  const f = new FunctionBody(Array.from({ length: 12 }, () => I32));
-  const [x, dy, gate, dx, dgate, scratch, images, pixels, rowBytes, c4Bytes, tail, cpBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const s = { rowBytes, c4Bytes, tail, cpBytes };
+  const f = new FunctionBody(Array.from({ length: 13 }, () => I32));
+  const [x, dy, gate, dx, dgate, scratch, images, pixels, rowBytes, c4Bytes, tail, cpBytes, span] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const s = { rowBytes, span, c4Bytes, tail, cpBytes };
   const l = reductionLocals(f, scratch, cpBytes);
   const [px, pd, po, pg, q] = Array.from({ length: 5 }, () => f.local(I32)) as [number, number, number, number, number];
   const v = f.local(V128);
@@ -192,7 +196,7 @@ function gateGradImagesBody(): FunctionBody {
       f.get(q).get(q).simd(SIMD.load, at).get(v).get(px).simd(SIMD.load, at).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).simd(SIMD.store, at);
     }
   });
-  emitBlocks(f, l.off, rowBytes, c4Bytes, tail, (width, chan, acc) => {
+  emitBlocks(f, l.off, span, c4Bytes, tail, (width, chan, acc) => {
     setAt(f, po, dgate, chan);
     setAt(f, q, l.total, acc);
     for (let i = 0; i < width; i++) f.get(po).get(q).simd(SIMD.load, 16 * i).simd(SIMD.store, 16 * i);
