@@ -1,4 +1,4 @@
-import { BatchNorm2d, ChannelAffine, Conv2d, Module, hardSigmoid, hardSigmoidOnnx, spatialSum, tf, type OnnxGraph } from '@partialnet/core';
+import { BatchNorm2d, ChannelAffine, Conv2d, Module, channelGate, channelStyle, hardSigmoid, hardSigmoidOnnx, tf, type OnnxGraph } from '@partialnet/core';
 import { PartialConv, type OnnxMapSize } from './partial-conv.js';
 
 /**
@@ -21,13 +21,10 @@ export class StyleChannelAttention extends Module {
   /** The gate [N, C] for x [N, H, W, C]. */
   gate(x: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => {
-      const [n, h, w, c] = x.shape;
-      const pixels = h * w;
-      const mean = tf.div(spatialSum(x), pixels);
-      const centred = tf.sub(x, mean.reshape([n, 1, 1, c]));
-      // torch.std is unbiased: divide by h*w - 1 (a 1x1 map gives NaN there too).
-      const std = tf.sqrt(tf.div(spatialSum(tf.square(centred) as tf.Tensor4D), pixels - 1));
-      const style = tf.concat([mean, std], 1) as tf.Tensor2D;
+      const c = x.shape[3];
+      // [mean | unbiased std] per image and channel (torch.std: a 1x1 map gives NaN there too);
+      // one fused op with its own gradient on wasm (core's ops/channel-style.ts)
+      const style = channelStyle(x);
       // HWIO [1, 2, C, C] flattens to [2C, C] with the mean rows first, matching `style`.
       let z: tf.Tensor2D = tf.matMul(style, this.cfc1.weight.reshape([2 * c, c]) as tf.Tensor2D);
       if (this.cfc1.bias) z = tf.add(z, this.cfc1.bias);
@@ -77,15 +74,12 @@ export class PatChannel extends PartialConv {
   override forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const [head, rest] = this.splitConv(x);
-      const [n, , , c] = rest.shape;
       const gate = this.attn.gate(rest);
       if (this.norm instanceof ChannelAffine) {
         // Fused: fold the norm's scale into the [N, C] gate so the big map is touched once.
-        const scaled = tf.mul(gate, this.norm.scale).reshape([n, 1, 1, c]);
-        return tf.concat([head, tf.add(tf.mul(rest, scaled), this.norm.shift) as tf.Tensor4D], 3);
+        return tf.concat([head, channelGate(rest, tf.mul(gate, this.norm.scale) as tf.Tensor2D, this.norm.shift as tf.Tensor1D)], 3);
       }
-      const gated = tf.mul(rest, gate.reshape([n, 1, 1, c])) as tf.Tensor4D;
-      return tf.concat([head, this.norm.forward(gated)], 3);
+      return tf.concat([head, this.norm.forward(channelGate(rest, gate))], 3);
     });
   }
 

@@ -10,6 +10,7 @@ export { BatchNorm2d, BN_EPS } from './nn/batch-norm.js';
 export { LayerNorm2d } from './nn/layer-norm.js';
 export { ChannelAffine } from './nn/channel-affine.js';
 export { channelAffine, channelSum, spatialSum } from './ops/channel-ops.js';
+export { channelStyle, channelGate } from './ops/channel-style.js';
 export { ModuleList } from './nn/module-list.js';
 export { activation, gelu, hardSigmoid, activationOnnx, geluOnnx, hardSigmoidOnnx, type ActivationName } from './nn/activation.js';
 export { dropPath, dropout, dropout2d } from './nn/drop.js';

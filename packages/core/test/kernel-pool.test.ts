@@ -14,7 +14,7 @@ describe('splitRange', () => {
 // The threaded wasm build starts once per process: the checks run in a child process on the built
 // package with PARTIALNET_THREADS=2, comparing each kernel's output on one thread (pool switched
 // off) with its output on the pool, bit for bit.
-const srcFiles = ['runtime/kernel-pool.ts', 'runtime/kernel-pool-node.ts', 'runtime/winograd-kernels.ts', 'runtime/wasm-kernels.ts', 'runtime/wasm-matmul.ts', 'runtime/simd-matmul.ts', 'runtime/simd-kernels.ts', 'ops/matmul-tn.ts', 'ops/sigmoid-losses.ts', 'runtime/sigmoid-loss-kernels.ts', 'runtime/simd-math.ts', 'runtime/gather-sum-kernels.ts', 'ops/gather-weighted-sum.ts', 'runtime/wasm-copy-kernels.ts'];
+const srcFiles = ['runtime/kernel-pool.ts', 'runtime/kernel-pool-node.ts', 'runtime/winograd-kernels.ts', 'runtime/wasm-kernels.ts', 'runtime/wasm-matmul.ts', 'runtime/simd-matmul.ts', 'runtime/simd-kernels.ts', 'ops/matmul-tn.ts', 'ops/sigmoid-losses.ts', 'runtime/sigmoid-loss-kernels.ts', 'runtime/simd-math.ts', 'runtime/gather-sum-kernels.ts', 'ops/gather-weighted-sum.ts', 'runtime/wasm-copy-kernels.ts', 'ops/channel-style.ts', 'runtime/channel-style-simd.ts'];
 
 const script = `
 const d = ${JSON.stringify(DIST_URL.href)};
@@ -77,6 +77,30 @@ await compare('sigmoid focal / BCE losses', () => [
   fusedSigmoidLossGrad(bx, bt, null, ls, { kind: 'bce' }),
 ]);
 
+// PAT_ch's channel statistics and gate: the sums of an image are one thread's, the gate's rows
+// split mid-image (15 images: the halves meet inside the 8th); C = 45 has an overlapping last vector
+const { channelStyle, channelGate } = await import(d + 'index.js');
+const sx = tf.randomNormal([15, 14, 14, 45], 3, 2, 'float32', 19);
+const sg = tf.randomUniform([15, 45], 0, 1, 'float32', 20);
+const ssh = tf.randomNormal([45], 0, 1, 'float32', 21);
+const sp = tf.randomNormal([15, 90], 0, 1, 'float32', 22);
+const sq = tf.randomNormal([15, 14, 14, 45], 0, 1, 'float32', 23);
+await compare('channel style / gate', () => [
+  channelStyle(sx),
+  channelGate(sx, sg),
+  channelGate(sx, sg, ssh),
+  ...tf.grads((v, g) => tf.add(tf.sum(tf.mul(channelStyle(v), sp)), tf.sum(tf.mul(channelGate(v, g), sq))))([sx, sg]),
+]);
+// one image: the sums split the image's channels (the last span with the overlapping vector)
+const ox = tf.randomNormal([1, 56, 56, 45], -2, 3, 'float32', 24);
+const og = tf.randomUniform([1, 45], 0, 1, 'float32', 25);
+const op = tf.randomNormal([1, 90], 0, 1, 'float32', 26);
+const oq = tf.randomNormal([1, 56, 56, 45], 0, 1, 'float32', 27);
+await compare('channel style / gate, one image', () => [
+  channelStyle(ox),
+  ...tf.grads((v, g) => tf.add(tf.sum(tf.mul(channelStyle(v), op)), tf.sum(tf.mul(channelGate(v, g), oq))))([ox, og]),
+]);
+
 const pad = { top: 1, bottom: 1, left: 1, right: 1 };
 const ta = tf.randomUniform([300, 102], -1, 1, 'float32', 7);
 const tb = tf.randomUniform([300, 64], -1, 1, 'float32', 8);
@@ -137,7 +161,7 @@ console.log(JSON.stringify(out));
 `;
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the threaded wasm build', () => {
-  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), the Winograd transforms, BatchMatMul (batched, banded and blocked), the weighted row gather / scatter and large copies on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
+  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), channel style / gate (with gradients; images or channels split), the Winograd transforms, BatchMatMul (batched, banded and blocked), the weighted row gather / scatter and large copies on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
     const out = runOnTwoThreads<{
       threads: number;
       shared: boolean;
@@ -147,7 +171,7 @@ describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the thr
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
-    expect(Object.keys(out.cases)).toHaveLength(12);
+    expect(Object.keys(out.cases)).toHaveLength(14);
     // one wake-up per batched product: whole products per thread, not bands of each product's rows
     expect(out.cases['BatchMatMul by products']!.ran).toBe(3);
     for (const [name, c] of Object.entries(out.cases)) {

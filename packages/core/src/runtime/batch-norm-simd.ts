@@ -69,8 +69,9 @@ const BLOCK = 4;
 /**
  * for (off = 0; off + 16 width <= c4Bytes; off += 16 width) run(width, off, off) for width 4,
  * then 1; then, if `tail`, run(1, rowBytes - 16, c4Bytes) for the vector that ends at the row's end.
+ * (Also the row walk of channel-style-simd.ts, whose rows have the same layout.)
  */
-function emitBlocks(f: FunctionBody, off: number, rowBytes: number, c4Bytes: number, tail: number, run: (width: number, chan: () => void, acc: () => void) => void): void {
+export function emitBlocks(f: FunctionBody, off: number, rowBytes: number, c4Bytes: number, tail: number, run: (width: number, chan: () => void, acc: () => void) => void): void {
   f.i32(0).set(off);
   for (const width of [BLOCK, 1]) {
     f.block().loop();
@@ -94,7 +95,7 @@ function emitBlocks(f: FunctionBody, off: number, rowBytes: number, c4Bytes: num
 }
 
 /** Sets `local` = base + offset. */
-function setAt(f: FunctionBody, local: number, base: number, offset: () => void): void {
+export function setAt(f: FunctionBody, local: number, base: number, offset: () => void): void {
   f.get(base);
   offset();
   f.i32Add().set(local);

@@ -6,6 +6,7 @@ import { registerSigmoidLossKernels, unregisterSigmoidLossKernels } from '../ops
 import { registerGatherSumKernels, unregisterGatherSumKernels } from '../ops/gather-weighted-sum.js';
 import { registerWinogradKernels, unregisterWinogradKernels } from '../ops/winograd.js';
 import { registerBatchNormKernels, unregisterBatchNormKernels } from '../nn/batch-norm-kernels.js';
+import { registerChannelStyleKernels, unregisterChannelStyleKernels } from '../ops/channel-style.js';
 import { assertFloat32, registerGeluKernelsFor, unregisterGeluKernels, GELU_GRAD_KERNEL, GELU_KERNEL } from '../nn/gelu-kernels.js';
 import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
 import { instantiateSimdKernels, simdKernelsBinary, type SimdKernels } from './simd-kernels.js';
@@ -42,6 +43,9 @@ import type { WasmMemory } from './webassembly.js';
  *
  * PartialnetSigmoidLossSum / PartialnetSigmoidLossGrad (ops/sigmoid-losses.ts): the sigmoid focal
  * loss and BCE with logits, summed, and their gradients, one pass each.
+ *
+ * PartialnetChannelStyle / PartialnetChannelGate and their gradients (ops/channel-style.ts): PAT_ch's
+ * per-image channel mean and std and its channel gate, one pass per kernel.
  *
  * The copies and GELU run in a small WebAssembly SIMD module that imports the backend's memory
  * (simd-kernels.ts); where it cannot be instantiated, JavaScript loops do the copies (still far
@@ -218,6 +222,7 @@ export function registerWasmKernelOverrides(): void {
   registerMatMulTNKernel();
   registerOptimizerKernels();
   registerBatchNormKernels();
+  registerChannelStyleKernels();
   override('Identity', ({ inputs, backend }) => wasmHeap(backend).share(inputs.x as tf.TensorInfo));
   const usable = (dtype: tf.DataType): boolean => bytesPerElement(dtype) !== undefined;
   override('SplitV', (args) => {
@@ -265,9 +270,10 @@ export function registerWasmKernelOverrides(): void {
 /**
  * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul, _FusedMatMul and
  * Transpose back and removes the fused GELU, the Winograd convolution, the a^T b kernels, the
- * fused optimizer updates, the BatchNorm training kernels, the sigmoid loss kernels and the
- * weighted row gather (3x3 convolutions go back to tfjs's conv2d; optimizers, BatchNorm, the
- * losses and RoIAlign's sums to their composites; the Identity override stays): for tests and before/after measurements
+ * fused optimizer updates, the BatchNorm training kernels, the sigmoid loss kernels, the
+ * weighted row gather and the channel style / gate kernels (3x3 convolutions go back to tfjs's
+ * conv2d; optimizers, BatchNorm, the losses, RoIAlign's sums and channelStyle / channelGate to
+ * their composites; the Identity override stays): for tests and before/after measurements
  * (PARTIALNET_STOCK_KERNELS=1).
  */
 export function restoreStockWasmKernels(): void {
@@ -287,4 +293,5 @@ export function restoreStockWasmKernels(): void {
   unregisterBatchNormKernels();
   unregisterSigmoidLossKernels();
   unregisterGatherSumKernels();
+  unregisterChannelStyleKernels();
 }
