@@ -24,86 +24,55 @@ const VECTORS = GATHER_BLOCK_FLOATS / 4;
 export type GatherSumFn = (table: number, index: number, weight: number, out: number, rows: number, taps: number, rowBytes: number, c0: number, c1: number) => void;
 export type ScatterAddFn = (dy: number, index: number, weight: number, grad: number, rows: number, taps: number, rowBytes: number, c0: number, c1: number) => void;
 
-function gatherSumBody(): FunctionBody {
-  const [table, index, weight, out, rows, taps, rowBytes, c0, c1] = Array.from({ length: 9 }, (_, i) => i);
+/**
+ * Both kernels walk rows, then blocks of GATHER_BLOCK_FLOATS columns, then taps in order. Each has
+ * one operand addressed by the row it walks (`ownRow`: gather's output, written once per block;
+ * scatter's dy, read once per block) and one by each tap's index (`tapRows`: gather's table, read;
+ * scatter's gradient, read and written).
+ */
+function body(kind: 'gather' | 'scatter'): FunctionBody {
+  const gather = kind === 'gather';
+  // gather: (table, index, weight, out, ...); scatter: (dy, index, weight, grad, ...)
+  const [first, index, weight, fourth, rows, taps, rowBytes, c0, c1] = Array.from({ length: 9 }, (_, i) => i);
+  const [tapRows, ownRow] = gather ? [first, fourth] : [fourth, first];
   const f = new FunctionBody(new Array(9).fill(I32));
-  const [c, ip, wp, t, src] = Array.from({ length: 5 }, () => f.local(I32));
-  const acc = Array.from({ length: VECTORS }, () => f.local(V128));
+  const [c, ip, wp, t, at] = Array.from({ length: 5 }, () => f.local(I32));
+  const vectors = Array.from({ length: VECTORS }, () => f.local(V128));
   const w = f.local(V128);
-  f.block().loop(); // rows
+  f.block().loop(); // rows (of out, or of dy)
   {
     f.get(rows).i32Eqz().brIf(1);
     f.get(c0).set(c);
     f.block().loop(); // column blocks
     {
       f.get(c).get(c1).i32LtS().i32Eqz().brIf(1);
-      for (const a of acc) f.f32x4(0).set(a);
+      // gather: sums from 0; scatter: this row's dy block
+      if (gather) for (const v of vectors) f.f32x4(0).set(v);
+      else vectors.forEach((v, i) => f.get(ownRow).get(c).i32Add().simd(SIMD.load, 16 * i).set(v));
       f.get(index).set(ip);
       f.get(weight).set(wp);
       f.get(taps).set(t);
-      f.block().loop(); // taps
+      f.block().loop(); // taps, in order
       {
         f.get(t).i32Eqz().brIf(1);
         f.get(wp).simd(SIMD.load32Splat).set(w);
-        f.get(table).get(ip).i32Load().get(rowBytes).i32Mul().i32Add().get(c).i32Add().set(src);
-        acc.forEach((a, v) => f.get(a).get(src).simd(SIMD.load, 16 * v).get(w).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(a));
+        f.get(tapRows).get(ip).i32Load().get(rowBytes).i32Mul().i32Add().get(c).i32Add().set(at);
+        if (gather) vectors.forEach((v, i) => f.get(v).get(at).simd(SIMD.load, 16 * i).get(w).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(v));
+        else vectors.forEach((v, i) => f.get(at).get(at).simd(SIMD.load, 16 * i).get(v).get(w).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).simd(SIMD.store, 16 * i));
         f.get(ip).i32(4).i32Add().set(ip);
         f.get(wp).i32(4).i32Add().set(wp);
         f.get(t).i32(1).i32Sub().set(t);
         f.br(0);
       }
       f.end().end();
-      acc.forEach((a, v) => f.get(out).get(c).i32Add().get(a).simd(SIMD.store, 16 * v));
+      if (gather) vectors.forEach((v, i) => f.get(ownRow).get(c).i32Add().get(v).simd(SIMD.store, 16 * i));
       f.get(c).i32(GATHER_BLOCK_BYTES).i32Add().set(c);
       f.br(0);
     }
     f.end().end();
     f.get(index).get(taps).i32(4).i32Mul().i32Add().set(index);
     f.get(weight).get(taps).i32(4).i32Mul().i32Add().set(weight);
-    f.get(out).get(rowBytes).i32Add().set(out);
-    f.get(rows).i32(1).i32Sub().set(rows);
-    f.br(0);
-  }
-  f.end().end();
-  return f;
-}
-
-function scatterAddBody(): FunctionBody {
-  const [dy, index, weight, grad, rows, taps, rowBytes, c0, c1] = Array.from({ length: 9 }, (_, i) => i);
-  const f = new FunctionBody(new Array(9).fill(I32));
-  const [c, ip, wp, t, dst] = Array.from({ length: 5 }, () => f.local(I32));
-  const d = Array.from({ length: VECTORS }, () => f.local(V128));
-  const w = f.local(V128);
-  f.block().loop(); // rows of dy
-  {
-    f.get(rows).i32Eqz().brIf(1);
-    f.get(c0).set(c);
-    f.block().loop(); // column blocks
-    {
-      f.get(c).get(c1).i32LtS().i32Eqz().brIf(1);
-      d.forEach((x, v) => f.get(dy).get(c).i32Add().simd(SIMD.load, 16 * v).set(x));
-      f.get(index).set(ip);
-      f.get(weight).set(wp);
-      f.get(taps).set(t);
-      f.block().loop(); // taps
-      {
-        f.get(t).i32Eqz().brIf(1);
-        f.get(wp).simd(SIMD.load32Splat).set(w);
-        f.get(grad).get(ip).i32Load().get(rowBytes).i32Mul().i32Add().get(c).i32Add().set(dst);
-        d.forEach((x, v) => f.get(dst).get(dst).simd(SIMD.load, 16 * v).get(x).get(w).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).simd(SIMD.store, 16 * v));
-        f.get(ip).i32(4).i32Add().set(ip);
-        f.get(wp).i32(4).i32Add().set(wp);
-        f.get(t).i32(1).i32Sub().set(t);
-        f.br(0);
-      }
-      f.end().end();
-      f.get(c).i32(GATHER_BLOCK_BYTES).i32Add().set(c);
-      f.br(0);
-    }
-    f.end().end();
-    f.get(index).get(taps).i32(4).i32Mul().i32Add().set(index);
-    f.get(weight).get(taps).i32(4).i32Mul().i32Add().set(weight);
-    f.get(dy).get(rowBytes).i32Add().set(dy);
+    f.get(ownRow).get(rowBytes).i32Add().set(ownRow);
     f.get(rows).i32(1).i32Sub().set(rows);
     f.br(0);
   }
@@ -115,8 +84,8 @@ function scatterAddBody(): FunctionBody {
 export const gatherSumBinary = memoBinary((shared) =>
   assembleModule(
     [
-      { name: 'gatherSum', body: gatherSumBody() },
-      { name: 'scatterAdd', body: scatterAddBody() },
+      { name: 'gatherSum', body: body('gather') },
+      { name: 'scatterAdd', body: body('scatter') },
     ],
     shared,
   ),
