@@ -18,9 +18,10 @@ function values(shape: number[], seed: number): Float32Array {
   return new Float32Array(n).map((_, i) => Math.sin(i * 0.731 + seed) * 2 + Math.cos(i * 0.117 * seed));
 }
 
-/** float64 reference of tf.matMul(a, b, tA, tB) with tfjs's batch broadcasting (bi % batch). */
-function reference(a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean): { value: Float64Array; scale: Float64Array } {
+/** float64 reference of tf.matMul(a, b, tA, tB) with tfjs's batch broadcasting (bi % batch), plus a bias over the last axis. */
+function reference(a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean, bias?: tf.Tensor): { value: Float64Array; scale: Float64Array } {
   const [av, bv] = [a.dataSync(), b.dataSync()];
+  const biasValues = bias?.dataSync();
   const [ra, rb] = [a.rank, b.rank];
   const m = tA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
   const k = tA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
@@ -41,8 +42,9 @@ function reference(a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean): { valu
           s += x;
           t += Math.abs(x);
         }
-        value[bi * m * n + i * n + j] = s;
-        scale[bi * m * n + i * n + j] = t;
+        const bj = biasValues ? biasValues[j]! : 0;
+        value[bi * m * n + i * n + j] = s + bj;
+        scale[bi * m * n + i * n + j] = t + Math.abs(bj);
       }
     }
   }
@@ -154,14 +156,7 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
     const a = tf.tensor(values([...aShape], 7), [...aShape]);
     const b = tf.tensor(values([...bShape], 8), [...bShape]);
     const bias = biasShape ? tf.tensor(values([...biasShape], 9), [...biasShape]) : undefined;
-    const want = reference(a, b, false, false);
-    if (bias) {
-      const bv = bias.dataSync();
-      for (let i = 0; i < want.value.length; i++) {
-        want.value[i] += bv[i % bv.length]!;
-        want.scale[i] += Math.abs(bv[i % bv.length]!);
-      }
-    }
+    const want = reference(a, b, false, false, bias);
     const numTensors = tf.memory().numTensors;
     for (const relaxed of [true, false]) {
       allowRelaxedSimd(relaxed);
@@ -191,14 +186,7 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
     const a = tf.tensor(values([...aShape], 11), [...aShape]);
     const b = tf.tensor(values([...bShape], 12), [...bShape]);
     const bias = withBias ? tf.tensor(values([bShape[1]!], 13), [bShape[1]!]) : undefined;
-    const want = reference(a, b, tA, tB);
-    if (bias) {
-      const bv = bias.dataSync();
-      for (let i = 0; i < want.value.length; i++) {
-        want.value[i] += bv[i % bv.length]!;
-        want.scale[i] += Math.abs(bv[i % bv.length]!);
-      }
-    }
+    const want = reference(a, b, tA, tB, bias);
     const heap = wasmHeap(tf.backend());
     const numTensors = tf.memory().numTensors;
     const buffers = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
