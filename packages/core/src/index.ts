@@ -17,6 +17,7 @@ export { dropPath, dropout, dropout2d } from './nn/drop.js';
 export { truncNormal } from './nn/init.js';
 export { crossEntropy, softCrossEntropy } from './nn/losses.js';
 export { conv2d, type Conv2DPad, type ExplicitPadding } from './ops/conv2d.js';
+export { withWinogradFilterCache } from './ops/winograd.js';
 export { linear, matMulT } from './ops/matmul.js';
 export { exactSign, absSignGrad } from './ops/sign.js';
 export { addBias, addSameShape, reluKeepingOutput } from './ops/bias-relu.js';

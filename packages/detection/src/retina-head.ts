@@ -1,4 +1,4 @@
-import { Conv2d, Module, ModuleList, tf, type OnnxGraph } from '@partialnet/core';
+import { Conv2d, Module, ModuleList, tf, withWinogradFilterCache, type OnnxGraph } from '@partialnet/core';
 import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
@@ -66,9 +66,12 @@ export class RetinaHead extends Module {
     normalInit(this.retinaReg, 0.01);
   }
 
-  /** Per level: class logits [B, H, W, A * K] and box deltas [B, H, W, A * 4]. */
+  /**
+   * Per level: class logits [B, H, W, A * K] and box deltas [B, H, W, A * 4]. The convolutions
+   * are shared over levels: on wasm their Winograd filter transforms are computed once.
+   */
   forward(feats: readonly tf.Tensor4D[]): { cls: tf.Tensor4D[]; reg: tf.Tensor4D[] } {
-    return tf.tidy(() => {
+    return withWinogradFilterCache(() => tf.tidy(() => {
       const cls: tf.Tensor4D[] = [];
       const reg: tf.Tensor4D[] = [];
       for (const x of feats) {
@@ -78,7 +81,7 @@ export class RetinaHead extends Module {
         reg.push(this.retinaReg.forward(r));
       }
       return { cls, reg };
-    });
+    }));
   }
 
   /** ONNX (NCHW): per level the raw class logits [B, A * K, H, W] and deltas [B, A * 4, H, W]. */

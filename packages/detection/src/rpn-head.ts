@@ -1,4 +1,4 @@
-import { Conv2d, Module, reluKeepingOutput, tf, type OnnxGraph } from '@partialnet/core';
+import { Conv2d, Module, reluKeepingOutput, tf, withWinogradFilterCache, type OnnxGraph } from '@partialnet/core';
 import { AnchorGenerator, type AnchorGeneratorOptions } from './anchors.js';
 import { MaxIoUAssigner, type MaxIoUAssignerOptions } from './assigner.js';
 import { DeltaXYWHCoder, type DeltaCoderOptions } from './box-coder.js';
@@ -63,9 +63,12 @@ export class RpnHead extends Module {
     for (const m of [this.rpnConv, this.rpnCls, this.rpnReg]) normalInit(m, 0.01);
   }
 
-  /** Per level: objectness logits [B, H, W, A] and deltas [B, H, W, A * 4]. */
+  /**
+   * Per level: objectness logits [B, H, W, A] and deltas [B, H, W, A * 4]. The convolution is
+   * shared over levels: on wasm its Winograd filter transform is computed once.
+   */
   forward(feats: readonly tf.Tensor4D[]): { cls: tf.Tensor4D[]; reg: tf.Tensor4D[] } {
-    return tf.tidy(() => {
+    return withWinogradFilterCache(() => tf.tidy(() => {
       const cls: tf.Tensor4D[] = [];
       const reg: tf.Tensor4D[] = [];
       for (const x of feats) {
@@ -74,7 +77,7 @@ export class RpnHead extends Module {
         reg.push(this.rpnReg.forward(y));
       }
       return { cls, reg };
-    });
+    }));
   }
 
   /** ONNX (NCHW): per level the objectness logits [B, A, H, W] and deltas [B, A * 4, H, W]. */

@@ -3,7 +3,7 @@ import type { Tensor, Tensor2D, Tensor4D } from '../tf.js';
 import { linear, matMulT as matMul } from './matmul.js';
 import { useRelaxedSimd } from '../runtime/relaxed-simd.js';
 import { flipFilter } from './flip-filter.js';
-import { WINOGRAD_MAX_PLANE_BYTES, winogradAvailable, winogradConv2d, winogradPlaneBytesPerImage } from './winograd.js';
+import { winogradAvailable, winogradConv2d } from './winograd.js';
 
 export type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
 export type Conv2DPad = 'valid' | 'same' | number | ExplicitPadding;
@@ -222,8 +222,7 @@ const WINOGRAD_CALL_MACS = 4e5;
 /**
  * The Winograd tile size for this convolution on wasm, or undefined to convolve directly: the
  * cheaper of F(2x2) and F(4x4) where it beats the direct convolution by the cost model above.
- * Channels must be multiples of 4 and at least 8 (the products' narrowest operand). Very large
- * maps convolve directly too (memory, below).
+ * Channels must be multiples of 4 and at least 8 (the products' narrowest operand).
  */
 function winogradTile(g: Geometry): 2 | 4 | undefined {
   if (g.kh !== 3 || g.kw !== 3 || g.sh !== 1 || g.sw !== 1 || g.dh !== 1 || g.dw !== 1) return undefined;
@@ -231,9 +230,8 @@ function winogradTile(g: Geometry): 2 | 4 | undefined {
   if (!winogradAvailable()) return undefined;
   const cost = (m: 2 | 4): number => (m + 2) ** 2 * (g.n * Math.ceil(g.ho / m) * Math.ceil(g.wo / m) + WINOGRAD_FILTER_ROWS) + WINOGRAD_CALL_MACS / (g.cin * g.cout);
   const m = cost(4) <= cost(2) ? 4 : 2;
-  if (cost(m) >= DIRECT_UNITS_PER_PIXEL * g.n * g.ho * g.wo) return undefined;
-  // larger batches go through in groups of images; one image larger than the budget directly
-  return winogradPlaneBytesPerImage(g.ho, g.wo, g.cin, g.cout, m) <= WINOGRAD_MAX_PLANE_BYTES ? m : undefined;
+  // larger batches go through in groups of images, larger images in bands of rows (winograd.ts)
+  return cost(m) < DIRECT_UNITS_PER_PIXEL * g.n * g.ho * g.wo ? m : undefined;
 }
 
 /**

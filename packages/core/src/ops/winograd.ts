@@ -203,9 +203,51 @@ function filterMatrix(m: 2 | 4, direction: 'forward' | 'backward'): Tensor2D {
 
 /** U: alpha^2 planes [alpha^2, Cin, Cout]. */
 function transformFilter(filter: Tensor4D, l: Layout): Tensor3D {
-  const alpha = l.m + 2;
-  const u = tf.matMul(filterMatrix(l.m, 'forward'), tf.reshape(filter, [9, l.cin * l.cout]));
-  return tf.reshape(u, [alpha * alpha, l.cin, l.cout]);
+  const transform = (): Tensor3D => {
+    const alpha = l.m + 2;
+    const u = tf.matMul(filterMatrix(l.m, 'forward'), tf.reshape(filter, [9, l.cin * l.cout]));
+    return tf.reshape(u, [alpha * alpha, l.cin, l.cout]);
+  };
+  const cache = filterCache;
+  if (!cache) return transform();
+  // tensor data never changes under a dataId (a variable's assign takes a new one), so U of the
+  // same dataId, tile size and shape is the same U
+  const dataId = (filter as unknown as { dataId: object }).dataId;
+  const key = `${l.m}:${l.cin}:${l.cout}`;
+  const seen = cache.get(dataId);
+  const kept = seen?.get(key);
+  if (kept) return kept;
+  if (!seen || !seen.has(key)) {
+    // a first use: most filters are used once, so nothing is held for them
+    cache.set(dataId, (seen ?? new Map()).set(key, undefined));
+    return transform();
+  }
+  const u = tf.keep(transform());
+  seen.set(key, u);
+  return u;
+}
+
+/** Transformed filters of the current `withWinogradFilterCache` scope: dataId -> shape key -> U (undefined: seen once). */
+let filterCache: Map<object, Map<string, Tensor3D | undefined>> | undefined;
+
+/**
+ * Runs `fn` (synchronous) with the Winograd filter transforms it computes shared: a filter used a
+ * second time (a detection head's convolution, shared over 5 pyramid levels; a convolution's
+ * backward pass, which transforms its filter again) keeps its U until the scope ends. Core's
+ * backprop (runtime/lean-backprop.ts) runs every gradient computation in one, the detection heads
+ * their level loops. Nested scopes use the outermost one. RetinaNet-T0's head computed each of its
+ * 8 filters' transforms 10 times per training step before.
+ */
+export function withWinogradFilterCache<T>(fn: () => T): T {
+  if (filterCache) return fn();
+  const cache = new Map<object, Map<string, Tensor3D | undefined>>();
+  filterCache = cache;
+  try {
+    return fn();
+  } finally {
+    filterCache = undefined;
+    for (const byShape of cache.values()) for (const u of byShape.values()) u?.dispose();
+  }
 }
 
 /**
@@ -293,10 +335,45 @@ function gradients(x: Tensor4D, filter: Tensor4D, dy: Tensor4D, l: Layout): [Ten
 }
 
 /**
+ * Output rows per band so that one image's planes stay under `maxPlaneBytes` (whole tile rows, at
+ * least one).
+ */
+function rowsPerBand(wo: number, cin: number, cout: number, m: 2 | 4, maxPlaneBytes: number): number {
+  const perTileRow = winogradPlaneBytesPerImage(m, wo, cin, cout, m);
+  return m * Math.max(1, Math.floor(maxPlaneBytes / perTileRow));
+}
+
+/**
+ * An image whose planes alone pass the budget (P2 of an FPN at 1333x800: 155 MB at 256 channels)
+ * goes through in bands of `bandRows` output rows, each its own Winograd convolution of the input
+ * rows it reads (two rows of overlap, the zero padding where the band meets the map's edge), the
+ * outputs concatenated. The gradient follows through the slices and the concat: the overlapping
+ * input rows get the sum of both bands' gradients.
+ */
+function inRowBands(x: Tensor4D, filter: Tensor4D, pad: WinogradPadding, m: 2 | 4, maxPlaneBytes: number, bandRows: number): Tensor4D {
+  const [n, h, w, cin] = x.shape;
+  const ho = h + pad.top + pad.bottom - 2;
+  return tf.tidy(() => {
+    const bands: Tensor4D[] = [];
+    for (let r0 = 0; r0 < ho; r0 += bandRows) {
+      const r1 = Math.min(ho, r0 + bandRows);
+      // output rows r0..r1-1 read padded rows r0..r1+1, input rows r0-top..r1+1-top
+      const lo = Math.max(0, r0 - pad.top);
+      const hi = Math.min(h, r1 + 2 - pad.top);
+      const band = { top: lo - (r0 - pad.top), bottom: r1 + 2 - pad.top - hi, left: pad.left, right: pad.right };
+      const rows = tf.slice(x, [0, lo, 0, 0], [n, hi - lo, w, cin]);
+      bands.push(winogradConv2d(rows, filter, band, m, maxPlaneBytes));
+    }
+    return tf.concat(bands, 1) as Tensor4D;
+  });
+}
+
+/**
  * y = conv2d(x, filter) for a 3x3 HWIO filter, stride 1, no dilation, with explicit zero
  * padding, by F(m x m, 3 x 3); differentiable (its own gradient, see above). Needs the wasm
  * backend with its SIMD kernels (`winogradAvailable()`) and channel counts that are multiples
- * of 4. Batches whose transform planes would pass `maxPlaneBytes` go through in groups of images.
+ * of 4. Batches whose transform planes would pass `maxPlaneBytes` go through in groups of images,
+ * an image whose planes alone would in bands of rows (inRowBands).
  */
 export function winogradConv2d(x: Tensor4D, filter: Tensor4D, pad: WinogradPadding, m?: 2 | 4, maxPlaneBytes = WINOGRAD_MAX_PLANE_BYTES): Tensor4D {
   const [kh, kw, fin, cout] = filter.shape;
@@ -309,7 +386,10 @@ export function winogradConv2d(x: Tensor4D, filter: Tensor4D, pad: WinogradPaddi
   const ho = x.shape[1] + pad.top + pad.bottom - 2;
   const wo = x.shape[2] + pad.left + pad.right - 2;
   if (ho < 1 || wo < 1) throw new Error(`winogradConv2d: a 3x3 kernel does not fit a padded ${x.shape[1]}x${x.shape[2]} input`);
-  const l = layout(x.shape, cout, pad, m ?? winogradTileSize(ho, wo), maxPlaneBytes);
+  const tile = m ?? winogradTileSize(ho, wo);
+  const bandRows = rowsPerBand(wo, fin, cout, tile, maxPlaneBytes);
+  if (bandRows < ho) return inRowBands(x, filter, pad, tile, maxPlaneBytes, bandRows);
+  const l = layout(x.shape, cout, pad, tile, maxPlaneBytes);
   if (tf.engine().state.gradientDepth === 0) return tf.tidy(() => forward(x, filter, l));
   const op = tf.customGrad((...args) => {
     const [xi, fi, save] = args as [Tensor4D, Tensor4D, (tensors: Tensor[]) => void];

@@ -1,3 +1,4 @@
+import { withWinogradFilterCache } from '../ops/winograd.js';
 import type * as tfc from '@tensorflow/tfjs-core';
 
 type Tensor = tfc.Tensor;
@@ -71,6 +72,10 @@ export function installLeanBackprop(engine: unknown, tf: Pick<typeof tfc, 'add' 
   const original = e.gradients.bind(e);
   e.gradients = function gradients<T extends Tensor>(f: () => T, xs: Tensor[], dy?: T, allowNoGradients = false) {
     if (e.state.gradientDepth > 0) return original(f, xs, dy, allowNoGradients);
+    // a filter's Winograd transform is computed once for its forward uses and its backward pass
+    return withWinogradFilterCache(() => leanGradients(f, xs, dy, allowNoGradients));
+  };
+  function leanGradients<T extends Tensor>(f: () => T, xs: Tensor[], dy: T | undefined, allowNoGradients: boolean) {
     if (xs.length === 0) throw new Error('gradients() received an empty list of xs.');
     if (dy != null && dy.dtype !== 'float32') throw new Error(`dy must have 'float32' dtype, but has '${dy.dtype}'`);
     const y = e.scopedRun(
@@ -144,5 +149,5 @@ export function installLeanBackprop(engine: unknown, tf: Pick<typeof tfc, 'add' 
       e.state.activeTape = null;
       return { value: y, grads: out } as unknown as tfc.TensorContainer;
     }) as unknown as { value: T; grads: Tensor[] };
-  };
+  }
 }
