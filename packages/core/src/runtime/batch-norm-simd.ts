@@ -94,6 +94,16 @@ export function emitBlocks(f: FunctionBody, off: number, rowBytes: number, c4Byt
   f.end();
 }
 
+/** Stores 0 to the `bytes` (param or local; a multiple of 16) at `base` (`off` is scratch). */
+export function emitZero(f: FunctionBody, base: number, bytes: number, off: number): void {
+  f.i32(0).set(off);
+  f.block().loop();
+  f.get(off).get(bytes).i32GeU().brIf(1);
+  f.get(base).get(off).i32Add().f32x4(0).simd(SIMD.store);
+  f.get(off).i32(16).i32Add().set(off);
+  f.br(0).end().end();
+}
+
 /** Sets `local` = base + offset. */
 export function setAt(f: FunctionBody, local: number, base: number, offset: () => void): void {
   f.get(base);
@@ -147,12 +157,7 @@ function reductionBody(kind: Reduction): FunctionBody {
   f.get(rows).i32Eqz().brIf(1);
   f.get(chunkRows).get(rows).get(chunkRows).get(rows).i32LtU().select().set(n);
   f.get(rows).get(n).i32Sub().set(rows);
-  f.i32(0).set(off);
-  f.block().loop();
-  f.get(off).get(partialBytes).i32GeU().brIf(1);
-  f.get(partials).get(off).i32Add().f32x4(0).simd(SIMD.store);
-  f.get(off).i32(16).i32Add().set(off);
-  f.br(0).end().end();
+  emitZero(f, partials, partialBytes, off);
   f.block().loop();
   f.get(n).i32Eqz().brIf(1);
   emitBlocks(f, off, rowBytes, c4Bytes, tail, run);

@@ -1,4 +1,4 @@
-import { emitBlocks, setAt } from './batch-norm-simd.js';
+import { emitBlocks, emitZero, setAt } from './batch-norm-simd.js';
 import { assembleModule, F32, FunctionBody, I32, SIMD, V128, memoBinary } from './wasm-assembler.js';
 import { instantiateOnMemory, perMemory } from './webassembly.js';
 
@@ -43,16 +43,6 @@ type RowKind = 'gateRows' | 'gateShiftRows' | 'styleGradRows';
 
 /** Rows per float32 partial sum: a lane adds at most this many terms before the chunk joins the total. */
 export const CHUNK_ROWS = 64;
-
-/** Stores 0 to the `bytes` (param or local; a multiple of 16) at `base`. */
-function emitZero(f: FunctionBody, base: number, bytes: number, off: number): void {
-  f.i32(0).set(off);
-  f.block().loop();
-  f.get(off).get(bytes).i32GeU().brIf(1);
-  f.get(base).get(off).i32Add().f32x4(0).simd(SIMD.store);
-  f.get(off).i32(16).i32Add().set(off);
-  f.br(0).end().end();
-}
 
 /** total += chunk, then chunk = 0, over `bytes`. */
 function emitFold(f: FunctionBody, total: number, chunk: number, bytes: number, off: number, p: number): void {
