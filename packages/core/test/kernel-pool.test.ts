@@ -131,9 +131,10 @@ await compare('gatherWeightedSum and its scatter', () => [gatherWeightedSum(gt, 
 // copies of 2 MiB or more go out in bands of rows
 const ca = tf.randomUniform([16, 56, 56, 8], -1, 1, 'float32', 23);
 const cb = tf.randomUniform([16, 56, 56, 24], -1, 1, 'float32', 24);
-await compare('Concat, SplitV and Slice in bands', () => {
+const patches = tf.randomUniform([16, 56, 4, 56, 4, 3], -1, 1, 'float32', 25);
+await compare('Concat, SplitV, Slice and an adjacent-axes Transpose in bands', () => {
   const cat = tf.concat([ca, cb], 3);
-  return [cat, ...tf.split(cat, [8, 24], 3), tf.slice(cat, [0, 0, 0, 4], [16, 56, 56, 20])];
+  return [cat, ...tf.split(cat, [8, 24], 3), tf.slice(cat, [0, 0, 0, 4], [16, 56, 56, 20]), tf.transpose(patches, [0, 1, 3, 2, 4, 5])];
 });
 
 const w = tf.randomUniform([3, 3, 32, 32], -0.2, 0.2, 'float32', 5);

@@ -16,6 +16,8 @@ export interface SimdKernels {
   geluGrad(x: number, dy: number, dx: number, bytes: number): void;
   /** `rows` rows of `rowBytes` bytes, each read at src + r srcStride and written at dst + r dstStride. */
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rowBytes: number, rows: number): void;
+  /** `outers` x `mids` copyRows calls, call (o, i) at src + o srcOuter + i srcMid and dst + o dstOuter + i dstMid. */
+  copyGrid(src: number, srcOuter: number, srcMid: number, srcRow: number, dst: number, dstOuter: number, dstMid: number, dstRow: number, rowBytes: number, rows: number, mids: number, outers: number): void;
   /**
    * C (M x N) = A (M x K) B (K x N) (+ bias, N floats, unless 0), float32, A(i, p) at
    * a + i aRow + p aCol, B(p, j) at b + p bRow + 4 j, C(i, j) at c + i cRow + 4 j; M >= 4, N >= 8,
@@ -177,6 +179,40 @@ function copyRowsBody(): FunctionBody {
   return f;
 }
 
+/**
+ * `outers` x `mids` calls of copyRows (function `copyRowsIndex`), the call (o, i) from
+ * src + o srcOuter + i srcMid to dst + o dstOuter + i dstMid: a strided copy with two more levels,
+ * such as a swap of two adjacent axes (wasm-copy-kernels.ts), in one call from JavaScript.
+ */
+function copyGridBody(copyRowsIndex: number): FunctionBody {
+  const [src, srcOuter, srcMid, srcRow, dst, dstOuter, dstMid, dstRow, rowBytes, rows, mids, outers] = Array.from({ length: 12 }, (_, i) => i);
+  const f = new FunctionBody(new Array(12).fill(I32));
+  const [i, s, d] = [f.local(I32), f.local(I32), f.local(I32)];
+  f.block().loop(); // outers
+  {
+    f.get(outers).i32Eqz().brIf(1);
+    f.get(src).set(s);
+    f.get(dst).set(d);
+    f.get(mids).set(i);
+    f.block().loop(); // mids
+    {
+      f.get(i).i32Eqz().brIf(1);
+      f.get(s).get(srcRow).get(d).get(dstRow).get(rowBytes).get(rows).call(copyRowsIndex);
+      f.get(s).get(srcMid).i32Add().set(s);
+      f.get(d).get(dstMid).i32Add().set(d);
+      f.get(i).i32(1).i32Sub().set(i);
+      f.br(0);
+    }
+    f.end().end();
+    f.get(src).get(srcOuter).i32Add().set(src);
+    f.get(dst).get(dstOuter).i32Add().set(dst);
+    f.get(outers).i32(1).i32Sub().set(outers);
+    f.br(0);
+  }
+  f.end().end();
+  return f;
+}
+
 const binaryFor = memoBinary((shared, fma) => {
   const functions = [
     { name: 'gelu', body: geluBody() },
@@ -185,6 +221,7 @@ const binaryFor = memoBinary((shared, fma) => {
     { name: 'matmul', body: matmulBody(fma) },
     { name: 'transpose', body: transposeBody() },
   ];
+  functions.push({ name: 'copyGrid', body: copyGridBody(functions.findIndex((f) => f.name === 'copyRows')) });
   const matmulIndex = functions.findIndex((f) => f.name === 'matmul');
   functions.push({ name: 'matmulBatch', body: matmulBatchBody(matmulIndex) });
   functions.push({ name: 'matmulAccumulate', body: matmulBody(fma, true) });

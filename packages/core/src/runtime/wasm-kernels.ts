@@ -12,7 +12,7 @@ import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
 import { instantiateSimdKernels, simdKernelsBinary, type SimdKernels } from './simd-kernels.js';
 import { kernelPool, splitRange } from './kernel-pool.js';
 import { batchMatMul, planBatchMatMul, transposeLastTwo } from './wasm-matmul.js';
-import { bytesPerElement, concat, copyRowsJs, gather, slice, splitV, swapAdjacentAxes, type CopyRows } from './wasm-copy-kernels.js';
+import { bytesPerElement, concat, copyRowsJs, gather, slice, splitV, swapAdjacentAxes, type CopyGrid, type CopyRows } from './wasm-copy-kernels.js';
 import { wasmHeap, type WasmHeap } from './wasm-internals.js';
 import { useRelaxedSimd } from './relaxed-simd.js';
 import type { WasmMemory } from './webassembly.js';
@@ -105,6 +105,21 @@ const copyRows: CopyRows = (heap, src, srcStride, dst, dstStride, rowBytes, rows
   if (!pool) return kernels.copyRows(src, srcStride, dst, dstStride, rowBytes, rows);
   const shares = splitRange(rows, pool.threads).map(([r0, r1]) => [src + r0 * srcStride, srcStride, dst + r0 * dstStride, dstStride, rowBytes, r1 - r0]);
   pool.run(simdKernelsBinary(true), 'copyRows', shares, kernels.copyRows);
+};
+
+/** copyRows over a grid in one call (whole outer blocks per thread from 2 MiB, as copyRows). */
+const copyGrid: CopyGrid = (heap, src, [sOuter, sMid, sRow], dst, [dOuter, dMid, dRow], rowBytes, [outers, mids, rows]) => {
+  const kernels = simd(heap);
+  if (!kernels) {
+    for (let o = 0; o < outers; o++) {
+      for (let i = 0; i < mids; i++) copyRowsJs(heap.buffer(), src + o * sOuter + i * sMid, sRow, dst + o * dOuter + i * dMid, dRow, rowBytes, rows);
+    }
+    return;
+  }
+  const pool = outers >= 2 && rowBytes * rows * mids * outers >= COPY_PARALLEL_MIN_BYTES ? kernelPool(heap.memory()!) : undefined;
+  const share = (o0: number, o1: number): Parameters<SimdKernels['copyGrid']> => [src + o0 * sOuter, sOuter, sMid, sRow, dst + o0 * dOuter, dOuter, dMid, dRow, rowBytes, rows, mids, o1 - o0];
+  if (!pool) return kernels.copyGrid(...share(0, outers));
+  pool.run(simdKernelsBinary(true), 'copyGrid', splitRange(outers, pool.threads).map(([o0, o1]) => share(o0, o1)), kernels.copyGrid as (...args: number[]) => void);
 };
 
 /** Bytes below which an elementwise kernel stays on one thread (waking the pool costs ~10-30 us). */
@@ -255,7 +270,7 @@ export function registerWasmKernelOverrides(): void {
     const kernels = simd(heap);
     const x = args.inputs.x as tf.TensorInfo;
     const { perm } = args.attrs as unknown as tf.TransposeAttrs;
-    const out = (kernels ? transposeLastTwo(heap, kernels, x, perm) : undefined) ?? swapAdjacentAxes(heap, copyRows, x, perm);
+    const out = (kernels ? transposeLastTwo(heap, kernels, x, perm) : undefined) ?? swapAdjacentAxes(heap, copyGrid, x, perm);
     return out ?? stockKernel('Transpose')(args);
   });
   // Without the SIMD module the JavaScript loops are slower than tfjs's C++ Erf composite
