@@ -100,7 +100,7 @@ describe('Trainer', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('keeps the tensor count flat, logs every step and keeps the newest checkpoints', async () => {
+  it('keeps the tensor count flat, logs every step (with the wasm heap size on wasm) and keeps the newest checkpoints', async () => {
     const dir = tmp();
     const counts: number[] = [];
     const { model, optimizer, trainer } = makeTrainer(dir, syntheticData(4), { keepCheckpoints: 2, onLog: (r) => counts.push(r.numTensors as number) });
@@ -112,6 +112,8 @@ describe('Trainer', () => {
     expect(lines[0].lr).toBeCloseTo(1e-3, 10); // warmup ratio 0.1 at iteration 0
     expect(lines[5].lr).toBeCloseTo(1e-3, 10); // step decay after milestone 4
     for (const l of lines) expect(Number.isFinite(l.cls) && Number.isFinite(l.loss)).toBe(true);
+    // on wasm each line carries the heap's size so far (MiB), elsewhere nothing
+    for (const l of lines) expect(tf.getBackend() === 'wasm' ? Number.isInteger(l.wasmHeapMiB) && l.wasmHeapMiB > 0 : l.wasmHeapMiB === undefined).toBe(true);
     expect(readdirSync(join(dir, 'checkpoints')).filter((n) => n.startsWith('iter_')).sort()).toEqual(['iter_0000006', 'iter_0000008']);
     model.dispose();
     optimizer.dispose();
@@ -221,5 +223,24 @@ describe('Trainer', () => {
     expect(Array.from(model.bn.runningMean.dataSync()).every(Number.isFinite)).toBe(true);
     model.dispose();
     optimizer.dispose();
+  });
+
+  it('on wasm, every log line carries the heap size so far (MiB), never less than the line before', async () => {
+    await setupBackend('wasm');
+    try {
+      const dir = tmp();
+      const { model, optimizer, trainer } = makeTrainer(dir, syntheticData(2));
+      await trainer.run();
+      const lines = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'train');
+      expect(lines.length).toBeGreaterThan(0);
+      for (const [i, l] of lines.entries()) {
+        expect(Number.isInteger(l.wasmHeapMiB) && l.wasmHeapMiB > 0).toBe(true);
+        if (i > 0) expect(l.wasmHeapMiB).toBeGreaterThanOrEqual(lines[i - 1].wasmHeapMiB);
+      }
+      model.dispose();
+      optimizer.dispose();
+    } finally {
+      await setupBackend('cpu');
+    }
   });
 });

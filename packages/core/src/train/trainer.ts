@@ -5,6 +5,7 @@ import { clipGradNorm, type Optimizer } from '../optim/optimizer.js';
 import { lrSchedule, type LrScheduleConfig } from '../optim/schedule.js';
 import { getRandomState, setRandomState } from '../random.js';
 import { tf } from '../tf.js';
+import { wasmHeapBytes } from '../runtime/wasm-heap.js';
 import { Progress, type ProgressStream } from '../util/progress.js';
 import { findLatestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
 
@@ -249,7 +250,11 @@ export class Trainer<B> {
           if (this.#state.iter % logEvery === 0 || this.#state.iter === this.maxIters) {
             const now = performance.now();
             const imgPerSec = (windowImages * 1000) / Math.max(now - windowStart, 1e-9);
-            this.#log({ type: 'train', iter: this.#state.iter, epoch, lr, ...lastLosses, gradNorm, imgPerSec, numTensors: tf.memory().numTensors });
+            // the wasm heap's size so far: it never shrinks, and a long run at a large scale can
+            // creep towards the 4 GiB ceiling through fragmentation while live tensors stay flat
+            const heap = wasmHeapBytes();
+            const heapMiB = heap === undefined ? {} : { wasmHeapMiB: Math.round(heap / 2 ** 20) };
+            this.#log({ type: 'train', iter: this.#state.iter, epoch, lr, ...lastLosses, gradNorm, imgPerSec, numTensors: tf.memory().numTensors, ...heapMiB });
             windowImages = 0;
             windowStart = now;
           }
