@@ -23,7 +23,7 @@ describe('partialnet command line', () => {
   });
 
   it('bench backbone prints one JSON line per measurement', () => {
-    const out = partialnet(['bench', 'backbone', '--variant', 't0', '--batch', '1', '--size', '64', '--iters', '1', '--warmup', '0', '--train', '--backend', 'wasm']);
+    const out = partialnet(['bench', 'backbone', '--variant', 't0', '--batch', '1', '--size', '64', '--iters', '1', '--warmup', '0', '--warmup-seconds', '0', '--min-seconds', '0', '--train', '--backend', 'wasm']);
     const lines = out.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => l.mode)).toEqual(['infer', 'infer-fused', 'train']);
     for (const l of lines) {
@@ -42,7 +42,7 @@ describe('partialnet command line', () => {
     ['only a software Vulkan driver', {}],
   ] as const) {
     it(`prints none of the GPU driver chatter on a machine with ${label} (auto backend), but info shows it`, () => {
-      const run = spawnSync(process.execPath, [CLI, 'bench', 'backbone', '--variant', 't0', '--batch', '1', '--size', '64', '--iters', '1', '--warmup', '0'], {
+      const run = spawnSync(process.execPath, [CLI, 'bench', 'backbone', '--variant', 't0', '--batch', '1', '--size', '64', '--iters', '1', '--warmup', '0', '--warmup-seconds', '0', '--min-seconds', '0'], {
         encoding: 'utf8',
         env: { ...process.env, PARTIALNET_BACKEND: '', PARTIALNET_ALLOW_SOFTWARE_GPU: '', ...env },
       });

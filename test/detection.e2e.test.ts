@@ -197,7 +197,7 @@ describe('detection end to end: data synth -> train -> eval -> resume -> predict
     const presets = ok(['train', '--list-presets']);
     expect(presets).toMatch(/^retinanet-t0 +RetinaNet, FPN P3-P7 \(256 ch\), PartialNet-T0 backbone$/m);
     expect(presets).toMatch(/^mask-rcnn-s +Mask R-CNN, FPN P2-P6 \(256 ch\), 512 RoIs, 1024-d box head, PartialNet-S backbone$/m);
-    const lines = ok(['bench', 'detection', '--preset', 'retinanet-t0', '--size', '64', '--batch', '1', '--iters', '1', '--warmup', '0', '--classes', '3'])
+    const lines = ok(['bench', 'detection', '--preset', 'retinanet-t0', '--size', '64', '--batch', '1', '--iters', '1', '--warmup', '0', '--warmup-seconds', '0', '--min-seconds', '0', '--classes', '3'])
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -40,7 +40,7 @@ describe.skipIf(ortMissing || !existsSync(T0))(`partialnet export onnx with the 
 
 describe.skipIf(ortMissing)('bench backbone --runtime onnx (onnxruntime-node installed)', () => {
   it('prints one JSON line per thread count and batch, next to the tfjs lines', () => {
-    const out = partialnet(['bench', 'backbone', '--runtime', 'onnx,tfjs', '--threads', '1', '--batch', '1', '--size', '64', '--iters', '1', '--warmup', '0', '--backend', 'wasm']);
+    const out = partialnet(['bench', 'backbone', '--runtime', 'onnx,tfjs', '--threads', '1', '--batch', '1', '--size', '64', '--iters', '1', '--warmup', '0', '--warmup-seconds', '0', '--min-seconds', '0', '--backend', 'wasm']);
     const lines = out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
     expect(lines.map((l) => l.mode)).toEqual(['onnx', 'infer', 'infer-fused']);
     expect(lines[0]).toMatchObject({ threads: 1, batch: 1, size: 64, inputSize: 'fixed' });

@@ -17,6 +17,7 @@ the official checkout at commit 679cfc0. timm is not needed: the three names the
         --fixture ../shared/fixtures/partialnet/t0-224x224 --out ref-1thread.json --onnx-out t0-official.onnx
 """
 import argparse
+import collections
 import json
 import math
 import os
@@ -84,11 +85,20 @@ def read_safetensors(path):
     return out
 
 
-def timed(fn, warmup, iters):
-    for _ in range(warmup):
+Schedule = collections.namedtuple('Schedule', 'warmup iters warmup_seconds min_seconds')
+
+
+def timed(fn, schedule):
+    """Median ms of fn: untimed runs (at least schedule.warmup, for at least warmup_seconds), then
+    timed runs (at least schedule.iters, for at least min_seconds), as partialnet's bench does."""
+    start = time.perf_counter()
+    done = 0
+    while done < schedule.warmup or time.perf_counter() - start < schedule.warmup_seconds:
         fn()
+        done += 1
     times = []
-    for _ in range(iters):
+    start = time.perf_counter()
+    while len(times) < schedule.iters or time.perf_counter() - start < schedule.min_seconds:
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000)
@@ -133,7 +143,7 @@ def check_fixture(model, fixture):
     return err
 
 
-def bench_backbone(official, fixture, warmup, iters, onnx_out):
+def bench_backbone(official, fixture, schedule, onnx_out):
     import torch
     import torch.nn.functional as F
     model = official_partialnet(official, num_classes=1000)
@@ -143,7 +153,7 @@ def bench_backbone(official, fixture, warmup, iters, onnx_out):
     with torch.no_grad():
         for batch in (1, 16):
             x = torch.randn(batch, 3, 224, 224)
-            ms = timed(lambda: model(x), warmup, iters)
+            ms = timed(lambda: model(x), schedule)
             figures[f'infer@{batch}'] = ms
             figures[f'infer-fused@{batch}'] = ms  # PyTorch eval runs the unfused model: one figure for both
     if onnx_out:
@@ -160,7 +170,7 @@ def bench_backbone(official, fixture, warmup, iters, onnx_out):
         F.cross_entropy(model(x), y).backward()
         opt.step()
 
-    figures['train@16'] = timed(step, warmup, iters)
+    figures['train@16'] = timed(step, schedule)
     return figures, fixture_err
 
 
@@ -209,7 +219,7 @@ def synthetic_targets(batch, size, num_classes):
     return targets
 
 
-def bench_detection(official, warmup, iters, size=512, batch=2, num_classes=80):
+def bench_detection(official, schedule, size=512, batch=2, num_classes=80):
     import torch
     figures = {}
     for preset, kind in (('retinanet-t0', 'retinanet'), ('mask-rcnn-t0', 'mask-rcnn')):
@@ -225,15 +235,15 @@ def bench_detection(official, warmup, iters, size=512, batch=2, num_classes=80):
             sum(model(images, targets).values()).backward()
             opt.step()
 
-        figures[f'{preset}/train'] = timed(step, warmup, iters)
+        figures[f'{preset}/train'] = timed(step, schedule)
         model.eval()
         with torch.no_grad():
-            figures[f'{preset}/infer'] = timed(lambda: model(images), warmup, iters)
+            figures[f'{preset}/infer'] = timed(lambda: model(images), schedule)
             # the dense part alone, as `partialnet export onnx` exports it: backbone, FPN and the raw
             # outputs of the dense heads (RetinaNet's head; Mask R-CNN's RPN head)
             batched = model.transform(images)[0].tensors
             heads = model.head if kind == 'retinanet' else model.rpn.head
-            figures[f'{preset}/dense'] = timed(lambda: heads(list(model.backbone(batched).values())), warmup, iters)
+            figures[f'{preset}/dense'] = timed(lambda: heads(list(model.backbone(batched).values())), schedule)
     return figures
 
 
@@ -244,6 +254,8 @@ def main():
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--iters', type=int, default=5)
     p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--warmup-seconds', type=float, default=5, help='untimed runs go on until this many seconds have passed')
+    p.add_argument('--min-seconds', type=float, default=2, help='timed runs go on until this many seconds have passed')
     p.add_argument('--skip-detection', action='store_true')
     p.add_argument('--onnx-out', help='also export the official T0 classifier here (torch.onnx.export, opset 17)')
     p.add_argument('--out', required=True, help='reference JSON to write')
@@ -254,12 +266,13 @@ def main():
     # thread pool, which torch.set_num_threads does not reach: cap every pool before torch loads
     for var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
         os.environ[var] = str(a.threads)
+    schedule = Schedule(a.warmup, a.iters, a.warmup_seconds, a.min_seconds)
     install_timm_stand_in()
     import torch
     import torchvision
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    backbone, fixture_err = bench_backbone(a.official, a.fixture, a.warmup, a.iters, a.onnx_out)
+    backbone, fixture_err = bench_backbone(a.official, a.fixture, schedule, a.onnx_out)
     out = {
         'source': f'PyTorch {torch.__version__} / torchvision {torchvision.__version__} CPU, {a.threads} thread(s), '
                   f'official PartialNet-T0 (haiduo/PartialNet) / torchvision heads, {platform.processor() or platform.machine()}, '
@@ -271,7 +284,7 @@ def main():
     if fixture_err is not None:
         out['fixtureRelativeError'] = fixture_err
     if not a.skip_detection:
-        out['detection'] = {'size': 512, 'batch': 2, 'msPerIter': bench_detection(a.official, a.warmup, a.iters)}
+        out['detection'] = {'size': 512, 'batch': 2, 'msPerIter': bench_detection(a.official, schedule)}
     tmp = f'{a.out}.tmp-{os.getpid()}'
     with open(tmp, 'w') as f:
         json.dump(out, f, indent=2)

@@ -63,9 +63,30 @@ describe('timeAlternating', () => {
   it('runs the functions in turns, warm-up first, and gives each its own median', async () => {
     const calls: string[] = [];
     const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-    const [a, b] = await timeAlternating([async () => void (calls.push('a'), await sleep(1)), async () => void (calls.push('b'), await sleep(30))], 1, 3);
+    const [a, b] = await timeAlternating([async () => void (calls.push('a'), await sleep(1)), async () => void (calls.push('b'), await sleep(30))], { warmup: 1, iters: 3 });
     expect(calls).toEqual(['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b']);
     expect(b!.ms).toBeGreaterThan(a!.ms);
     expect(b!.ms).toBeGreaterThanOrEqual(29);
+    expect([a!.runs, b!.runs]).toEqual([3, 3]);
+  });
+
+  it('warms up and times for at least the seconds asked, beyond the run counts', async () => {
+    const calls: number[] = [];
+    const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+    const start = performance.now();
+    const [t] = await timeAlternating([async () => void (calls.push(performance.now() - start), await sleep(10))], { warmup: 1, iters: 2, warmupSeconds: 0.1, minSeconds: 0.1 });
+    // ~10 warm-up runs of ~10 ms each, then ~10 timed ones: far more than 1 + 2
+    expect(t!.runs).toBeGreaterThanOrEqual(5);
+    expect(calls.length - t!.runs).toBeGreaterThanOrEqual(5);
+    // the first timed run started after 100 ms of warm-up
+    expect(calls[calls.length - t!.runs]!).toBeGreaterThanOrEqual(99);
+    expect(performance.now() - start).toBeGreaterThanOrEqual(199);
+  });
+
+  it('keeps to the run counts when the seconds are already spent', async () => {
+    let calls = 0;
+    const [t] = await timeAlternating([async () => void (calls++, await new Promise<void>((r) => setTimeout(r, 20)))], { warmup: 2, iters: 3, warmupSeconds: 0.001, minSeconds: 0.001 });
+    expect(t!.runs).toBe(3);
+    expect(calls).toBe(5);
   });
 });

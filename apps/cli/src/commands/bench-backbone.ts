@@ -5,7 +5,7 @@ import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
 import { profileOps } from '../profile.js';
 import { compareToReference, loadReference } from '../reference.js';
-import { round2, timeAlternating, timeItWithCpu } from '../timing.js';
+import { SCHEDULE_OPTIONS, round2, timeAlternating, timeItWithCpu, type Schedule } from '../timing.js';
 
 /** The issue's reference: official PartialNet-T0 exported from PyTorch, onnxruntime-node 1.30, ms. */
 export const benchBackboneCommand = defineCommand({
@@ -23,7 +23,10 @@ carries the thread count; --threads also sets the tfjs CPU backends' threads (th
 default PARTIALNET_THREADS, else all cores). --reference adds referenceMs and ratio (ours /
 reference) to the tfjs lines from a file of PyTorch figures (apps/cli/reference/
 pytorch-1.13-1thread.json is one). --profile adds, per batch, a line with the top ops by kernel
-time of one fused inference and one training step.`,
+time of one fused inference and one training step.
+Each measurement first runs untimed, at least --warmup times and for --warmup-seconds (V8 compiles
+hot JavaScript on background threads over the first seconds, which takes a core from a multi-thread
+run), then timed, at least --iters times and for --min-seconds; 'runs' is the number timed.`,
   options: {
     variant: { type: 'string', default: 't0', choices: listVariants(), help: 'PartialNet variant' },
     batch: { type: 'integers', arg: 'B1,B2,...', default: [1, 16], min: 1, help: 'batch sizes' },
@@ -31,6 +34,7 @@ time of one fused inference and one training step.`,
     train: { type: 'boolean', help: 'also time a training step' },
     iters: { type: 'integer', default: 5, min: 1, help: 'timed iterations (median)' },
     warmup: { type: 'integer', default: 1, min: 0, help: 'untimed iterations first' },
+    ...SCHEDULE_OPTIONS,
     backend: BACKEND_OPTION,
     runtime: { type: 'string', default: 'tfjs', arg: 'tfjs|onnx|tfjs,onnx', help: 'runtimes to time' },
     threads: { type: 'integers', arg: 'N1,N2,...', min: 1, help: 'ONNX Runtime intra-op threads, each timed; the first also for tfjs (default: PARTIALNET_THREADS, else all cores)' },
@@ -42,7 +46,8 @@ time of one fused inference and one training step.`,
   },
   async run(values) {
     const variant = values.variant as PartialNetVariant;
-    const { batch: batches, size, iters, warmup } = values;
+    const { batch: batches, size } = values;
+    const schedule: Schedule = { warmup: values.warmup, iters: values.iters, warmupSeconds: values['warmup-seconds'], minSeconds: values['min-seconds'] };
     const runtimes = values.runtime.split(',').map((r) => r.trim());
     for (const r of runtimes) if (r !== 'tfjs' && r !== 'onnx') throw new UsageError(`--runtime: expected tfjs, onnx or tfjs,onnx, got '${r}'`);
     const threadCounts = values.threads ?? [requestedThreads()];
@@ -70,8 +75,7 @@ time of one fused inference and one training step.`,
           // (another process, frequency) falls on both alike
           const timings = await timeAlternating(
             [async () => void (await session.run({ input: { data, dims } })), ...(refSession ? [async () => void (await refSession.run({ [refSession.inputNames[0]!]: { data, dims } }))] : [])],
-            warmup,
-            iters,
+            schedule,
           );
           const ours = timings[0]!;
           const theirs = timings[1];
@@ -86,6 +90,7 @@ time of one fused inference and one training step.`,
               msPerIter: round2(ours.ms),
               cpuMsPerIter: round2(ours.cpuMs),
               imgPerSec: round2((1000 * batch) / ours.ms),
+              runs: ours.runs,
               ...(theirs ? { referenceMs: round2(theirs.ms), ratio: round2(ours.ms / theirs.ms) } : {}),
             }),
           );
@@ -97,13 +102,13 @@ time of one fused inference and one training step.`,
     for (const batch of runtimes.includes('tfjs') ? batches : []) {
       const x = tf.randomNormal([batch, size, size, 3]) as tf.Tensor4D;
       for (const [mode, model] of [['infer', net], ['infer-fused', fused]] as const) {
-        const { ms, cpuMs } = await timeItWithCpu(async () => {
+        const { ms, cpuMs, runs } = await timeItWithCpu(async () => {
           const y = model.forward(x);
           await y.data();
           y.dispose();
-        }, warmup, iters);
+        }, schedule);
         const ref = compareToReference(referenceFile, 'backbone', `${mode}@${batch}`, ms, { size, threads: common.threads });
-        console.log(JSON.stringify({ ...common, mode, batch, msPerIter: round2(ms), cpuMsPerIter: round2(cpuMs), imgPerSec: round2((1000 * batch) / ms), ...ref }));
+        console.log(JSON.stringify({ ...common, mode, batch, msPerIter: round2(ms), cpuMsPerIter: round2(cpuMs), imgPerSec: round2((1000 * batch) / ms), runs, ...ref }));
       }
       if (values.profile) {
         const p = await profileOps(async () => {
@@ -117,14 +122,14 @@ time of one fused inference and one training step.`,
         net.train();
         const optimizer = new AdamW([{ params: net.parameters() }], { lr: 1e-4, weightDecay: 0.05 });
         const labels = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 1000), 'int32');
-        const { ms, cpuMs } = await timeItWithCpu(async () => {
+        const { ms, cpuMs, runs } = await timeItWithCpu(async () => {
           const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), labels, 0.1), net.parameters());
           optimizer.step(grads);
           await value.data();
           tf.dispose([value, grads]);
-        }, warmup, iters);
+        }, schedule);
         const ref = compareToReference(referenceFile, 'backbone', `train@${batch}`, ms, { size, threads: common.threads });
-        console.log(JSON.stringify({ ...common, mode: 'train', batch, msPerIter: round2(ms), cpuMsPerIter: round2(cpuMs), imgPerSec: round2((1000 * batch) / ms), ...ref }));
+        console.log(JSON.stringify({ ...common, mode: 'train', batch, msPerIter: round2(ms), cpuMsPerIter: round2(cpuMs), imgPerSec: round2((1000 * batch) / ms), runs, ...ref }));
         if (values.profile) {
           const p = await profileOps(async () => {
             const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), labels, 0.1), net.parameters());

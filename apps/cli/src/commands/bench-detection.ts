@@ -6,7 +6,7 @@ import { BACKEND_OPTION, defineCommand } from '../options.js';
 import { machineInfo } from '../machine.js';
 import { profileOps } from '../profile.js';
 import { compareToReference, loadReference } from '../reference.js';
-import { round2, timeIt, timeItWithCpu } from '../timing.js';
+import { SCHEDULE_OPTIONS, round2, timeIt, timeItWithCpu, type Schedule } from '../timing.js';
 
 /** Three boxes of different sizes and classes per image (height x width), with filled-rectangle masks. */
 export function syntheticTargets(batch: number, size: number, numClasses: number, width = size): { targets: Targets[]; metas: ImageMeta[] } {
@@ -55,13 +55,15 @@ Each line carries the thread count (--threads sets both ONNX Runtime's and the t
 default PARTIALNET_THREADS, else all cores). --reference adds referenceMs and ratio (ours /
 reference) from a file of PyTorch figures (apps/cli/reference/pytorch-1.13-1thread.json is one);
 --profile adds a line with the top ops by kernel time of one training step and one inference per
-preset.`,
+preset. Each measurement first runs untimed, at least --warmup times and for --warmup-seconds, then
+timed, at least --iters times and for --min-seconds ('runs' on training lines: the number timed).`,
   options: {
     preset: { type: 'string', arg: 'P1,P2,...', default: 'retinanet-t0,mask-rcnn-t0', help: 'detection presets (train --list-presets)' },
     size: { type: 'integer', arg: 'PX', default: 512, min: 64, help: 'image side, a multiple of 32' },
     batch: { type: 'integer', default: 2, min: 1, help: 'images per step' },
     iters: { type: 'integer', default: 3, min: 1, help: 'timed iterations (median)' },
     warmup: { type: 'integer', default: 1, min: 0, help: 'untimed iterations first' },
+    ...SCHEDULE_OPTIONS,
     classes: { type: 'integer', default: 80, min: 1, help: 'number of classes of the heads' },
     'score-thr': { type: 'number', default: 0, min: 0, max: 1, help: 'test score threshold' },
     backend: BACKEND_OPTION,
@@ -77,7 +79,8 @@ preset.`,
     const threads = values.threads ?? requestedThreads();
     const presets = values.preset.split(',').map((p) => p.trim());
     for (const p of presets) if (!listPresets().includes(p)) throw new UsageError(`--preset: unknown preset '${p}' (known: ${listPresets().join(', ')})`);
-    const { size, batch, iters, warmup, classes: numClasses, 'score-thr': scoreThr } = values;
+    const { size, batch, classes: numClasses, 'score-thr': scoreThr } = values;
+    const schedule: Schedule = { warmup: values.warmup, iters: values.iters, warmupSeconds: values['warmup-seconds'], minSeconds: values['min-seconds'] };
     if (size % 32 !== 0) throw new UsageError(`--size: a multiple of 32, at least 64, got ${size}`);
     const reference = values.reference === undefined ? undefined : loadReference(values.reference);
     const report = await setupBackend(values.backend);
@@ -97,14 +100,14 @@ preset.`,
         const onnxCommon = { ...common, backend: `onnxruntime-node ${session.version} (${session.provider})`, threads };
         const dense = await timeItWithCpu(async () => {
           await session.run({ input });
-        }, warmup, iters);
+        }, schedule);
         const denseRef = compareToReference(reference, 'detection', `${preset}/dense`, dense.ms, { size, batch, threads });
         console.log(JSON.stringify({ ...onnxCommon, mode: 'dense-onnx', msPerIter: round2(dense.ms), cpuMsPerIter: round2(dense.cpuMs), imgPerSec: round2((1000 * batch) / dense.ms), ...denseRef }));
         let dets = 0;
         const full = await timeIt(async () => {
           const out = await predictWithOnnx(model, session, x, metas);
           dets = out.reduce((a, d) => a + d.scores.length, 0) / batch;
-        }, warmup, iters);
+        }, schedule);
         console.log(JSON.stringify({ ...onnxCommon, mode: 'infer-onnx', scoreThr, postProcessingBackend: report.name, msPerIter: round2(full), imgPerSec: round2((1000 * batch) / full), detsPerImg: dets }));
         await session.dispose();
         if (!runtimes.includes('tfjs')) {
@@ -124,10 +127,10 @@ preset.`,
         await value.data();
         tf.dispose([value, grads]);
       };
-      const { ms: trainMs, cpuMs: trainCpuMs } = await timeItWithCpu(trainStep, warmup, iters);
+      const { ms: trainMs, cpuMs: trainCpuMs, runs: trainRuns } = await timeItWithCpu(trainStep, schedule);
       const trainBytes = await countedRun(trainStep);
       const trainRef = compareToReference(reference, 'detection', `${preset}/train`, trainMs, { size, batch, threads: common.threads });
-      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), cpuMsPerIter: round2(trainCpuMs), imgPerSec: round2((1000 * batch) / trainMs), ...trainBytes, ...trainRef }));
+      console.log(JSON.stringify({ ...common, mode: 'train', msPerIter: round2(trainMs), cpuMsPerIter: round2(trainCpuMs), imgPerSec: round2((1000 * batch) / trainMs), runs: trainRuns, ...trainBytes, ...trainRef }));
       if (values.profile) console.log(JSON.stringify({ ...common, mode: 'profile', target: 'train', ...(await profileOps(trainStep)) }));
       optimizer.dispose();
 
@@ -137,7 +140,7 @@ preset.`,
         const out = await model.predict(x, metas);
         dets = out.reduce((a, d) => a + d.scores.length, 0) / batch;
       };
-      const inferMs = await timeIt(inferStep, warmup, iters);
+      const inferMs = await timeIt(inferStep, schedule);
       const inferBytes = await countedRun(inferStep);
       const inferRef = compareToReference(reference, 'detection', `${preset}/infer`, inferMs, { size, batch, threads: common.threads });
       console.log(JSON.stringify({ ...common, mode: 'infer', scoreThr, msPerIter: round2(inferMs), imgPerSec: round2((1000 * batch) / inferMs), detsPerImg: dets, ...inferBytes, ...inferRef }));

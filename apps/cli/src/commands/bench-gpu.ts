@@ -65,7 +65,7 @@ a check that everything runs (e.g. on a software adapter), not a measurement; it
             const y = fused.forward(x);
             await y.data();
             y.dispose();
-          }, warmup, iters);
+          }, { warmup, iters });
           const imgPerSec = (1000 * inferBatch) / ms;
           const ref = PYTORCH_H200.inferImgPerSec[variant]!;
           return { msPerIter: round2(ms), imgPerSec: round2(imgPerSec), pytorchH200ImgPerSec: ref, ratio: quick ? null : round2(imgPerSec / ref) };
@@ -89,7 +89,7 @@ a check that everything runs (e.g. on a software adapter), not a measurement; it
           optimizer.step(grads);
           await value.data();
           tf.dispose([value, grads]);
-        }, warmup, iters);
+        }, { warmup, iters });
         return { msPerIter: round2(ms), pytorchH200Ms: PYTORCH_H200.t0TrainStepMs64x224, ratio: quick ? null : round2(ms / PYTORCH_H200.t0TrainStepMs64x224) };
       } finally {
         tf.dispose([x, labels]);
@@ -117,7 +117,7 @@ a check that everything runs (e.g. on a software adapter), not a measurement; it
               await value.data();
               tf.dispose([value, grads]);
             };
-            const ms = await timeIt(step, warmup, iters);
+            const ms = await timeIt(step, { warmup, iters });
             return { msPerIter: round2(ms), imgPerSec: round2((1000 * detBatch) / ms), ...(await countedRun(step)) };
           } finally {
             optimizer.dispose();
@@ -128,7 +128,7 @@ a check that everything runs (e.g. on a software adapter), not a measurement; it
           const step = async () => {
             await model.predict(x, metas);
           };
-          const ms = await timeIt(step, warmup, iters);
+          const ms = await timeIt(step, { warmup, iters });
           return { msPerIter: round2(ms), imgPerSec: round2((1000 * detBatch) / ms), ...(await countedRun(step)) };
         });
       } finally {
