@@ -119,6 +119,13 @@ const fb = tf.randomUniform([600, 460], -1, 1, 'float32', 16);
 const fbias = tf.randomUniform([460], -1, 1, 'float32', 17);
 const fbt = tf.randomUniform([460, 600], -1, 1, 'float32', 18);
 await compare('BatchMatMul blocked (B past L2)', () => [tf.fused.matMul({ a: fa, b: fb, bias: fbias }), tf.matMul(fa, fbt, false, true)]);
+// few rows of A past L2 (a Winograd filter transform): ranges of column panels per thread
+const wa = tf.randomUniform([36, 9], -1, 1, 'float32', 26);
+const wb = tf.randomUniform([9, 22005], -1, 1, 'float32', 27);
+const wbias = tf.randomUniform([22005], -1, 1, 'float32', 28);
+const wga = tf.randomUniform([9, 36], -1, 1, 'float32', 29);
+const wgbt = tf.randomUniform([6021, 36], -1, 1, 'float32', 30);
+await compare('BatchMatMul in column panels (few rows)', () => [tf.fused.matMul({ a: wa, b: wb, bias: wbias }), tf.matMul(wga, wgbt, false, true)]);
 
 // RoIAlign's weighted row sums: rows split over threads forward, columns for the scatter back
 const { gatherWeightedSum } = await import(d + 'index.js');
@@ -162,7 +169,7 @@ console.log(JSON.stringify(out));
 `;
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the threaded wasm build', () => {
-  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), channel style / gate (with gradients; images or channels split), the Winograd transforms, BatchMatMul (batched, banded and blocked), the weighted row gather / scatter and large copies on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
+  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), channel style / gate (with gradients; images or channels split), the Winograd transforms, BatchMatMul (batched, banded, blocked and in column panels), the weighted row gather / scatter and large copies on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
     const out = runOnTwoThreads<{
       threads: number;
       shared: boolean;
@@ -172,9 +179,11 @@ describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the thr
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
-    expect(Object.keys(out.cases)).toHaveLength(14);
+    expect(Object.keys(out.cases)).toHaveLength(15);
     // one wake-up per batched product: whole products per thread, not bands of each product's rows
     expect(out.cases['BatchMatMul by products']!.ran).toBe(3);
+    // one wake-up per few-row product: ranges of whole column panels per thread
+    expect(out.cases['BatchMatMul in column panels (few rows)']!.ran).toBe(2);
     for (const [name, c] of Object.entries(out.cases)) {
       expect(c.ran, `${name}: calls on the pool`).toBeGreaterThan(0);
       expect(c.total, name).toBeGreaterThan(0);

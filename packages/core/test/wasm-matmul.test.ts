@@ -182,6 +182,9 @@ describe('wasm BatchMatMul override (SIMD tiles) matches the stock kernel and a 
     ['whole tiles, no bias [64, 520] x [520, 512]', [64, 520], [520, 512], false, false, false],
     ['transposed B, the FC input gradient [66, 600] x [460, 600]^T', [66, 600], [460, 600], false, true, false],
     ['transposed A [600, 66]^T x [600, 460]', [600, 66], [600, 460], true, false, false],
+    ['few rows, whole column panels: a Winograd filter transform [36, 9] x [9, 22000] + bias', [36, 9], [9, 22000], false, false, true],
+    ['few rows, M % 4 and a last panel of 133 columns [9, 36] x [36, 6021]', [9, 36], [36, 6021], false, false, false],
+    ['few rows, transposed B [9, 36] x [6021, 36]^T', [9, 36], [6021, 36], false, true, false],
   ] as const)('a single product with B past L2 runs blocked, with the bits of the streamed product, within float64 tolerance: %s', (_name, aShape, bShape, tA, tB, withBias) => {
     const a = tf.tensor(values([...aShape], 11), [...aShape]);
     const b = tf.tensor(values([...bShape], 12), [...bShape]);

@@ -1,5 +1,5 @@
 import { GELU_ERF, INV_SQRT_2PI } from '../nn/gelu-math.js';
-import { matmulBatchBody, matmulBody, matmulPanelBody, transposeBody } from './simd-matmul.js';
+import { matmulBatchBody, matmulBody, matmulColumnPanelsBody, matmulPanelBody, transposeBody } from './simd-matmul.js';
 import { emitExp2 } from './simd-math.js';
 import { assembleModule, FunctionBody, I32, SIMD, V128, memoBinary } from './wasm-assembler.js';
 import { instantiateOnMemory, type WasmMemory } from './webassembly.js';
@@ -30,6 +30,12 @@ export interface SimdKernels {
   matmulAccumulate(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number): void;
   /** C = A B (+ bias) as `matmul` on the first kc rows of B, then `matmulAccumulate` on each next kc: one column panel of a blocked product. */
   matmulPanel(a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, k: number, bias: number, kc: number): void;
+  /**
+   * C = A B (+ bias) over B's columns [j0, j1) in panels of about panelCols columns, each copied
+   * into `panel` (k x (panelCols + 7) floats) and multiplied by one `matmul`; B is [K, n], or B^T
+   * [n, K] where `transposed` is 1 (simd-matmul.ts).
+   */
+  matmulColumnPanels(a: number, aRow: number, aCol: number, b: number, n: number, c: number, cRow: number, m: number, k: number, bias: number, panel: number, j0: number, j1: number, panelCols: number, transposed: number): void;
   /** dst (cols x rows) = transpose of src (rows x cols), 4-byte elements. */
   transpose(src: number, rows: number, cols: number, dst: number): void;
 }
@@ -226,6 +232,8 @@ const binaryFor = memoBinary((shared, fma) => {
   functions.push({ name: 'matmulBatch', body: matmulBatchBody(matmulIndex) });
   functions.push({ name: 'matmulAccumulate', body: matmulBody(fma, true) });
   functions.push({ name: 'matmulPanel', body: matmulPanelBody(matmulIndex, functions.length - 1) });
+  const [copyRowsIndex, transposeIndex] = ['copyRows', 'transpose'].map((name) => functions.findIndex((f) => f.name === name)) as [number, number];
+  functions.push({ name: 'matmulColumnPanels', body: matmulColumnPanelsBody(matmulIndex, copyRowsIndex, transposeIndex) });
   return assembleModule(functions, shared);
 });
 

@@ -157,6 +157,44 @@ export function matmulPanelBody(matmulIndex: number, accumulateIndex: number): F
 }
 
 /**
+ * C = A B (+ bias) over B's columns [j0, j1), one column panel at a time: each panel (at most
+ * `panelCols` columns, or up to panelCols + 7 where a shorter one would be left over) is copied
+ * contiguous into `panel` (from B^T by `transpose` where `transposed` is 1, its rows k floats
+ * apart, else by `copyRows`, B's rows n floats apart), then multiplied by all of A with one `matmul`
+ * call over all of K. For a product with few rows of A and many columns of B (a Winograd filter
+ * transform, [36, 9] x [9, 65536]): the row bands of blockedMatMul leave such a panel to one thread
+ * and recompute A's last partial tile per panel, while ranges of panels spread over threads, each
+ * with its own panel. Every output has the bits of one `matmul` call over all of B. j1 - j0 >= 8.
+ */
+export function matmulColumnPanelsBody(matmulIndex: number, copyRowsIndex: number, transposeIndex: number): FunctionBody {
+  const [a, aRow, aCol, b, n, c, cRow, m, k, bias, panel, j0, j1, panelCols, transposed] = Array.from({ length: 15 }, (_, i) => i);
+  const f = new FunctionBody(new Array(15).fill(I32));
+  const [j, cols] = [f.local(I32), f.local(I32)];
+  f.get(j0).set(j);
+  f.block().loop();
+  {
+    f.get(j).get(j1).i32LtS().i32Eqz().brIf(1);
+    // cols = j1 - j - panelCols >= 8 ? panelCols : j1 - j
+    f.get(panelCols).get(j1).get(j).i32Sub();
+    f.get(j1).get(j).i32Sub().get(panelCols).i32Sub().i32(MATMUL_TILE_COLS).i32LtS().i32Eqz();
+    f.select().set(cols);
+    f.get(transposed).if();
+    f.get(b).get(j).get(k).i32Mul().i32(4).i32Mul().i32Add().get(cols).get(k).get(panel).call(transposeIndex);
+    f.else();
+    f.get(b).get(j).i32(4).i32Mul().i32Add().get(n).i32(4).i32Mul().get(panel).get(cols).i32(4).i32Mul().get(cols).i32(4).i32Mul().get(k).call(copyRowsIndex);
+    f.end();
+    f.get(a).get(aRow).get(aCol).get(panel).get(cols).i32(4).i32Mul();
+    f.get(c).get(j).i32(4).i32Mul().i32Add().get(cRow).get(m).get(cols).get(k);
+    f.get(bias).get(j).i32(4).i32Mul().i32Add().i32(0).get(bias).select();
+    f.call(matmulIndex);
+    f.get(j).get(cols).i32Add().set(j);
+    f.br(0);
+  }
+  f.end().end();
+  return f;
+}
+
+/**
  * dst (cols x rows) = the transpose of src (rows x cols), 4-byte words; rows, cols >= 1. In tiles
  * of TRANSPOSE_ROW_BLOCK rows by TRANSPOSE_BLOCK columns, the columns of a band of rows swept
  * before the next band: a tile's output rows are written a word at a time, so only that many

@@ -174,6 +174,7 @@ function inRowBands(heap: WasmHeap, kernels: SimdKernels, name: 'matmul' | 'matm
  */
 function blockedMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, plan: MatMulPlan, bias?: tf.TensorInfo): tf.TensorInfo {
   const { m, n, k } = plan;
+  if (k <= BLOCK_K && (m - (m % MATMUL_TILE_ROWS)) * PANEL_COLS * k < PARALLEL_MIN_MACS) return columnPanelMatMul(heap, kernels, a, b, transposeA, transposeB, plan, bias);
   const out = heap.makeOutput(plan.outShape, 'float32');
   const panel = heap.makeOutput([k, PANEL_COLS], 'float32');
   const tail = m % MATMUL_TILE_ROWS ? heap.makeOutput([MATMUL_TILE_ROWS, PANEL_COLS], 'float32') : undefined;
@@ -207,6 +208,34 @@ function blockedMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorInfo, b
   } finally {
     heap.release(panel);
     if (tail) heap.release(tail);
+  }
+  return out;
+}
+
+/**
+ * C = A B (+ bias) for a single product past L2 with few rows of A and K within one block (a
+ * Winograd filter transform or its gradient: [36, 9] x [9, 65536], [9, 36] x [36, 65536]), where
+ * blockedMatMul's row bands of a panel would stay on one thread: ranges of whole column panels per
+ * thread instead, each copied into the thread's own panel and multiplied over all of K by one
+ * `matmul` (`matmulColumnPanels`), so the bits are those of one `matmul` call.
+ */
+function columnPanelMatMul(heap: WasmHeap, kernels: SimdKernels, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, plan: MatMulPlan, bias?: tf.TensorInfo): tf.TensorInfo {
+  const { m, n, k } = plan;
+  const panels = Math.max(1, Math.floor(n / PANEL_COLS));
+  const pool = m * n * k >= PARALLEL_MIN_MACS && panels >= 2 ? kernelPool(heap.memory()!) : undefined;
+  const shares = splitRange(panels, pool?.threads ?? 1);
+  // room for a panel of PANEL_COLS + 7 columns (a last panel that takes the few columns past it)
+  const panelFloats = k * (PANEL_COLS + MATMUL_TILE_COLS);
+  const out = heap.makeOutput(plan.outShape, 'float32');
+  const scratch = heap.makeOutput([shares.length, panelFloats], 'float32');
+  try {
+    const [aBase, bBase, cBase, panelBase] = [heap.offset(a), heap.offset(b), heap.offset(out), heap.offset(scratch)];
+    const [aRow, aCol] = transposeA ? [4, m * 4] : [k * 4, 4];
+    const args = shares.map(([s, e], t) => [aBase, aRow, aCol, bBase, n, cBase, n * 4, m, k, bias ? heap.offset(bias) : 0, panelBase + t * panelFloats * 4, s * PANEL_COLS, e === panels ? n : e * PANEL_COLS, PANEL_COLS, transposeB ? 1 : 0]);
+    if (!pool) kernels.matmulColumnPanels(...(args[0] as Parameters<SimdKernels['matmulColumnPanels']>));
+    else pool.run(simdKernelsBinary(true), 'matmulColumnPanels', args, kernels.matmulColumnPanels as (...xs: number[]) => void);
+  } finally {
+    heap.release(scratch);
   }
   return out;
 }
