@@ -121,6 +121,11 @@ const cases: Case[] = [
   { name: '3x3 dilation 2 pad 2', x: [1, 7, 8, 2], f: [3, 3, 2, 3], strides: 1, pad: 2, dilation: 2 },
   { name: '3x3 dilation 2 stride 2', x: [1, 9, 8, 2], f: [3, 3, 2, 2], strides: 2, pad: 'same', dilation: 2 },
   { name: '2x3 explicit asymmetric padding', x: [2, 5, 4, 2], f: [2, 3, 2, 3], strides: [1, 2], pad: [[0, 0], [0, 1], [2, 0], [0, 0]] },
+  // 16 channels: on wasm, gathered patches and a product (conv-gather.ts)
+  { name: "3x3 stride 2 'same', 16 channels", x: [2, 7, 9, 16], f: [3, 3, 16, 4], strides: 2, pad: 'same' },
+  { name: '3x3 stride 1 pad 1 on a 4x4 map (too small for Winograd), 16 channels', x: [2, 4, 4, 16], f: [3, 3, 16, 8], strides: 1, pad: 1 },
+  { name: '3x3 dilation 2 stride 2, 16 channels', x: [1, 9, 8, 16], f: [3, 3, 16, 3], strides: 2, pad: 'same', dilation: 2 },
+  { name: '2x3 stride [2, 1], explicit asymmetric padding, 32 channels', x: [1, 6, 5, 32], f: [2, 3, 32, 3], strides: [2, 1], pad: [[0, 0], [1, 0], [0, 2], [0, 0]] },
 ];
 
 const backends: BackendName[] = ['cpu', 'wasm'];
@@ -159,6 +164,17 @@ for (const backend of backends) {
         expect(tf.memory().numTensors).toBe(before);
       });
     }
+
+    it.skipIf(backend !== 'wasm')('a strided 3x3 convolution of 16 channels runs as gathered patches and products, forward and backward, with no Conv2D or Conv2DBackpropInput', async () => {
+      await setupBackend(backend);
+      const x = tf.randomNormal([2, 8, 8, 16]) as Tensor4D;
+      const f = tf.randomNormal([3, 3, 16, 8]) as Tensor4D;
+      const info = await tf.profile(() => tf.grads((a: Tensor, b: Tensor) => conv2d(a as Tensor4D, b as Tensor4D, 2, 1))([x, f]));
+      const names = info.kernels.map((k) => k.name);
+      expect(names).toContain('PartialnetGatherWeightedSum');
+      expect(names.filter((n) => n.startsWith('Conv2D'))).toEqual([]);
+      tf.dispose([x, f]);
+    });
 
     it('leaves no intermediate tensors behind, forward or backward, over repeated calls', async () => {
       await setupBackend(backend);

@@ -4,11 +4,13 @@ import { linear, matMulT as matMul } from './matmul.js';
 import { useRelaxedSimd } from '../runtime/relaxed-simd.js';
 import { flipFilter } from './flip-filter.js';
 import { winogradAvailable, winogradConv2d } from './winograd.js';
+import { gatherConvApplies, gatherConvFilterGrad, gatherConvForward, gatherConvInputGrad } from './conv-gather.js';
 
 export type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
 export type Conv2DPad = 'valid' | 'same' | number | ExplicitPadding;
 
-interface Geometry {
+/** A convolution's shapes, strides, dilation and explicit padding (conv2d's own, and conv-gather.ts's). */
+export interface Geometry {
   n: number;
   h: number;
   w: number;
@@ -145,6 +147,7 @@ function forward(x: Tensor4D, filter: Tensor4D, g: Geometry): Tensor4D {
     const y = matMul(patchify(x, g), tf.reshape(filter, [g.kh * g.kw * g.cin, g.cout]));
     return tf.reshape(y, [g.n, g.ho, g.wo, g.cout]);
   }
+  if (gatherConvApplies(g)) return gatherConvForward(x, filter, g);
   // tfjs rejects stride > 1 together with dilation > 1; the zero-spread filter does both.
   if ((g.dh > 1 || g.dw > 1) && (g.sh > 1 || g.sw > 1)) {
     return tf.conv2d(x, dilateFilter(filter, g), [g.sh, g.sw], explicitPadding(g));
@@ -161,6 +164,7 @@ function inputGrad(dy: Tensor4D, filter: Tensor4D, g: Geometry): Tensor4D {
   if (isPatchify(g)) {
     return unpatchify(matMul(tf.reshape(dy, [m, g.cout]), tf.reshape(filter, [g.kh * g.kw * g.cin, g.cout]), false, true), g);
   }
+  if (gatherConvApplies(g)) return gatherConvInputGrad(dy, filter, g);
   const ekh = (g.kh - 1) * g.dh + 1;
   const ekw = (g.kw - 1) * g.dw + 1;
   const full: [number, number, number, number] = [ekh - 1 - g.top, ekh - 1 - g.bottom, ekw - 1 - g.left, ekw - 1 - g.right];
@@ -188,6 +192,7 @@ function filterGrad(x: Tensor4D, dy: Tensor4D, g: Geometry): Tensor4D {
     const cols = isPointwise(g) ? tf.reshape(x, [m, g.cin]) : patchify(x, g);
     return tf.reshape(matMul(cols, tf.reshape(dy, [m, g.cout]), true, false), [g.kh, g.kw, g.cin, g.cout]);
   }
+  if (gatherConvApplies(g)) return gatherConvFilterGrad(x, dy, g);
   const xp = g.top + g.bottom + g.left + g.right === 0 ? x : tf.pad(x, explicitPadding(g));
   const xt = tf.transpose(xp, [3, 1, 2, 0]) as Tensor4D;
   const dyt = tf.transpose(dy, [1, 2, 0, 3]) as Tensor4D;
@@ -260,7 +265,8 @@ export function takesWinograd(xShape: number[], filterShape: number[], strides: 
  * The gradient is our own, built from forward convs, transposed convs and matmuls, so training
  * never needs Conv2DBackpropFilter (missing on wasm): see inputGrad and filterGrad. 1x1 and
  * kernel == stride convs differentiate as matmuls. The forward is tfjs's conv2d (a matmul for 1x1);
- * on wasm, large enough 3x3 stride-1 convolutions run as Winograd F(m, 3) (winograd.ts) instead.
+ * on wasm, large enough 3x3 stride-1 convolutions run as Winograd F(m, 3) (winograd.ts) instead,
+ * and the rest, while their patches are small, as gathered patches and a product (conv-gather.ts).
  */
 export function conv2d(
   x: Tensor4D,

@@ -98,8 +98,8 @@ export function unregisterGatherSumKernels(): void {
   for (const name of [GATHER, SCATTER]) if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
 }
 
-/** Whether the wasm kernels take a table of `cols` columns now. */
-function kernelsApply(cols: number): boolean {
+/** Whether gatherWeightedSum runs as the wasm kernels now for a table of `cols` columns. */
+export function gatherWeightedSumFused(cols: number): boolean {
   if (tf.getBackend() !== 'wasm' || !tf.getKernel(GATHER, 'wasm') || !(worthUsing?.() ?? false)) return false;
   if (cols === 0 || cols % GATHER_BLOCK_FLOATS !== 0) return false;
   const memory = wasmHeap(tf.backend()).memory();
@@ -123,7 +123,7 @@ export function gatherWeightedSum(table: Tensor2D, index: Tensor2D, weight: Tens
   if (index.dtype !== 'int32' || !tf.util.arraysEqual(index.shape, weight.shape)) {
     throw new Error(`gatherWeightedSum: expected int32 index and a weight of the same shape [B, T], got ${index.dtype} [${index.shape.join(', ')}] and [${weight.shape.join(', ')}]`);
   }
-  const fused = kernelsApply(cols);
+  const fused = gatherWeightedSumFused(cols);
   const op = tf.customGrad((...args: unknown[]) => {
     const [t, save] = args as [Tensor2D, (tensors: Tensor[]) => void];
     save([index, weight]);
