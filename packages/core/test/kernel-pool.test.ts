@@ -125,6 +125,10 @@ const wb = tf.randomUniform([9, 22005], -1, 1, 'float32', 27);
 const wbias = tf.randomUniform([22005], -1, 1, 'float32', 28);
 const wga = tf.randomUniform([9, 36], -1, 1, 'float32', 29);
 const wgbt = tf.randomUniform([6021, 36], -1, 1, 'float32', 30);
+// batches of transposes (Transpose of the last two axes, the packing of a transposed B): whole matrices per thread
+const ta3 = tf.randomUniform([36, 128, 130], -1, 1, 'float32', 31);
+const tb3 = tf.randomUniform([36, 40, 130], -1, 1, 'float32', 32);
+await compare('batches of transposes', () => [tf.transpose(ta3, [0, 2, 1]), tf.matMul(tb3, ta3, false, true)]);
 await compare('BatchMatMul in column panels (few rows)', () => [tf.fused.matMul({ a: wa, b: wb, bias: wbias }), tf.matMul(wga, wgbt, false, true)]);
 
 // RoIAlign's weighted row sums: rows split over threads forward, columns for the scatter back
@@ -169,7 +173,7 @@ console.log(JSON.stringify(out));
 `;
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the threaded wasm build', () => {
-  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), channel style / gate (with gradients; images or channels split), the Winograd transforms, BatchMatMul (batched, banded, blocked and in column panels), the weighted row gather / scatter and large copies on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
+  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), channel style / gate (with gradients; images or channels split), the Winograd transforms, BatchMatMul (batched, banded, blocked and in column panels), batches of transposes, the weighted row gather / scatter and large copies on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
     const out = runOnTwoThreads<{
       threads: number;
       shared: boolean;
@@ -179,7 +183,7 @@ describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the thr
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
-    expect(Object.keys(out.cases)).toHaveLength(15);
+    expect(Object.keys(out.cases)).toHaveLength(16);
     // one wake-up per batched product: whole products per thread, not bands of each product's rows
     expect(out.cases['BatchMatMul by products']!.ran).toBe(3);
     // one wake-up per few-row product: ranges of whole column panels per thread

@@ -1,5 +1,5 @@
 import { GELU_ERF, INV_SQRT_2PI } from '../nn/gelu-math.js';
-import { matmulBatchBody, matmulBody, matmulColumnPanelsBody, matmulPanelBody, transposeBody } from './simd-matmul.js';
+import { matmulBatchBody, matmulBody, matmulColumnPanelsBody, matmulPanelBody, transposeBatchBody, transposeBody } from './simd-matmul.js';
 import { emitExp2 } from './simd-math.js';
 import { assembleModule, FunctionBody, I32, SIMD, V128, memoBinary } from './wasm-assembler.js';
 import { instantiateOnMemory, type WasmMemory } from './webassembly.js';
@@ -38,6 +38,8 @@ export interface SimdKernels {
   matmulColumnPanels(a: number, aRow: number, aCol: number, b: number, n: number, c: number, cRow: number, m: number, k: number, bias: number, panel: number, j0: number, j1: number, panelCols: number, transposed: number): void;
   /** dst (cols x rows) = transpose of src (rows x cols), 4-byte elements. */
   transpose(src: number, rows: number, cols: number, dst: number): void;
+  /** `count` transposes of consecutive rows x cols matrices into consecutive cols x rows ones. */
+  transposeBatch(src: number, rows: number, cols: number, dst: number, count: number): void;
 }
 
 /** exp(-x^2 / 2) = 2^(x^2 * EXP2_SCALE). */
@@ -234,6 +236,7 @@ const binaryFor = memoBinary((shared, fma) => {
   functions.push({ name: 'matmulPanel', body: matmulPanelBody(matmulIndex, functions.length - 1) });
   const [copyRowsIndex, transposeIndex] = ['copyRows', 'transpose'].map((name) => functions.findIndex((f) => f.name === name)) as [number, number];
   functions.push({ name: 'matmulColumnPanels', body: matmulColumnPanelsBody(matmulIndex, copyRowsIndex, transposeIndex) });
+  functions.push({ name: 'transposeBatch', body: transposeBatchBody(transposeIndex) });
   return assembleModule(functions, shared);
 });
 

@@ -195,6 +195,25 @@ export function matmulColumnPanelsBody(matmulIndex: number, copyRowsIndex: numbe
 }
 
 /**
+ * `count` transposes of rows x cols matrices (function `transposeIndex`), matrix i at src + i
+ * rows cols 4 and dst + i rows cols 4: one call per share of a batch on the kernel pool.
+ */
+export function transposeBatchBody(transposeIndex: number): FunctionBody {
+  const [src, rows, cols, dst, count] = [0, 1, 2, 3, 4];
+  const f = new FunctionBody(new Array(5).fill(I32));
+  const bytes = f.local(I32);
+  f.get(rows).get(cols).i32Mul().i32(4).i32Mul().set(bytes);
+  f.block().loop();
+  f.get(count).i32Eqz().brIf(1);
+  f.get(src).get(rows).get(cols).get(dst).call(transposeIndex);
+  f.get(src).get(bytes).i32Add().set(src);
+  f.get(dst).get(bytes).i32Add().set(dst);
+  f.get(count).i32(1).i32Sub().set(count);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
  * dst (cols x rows) = the transpose of src (rows x cols), 4-byte words; rows, cols >= 1. In tiles
  * of TRANSPOSE_ROW_BLOCK rows by TRANSPOSE_BLOCK columns, the columns of a band of rows swept
  * before the next band: a tile's output rows are written a word at a time, so only that many
