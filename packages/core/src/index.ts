@@ -23,6 +23,7 @@ export { exactSign, absSignGrad } from './ops/sign.js';
 export { addBias, addSameShape, reluKeepingOutput } from './ops/bias-relu.js';
 export { addN } from './ops/add-n.js';
 export { gatherWeightedSum } from './ops/gather-weighted-sum.js';
+export { upsampleNearest } from './ops/upsample-nearest.js';
 export { fusedSigmoidLossSum, fusedSigmoidLossGrad, fusedSigmoidLossApplies, type FusedSigmoidLoss, type FusedTargets } from './ops/sigmoid-losses.js';
 export { loadSafetensors, saveSafetensors, parseSafetensors, serializeSafetensors, loadSafetensorsWithMetadata, parseSafetensorsWithMetadata, type SafetensorsContents } from './io/safetensors.js';
 export { countTransfers, type TransferCounts } from './runtime/transfers.js';

@@ -1,4 +1,4 @@
-import { Module, ModuleList, tf, type OnnxGraph } from '@partialnet/core';
+import { Module, ModuleList, tf, upsampleNearest, type OnnxGraph } from '@partialnet/core';
 import type { FeatureInfo } from '@partialnet/backbone';
 import { ConvModule, subsample2, xavierUniformInit } from './nn.js';
 
@@ -72,7 +72,7 @@ export class FPN extends Module {
       const laterals = used.map((x, i) => this.lateralConvs.items[i]!.forward(x));
       for (let i = laterals.length - 1; i > 0; i--) {
         const prev = laterals[i - 1]!;
-        const up = tf.image.resizeNearestNeighbor(laterals[i]!, [prev.shape[1], prev.shape[2]]);
+        const up = upsampleNearest(laterals[i]!, [prev.shape[1], prev.shape[2]]);
         laterals[i - 1] = tf.add(prev, up);
       }
       const outs = laterals.map((l, i) => this.fpnConvs.items[i]!.forward(l));
