@@ -50,7 +50,10 @@ async function compare(name, compute) {
 
 const a = tf.randomUniform([3000, 72], -1, 1, 'float32', 1);
 const b = tf.randomUniform([3000, 44], -1, 1, 'float32', 2);
-await compare('matMulTN', () => [tf.engine().runKernel('PartialnetMatMulTN', { a, b })]);
+// and a batch of small products (Winograd's planes on a tiny map): whole products per thread
+const ba36 = tf.randomUniform([36, 8, 64], -1, 1, 'float32', 33);
+const bb36 = tf.randomUniform([36, 8, 68], -1, 1, 'float32', 34);
+await compare('matMulTN', () => [tf.engine().runKernel('PartialnetMatMulTN', { a, b }), tf.engine().runKernel('PartialnetMatMulTN', { a: ba36, b: bb36 })]);
 
 const x = tf.randomUniform([200003], -4, 4, 'float32', 3);
 const dy = tf.randomUniform([200003], -1, 1, 'float32', 4);
@@ -183,6 +186,8 @@ describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the thr
     expect(out.threads).toBe(2);
     expect(out.shared).toBe(true);
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
+    // one wake-up for the single product's bands, one for the whole batch
+    expect(out.cases['matMulTN']!.ran).toBe(2);
     expect(Object.keys(out.cases)).toHaveLength(16);
     // one wake-up per batched product: whole products per thread, not bands of each product's rows
     expect(out.cases['BatchMatMul by products']!.ran).toBe(3);

@@ -58,6 +58,22 @@ describe('a^T b on wasm (the weight-gradient kernel)', () => {
     tf.dispose([a, b, got!]);
   });
 
+  it('writes C without reading it: the output is the product over memory that held other values, and zeros for M = 0', async () => {
+    // fill the heap's free space with NaN-producing garbage, freed, so the next outputs may land on it
+    tf.dispose(Array.from({ length: 4 }, () => tf.fill([64, 64], Number.NaN)));
+    const a = values([40, 8], 3);
+    const b = values([40, 12], 4);
+    const got = tf.engine().runKernel('PartialnetMatMulTN', { a, b }) as tf.Tensor;
+    const want = await exact(a, b);
+    const data = await got.data();
+    for (let i = 0; i < want.length; i++) expect(Math.abs(data[i]! - want[i]!)).toBeLessThan(1e-5);
+    const [za, zb] = [tf.zeros([0, 8]), tf.zeros([0, 12])];
+    const empty = tf.engine().runKernel('PartialnetMatMulTN', { a: za, b: zb }) as tf.Tensor;
+    expect(empty.shape).toEqual([8, 12]);
+    expect(Array.from(await empty.data())).toEqual(new Array(96).fill(0));
+    tf.dispose([a, b, got, za, zb, empty]);
+  });
+
   it('matMulT(a, b, true) takes it and agrees with the transposed XNNPACK product', async () => {
     const a = values([4000, 64], 3);
     const b = values([4000, 128], 4);

@@ -1,7 +1,7 @@
 import { tf } from '../tf.js';
 import type { Tensor2D, Tensor3D } from '../tf.js';
 import { kernelPool, kernelPoolThreads, splitRange } from '../runtime/kernel-pool.js';
-import { matMulTNBinary, matMulTNKernel } from '../runtime/matmul-tn-kernels.js';
+import { matMulTNBatchKernel, matMulTNBinary, matMulTNKernel } from '../runtime/matmul-tn-kernels.js';
 import { wasmHeap } from '../runtime/wasm-internals.js';
 import { useRelaxedSimd } from '../runtime/relaxed-simd.js';
 
@@ -34,18 +34,30 @@ export function registerMatMulTNKernel(): void {
       const kernel = memory && matMulTNKernel(memory);
       if (!kernel) throw new Error(`${KERNEL}: the WebAssembly SIMD kernel is not available on this wasm backend`);
       const out = heap.makeOutput(rank === 3 ? [batch, k, n] : [k, n], 'float32');
-      new Float32Array(heap.buffer(), heap.offset(out), batch * k * n).fill(0);
+      // the kernel writes every output of C from its first block of rows (init), so C needs no
+      // zeroing unless there are no rows at all
+      if (m === 0) new Float32Array(heap.buffer(), heap.offset(out), batch * k * n).fill(0);
+      if (m === 0 || batch * k * n === 0) return out;
       const rows = blockRows(k, n);
       const pool = kernelPool(memory);
+      const [aBase, bBase, cBase] = [heap.offset(a), heap.offset(b), heap.offset(out)];
+      if (pool && batch >= 2 * pool.threads && batch * m * k * n >= PARALLEL_MIN_MACS) {
+        // whole products per thread (Winograd's 36 planes): one wake-up for the batch, and the
+        // small planes of a tiny map ([36, 8, 256]^T [36, 8, 256]) go parallel too
+        const batchKernel = matMulTNBatchKernel(memory)!;
+        const shares = splitRange(batch, pool.threads).map(([s, e]) => [aBase + 4 * s * m * k, bBase + 4 * s * m * n, cBase + 4 * s * k * n, m, k, n, rows, k, 1, e - s, 4 * m * k, 4 * m * n, 4 * k * n]);
+        pool.run(matMulTNBinary(true), 'matMulTNBatch', shares, batchKernel as (...args: number[]) => void);
+        return out;
+      }
       for (let i = 0; i < batch; i++) {
-        const [pa, pb, pc] = [heap.offset(a) + 4 * i * m * k, heap.offset(b) + 4 * i * m * n, heap.offset(out) + 4 * i * k * n];
+        const [pa, pb, pc] = [aBase + 4 * i * m * k, bBase + 4 * i * m * n, cBase + 4 * i * k * n];
         if (pool && k >= 8 && m * k * n >= PARALLEL_MIN_MACS) {
           // bands of C's rows (A's columns), in whole blocks of 4: each thread owns its outputs, and
           // every element sees the same row blocks in the same order as on one thread
-          const bands = splitRange(k / 4, pool.threads).map(([s, e]) => [pa + 16 * s, pb, pc + 16 * s * n, m, 4 * (e - s), n, rows, k]);
+          const bands = splitRange(k / 4, pool.threads).map(([s, e]) => [pa + 16 * s, pb, pc + 16 * s * n, m, 4 * (e - s), n, rows, k, 1]);
           pool.run(matMulTNBinary(true), 'matMulTN', bands, kernel);
         } else {
-          kernel(pa, pb, pc, m, k, n, rows, k);
+          kernel(pa, pb, pc, m, k, n, rows, k, 1);
         }
       }
       return out;

@@ -17,11 +17,15 @@ import { RELAXED_MADD, useRelaxedSimd } from './relaxed-simd.js';
  */
 export interface MatMulTNKernel {
   /**
-   * c[k, n] += sum_m a[m, k] b[m, n] for m in [0, rows); pointers in bytes; a's rows are `lda`
-   * floats apart (lda >= k: a band of A's columns, for one thread's band of C's rows).
+   * c[k, n] += sum_m a[m, k] b[m, n] for m in [0, rows) (c = the sum where `init` is 1: C's old
+   * values are not read, so it need not be zeroed first; rows >= 1 then); pointers in bytes; a's
+   * rows are `lda` floats apart (lda >= k: a band of A's columns, for one thread's band of C's rows).
    */
-  (a: number, b: number, c: number, rows: number, k: number, n: number, blockRows: number, lda: number): void;
+  (a: number, b: number, c: number, rows: number, k: number, n: number, blockRows: number, lda: number, init: number): void;
 }
+
+/** `count` MatMulTNKernel calls, the pointers advanced by aStride, bStride and cStride bytes after each. */
+export type MatMulTNBatchKernel = (a: number, b: number, c: number, rows: number, k: number, n: number, blockRows: number, lda: number, init: number, count: number, aStride: number, bStride: number, cStride: number) => void;
 
 /** for (counter = from; counter < limit; counter += step) body() — all i32 locals but step. */
 function loop(f: FunctionBody, counter: number, from: () => void, limit: () => void, step: number, body: () => void): void {
@@ -37,9 +41,9 @@ function loop(f: FunctionBody, counter: number, from: () => void, limit: () => v
 }
 
 function body(fma: boolean): FunctionBody {
-  const f = new FunctionBody([I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [a, b, c, rows, k, n, blockRows, lda] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const [m0, mEnd, i, j, pa, pb, count, pc, rowA, rowB, n8] = Array.from({ length: 11 }, () => f.local(I32));
+  const f = new FunctionBody([I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [a, b, c, rows, k, n, blockRows, lda, init] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [m0, mEnd, i, j, pa, pb, count, pc, rowA, rowB, n8, fresh] = Array.from({ length: 12 }, () => f.local(I32));
   const acc = Array.from({ length: 8 }, () => f.local(V128));
   const [b0, b1, s] = [f.local(V128), f.local(V128), f.local(V128)];
   f.get(lda).i32(4).i32Mul().set(rowA);
@@ -71,11 +75,12 @@ function body(fma: boolean): FunctionBody {
     f.get(pb).get(rowB).i32Add().set(pb);
     f.get(count).i32(1).i32Sub().set(count);
     f.br(0).end().end();
-    // C rows i..i+3, columns j..j+width: add the block's sums
+    // C rows i..i+3, columns j..j+width: add the block's sums (to zeros, not C's old values, on
+    // the first block of an `init` call: the same bits as zeroing C first)
     for (let lane = 0; lane < 4; lane++) {
       f.get(c).get(i).i32(lane).i32Add().get(rowB).i32Mul().i32Add().get(j).i32(4).i32Mul().i32Add().set(pc);
       for (let v = 0; v < vectors; v++) {
-        f.get(pc).get(pc).simd(SIMD.load, v * 16).get(acc[lane * vectors + v]!).simd(SIMD.f32x4Add).simd(SIMD.store, v * 16);
+        f.get(pc).f32x4(0).get(pc).simd(SIMD.load, v * 16).get(fresh).select().get(acc[lane * vectors + v]!).simd(SIMD.f32x4Add).simd(SIMD.store, v * 16);
       }
     }
   };
@@ -87,6 +92,8 @@ function body(fma: boolean): FunctionBody {
     () => f.get(rows),
     0,
     () => {
+      // fresh = init && m0 == 0
+      f.get(init).i32(0).get(m0).i32Eqz().select().set(fresh);
       f.get(m0).get(blockRows).i32Add().set(mEnd);
       f.get(mEnd).get(rows).i32GeU().if().get(rows).set(mEnd).end();
       loop(
@@ -109,23 +116,61 @@ function body(fma: boolean): FunctionBody {
   return f;
 }
 
-const binaryFor = memoBinary((shared, fma) => assembleModule([{ name: 'matMulTN', body: body(fma) }], shared));
+/** `count` calls of function 0 (matMulTN), the three pointers advanced by their strides after each. */
+function batchBody(): FunctionBody {
+  const [a, b, c, rows, k, n, blockRows, lda, init, count, aStride, bStride, cStride] = Array.from({ length: 13 }, (_, i) => i);
+  const f = new FunctionBody(new Array(13).fill(I32));
+  f.block().loop();
+  f.get(count).i32Eqz().brIf(1);
+  for (const arg of [a, b, c, rows, k, n, blockRows, lda, init]) f.get(arg);
+  f.call(0);
+  f.get(a).get(aStride).i32Add().set(a);
+  f.get(b).get(bStride).i32Add().set(b);
+  f.get(c).get(cStride).i32Add().set(c);
+  f.get(count).i32(1).i32Sub().set(count);
+  f.br(0).end().end();
+  return f;
+}
+
+const binaryFor = memoBinary((shared, fma) =>
+  assembleModule(
+    [
+      { name: 'matMulTN', body: body(fma) },
+      { name: 'matMulTNBatch', body: batchBody() },
+    ],
+    shared,
+  ),
+);
 
 /** The module's binary for a plain (false) or a shared (true) memory, with relaxed_madd where this runtime has it. */
 export function matMulTNBinary(shared: boolean): Uint8Array {
   return binaryFor(shared, useRelaxedSimd());
 }
 
-const instances = new WeakMap<WasmMemory, { fma: boolean; kernel: MatMulTNKernel | null }>();
+interface MatMulTNExports {
+  matMulTN: MatMulTNKernel;
+  matMulTNBatch: MatMulTNBatchKernel;
+}
+
+const instances = new WeakMap<WasmMemory, { fma: boolean; exports: MatMulTNExports | null }>();
+
+function exportsOn(memory: WasmMemory): MatMulTNExports | undefined {
+  const fma = useRelaxedSimd();
+  const cached = instances.get(memory);
+  let exports = cached?.fma === fma ? cached.exports : undefined;
+  if (exports === undefined) {
+    exports = (instantiateOnMemory(memory, matMulTNBinary) as MatMulTNExports | undefined) ?? null;
+    instances.set(memory, { fma, exports });
+  }
+  return exports ?? undefined;
+}
 
 /** The kernel on `memory` (built with relaxed_madd where available); undefined where WebAssembly SIMD is unavailable. */
 export function matMulTNKernel(memory: WasmMemory): MatMulTNKernel | undefined {
-  const fma = useRelaxedSimd();
-  const cached = instances.get(memory);
-  let kernel = cached?.fma === fma ? cached.kernel : undefined;
-  if (kernel === undefined) {
-    kernel = (instantiateOnMemory(memory, matMulTNBinary)?.matMulTN as MatMulTNKernel | undefined) ?? null;
-    instances.set(memory, { fma, kernel });
-  }
-  return kernel ?? undefined;
+  return exportsOn(memory)?.matMulTN;
+}
+
+/** The batched kernel on `memory` (whole products per call: one share of a batch on the kernel pool). */
+export function matMulTNBatchKernel(memory: WasmMemory): MatMulTNBatchKernel | undefined {
+  return exportsOn(memory)?.matMulTNBatch;
 }
