@@ -151,6 +151,10 @@ await compare('Concat, SplitV, Slice and an adjacent-axes Transpose in bands', (
   return [cat, ...tf.split(cat, [8, 24], 3), tf.slice(cat, [0, 0, 0, 4], [16, 56, 56, 20]), tf.transpose(patches, [0, 1, 3, 2, 4, 5])];
 });
 
+// one wake-up each: a slice of channels (one grid of rows), an interior crop (images x rows) and a spatial pad
+const big = tf.randomUniform([2, 66, 66, 128], -1, 1, 'float32', 35);
+await compare('Slice (channels, interior) and PadV2 on the pool', () => [tf.slice(big, [0, 0, 0, 8], [2, 66, 66, 80]), tf.slice(big, [0, 1, 1, 0], [2, 64, 64, 128]), tf.pad(big, [[0, 0], [1, 1], [1, 1], [0, 0]])]);
+
 const w = tf.randomUniform([3, 3, 32, 32], -0.2, 0.2, 'float32', 5);
 for (const [label, shape] of [['winograd by image', [2, 34, 34, 32]], ['winograd by tile rows', [1, 66, 66, 32]]]) {
   const xi = tf.randomUniform(shape, -1, 1, 'float32', 6);
@@ -176,7 +180,7 @@ console.log(JSON.stringify(out));
 `;
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the threaded wasm build', () => {
-  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), channel style / gate (with gradients; images or channels split), the Winograd transforms, BatchMatMul (batched, banded, blocked and in column panels), batches of transposes, the weighted row gather / scatter and large copies on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
+  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), channel style / gate (with gradients; images or channels split), the Winograd transforms, BatchMatMul (batched, banded, blocked and in column panels), batches of transposes, the weighted row gather / scatter, large copies, slices and pads on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
     const out = runOnTwoThreads<{
       threads: number;
       shared: boolean;
@@ -188,9 +192,10 @@ describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the thr
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
     // one wake-up for the single product's bands, one for the whole batch
     expect(out.cases['matMulTN']!.ran).toBe(2);
-    expect(Object.keys(out.cases)).toHaveLength(16);
+    expect(Object.keys(out.cases)).toHaveLength(17);
     // one wake-up per batched product: whole products per thread, not bands of each product's rows
     expect(out.cases['BatchMatMul by products']!.ran).toBe(3);
+    expect(out.cases['Slice (channels, interior) and PadV2 on the pool']!.ran).toBe(3);
     // one wake-up per few-row product: ranges of whole column panels per thread
     expect(out.cases['BatchMatMul in column panels (few rows)']!.ran).toBe(2);
     for (const [name, c] of Object.entries(out.cases)) {

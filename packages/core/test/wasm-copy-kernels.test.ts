@@ -53,7 +53,7 @@ describe('wasm internals these kernels rely on (fails first when a tfjs upgrade 
 describe.each([
   ['SIMD module', true],
   ['JavaScript fallback', false],
-])('wasm SplitV / Concat / Slice (%s) match the stock kernels bit for bit', (_label, simd) => {
+])('wasm SplitV / Concat / Slice / PadV2 (%s) match the stock kernels bit for bit', (_label, simd) => {
   beforeAll(async () => {
     await setupBackend('wasm');
     allowWasmSimdKernels(simd);
@@ -112,12 +112,32 @@ describe.each([
     ['empty', [3, 4], [1, 2], [2, 0], 'float32'],
     ['int32', [4, 9], [1, 2], [2, 5], 'int32'],
     ['bool', [4, 9], [1, 2], [2, 5], 'bool'],
+    ['an NHWC interior (a padded map cropped back)', [2, 8, 9, 16], [0, 1, 1, 0], [-1, 6, 7, -1], 'float32'],
+    ['an interior of one image of a batch', [3, 8, 9, 4], [1, 2, 1, 0], [1, 5, 6, -1], 'float32'],
   ];
   it.each(slices)('Slice: %s', (_name, shape, begin, size, dtype) => {
     const x = sample(shape, dtype);
     const numTensors = tf.memory().numTensors;
     const before = buffers();
     const { ours, stock } = both(() => tf.slice(x, begin, size));
+    expect(ours).toEqual(stock);
+    expect(tf.memory().numTensors).toBe(numTensors);
+    expect(buffers()).toBe(before);
+    x.dispose();
+  });
+
+  const pads: Array<[string, number[], [number, number][], number]> = [
+    ['H and W by 1 (a 3x3 convolution)', [2, 5, 6, 8], [[0, 0], [1, 1], [1, 1], [0, 0]], 0],
+    ['bottom and right only (Winograd tiles)', [1, 5, 7, 4], [[0, 0], [0, 3], [0, 1], [0, 0]], 0],
+    ['asymmetric, a constant', [2, 3, 4, 4], [[0, 0], [2, 0], [1, 3], [0, 0]], -1.5],
+    ['channels too (left to the stock kernel)', [2, 3, 4, 4], [[0, 0], [1, 1], [1, 1], [0, 2]], 0],
+    ['rank 3 (left to the stock kernel)', [3, 4, 5], [[1, 1], [0, 2], [0, 0]], 0],
+  ];
+  it.each(pads)('PadV2: %s', (_name, shape, paddings, value) => {
+    const x = sample(shape, 'float32');
+    const numTensors = tf.memory().numTensors;
+    const before = buffers();
+    const { ours, stock } = both(() => tf.pad(x, paddings, value));
     expect(ours).toEqual(stock);
     expect(tf.memory().numTensors).toBe(numTensors);
     expect(buffers()).toBe(before);

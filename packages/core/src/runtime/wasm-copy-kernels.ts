@@ -87,9 +87,11 @@ export function concat(heap: WasmHeap, copy: CopyRows, inputs: tf.TensorInfo[], 
 
 /**
  * The slice as row copies: the innermost partial axis j gives rows of size[j] x (elements after j);
- * the full axes just before j fold into one strided call; partial axes further out are walked here.
+ * the full axes just before j fold into one strided call; the two partial axes further out become
+ * the grid's mid and outer levels (one call for an NHWC interior, [2, 66, 66, 256] to 64 x 64,
+ * where one call per row took ~0.8 ms), and any further out are walked here.
  */
-export function slice(heap: WasmHeap, copy: CopyRows, x: tf.TensorInfo, begin: number | number[], sizeAttr: number | number[]): tf.TensorInfo {
+export function slice(heap: WasmHeap, grid: CopyGrid, x: tf.TensorInfo, begin: number | number[], sizeAttr: number | number[]): tf.TensorInfo {
   const bytes = bytesPerElement(x.dtype)!;
   const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, sizeAttr);
   const shape = x.shape;
@@ -105,20 +107,63 @@ export function slice(heap: WasmHeap, copy: CopyRows, x: tf.TensorInfo, begin: n
   while (m > 0 && s[m - 1] === shape[m - 1]) m--;
   const rows = size(shape, m, j);
   const strides = tf.util.computeStrides(shape).map((v) => v * bytes);
-  const xBase = heap.offset(x) + b[j]! * inner;
+  // axes m-1 and m-2 (where they exist) are the grid's mids and outers
+  const [midAxis, outerAxis] = [m - 1, m - 2];
+  const mids = midAxis >= 0 ? s[midAxis]! : 1;
+  const outers = outerAxis >= 0 ? s[outerAxis]! : 1;
+  const block = rows * rowBytes;
+  const walked = Math.max(0, m - 2);
+  let xBase = heap.offset(x) + b[j]! * inner;
+  for (let a = walked; a < m; a++) xBase += b[a]! * strides[a]!;
+  const srcStrides = [outerAxis >= 0 ? strides[outerAxis]! : 0, midAxis >= 0 ? strides[midAxis]! : 0, srcStride] as const;
+  const dstStrides = [mids * block, block, rowBytes] as const;
   let dst = heap.offset(out);
-  // Odometer over the partial outer axes 0..m-1.
-  const index = new Array<number>(m).fill(0);
-  const count = size(s, 0, m);
+  // Odometer over the partial axes outside the grid, 0..m-3.
+  const index = new Array<number>(walked).fill(0);
+  const count = size(s, 0, walked);
   for (let n = 0; n < count; n++) {
     let src = xBase;
-    for (let a = 0; a < m; a++) src += (b[a]! + index[a]!) * strides[a]!;
-    copy(heap, src, srcStride, dst, rowBytes, rowBytes, rows);
-    dst += rows * rowBytes;
-    for (let a = m - 1; a >= 0; a--) {
+    for (let a = 0; a < walked; a++) src += (b[a]! + index[a]!) * strides[a]!;
+    grid(heap, src, srcStrides, dst, dstStrides, rowBytes, [outers, mids, rows]);
+    dst += outers * mids * block;
+    for (let a = walked - 1; a >= 0; a--) {
       if (++index[a]! < s[a]!) break;
       index[a] = 0;
     }
+  }
+  return out;
+}
+
+/**
+ * PadV2 of an NHWC map on H and W only (a convolution's padding): the border filled with the
+ * constant, the map copied into the interior as one grid of rows (on the kernel pool when large).
+ * Undefined for other paddings (left to the stock kernel).
+ */
+export function padSpatial(heap: WasmHeap, grid: CopyGrid, x: tf.TensorInfo, paddings: [number, number][], value: number): tf.TensorInfo | undefined {
+  if (x.shape.length !== 4 || x.dtype !== 'float32' || paddings.length !== 4) return undefined;
+  const [[n0, n1], [top, bottom], [left, right], [c0, c1]] = paddings as [[number, number], [number, number], [number, number], [number, number]];
+  if (n0 || n1 || c0 || c1 || [top, bottom, left, right].some((p) => p < 0 || !Number.isInteger(p))) return undefined;
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  const [hp, wp] = [h + top + bottom, w + left + right];
+  const out = heap.makeOutput([n, hp, wp, c], 'float32');
+  if (n * hp * wp * c === 0) return out;
+  const f32 = new Float32Array(heap.buffer(), heap.offset(out), n * hp * wp * c);
+  const rowFloats = wp * c;
+  for (let b = 0; b < n; b++) {
+    const image = b * hp * rowFloats;
+    f32.fill(value, image, image + top * rowFloats);
+    f32.fill(value, image + (top + h) * rowFloats, image + hp * rowFloats);
+    if (left || right) {
+      for (let y = top; y < top + h; y++) {
+        const row = image + y * rowFloats;
+        f32.fill(value, row, row + left * c);
+        f32.fill(value, row + (left + w) * c, row + rowFloats);
+      }
+    }
+  }
+  if (h * w * c > 0) {
+    const dst = heap.offset(out) + 4 * (top * rowFloats + left * c);
+    grid(heap, heap.offset(x), [h * w * c * 4, w * c * 4, 0], dst, [hp * rowFloats * 4, rowFloats * 4, 0], w * c * 4, [n, h, 1]);
   }
   return out;
 }

@@ -12,7 +12,7 @@ import { geluGradLoop, geluLoop } from '../nn/gelu-math.js';
 import { instantiateSimdKernels, simdKernelsBinary, type SimdKernels } from './simd-kernels.js';
 import { kernelPool, splitRange } from './kernel-pool.js';
 import { batchMatMul, planBatchMatMul, transposeLastTwo } from './wasm-matmul.js';
-import { bytesPerElement, concat, copyRowsJs, gather, slice, splitV, swapAdjacentAxes, type CopyGrid, type CopyRows } from './wasm-copy-kernels.js';
+import { bytesPerElement, concat, copyRowsJs, gather, padSpatial, slice, splitV, swapAdjacentAxes, type CopyGrid, type CopyRows } from './wasm-copy-kernels.js';
 import { wasmHeap, type WasmHeap } from './wasm-internals.js';
 import { useRelaxedSimd } from './relaxed-simd.js';
 import type { WasmMemory } from './webassembly.js';
@@ -52,7 +52,7 @@ import type { WasmMemory } from './webassembly.js';
  * faster than the stock kernels) and `gelu()` goes back to the composite.
  */
 
-const OVERRIDDEN = ['SplitV', 'Concat', 'Slice', 'GatherV2', 'BatchMatMul', '_FusedMatMul', 'Transpose'] as const;
+const OVERRIDDEN = ['SplitV', 'Concat', 'Slice', 'PadV2', 'GatherV2', 'BatchMatMul', '_FusedMatMul', 'Transpose'] as const;
 /** The package's own kernels, captured once before the first override (for strings, and for tests). */
 const stock = new Map<string, tf.KernelConfig>();
 
@@ -107,7 +107,11 @@ const copyRows: CopyRows = (heap, src, srcStride, dst, dstStride, rowBytes, rows
   pool.run(simdKernelsBinary(true), 'copyRows', shares, kernels.copyRows);
 };
 
-/** copyRows over a grid in one call (whole outer blocks per thread from 2 MiB, as copyRows). */
+/**
+ * copyRows over a grid in one call; from 2 MiB on the kernel pool, split at the outermost level
+ * with a part for every thread (outers, else mids, else rows; a slice of channels is one grid
+ * of many rows).
+ */
 const copyGrid: CopyGrid = (heap, src, [sOuter, sMid, sRow], dst, [dOuter, dMid, dRow], rowBytes, [outers, mids, rows]) => {
   const kernels = simd(heap);
   if (!kernels) {
@@ -116,10 +120,15 @@ const copyGrid: CopyGrid = (heap, src, [sOuter, sMid, sRow], dst, [dOuter, dMid,
     }
     return;
   }
-  const pool = outers >= 2 && rowBytes * rows * mids * outers >= COPY_PARALLEL_MIN_BYTES ? kernelPool(heap.memory()!) : undefined;
-  const share = (o0: number, o1: number): Parameters<SimdKernels['copyGrid']> => [src + o0 * sOuter, sOuter, sMid, sRow, dst + o0 * dOuter, dOuter, dMid, dRow, rowBytes, rows, mids, o1 - o0];
-  if (!pool) return kernels.copyGrid(...share(0, outers));
-  pool.run(simdKernelsBinary(true), 'copyGrid', splitRange(outers, pool.threads).map(([o0, o1]) => share(o0, o1)), kernels.copyGrid as (...args: number[]) => void);
+  const grid = (s: number, d: number, o: number, m: number, r: number): Parameters<SimdKernels['copyGrid']> => [s, sOuter, sMid, sRow, d, dOuter, dMid, dRow, rowBytes, r, m, o];
+  const pool = rowBytes * rows * mids * outers >= COPY_PARALLEL_MIN_BYTES ? kernelPool(heap.memory()!) : undefined;
+  const threads = pool?.threads ?? 1;
+  let shares: Parameters<SimdKernels['copyGrid']>[] | undefined;
+  if (outers >= threads) shares = splitRange(outers, threads).map(([a, b]) => grid(src + a * sOuter, dst + a * dOuter, b - a, mids, rows));
+  else if (outers === 1 && mids >= threads) shares = splitRange(mids, threads).map(([a, b]) => grid(src + a * sMid, dst + a * dMid, 1, b - a, rows));
+  else if (outers === 1 && mids === 1 && rows >= threads) shares = splitRange(rows, threads).map(([a, b]) => grid(src + a * sRow, dst + a * dRow, 1, 1, b - a));
+  if (!pool || !shares || shares.length < 2) return kernels.copyGrid(...grid(src, dst, outers, mids, rows));
+  pool.run(simdKernelsBinary(true), 'copyGrid', shares, kernels.copyGrid as (...args: number[]) => void);
 };
 
 /** Bytes below which an elementwise kernel stays on one thread (waking the pool costs ~10-30 us). */
@@ -261,7 +270,12 @@ export function registerWasmKernelOverrides(): void {
     const x = args.inputs.x as tf.TensorInfo;
     if (!usable(x.dtype)) return stockKernel('Slice')(args);
     const { begin, size } = args.attrs as unknown as tf.SliceAttrs;
-    return slice(wasmHeap(args.backend), copyRows, x, begin, size);
+    return slice(wasmHeap(args.backend), copyGrid, x, begin, size);
+  });
+  override('PadV2', (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const { paddings, constantValue } = args.attrs as unknown as tf.PadV2Attrs;
+    return padSpatial(wasmHeap(args.backend), copyGrid, x, paddings, constantValue) ?? stockKernel('PadV2')(args);
   });
   override('BatchMatMul', batchMatMulKernel);
   override('_FusedMatMul', fusedMatMulKernel);
@@ -283,7 +297,7 @@ export function registerWasmKernelOverrides(): void {
 }
 
 /**
- * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, GatherV2, BatchMatMul, _FusedMatMul and
+ * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, PadV2, GatherV2, BatchMatMul, _FusedMatMul and
  * Transpose back and removes the fused GELU, the Winograd convolution, the a^T b kernels, the
  * fused optimizer updates, the BatchNorm training kernels, the sigmoid loss kernels, the
  * weighted row gather and the channel style / gate kernels (3x3 convolutions go back to tfjs's
