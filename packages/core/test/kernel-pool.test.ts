@@ -155,6 +155,12 @@ await compare('Concat, SplitV, Slice and an adjacent-axes Transpose in bands', (
 const big = tf.randomUniform([2, 66, 66, 128], -1, 1, 'float32', 35);
 await compare('Slice (channels, interior) and PadV2 on the pool', () => [tf.slice(big, [0, 0, 0, 8], [2, 66, 66, 80]), tf.slice(big, [0, 1, 1, 0], [2, 64, 64, 128]), tf.pad(big, [[0, 0], [1, 1], [1, 1], [0, 0]])]);
 
+// a large same-shape sum on the pool (one wake-up), a broadcast one left to XNNPACK (none)
+const big2 = tf.randomUniform([2, 66, 66, 128], -1, 1, 'float32', 36);
+const row = tf.randomUniform([128], -1, 1, 'float32', 37);
+await compare('Add of two large maps', () => [tf.add(big, big2)]);
+await compare('Add with a broadcast', () => [tf.add(big, row)]);
+
 const w = tf.randomUniform([3, 3, 32, 32], -0.2, 0.2, 'float32', 5);
 for (const [label, shape] of [['winograd by image', [2, 34, 34, 32]], ['winograd by tile rows', [1, 66, 66, 32]]]) {
   const xi = tf.randomUniform(shape, -1, 1, 'float32', 6);
@@ -180,7 +186,7 @@ console.log(JSON.stringify(out));
 `;
 
 describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the threaded wasm build', () => {
-  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), channel style / gate (with gradients; images or channels split), the Winograd transforms, BatchMatMul (batched, banded, blocked and in column panels), batches of transposes, the weighted row gather / scatter, large copies, slices and pads on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
+  it('runs a^T b, GELU, the sigmoid focal / BCE losses (sums included), channel style / gate (with gradients; images or channels split), the Winograd transforms, BatchMatMul (batched, banded, blocked and in column panels), batches of transposes, the weighted row gather / scatter, large copies, slices, pads and sums on two threads with results bit-identical to one thread, no leaks, and reports a worker fault', () => {
     const out = runOnTwoThreads<{
       threads: number;
       shared: boolean;
@@ -192,14 +198,16 @@ describe.skipIf(typeof SharedArrayBuffer !== 'function')('kernel pool on the thr
     expect(out.workerError).toMatch(/matMulTN failed on a worker thread: worker 1: .*(out of bounds|RuntimeError)/);
     // one wake-up for the single product's bands, one for the whole batch
     expect(out.cases['matMulTN']!.ran).toBe(2);
-    expect(Object.keys(out.cases)).toHaveLength(17);
+    expect(Object.keys(out.cases)).toHaveLength(19);
     // one wake-up per batched product: whole products per thread, not bands of each product's rows
     expect(out.cases['BatchMatMul by products']!.ran).toBe(3);
     expect(out.cases['Slice (channels, interior) and PadV2 on the pool']!.ran).toBe(3);
     // one wake-up per few-row product: ranges of whole column panels per thread
     expect(out.cases['BatchMatMul in column panels (few rows)']!.ran).toBe(2);
+    expect(out.cases['Add of two large maps']!.ran).toBe(1);
+    expect(out.cases['Add with a broadcast']!.ran).toBe(0);
     for (const [name, c] of Object.entries(out.cases)) {
-      expect(c.ran, `${name}: calls on the pool`).toBeGreaterThan(0);
+      if (name !== 'Add with a broadcast') expect(c.ran, `${name}: calls on the pool`).toBeGreaterThan(0);
       expect(c.total, name).toBeGreaterThan(0);
       expect(c.differing, `${name}: elements that differ from one thread`).toBe(0);
       expect(c.leaked, `${name}: tensors left behind`).toBe(0);

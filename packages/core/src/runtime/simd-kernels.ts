@@ -14,6 +14,8 @@ export interface SimdKernels {
   gelu(x: number, y: number, bytes: number): void;
   /** dx = dy (Phi(x) + x phi(x)) over `bytes` bytes of float32 (a multiple of 16). */
   geluGrad(x: number, dy: number, dx: number, bytes: number): void;
+  /** out = a + b over `bytes` bytes of float32 (a multiple of 16). */
+  add(a: number, b: number, out: number, bytes: number): void;
   /** `rows` rows of `rowBytes` bytes, each read at src + r srcStride and written at dst + r dstStride. */
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rowBytes: number, rows: number): void;
   /** `outers` x `mids` copyRows calls, call (o, i) at src + o srcOuter + i srcMid and dst + o dstOuter + i dstMid. */
@@ -125,6 +127,16 @@ function geluBody(): FunctionBody {
   return f;
 }
 
+/** out = a + b over `bytes` bytes of float32 (a multiple of 16). */
+function addBody(): FunctionBody {
+  const [a, b, out, bytes] = [0, 1, 2, 3];
+  const f = new FunctionBody([I32, I32, I32, I32]);
+  vectorLoop(f, [a, b, out], bytes, () => {
+    f.get(out).get(a).simd(SIMD.load).get(b).simd(SIMD.load).simd(SIMD.f32x4Add).simd(SIMD.store);
+  });
+  return f;
+}
+
 function geluGradBody(): FunctionBody {
   const [x, dy, dx, bytes] = [0, 1, 2, 3];
   const f = new FunctionBody([I32, I32, I32, I32]);
@@ -225,6 +237,7 @@ const binaryFor = memoBinary((shared, fma) => {
   const functions = [
     { name: 'gelu', body: geluBody() },
     { name: 'geluGrad', body: geluGradBody() },
+    { name: 'add', body: addBody() },
     { name: 'copyRows', body: copyRowsBody() },
     { name: 'matmul', body: matmulBody(fma) },
     { name: 'transpose', body: transposeBody() },

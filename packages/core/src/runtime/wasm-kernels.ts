@@ -52,7 +52,7 @@ import type { WasmMemory } from './webassembly.js';
  * faster than the stock kernels) and `gelu()` goes back to the composite.
  */
 
-const OVERRIDDEN = ['SplitV', 'Concat', 'Slice', 'PadV2', 'GatherV2', 'BatchMatMul', '_FusedMatMul', 'Transpose'] as const;
+const OVERRIDDEN = ['SplitV', 'Concat', 'Slice', 'PadV2', 'GatherV2', 'Add', 'BatchMatMul', '_FusedMatMul', 'Transpose'] as const;
 /** The package's own kernels, captured once before the first override (for strings, and for tests). */
 const stock = new Map<string, tf.KernelConfig>();
 
@@ -139,7 +139,7 @@ const ELEMENTWISE_PARALLEL_MIN_BYTES = 1 << 19;
  * alike), in 16-byte-aligned ranges on the kernel pool's threads where the memory is shared and
  * the call is large enough: every element gets the same arithmetic as on one thread.
  */
-function elementwise(heap: WasmHeap, kernels: SimdKernels, name: 'gelu' | 'geluGrad', pointers: number[], bytes: number): void {
+function elementwise(heap: WasmHeap, kernels: SimdKernels, name: 'gelu' | 'geluGrad' | 'add', pointers: number[], bytes: number): void {
   const fn = kernels[name] as (...args: number[]) => void;
   const pool = bytes >= ELEMENTWISE_PARALLEL_MIN_BYTES ? kernelPool(heap.memory()!) : undefined;
   if (!pool) return fn(...pointers, bytes);
@@ -277,6 +277,19 @@ export function registerWasmKernelOverrides(): void {
     const { paddings, constantValue } = args.attrs as unknown as tf.PadV2Attrs;
     return padSpatial(wasmHeap(args.backend), copyGrid, x, paddings, constantValue) ?? stockKernel('PadV2')(args);
   });
+  override('Add', (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const heap = wasmHeap(args.backend);
+    const kernels = simd(heap);
+    const n = tf.util.sizeFromShape(a.shape);
+    // a large same-shape float32 sum (a residual, a gradient accumulated over two uses) on the
+    // kernel pool; XNNPACK's add is as fast on one thread, and everything else stays with it
+    const pooled = kernels && a.dtype === 'float32' && b.dtype === 'float32' && tf.util.arraysEqual(a.shape, b.shape) && n % 4 === 0 && 4 * n >= ELEMENTWISE_PARALLEL_MIN_BYTES && kernelPool(heap.memory()!);
+    if (!pooled) return stockKernel('Add')(args);
+    const out = heap.makeOutput(a.shape, 'float32');
+    elementwise(heap, kernels, 'add', [heap.offset(a), heap.offset(b), heap.offset(out)], 4 * n);
+    return out;
+  });
   override('BatchMatMul', batchMatMulKernel);
   override('_FusedMatMul', fusedMatMulKernel);
   override('Transpose', (args) => {
@@ -297,7 +310,7 @@ export function registerWasmKernelOverrides(): void {
 }
 
 /**
- * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, PadV2, GatherV2, BatchMatMul, _FusedMatMul and
+ * Puts tfjs-backend-wasm's own SplitV, Concat, Slice, PadV2, GatherV2, Add, BatchMatMul, _FusedMatMul and
  * Transpose back and removes the fused GELU, the Winograd convolution, the a^T b kernels, the
  * fused optimizer updates, the BatchNorm training kernels, the sigmoid loss kernels, the
  * weighted row gather and the channel style / gate kernels (3x3 convolutions go back to tfjs's
