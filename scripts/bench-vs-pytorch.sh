@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PyTorch and partialnet-ts on the same machine, one after the other, at 1 and 2 threads:
 # writes the PyTorch reference files, then runs our benchmarks against them. Run it on an idle
-# machine (it takes ~15 min on 2 cores) after `pnpm build`.
+# machine (it takes ~30 min on 2 cores) after `pnpm build`. Each measurement, on both sides, warms up for
+# 5 s and is timed for at least 5 s (--warmup-seconds, --min-seconds), so its median is of many runs.
 #   scripts/bench-vs-pytorch.sh PATH/TO/PartialNet OUT_DIR [THREADS...]
 # PATH/TO/PartialNet: a checkout of github.com/haiduo/PartialNet (commit 679cfc0); python3 with
 # torch, torchvision and easydict (Debian: python3-torch python3-torchvision python3-easydict
@@ -25,15 +26,15 @@ for n in "${threads[@]}"; do
   onnx=()
   [ "$n" = "${threads[0]}" ] && onnx=(--onnx-out "$out/t0-official.onnx")
   echo "== PyTorch, $n thread(s)" >&2
-  "$py" "$root/apps/cli/reference/pytorch_reference.py" --official "$official" --threads "$n" --iters 5 --warmup 2 \
+  "$py" "$root/apps/cli/reference/pytorch_reference.py" --official "$official" --threads "$n" --iters 5 --warmup 2 --min-seconds 5 \
     "${fixture[@]}" "${onnx[@]}" --out "$out/pytorch-${n}thread.json" > /dev/null
 done
 for n in "${threads[@]}"; do
   echo "== partialnet-ts, $n thread(s)" >&2
   {
-    node "$root/apps/cli/dist/main.js" bench backbone --train --threads "$n" --iters 5 --warmup 2 \
+    node "$root/apps/cli/dist/main.js" bench backbone --train --threads "$n" --iters 5 --warmup 2 --min-seconds 5 \
       --runtime tfjs,onnx --onnx-reference "$out/t0-official.onnx" --reference "$out/pytorch-${n}thread.json"
-    node "$root/apps/cli/dist/main.js" bench detection --threads "$n" --iters 3 --warmup 1 \
+    node "$root/apps/cli/dist/main.js" bench detection --threads "$n" --iters 3 --warmup 1 --min-seconds 5 \
       --runtime tfjs,onnx --reference "$out/pytorch-${n}thread.json"
   } 2> >(grep -v '^BatchNorm2d: one value' >&2) | tee "$out/ours-${n}thread.jsonl"
 done
