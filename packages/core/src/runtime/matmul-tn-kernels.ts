@@ -1,4 +1,4 @@
-import { assembleModule, FunctionBody, I32, SIMD, V128, memoBinary } from './wasm-assembler.js';
+import { assembleModule, FunctionBody, I32, SIMD, V128, memoBinary, repeatedCallBody } from './wasm-assembler.js';
 import { instantiateOnMemory, type WasmMemory } from './webassembly.js';
 import { RELAXED_MADD, useRelaxedSimd } from './relaxed-simd.js';
 
@@ -116,27 +116,12 @@ function body(fma: boolean): FunctionBody {
   return f;
 }
 
-/** `count` calls of function 0 (matMulTN), the three pointers advanced by their strides after each. */
-function batchBody(): FunctionBody {
-  const [a, b, c, rows, k, n, blockRows, lda, init, count, aStride, bStride, cStride] = Array.from({ length: 13 }, (_, i) => i);
-  const f = new FunctionBody(new Array(13).fill(I32));
-  f.block().loop();
-  f.get(count).i32Eqz().brIf(1);
-  for (const arg of [a, b, c, rows, k, n, blockRows, lda, init]) f.get(arg);
-  f.call(0);
-  f.get(a).get(aStride).i32Add().set(a);
-  f.get(b).get(bStride).i32Add().set(b);
-  f.get(c).get(cStride).i32Add().set(c);
-  f.get(count).i32(1).i32Sub().set(count);
-  f.br(0).end().end();
-  return f;
-}
-
 const binaryFor = memoBinary((shared, fma) =>
   assembleModule(
     [
       { name: 'matMulTN', body: body(fma) },
-      { name: 'matMulTNBatch', body: batchBody() },
+      // matMulTN's 9 parameters; a, b and c (0, 1, 2) advance
+      { name: 'matMulTNBatch', body: repeatedCallBody(0, 9, [0, 1, 2]) },
     ],
     shared,
   ),

@@ -40,8 +40,8 @@ export interface SimdKernels {
   matmulColumnPanels(a: number, aRow: number, aCol: number, b: number, n: number, c: number, cRow: number, m: number, k: number, bias: number, panel: number, j0: number, j1: number, panelCols: number, transposed: number): void;
   /** dst (cols x rows) = transpose of src (rows x cols), 4-byte elements. */
   transpose(src: number, rows: number, cols: number, dst: number): void;
-  /** `count` transposes of consecutive rows x cols matrices into consecutive cols x rows ones. */
-  transposeBatch(src: number, rows: number, cols: number, dst: number, count: number): void;
+  /** `count` transposes of rows x cols matrices, matrix i at src + i srcStride and dst + i dstStride. */
+  transposeBatch(src: number, rows: number, cols: number, dst: number, count: number, srcStride: number, dstStride: number): void;
 }
 
 /** exp(-x^2 / 2) = 2^(x^2 * EXP2_SCALE). */

@@ -1,4 +1,4 @@
-import { FunctionBody, I32, SIMD, V128 } from './wasm-assembler.js';
+import { FunctionBody, I32, SIMD, V128, repeatedCallBody } from './wasm-assembler.js';
 import { RELAXED_MADD } from './relaxed-simd.js';
 
 /**
@@ -108,18 +108,8 @@ export function matmulBody(fma: boolean, accumulate = false): FunctionBody {
  * exactly as a call of its own.
  */
 export function matmulBatchBody(matmulIndex: number): FunctionBody {
-  const [a, aRow, aCol, b, bRow, c, cRow, m, n, k, bias, count, aStride, bStride, cStride] = Array.from({ length: 15 }, (_, i) => i);
-  const f = new FunctionBody(new Array(15).fill(I32));
-  f.block().loop();
-  f.get(count).i32Eqz().brIf(1);
-  for (const arg of [a, aRow, aCol, b, bRow, c, cRow, m, n, k, bias]) f.get(arg);
-  f.call(matmulIndex);
-  f.get(a).get(aStride).i32Add().set(a);
-  f.get(b).get(bStride).i32Add().set(b);
-  f.get(c).get(cStride).i32Add().set(c);
-  f.get(count).i32(1).i32Sub().set(count);
-  f.br(0).end().end();
-  return f;
+  // matmul's 11 parameters; a, b and c (0, 3, 5) advance
+  return repeatedCallBody(matmulIndex, 11, [0, 3, 5]);
 }
 
 /**
@@ -195,22 +185,12 @@ export function matmulColumnPanelsBody(matmulIndex: number, copyRowsIndex: numbe
 }
 
 /**
- * `count` transposes of rows x cols matrices (function `transposeIndex`), matrix i at src + i
- * rows cols 4 and dst + i rows cols 4: one call per share of a batch on the kernel pool.
+ * `count` transposes of rows x cols matrices (function `transposeIndex`), matrix i at
+ * src + i srcStride and dst + i dstStride: one call per share of a batch on the kernel pool.
  */
 export function transposeBatchBody(transposeIndex: number): FunctionBody {
-  const [src, rows, cols, dst, count] = [0, 1, 2, 3, 4];
-  const f = new FunctionBody(new Array(5).fill(I32));
-  const bytes = f.local(I32);
-  f.get(rows).get(cols).i32Mul().i32(4).i32Mul().set(bytes);
-  f.block().loop();
-  f.get(count).i32Eqz().brIf(1);
-  f.get(src).get(rows).get(cols).get(dst).call(transposeIndex);
-  f.get(src).get(bytes).i32Add().set(src);
-  f.get(dst).get(bytes).i32Add().set(dst);
-  f.get(count).i32(1).i32Sub().set(count);
-  f.br(0).end().end();
-  return f;
+  // transpose's 4 parameters; src and dst (0, 3) advance
+  return repeatedCallBody(transposeIndex, 4, [0, 3]);
 }
 
 /**

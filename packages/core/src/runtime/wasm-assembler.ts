@@ -335,6 +335,25 @@ export interface ExportedFunction {
 }
 
 /**
+ * A function that calls function `callee` `count` times: its i32 parameters are the callee's
+ * `calleeParams`, then count, then one stride per pointer in `advanced` (indices among the
+ * callee's parameters), each pointer advanced by its stride after every call. One call of it is a
+ * share of a batch on the kernel pool (whole products, whole planes per thread).
+ */
+export function repeatedCallBody(callee: number, calleeParams: number, advanced: readonly number[]): FunctionBody {
+  const count = calleeParams;
+  const f = new FunctionBody(new Array(calleeParams + 1 + advanced.length).fill(I32));
+  f.block().loop();
+  f.get(count).i32Eqz().brIf(1);
+  for (let p = 0; p < calleeParams; p++) f.get(p);
+  f.call(callee);
+  advanced.forEach((pointer, i) => f.get(pointer).get(count + 1 + i).i32Add().set(pointer));
+  f.get(count).i32(1).i32Sub().set(count);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
  * A module that imports its memory as `env.memory` (no result types: the functions write to
  * memory). `shared` must match the memory given at instantiation: a shared import needs a maximum,
  * and 65536 pages (4 GiB) admits any 32-bit memory.

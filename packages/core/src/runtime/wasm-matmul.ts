@@ -279,6 +279,6 @@ const PARALLEL_MIN_TRANSPOSED = 1 << 19;
 function transposeMatrices(heap: WasmHeap, kernels: SimdKernels, src: number, rows: number, cols: number, dst: number, count: number): void {
   const bytes = rows * cols * 4;
   const pool = count >= 2 && rows * cols * count >= PARALLEL_MIN_TRANSPOSED ? kernelPool(heap.memory()!) : undefined;
-  if (!pool) return kernels.transposeBatch(src, rows, cols, dst, count);
-  pool.run(simdKernelsBinary(true), 'transposeBatch', splitRange(count, pool.threads).map(([s, e]) => [src + s * bytes, rows, cols, dst + s * bytes, e - s]), kernels.transposeBatch as (...xs: number[]) => void);
+  if (!pool) return kernels.transposeBatch(src, rows, cols, dst, count, bytes, bytes);
+  pool.run(simdKernelsBinary(true), 'transposeBatch', splitRange(count, pool.threads).map(([s, e]) => [src + s * bytes, rows, cols, dst + s * bytes, e - s, bytes, bytes]), kernels.transposeBatch as (...xs: number[]) => void);
 }
