@@ -65,8 +65,9 @@ function readersAlong(size: number, out: number, k: number, stride: number, dila
 }
 
 /**
- * Index and weight [N H W, T] of the patch-gradient rows (N Ho Wo kh kw + 1 rows, the last one
- * zeros) each input pixel sums: T is the most taps any pixel has, the rest point at the zero row.
+ * Index [N H W, T] of the patch-gradient rows (N Ho Wo kh kw + 1 rows, the last one zeros) each
+ * input pixel sums, all with weight 1: T is the most taps any pixel has, the rest point at the
+ * zero row.
  */
 function readerIndex(g: Geometry): { index: Int32Array; taps: number } {
   const rows = readersAlong(g.h, g.ho, g.kh, g.sh, g.dh, g.top);
@@ -118,6 +119,7 @@ export function gatherConvInputGrad(dy: Tensor4D, filter: Tensor4D, g: Geometry)
   return tf.reshape(gatherRows(table, index, taps), [g.n, g.h, g.w, g.cin]);
 }
 
+/** The patches are gathered again rather than kept from the forward: a gather is cheap, 16 MiB held per layer is not. */
 export function gatherConvFilterGrad(x: Tensor4D, dy: Tensor4D, g: Geometry): Tensor4D {
   const dw = matMul(patches(x, g), tf.reshape(dy, [g.n * g.ho * g.wo, g.cout]) as Tensor2D, true, false);
   return tf.reshape(dw, [g.kh, g.kw, g.cin, g.cout]);
